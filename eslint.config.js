@@ -1,0 +1,39 @@
+// @ts-check
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const nodeOnly = ['node:*', 'ws', 'pino', 'prom-client', 'fs', 'net', 'http', 'crypto', 'stream', 'buffer'];
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'dist/**', 'scratch/**', 'docs/bench/**', 'clients/browser/dist/**', 'test-results/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-console': 'error',
+      eqeqeq: ['error', 'always'],
+    },
+  },
+  {
+    // The isomorphic core runs in browsers: no Node-only modules.
+    files: ['src/errors.ts', 'src/protocol/**', 'src/rsocket/**', 'src/flow/**', 'src/resilience/backoff.ts', 'src/observability/log.ts', 'clients/core/**', 'clients/browser/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: nodeOnly.map((group) => ({ group: [group], message: 'isomorphic code: no Node-only modules' })) }],
+      'no-restricted-globals': ['error', { name: 'Buffer', message: 'isomorphic code: use Uint8Array' }, { name: 'process', message: 'isomorphic code' }],
+    },
+  },
+  {
+    files: ['test/**/*.ts', 'bench/**/*.ts'],
+    rules: { 'no-console': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },
+  },
+  {
+    files: ['**/*.js'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
+);
