@@ -1,0 +1,73 @@
+/**
+ * The admin HTTP server: liveness, readiness and Prometheus metrics (and,
+ * later, the dashboard). Loopback by default: it is for operators.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface AdminHandlers {
+  /** null when ready; otherwise the reasons it is not. */
+  notReadyReasons(): string[];
+  metrics(): Promise<{ contentType: string; body: string }>;
+  /** Extra routes (dashboard assets), checked before the 404. */
+  extra?: (req: IncomingMessage, res: ServerResponse) => boolean;
+}
+
+export interface AdminServer {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export async function startAdminServer(host: string, port: number, handlers: AdminHandlers): Promise<AdminServer> {
+  const server: Server = createServer((req, res) => {
+    void handle(req, res, handlers).catch((err: Error) => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(`internal error: ${err.message}\n`);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://${formatHost(host)}:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, h: AdminHandlers): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0];
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
+    return;
+  }
+  if (path === '/healthz') {
+    json(res, 200, { status: 'ok' });
+    return;
+  }
+  if (path === '/readyz') {
+    const reasons = h.notReadyReasons();
+    json(res, reasons.length === 0 ? 200 : 503, reasons.length === 0 ? { status: 'ready' } : { status: 'not ready', reasons });
+    return;
+  }
+  if (path === '/metrics') {
+    const m = await h.metrics();
+    res.writeHead(200, { 'content-type': m.contentType }).end(m.body);
+    return;
+  }
+  if (h.extra?.(req, res)) return;
+  res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
+}
+
+export function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}

@@ -1,0 +1,184 @@
+/**
+ * Gateway configuration: every option, its default and its allowed range in
+ * one place, merged once and validated at start-up. A bad value fails with a
+ * ConfigError naming the key and the allowed range.
+ */
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(`config '${key}': ${message}`);
+  }
+}
+
+export interface GatewayConfig {
+  listen: {
+    /** Interface for RSocket over WebSocket. Default 127.0.0.1. */
+    host: string;
+    /** WebSocket port; 0 picks a free one. Default 7878. */
+    port: number;
+    /** RSocket over TCP port; null disables TCP. Default null. */
+    tcpPort: number | null;
+    /** Origins allowed to open browser WebSockets; empty allows any. Default []. */
+    allowedOrigins: string[];
+  };
+  admin: {
+    /** Set false to run no admin HTTP server. Default true. */
+    enabled: boolean;
+    /** Default 127.0.0.1. */
+    host: string;
+    /** Health, readiness and metrics. Default 7879. */
+    port: number;
+  };
+  limits: {
+    /** Open connections at once; more are refused with HTTP 503 / closed. Default 10000. */
+    maxConnections: number;
+    /** Largest payload (data + metadata) in bytes; larger ends the stream with PAYLOAD_TOO_LARGE. Default 1 MiB. */
+    maxPayloadSize: number;
+    /** Largest single frame the transport reads, in bytes; larger closes the connection. Default 2 MiB. */
+    maxFrameSize: number;
+    /** Streams a peer may open at once on one connection. Default 1024. */
+    maxStreamsPerConnection: number;
+    /** Streams the gateway may open at once to one instance. Default 65536. */
+    maxStreamsPerInstance: number;
+    /** Unflushed outbound bytes per connection above which producers are paused. Default 1 MiB. */
+    outboundHighWater: number;
+    /** Unflushed outbound bytes per connection at which it is closed with SLOW_CONSUMER. Default 16 MiB. */
+    outboundHardLimit: number;
+    /** Time a connection may stay above the high water mark before SLOW_CONSUMER. Default 30 s. */
+    slowConsumerTimeoutMs: number;
+    /** Time to wait for SETUP after a connection opens. Default 10 s. */
+    setupTimeoutMs: number;
+  };
+  flow: {
+    /** Items a forwarded stream may have requested upstream and not delivered, per direction. Default 128. */
+    window: number;
+  };
+  keepAlive: {
+    /** Bounds on the keepalive lifetime clients ask for in SETUP. Default 1 s .. 10 min. */
+    minLifetimeMs: number;
+    maxLifetimeMs: number;
+  };
+  /** On shutdown, time for in-flight interactions to finish before connections close. Default 10 s. */
+  drainTimeoutMs: number;
+  readiness: {
+    /** /readyz answers 200 only once every one of these routes has an instance. Default []. */
+    routes: string[];
+  };
+  logging: {
+    /** pino level. Default 'info'. */
+    level: string;
+  };
+}
+
+export type GatewayOptions = {
+  [K in keyof GatewayConfig]?: GatewayConfig[K] extends object ? (GatewayConfig[K] extends unknown[] ? GatewayConfig[K] : Partial<GatewayConfig[K]>) : GatewayConfig[K];
+};
+
+export const defaultGatewayConfig: GatewayConfig = {
+  listen: { host: '127.0.0.1', port: 7878, tcpPort: null, allowedOrigins: [] },
+  admin: { enabled: true, host: '127.0.0.1', port: 7879 },
+  limits: {
+    maxConnections: 10_000,
+    maxPayloadSize: 1024 * 1024,
+    maxFrameSize: 2 * 1024 * 1024,
+    maxStreamsPerConnection: 1024,
+    maxStreamsPerInstance: 65_536,
+    outboundHighWater: 1024 * 1024,
+    outboundHardLimit: 16 * 1024 * 1024,
+    slowConsumerTimeoutMs: 30_000,
+    setupTimeoutMs: 10_000,
+  },
+  flow: { window: 128 },
+  keepAlive: { minLifetimeMs: 1_000, maxLifetimeMs: 600_000 },
+  drainTimeoutMs: 10_000,
+  readiness: { routes: [] },
+  logging: { level: 'info' },
+};
+
+type Range = readonly [min: number, max: number];
+const PORT: Range = [0, 65535];
+const INT_RANGES: Record<string, Range> = {
+  'listen.port': PORT,
+  'admin.port': PORT,
+  'limits.maxConnections': [1, 1_000_000],
+  'limits.maxPayloadSize': [1024, 16 * 1024 * 1024 - 1],
+  'limits.maxFrameSize': [1024, 16 * 1024 * 1024 - 1],
+  'limits.maxStreamsPerConnection': [1, 1_000_000],
+  'limits.maxStreamsPerInstance': [1, 10_000_000],
+  'limits.outboundHighWater': [1024, 1024 * 1024 * 1024],
+  'limits.outboundHardLimit': [1024, 4 * 1024 * 1024 * 1024],
+  'limits.slowConsumerTimeoutMs': [100, 3_600_000],
+  'limits.setupTimeoutMs': [100, 600_000],
+  'flow.window': [1, 65_536],
+  'keepAlive.minLifetimeMs': [100, 3_600_000],
+  'keepAlive.maxLifetimeMs': [100, 3_600_000],
+  drainTimeoutMs: [0, 600_000],
+};
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Merges options over the defaults and validates the result. Throws ConfigError. */
+export function resolveGatewayConfig(options: GatewayOptions = {}): GatewayConfig {
+  const config = structuredClone(defaultGatewayConfig) as unknown as Record<string, unknown>;
+  for (const [group, value] of Object.entries(options)) {
+    if (value === undefined) continue;
+    if (!(group in config)) throw new ConfigError(group, `unknown key; known keys are ${Object.keys(config).join(', ')}`);
+    const base = config[group];
+    if (isPlainObject(base)) {
+      if (!isPlainObject(value)) throw new ConfigError(group, 'must be an object');
+      for (const [k, v] of Object.entries(value)) {
+        if (!(k in base)) throw new ConfigError(`${group}.${k}`, `unknown key; known keys are ${Object.keys(base).map((b) => `${group}.${b}`).join(', ')}`);
+        if (v !== undefined) base[k] = v;
+      }
+    } else {
+      config[group] = value;
+    }
+  }
+  const c = config as unknown as GatewayConfig;
+  validate(c);
+  return c;
+}
+
+function validate(c: GatewayConfig): void {
+  for (const [key, [min, max]] of Object.entries(INT_RANGES)) {
+    const v = get(c, key);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      throw new ConfigError(key, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+    }
+  }
+  if (c.listen.tcpPort !== null && (!Number.isInteger(c.listen.tcpPort) || c.listen.tcpPort < PORT[0] || c.listen.tcpPort > PORT[1])) {
+    throw new ConfigError('listen.tcpPort', `must be null or an integer from 0 to 65535, got ${JSON.stringify(c.listen.tcpPort)}`);
+  }
+  for (const key of ['listen.host', 'admin.host']) {
+    const v = get(c, key);
+    if (typeof v !== 'string' || v.length === 0) throw new ConfigError(key, `must be a non-empty host name or address, got ${JSON.stringify(v)}`);
+  }
+  if (typeof c.admin.enabled !== 'boolean') throw new ConfigError('admin.enabled', 'must be true or false');
+  if (!Array.isArray(c.listen.allowedOrigins) || !c.listen.allowedOrigins.every((o) => typeof o === 'string')) {
+    throw new ConfigError('listen.allowedOrigins', 'must be an array of origin strings such as "http://127.0.0.1:7879"');
+  }
+  if (!Array.isArray(c.readiness.routes) || !c.readiness.routes.every((r) => typeof r === 'string' && r.length > 0)) {
+    throw new ConfigError('readiness.routes', 'must be an array of route names');
+  }
+  if (c.limits.maxPayloadSize > c.limits.maxFrameSize) {
+    throw new ConfigError('limits.maxPayloadSize', `must not exceed limits.maxFrameSize (${c.limits.maxFrameSize})`);
+  }
+  if (c.limits.outboundHighWater >= c.limits.outboundHardLimit) {
+    throw new ConfigError('limits.outboundHighWater', `must be below limits.outboundHardLimit (${c.limits.outboundHardLimit})`);
+  }
+  if (c.keepAlive.minLifetimeMs > c.keepAlive.maxLifetimeMs) {
+    throw new ConfigError('keepAlive.minLifetimeMs', `must not exceed keepAlive.maxLifetimeMs (${c.keepAlive.maxLifetimeMs})`);
+  }
+  if (!LEVELS.includes(c.logging.level)) throw new ConfigError('logging.level', `must be one of ${LEVELS.join(', ')}`);
+}
+
+function get(obj: unknown, path: string): unknown {
+  return path.split('.').reduce<unknown>((o, k) => (isPlainObject(o) ? o[k] : undefined), obj);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

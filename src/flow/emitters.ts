@@ -1,0 +1,159 @@
+/**
+ * Feed a responder stream from what a handler returned, never sending more
+ * than the peer requested:
+ *
+ * - an AsyncIterable (async generator) is pulled one item at a time and only
+ *   while there is demand and the connection takes bytes, so the producer
+ *   runs exactly at the consumer's pace;
+ * - an Observable cannot be paused, so what it emits beyond demand waits in a
+ *   bounded buffer; at the limit the overflow policy decides (default:
+ *   end the stream with BUFFER_OVERFLOW).
+ *
+ * Isomorphic.
+ */
+import { Subject, takeUntil, type Observable } from 'rxjs';
+import { SluiceError } from '../errors.js';
+
+/** The sending side of a responder stream, as the emitters see it. */
+export interface Outbound<T> {
+  /** Items the peer requested and we have not sent. */
+  readonly credit: number;
+  readonly writable: boolean;
+  whenWritable(fn: () => void): () => void;
+  send(item: T): void;
+  complete(): void;
+  error(error: SluiceError): void;
+}
+
+export interface Emitter {
+  /** The peer requested more. */
+  onRequest(): void;
+  /** The peer cancelled: stop producing and release the source. */
+  cancel(): void;
+}
+
+/**
+ * What happens when an Observable outruns demand and its buffer is full:
+ * `error` ends the stream with BUFFER_OVERFLOW (nothing is lost silently),
+ * `drop-newest` discards the arriving item, `drop-oldest` the oldest buffered
+ * one; both drop policies count what they discard.
+ */
+export type OverflowPolicy = 'error' | 'drop-newest' | 'drop-oldest';
+
+export interface ObservableEmitterOptions {
+  /** Items buffered beyond demand, at most. Default 256. */
+  bufferSize?: number;
+  /** Default 'error'. */
+  overflow?: OverflowPolicy;
+  /** Called for each item a drop policy discards. */
+  onDrop?: () => void;
+}
+
+export function emitIterable<T>(source: AsyncIterable<T>, out: Outbound<T>): Emitter {
+  const iterator = source[Symbol.asyncIterator]();
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const waitForRoom = () =>
+    new Promise<void>((resolve) => {
+      wake = resolve;
+      if (out.credit > 0 && !out.writable) out.whenWritable(resolve);
+    });
+  const loop = async (): Promise<void> => {
+    try {
+      for (;;) {
+        while (!stopped && (out.credit <= 0 || !out.writable)) await waitForRoom();
+        if (stopped) return;
+        const result = await iterator.next();
+        if (stopped) return;
+        if (result.done) {
+          out.complete();
+          return;
+        }
+        out.send(result.value);
+      }
+    } catch (err) {
+      if (!stopped) out.error(SluiceError.from(err));
+    }
+  };
+  void loop();
+  return {
+    onRequest() {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    },
+    cancel() {
+      if (stopped) return;
+      stopped = true;
+      wake?.();
+      void Promise.resolve(iterator.return?.()).catch(() => {});
+    },
+  };
+}
+
+export function emitObservable<T>(source: Observable<T>, out: Outbound<T>, options: ObservableEmitterOptions = {}): Emitter {
+  const capacity = options.bufferSize ?? 256;
+  const policy = options.overflow ?? 'error';
+  const buffer: T[] = [];
+  const stop$ = new Subject<void>();
+  let terminal: { error?: SluiceError } | undefined;
+  // Set once the stream is over for us: terminal signal sent, overflowed or cancelled.
+  let done = false;
+
+  const unsubscribe = () => {
+    stop$.next();
+    stop$.complete();
+  };
+  const flush = () => {
+    if (done) return;
+    while (buffer.length > 0 && out.credit > 0) out.send(buffer.shift() as T);
+    if (buffer.length > 0 || !terminal) return;
+    done = true;
+    if (terminal.error) out.error(terminal.error);
+    else out.complete();
+  };
+  const enqueue = (item: T) => {
+    if (buffer.length < capacity) {
+      buffer.push(item);
+      return;
+    }
+    if (policy === 'error') {
+      done = true;
+      buffer.length = 0;
+      unsubscribe();
+      out.error(new SluiceError('BUFFER_OVERFLOW', `producer outran demand: ${capacity} items buffered and the consumer requested no more`));
+      return;
+    }
+    options.onDrop?.();
+    if (policy === 'drop-oldest') {
+      buffer.shift();
+      buffer.push(item);
+    }
+  };
+
+  source.pipe(takeUntil(stop$)).subscribe({
+    next: (item) => {
+      if (done) return;
+      if (buffer.length === 0 && out.credit > 0) out.send(item);
+      else enqueue(item);
+    },
+    error: (err: unknown) => {
+      terminal = { error: SluiceError.from(err) };
+      flush();
+    },
+    complete: () => {
+      terminal ??= {};
+      flush();
+    },
+  });
+
+  return {
+    onRequest: flush,
+    cancel() {
+      if (done) return;
+      done = true;
+      buffer.length = 0;
+      unsubscribe();
+    },
+  };
+}

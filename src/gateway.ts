@@ -1,0 +1,233 @@
+/**
+ * The gateway's composition root: config -> transports -> connections ->
+ * registry and forwarder -> admin HTTP. Read top to bottom, this is the data
+ * flow of the whole product.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { resolveGatewayConfig, type GatewayConfig, type GatewayOptions } from './config.js';
+import { SluiceError } from './errors.js';
+import { Forwarder, type LocalRoute } from './broker/forwarder.js';
+import { Registry, type Instance } from './broker/registry.js';
+import { startAdminServer, formatHost, type AdminServer } from './admin/server.js';
+import { createLogger, type PinoLogger } from './observability/logger.js';
+import { GatewayMetrics } from './observability/metrics.js';
+import { MimeTypes } from './protocol/metadata.js';
+import { readRegistration } from './protocol/registration.js';
+import type { SetupFrame } from './protocol/frames.js';
+import { Connection } from './rsocket/connection.js';
+import type { FrameTransport } from './rsocket/transport.js';
+import { TcpTransport } from './transport/tcp-transport.js';
+import { WebSocketTransport } from './transport/websocket-transport.js';
+
+export interface Gateway {
+  /** `ws://host:port` clients and services connect to. */
+  readonly url: string;
+  /** The TCP listener, when enabled. */
+  readonly tcp: { host: string; port: number } | undefined;
+  /** `http://host:port` of the admin server, when enabled. */
+  readonly adminUrl: string | undefined;
+  readonly config: Readonly<GatewayConfig>;
+  readonly registry: Registry;
+  readonly metrics: GatewayMetrics;
+  /** Reasons the gateway is not ready; empty when it is. */
+  notReadyReasons(): string[];
+  /** Stops accepting, lets in-flight interactions finish (up to `drainTimeoutMs`), then closes everything. */
+  close(): Promise<void>;
+}
+
+export interface GatewayDependencies {
+  logger?: PinoLogger;
+  /** Routes served inside the gateway (sluice.* routes). */
+  localRoutes?: ReadonlyMap<string, LocalRoute>;
+}
+
+export async function createGateway(options: GatewayOptions = {}, deps: GatewayDependencies = {}): Promise<Gateway> {
+  const config = resolveGatewayConfig(options);
+  const log = deps.logger ?? createLogger({ level: config.logging.level });
+  const connections = new Set<Connection>();
+  const services = new Set<Connection>();
+
+  const registry = new Registry({
+    registered: (i) => log.info({ service: i.service, instance: i.id, conn: i.connection.id, routes: [...i.routes.keys()] }, 'instance registered'),
+    unregistered: (i) => log.info({ service: i.service, instance: i.id, conn: i.connection.id }, 'instance removed'),
+  });
+  const metrics: GatewayMetrics = new GatewayMetrics({
+    connections: () => ({ client: connections.size - services.size, service: services.size }),
+    instances: () => countBy(registry.instances(), (i) => i.service),
+    streams: (): Iterable<{ route: string; model: string; consumerDemand: number; producerDemand: number }> =>
+      [...forwarder.live].map((s) => {
+        const d = s.demand();
+        return { route: s.route, model: s.model, consumerDemand: d.consumer, producerDemand: d.producer };
+      }),
+    bufferedBytes: () => [...connections].reduce((n, c) => n + c.bufferedBytes, 0),
+  });
+  const forwarder: Forwarder = new Forwarder(registry, metrics, { window: config.flow.window }, log, deps.localRoutes);
+
+  const accept = (setup: SetupFrame, conn: Connection) => {
+    checkMimeTypes(setup);
+    const registration = readRegistration(setup.metadata);
+    if (registration) {
+      const { instance, replaced } = registry.register(registration.service, registration.instance, registration.routes, conn);
+      replaced?.connection.close(new SluiceError('CONNECTION_CLOSED', `replaced by a newer registration of ${registration.service}/${registration.instance}`));
+      services.add(conn);
+      conn.onClose(() => {
+        services.delete(conn);
+        registry.unregister(instance);
+      });
+    }
+    return forwarder.responderFor(conn);
+  };
+
+  const limits = {
+    maxInboundStreams: config.limits.maxStreamsPerConnection,
+    maxOutboundStreams: config.limits.maxStreamsPerInstance,
+    maxPayloadSize: config.limits.maxPayloadSize,
+    outboundHighWater: config.limits.outboundHighWater,
+    outboundHardLimit: config.limits.outboundHardLimit,
+    slowConsumerTimeoutMs: config.limits.slowConsumerTimeoutMs,
+  };
+  const serve = (transport: FrameTransport): void => {
+    const conn = Connection.accept(
+      transport,
+      {
+        accept,
+        setupTimeoutMs: config.limits.setupTimeoutMs,
+        minLifetimeMs: config.keepAlive.minLifetimeMs,
+        maxLifetimeMs: config.keepAlive.maxLifetimeMs,
+      },
+      { logger: log, limits },
+    );
+    connections.add(conn);
+    conn.log.debug({ remote: transport.remoteAddress }, 'connection opened');
+    conn.onClose((error) => {
+      connections.delete(conn);
+      conn.log.debug({ code: error?.code }, 'connection closed');
+    });
+  };
+  const atCapacity = () => connections.size >= config.limits.maxConnections;
+
+  // ---- RSocket over WebSocket
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxFrameSize, perMessageDeflate: false, clientTracking: false });
+  const http = createHttpServer((_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' }).end('RSocket over WebSocket: upgrade required\n');
+  });
+  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const refuse = (status: number, text: string): void => {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    if (atCapacity()) return refuse(503, 'Service Unavailable');
+    const origin = req.headers.origin;
+    if (origin && config.listen.allowedOrigins.length > 0 && !config.listen.allowedOrigins.includes(origin)) return refuse(403, 'Forbidden');
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      serve(new WebSocketTransport(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
+    });
+  });
+  http.on('clientError', (err, socket) => {
+    log.debug({ err: err.message }, 'bad HTTP on the WebSocket port');
+    socket.destroy();
+  });
+  await listen(http, config.listen.port, config.listen.host);
+  const wsPort = (http.address() as AddressInfo).port;
+
+  // ---- RSocket over TCP
+  let tcpServer: TcpServer | undefined;
+  let tcp: Gateway['tcp'];
+  if (config.listen.tcpPort !== null) {
+    tcpServer = createTcpServer((socket: Socket) => {
+      if (atCapacity()) {
+        socket.destroy();
+        return;
+      }
+      socket.on('error', () => {});
+      serve(new TcpTransport(socket, config.limits.maxFrameSize));
+    });
+    await listen(tcpServer, config.listen.tcpPort, config.listen.host);
+    tcp = { host: config.listen.host, port: (tcpServer.address() as AddressInfo).port };
+  }
+
+  let draining = false;
+  const notReadyReasons = (): string[] => {
+    const reasons: string[] = [];
+    if (draining) reasons.push('draining');
+    for (const r of config.readiness.routes) if (!registry.has(r)) reasons.push(`no instance for route ${r}`);
+    return reasons;
+  };
+
+  // ---- admin HTTP
+  let admin: AdminServer | undefined;
+  if (config.admin.enabled) {
+    admin = await startAdminServer(config.admin.host, config.admin.port, {
+      notReadyReasons,
+      metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }),
+    });
+  }
+
+  const url = `ws://${formatHost(config.listen.host)}:${wsPort}`;
+  log.info({ url, tcp, admin: admin?.url }, 'gateway listening');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      draining = true;
+      forwarder.drain();
+      log.info({ inFlight: forwarder.live.size }, 'draining');
+      http.close();
+      tcpServer?.close();
+      await waitUntil(() => forwarder.live.size === 0, config.drainTimeoutMs);
+      if (forwarder.live.size > 0) log.warn({ inFlight: forwarder.live.size }, 'drain timeout: closing with interactions in flight');
+      for (const c of [...connections]) c.close(new SluiceError('CONNECTION_CLOSED', 'gateway shutting down'));
+      http.closeAllConnections();
+      await admin?.close();
+      log.info('gateway closed');
+    })());
+
+  return {
+    url,
+    tcp,
+    adminUrl: admin?.url,
+    config,
+    registry,
+    metrics,
+    notReadyReasons,
+    close,
+  };
+}
+
+function checkMimeTypes(setup: SetupFrame): void {
+  if (setup.metadataMimeType !== MimeTypes.COMPOSITE) {
+    throw new SluiceError('UNSUPPORTED_SETUP', `metadata MIME type must be ${MimeTypes.COMPOSITE}, got '${setup.metadataMimeType}'`);
+  }
+  if (setup.dataMimeType !== MimeTypes.JSON) {
+    throw new SluiceError('UNSUPPORTED_SETUP', `data MIME type must be ${MimeTypes.JSON}, got '${setup.dataMimeType}'`);
+  }
+}
+
+function listen(server: HttpServer | TcpServer, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** Resolves when `done()` holds or after `timeoutMs`, checking every 20 ms (shutdown path only). */
+function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const deadline = Date.now() + timeoutMs;
+    const check = () => (done() || Date.now() >= deadline ? resolve() : setTimeout(check, 20));
+    check();
+  });
+}
+
+function countBy<T>(items: T[], key: (t: T) => string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const i of items) m.set(key(i), (m.get(key(i)) ?? 0) + 1);
+  return m;
+}
+
+export type { Instance };
