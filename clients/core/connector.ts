@@ -1,0 +1,54 @@
+/**
+ * Opens one RSocket connection to a Sluice gateway and confirms it: SETUP,
+ * then a KEEPALIVE that the gateway answers only once it accepted the SETUP.
+ * A refused SETUP (bad registration, wrong MIME types) rejects with its code.
+ */
+import { SluiceError } from '../../src/errors.js';
+import { MimeTypes, encodeComposite, type MetadataEntry } from '../../src/protocol/metadata.js';
+import { Connection, refusingResponder, type ConnectionLimits, type KeepAliveOptions, type Responder } from '../../src/rsocket/connection.js';
+import type { Logger } from '../../src/observability/log.js';
+import type { TransportFactory } from './transport.js';
+
+export interface ConnectOptions {
+  /** `ws://127.0.0.1:7878` (or `tcp://host:port` from Node). */
+  url: string;
+  /** Extra SETUP metadata entries (authentication, registration). */
+  setupMetadata?: readonly MetadataEntry[];
+  keepAlive?: Partial<KeepAliveOptions>;
+  limits?: Partial<ConnectionLimits>;
+  /** Serves requests the gateway sends to this side (services). Default: refuse all. */
+  responder?: Responder;
+  logger?: Logger;
+  /** Ms to wait for the transport and the SETUP confirmation. Default 10 s. */
+  connectTimeoutMs?: number;
+}
+
+export async function establish(transportFactory: TransportFactory, options: ConnectOptions): Promise<Connection> {
+  const timeoutMs = options.connectTimeoutMs ?? 10_000;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SluiceError('UNAVAILABLE', `no connection to ${options.url} within ${timeoutMs} ms`)), timeoutMs);
+  });
+  let conn: Connection | undefined;
+  try {
+    const transport = await Promise.race([transportFactory(options.url), timeout]);
+    conn = Connection.connect(
+      transport,
+      {
+        metadataMimeType: MimeTypes.COMPOSITE,
+        dataMimeType: MimeTypes.JSON,
+        metadata: options.setupMetadata?.length ? encodeComposite(options.setupMetadata) : null,
+        ...(options.keepAlive ? { keepAlive: options.keepAlive } : {}),
+      },
+      options.responder ?? refusingResponder,
+      { ...(options.logger ? { logger: options.logger } : {}), ...(options.limits ? { limits: options.limits } : {}) },
+    );
+    await Promise.race([conn.ping(), timeout]);
+    return conn;
+  } catch (err) {
+    conn?.close();
+    throw err instanceof SluiceError ? err : new SluiceError('UNAVAILABLE', `cannot connect to ${options.url}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,12 @@
+/** The isomorphic client API: what both the Node and the browser entries export. */
+export { Client, connectWith } from './connect.js';
+export type { ClientOptions, ConnectionStatus } from './connect.js';
+export { SluiceClient } from './client.js';
+export type { CallOptions, StreamOptions, ChannelOptions, ConnectionSource } from './client.js';
+export type { ConnectOptions } from './connector.js';
+export type { ReconnectOptions } from './reconnect.js';
+export type { TransportFactory } from './transport.js';
+export { SluiceError, ErrorCodes, WireCode, isSluiceError } from '../../src/errors.js';
+export type { ErrorCode } from '../../src/errors.js';
+export { MimeTypes, routeMetadata, encodeComposite, decodeComposite } from '../../src/protocol/metadata.js';
+export type { MetadataEntry } from '../../src/protocol/metadata.js';

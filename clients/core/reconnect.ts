@@ -1,0 +1,112 @@
+/**
+ * Keeps one connection up: when it drops, reconnects with exponential backoff
+ * and full jitter. Bounded: at most `maxAttempts` consecutive failures
+ * (default unbounded, at most one attempt per `maxDelayMs` once backed off),
+ * then `failed` fires and it stops. A refused SETUP (INVALID_SETUP,
+ * UNSUPPORTED_SETUP, REJECTED_SETUP) is permanent: retrying cannot fix it.
+ * While disconnected nothing is queued: requests fail fast with UNAVAILABLE.
+ */
+import { SluiceError } from '../../src/errors.js';
+import { backoffDelay, defaultBackoff, type BackoffOptions } from '../../src/resilience/backoff.js';
+import type { Connection } from '../../src/rsocket/connection.js';
+import { silentLogger, type Logger } from '../../src/observability/log.js';
+
+export interface ReconnectOptions extends BackoffOptions {
+  /** Consecutive failed attempts before giving up. Default Infinity (a service should outlive gateway restarts). */
+  maxAttempts: number;
+}
+
+export const defaultReconnect: ReconnectOptions = { ...defaultBackoff, maxAttempts: Infinity };
+
+export interface ReconnectEvents {
+  connected(conn: Connection): void;
+  disconnected(error: SluiceError | undefined): void;
+  failed(error: SluiceError): void;
+}
+
+const PERMANENT = new Set(['INVALID_SETUP', 'UNSUPPORTED_SETUP', 'REJECTED_SETUP']);
+
+export class Reconnector {
+  private conn: Connection | undefined;
+  private stopped = false;
+  private failures = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private first: { resolve: (c: Connection) => void; reject: (e: SluiceError) => void } | undefined;
+  private readonly options: ReconnectOptions;
+
+  constructor(
+    private readonly open: () => Promise<Connection>,
+    options: Partial<ReconnectOptions> = {},
+    private readonly events: Partial<ReconnectEvents> = {},
+    private readonly log: Logger = silentLogger,
+  ) {
+    this.options = { ...defaultReconnect, ...options };
+  }
+
+  /** Connects; resolves with the first connection, rejects if it gives up first. */
+  start(): Promise<Connection> {
+    return new Promise((resolve, reject) => {
+      this.first = { resolve, reject };
+      void this.attempt();
+    });
+  }
+
+  get current(): Connection | undefined {
+    return this.conn?.isOpen ? this.conn : undefined;
+  }
+
+  /** Stops reconnecting and closes the current connection. */
+  close(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.conn?.close();
+    this.conn = undefined;
+    this.first?.reject(new SluiceError('UNAVAILABLE', 'closed before connecting'));
+    this.first = undefined;
+  }
+
+  private async attempt(): Promise<void> {
+    if (this.stopped) return;
+    let conn: Connection;
+    try {
+      conn = await this.open();
+    } catch (err) {
+      this.onFailure(SluiceError.from(err));
+      return;
+    }
+    if (this.stopped) {
+      conn.close();
+      return;
+    }
+    this.failures = 0;
+    this.conn = conn;
+    conn.onClose((error) => {
+      if (this.conn !== conn) return;
+      this.conn = undefined;
+      this.events.disconnected?.(error);
+      if (!this.stopped) this.schedule(0);
+    });
+    this.first?.resolve(conn);
+    this.first = undefined;
+    this.events.connected?.(conn);
+  }
+
+  private onFailure(error: SluiceError): void {
+    this.failures++;
+    if (PERMANENT.has(error.code) || this.failures >= this.options.maxAttempts) {
+      this.stopped = true;
+      this.log.error({ code: error.code, reason: error.message, attempts: this.failures }, 'giving up connecting');
+      this.first?.reject(error);
+      this.first = undefined;
+      this.events.failed?.(error);
+      return;
+    }
+    this.log.warn({ code: error.code, reason: error.message, attempt: this.failures }, 'connect failed, retrying');
+    this.schedule(this.failures);
+  }
+
+  private schedule(attempt: number): void {
+    const delay = backoffDelay(attempt, this.options);
+    this.timer = setTimeout(() => void this.attempt(), delay);
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * Sluice: the public API.
+ *
+ * For users: run a gateway, connect services, call routes.
+ */
+export { createGateway } from './gateway.js';
+export type { Gateway, GatewayDependencies } from './gateway.js';
+export { resolveGatewayConfig, defaultGatewayConfig, ConfigError } from './config.js';
+export type { GatewayConfig, GatewayOptions } from './config.js';
+
+export { connectService } from './service/connect-service.js';
+export type { Service, ServiceOptions, ServiceStatusEvents } from './service/connect-service.js';
+export type { RouteHandlers, RouteTable, RequestContext, StreamContext, StreamResult } from './service/handlers.js';
+export type { OverflowPolicy } from './flow/emitters.js';
+
+export { connect } from '../clients/node/index.js';
+export type { Client, ClientOptions, SluiceClient, CallOptions, StreamOptions, ChannelOptions } from '../clients/node/index.js';
+
+export { SluiceError, ErrorCodes, WireCode, isSluiceError } from './errors.js';
+export type { ErrorCode } from './errors.js';
+
+export { MimeTypes, routeMetadata, encodeComposite, decodeComposite, encodeRoutes, decodeRoutes } from './protocol/metadata.js';
+export type { MetadataEntry } from './protocol/metadata.js';
+
+/* For integrators: the bench service's routes, to embed in another process. */
+export { benchRoutes } from './bench/bench-service.js';

@@ -1,0 +1,114 @@
+/**
+ * The embedded service API: a process declares its routes, connects to the
+ * gateway like any client (registration rides in SETUP metadata), serves
+ * requests, and stays connected: on loss it reconnects with backoff and
+ * registers again by itself. It can also call other routes through the
+ * gateway with `service.client`.
+ */
+import { randomUUID } from 'node:crypto';
+import { SluiceClient } from '../../clients/core/client.js';
+import { establish } from '../../clients/core/connector.js';
+import { Reconnector, type ReconnectOptions } from '../../clients/core/reconnect.js';
+import type { TransportFactory } from '../../clients/core/transport.js';
+import { nodeTransport } from '../../clients/node/transport.js';
+import { SluiceError } from '../errors.js';
+import { parseRegistration, registrationEntry, type Registration } from '../protocol/registration.js';
+import type { ConnectionLimits, KeepAliveOptions } from '../rsocket/connection.js';
+import { silentLogger, type Logger } from '../observability/log.js';
+import type { RouteTable } from './handlers.js';
+import { createServiceResponder } from './responder.js';
+
+export interface ServiceOptions {
+  /** Gateway URL: `ws://127.0.0.1:7878` or `tcp://127.0.0.1:7880`. */
+  url: string;
+  /** Service name, e.g. `payment`. */
+  service: string;
+  /** Unique id of this process among the service's instances. Default `<service>-<random>`. */
+  instance?: string;
+  routes: RouteTable;
+  reconnect?: Partial<ReconnectOptions>;
+  keepAlive?: Partial<KeepAliveOptions>;
+  /**
+   * Connection limits. `maxInboundStreams` is this instance's cap on
+   * concurrent requests from the gateway (default 65536): beyond it requests
+   * are refused with OVERLOADED.
+   */
+  limits?: Partial<ConnectionLimits>;
+  logger?: Logger;
+  transport?: TransportFactory;
+}
+
+export interface ServiceStatusEvents {
+  connected(): void;
+  disconnected(error: SluiceError | undefined): void;
+  failed(error: SluiceError): void;
+}
+
+export interface Service {
+  readonly service: string;
+  readonly instance: string;
+  /** Calls other routes through the gateway, over this service's connection. */
+  readonly client: SluiceClient;
+  readonly connected: boolean;
+  /** Stops serving: closes the connection and stops reconnecting. */
+  close(): void;
+}
+
+/** Connects, registers and resolves once the gateway has accepted the registration. */
+export async function connectService(options: ServiceOptions, events: Partial<ServiceStatusEvents> = {}): Promise<Service> {
+  const instance = options.instance ?? `${options.service}-${randomUUID().slice(0, 8)}`;
+  const registration = validate(options, instance);
+  const log = (options.logger ?? silentLogger).child({ service: options.service, instance });
+  const responder = createServiceResponder(options.routes, log);
+  const reconnector = new Reconnector(
+    () =>
+      establish(options.transport ?? nodeTransport, {
+        url: options.url,
+        setupMetadata: [registrationEntry(registration)],
+        responder,
+        logger: log,
+        limits: { maxInboundStreams: 65_536, ...options.limits },
+        ...(options.keepAlive ? { keepAlive: options.keepAlive } : {}),
+      }),
+    options.reconnect,
+    {
+      connected: () => {
+        log.info({ url: options.url }, 'registered with the gateway');
+        events.connected?.();
+      },
+      disconnected: (error) => {
+        log.warn({ code: error?.code, reason: error?.message }, 'disconnected from the gateway, reconnecting');
+        events.disconnected?.(error);
+      },
+      failed: (error) => events.failed?.(error),
+    },
+    log,
+  );
+  await reconnector.start();
+  return {
+    service: options.service,
+    instance,
+    client: new SluiceClient(reconnector),
+    get connected() {
+      return reconnector.current !== undefined;
+    },
+    close: () => reconnector.close(),
+  };
+}
+
+function validate(options: ServiceOptions, instance: string): Registration {
+  const routes = Object.entries(options.routes ?? {});
+  for (const [name, h] of routes) {
+    const served = ['requestResponse', 'fireAndForget', 'requestStream', 'requestChannel'].filter((m) => typeof (h as Record<string, unknown>)[m] === 'function');
+    if (served.length === 0) throw new SluiceError('INVALID_ARGUMENT', `route '${name}' has no handler (requestResponse, fireAndForget, requestStream or requestChannel)`);
+  }
+  try {
+    return parseRegistration({
+      service: options.service,
+      instance,
+      routes: routes.map(([name, h]) => ({ name, idempotent: h.idempotent === true })),
+    });
+  } catch (err) {
+    throw new SluiceError('INVALID_ARGUMENT', (err as Error).message.replace(/^registration: /, 'service options: '));
+  }
+}
