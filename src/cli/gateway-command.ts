@@ -1,0 +1,63 @@
+/** `sluice gateway`: runs a gateway until SIGINT/SIGTERM, then drains and exits. */
+import { readFile } from 'node:fs/promises';
+import { createGateway } from '../gateway.js';
+import type { GatewayOptions } from '../config.js';
+import { exitWithParent, intFlag, notifyParent, parseFlags, stopSignal } from './args.js';
+
+const usage = `usage: sluice gateway [options]
+
+  --config FILE        JSON file with gateway options (see docs/operations.md)
+  --host HOST          WebSocket interface            (env SLUICE_HOST, default 127.0.0.1)
+  --port N             WebSocket port, 0 = any free   (env SLUICE_PORT, default 7878)
+  --tcp-port N         also serve RSocket over TCP    (env SLUICE_TCP_PORT, default off)
+  --admin-host HOST    admin HTTP interface           (env SLUICE_ADMIN_HOST, default 127.0.0.1)
+  --admin-port N       admin HTTP port                (env SLUICE_ADMIN_PORT, default 7879)
+  --window N           per-stream demand window       (default 128)
+  --ready-route ROUTE  /readyz waits for this route (repeatable)
+  --log-level LEVEL    fatal|error|warn|info|debug    (env SLUICE_LOG_LEVEL, default info)
+`;
+
+export async function gatewayCommand(argv: string[]): Promise<void> {
+  const f = parseFlags(
+    argv,
+    {
+      config: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'tcp-port': { type: 'string' },
+      'admin-host': { type: 'string' },
+      'admin-port': { type: 'string' },
+      window: { type: 'string' },
+      'ready-route': { type: 'string', multiple: true },
+      'log-level': { type: 'string' },
+    },
+    usage,
+  );
+  const env = process.env;
+  const file: GatewayOptions = f.config ? (JSON.parse(await readFile(String(f.config), 'utf8')) as GatewayOptions) : {};
+  const tcpPort = intFlag(f['tcp-port'] ?? env.SLUICE_TCP_PORT, '--tcp-port', 0, 65535);
+  const options: GatewayOptions = {
+    ...file,
+    listen: {
+      ...file.listen,
+      ...defined({ host: (f.host as string | undefined) ?? env.SLUICE_HOST, port: intFlag(f.port ?? env.SLUICE_PORT, '--port', 0, 65535), tcpPort }),
+    },
+    admin: {
+      ...file.admin,
+      ...defined({ host: (f['admin-host'] as string | undefined) ?? env.SLUICE_ADMIN_HOST, port: intFlag(f['admin-port'] ?? env.SLUICE_ADMIN_PORT, '--admin-port', 0, 65535) }),
+    },
+    flow: { ...file.flow, ...defined({ window: intFlag(f.window, '--window', 1, 65536) }) },
+    readiness: { ...file.readiness, ...defined({ routes: f['ready-route'] as string[] | undefined }) },
+    logging: { ...file.logging, ...defined({ level: (f['log-level'] as string | undefined) ?? env.SLUICE_LOG_LEVEL }) },
+  };
+  const gateway = await createGateway(options);
+  notifyParent({ type: 'listening', url: gateway.url, adminUrl: gateway.adminUrl, tcp: gateway.tcp });
+  exitWithParent();
+  await stopSignal();
+  await gateway.close();
+  process.exit(0);
+}
+
+function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

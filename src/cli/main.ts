@@ -1,0 +1,32 @@
+/** `sluice <command>`: the one entry point of the CLI. */
+import { gatewayCommand } from './gateway-command.js';
+import { serviceCommand } from './service-command.js';
+import { demoCommand } from './demo-command.js';
+import { callCommand, streamCommand } from './call-command.js';
+
+type Command = (argv: string[]) => Promise<void>;
+
+const commands: Record<string, { run: Command; summary: string }> = {
+  gateway: { run: gatewayCommand, summary: 'run the gateway (RSocket over WebSocket and TCP, admin HTTP)' },
+  service: { run: serviceCommand, summary: 'run a built-in service: bench' },
+  demo: { run: demoCommand, summary: 'run the gateway and the demo services as child processes (npm start)' },
+  call: { run: callCommand, summary: 'send one request-response and print the answer' },
+  stream: { run: streamCommand, summary: 'open a request-stream and print its items' },
+};
+
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  const command = name ? commands[name] : undefined;
+  if (!command) {
+    const list = Object.entries(commands).map(([n, c]) => `  ${n.padEnd(10)} ${c.summary}`).join('\n');
+    process.stderr.write(`usage: sluice <command> [options]\n\ncommands:\n${list}\n\nsluice <command> --help shows its options\n`);
+    process.exitCode = name && name !== '--help' ? 2 : 0;
+    return;
+  }
+  try {
+    await command.run(rest);
+  } catch (err) {
+    process.stderr.write(`sluice ${name}: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+}
