@@ -1,0 +1,123 @@
+/**
+ * Demand end to end: consumer -> gateway -> bench.source producer, over real
+ * WebSockets. The producer's own counters (bench.stats) are compared with
+ * what the consumer requested and received.
+ */
+import { describe, expect, it } from 'vitest';
+import { eventually, json, jsonPayload, metricValue, metricsText, recorder, useHarness } from '../helpers/harness.js';
+
+const h = useHarness();
+
+async function stats(client: Awaited<ReturnType<typeof h.client>>, id: string) {
+  return client.requestResponse<{ emitted: number; requested: number; cancelled: boolean; completed: boolean }>('bench.stats', { id });
+}
+
+describe('demand through the gateway', () => {
+  it('a consumer requesting 1 at a time paces the producer 1 at a time', async () => {
+    const gw = await h.gateway();
+    await h.service({ url: gw.url, service: 'bench' });
+    const observer = await h.client(gw.url);
+    const conn = await h.raw(gw.url);
+    const rec = recorder();
+    const stream = conn.requestStream(jsonPayload('bench.source', { id: 'one-by-one', size: 100 }), 1, rec.handler);
+    let consumerRequested = 1;
+    for (let received = 1; received <= 40; received++) {
+      await rec.received(received);
+      // The consumer is slow: it does a round trip of work before asking for more.
+      const s = await stats(observer, 'one-by-one');
+      expect(s.emitted - received).toBeLessThanOrEqual(gw.config.flow.window);
+      expect(s.emitted).toBeLessThanOrEqual(consumerRequested);
+      expect(s.requested).toBeLessThanOrEqual(consumerRequested);
+      // Nothing beyond what the consumer asked for: the producer is at the consumer's pace.
+      expect(s.emitted).toBe(received);
+      stream.request(1);
+      consumerRequested++;
+    }
+    const items = rec.items.map((p) => json<{ seq: number; requested: number; pad: string }>(p));
+    expect(items.map((i) => i.seq)).toEqual([...Array(40).keys()]);
+    items.forEach((item, i) => expect(item.requested).toBe(i + 1));
+    expect(JSON.stringify(items[0]).length).toBeGreaterThanOrEqual(90);
+    stream.cancel();
+  });
+
+  it('a consumer asking for more than the window gets it, with the gateway holding at most the window', async () => {
+    const gw = await h.gateway({ flow: { window: 16 } });
+    await h.service({ url: gw.url, service: 'bench' });
+    const observer = await h.client(gw.url);
+    const conn = await h.raw(gw.url);
+    const rec = recorder();
+    const stream = conn.requestStream(jsonPayload('bench.source', { id: 'batch', size: 100 }), 100, rec.handler);
+    await rec.received(100);
+    let s = await stats(observer, 'batch');
+    expect(s.emitted).toBe(100);
+    expect(s.requested).toBe(100);
+    // Top-ups beyond the window travel in batches of window / 2, never beyond the consumer's demand.
+    stream.request(1000);
+    await rec.received(1100);
+    s = await stats(observer, 'batch');
+    expect(s.emitted).toBe(1100);
+    expect(s.requested).toBe(1100);
+    const metrics = await metricsText(gw);
+    expect(metricValue(metrics, 'sluice_demand_outstanding', { route: 'bench.source', side: 'producer' }) ?? 0).toBeLessThanOrEqual(16);
+    stream.cancel();
+  });
+
+  it('an unbounded request from a consumer that stops reading its socket does not make the gateway buffer', async () => {
+    const highWater = 64 * 1024;
+    const gw = await h.gateway({ flow: { window: 32 }, limits: { outboundHighWater: highWater, outboundHardLimit: 64 * 1024 * 1024, slowConsumerTimeoutMs: 1_000 } });
+    await h.service({ url: gw.url, service: 'bench' });
+    const observer = await h.client(gw.url);
+    const conn = await h.raw(gw.url);
+    const rec = recorder();
+    conn.requestStream(jsonPayload('bench.source', { id: 'stalled', size: 1000 }), 0x7fffffff, rec.handler);
+    await rec.received(10);
+    // Stop reading: the kernel buffers fill, then the gateway's own buffer passes its high water mark.
+    (conn as unknown as { transport: { ws: { _socket: { pause(): void } } } }).transport.ws._socket.pause();
+    await eventually(async () => (metricValue(await metricsText(gw), 'sluice_outbound_buffered_bytes') ?? 0) >= highWater, 'the gateway to see the consumer congested');
+    const before = await stats(observer, 'stalled');
+    // While congested no demand goes upstream: at most the window already requested can still arrive.
+    const after = await eventually(async () => {
+      const s = await stats(observer, 'stalled');
+      return s.cancelled ? s : undefined;
+    }, 'the slow consumer to be cut off and the producer cancelled');
+    expect(after.emitted - before.emitted).toBeLessThanOrEqual(32);
+    expect(metricValue(await metricsText(gw), 'sluice_connections', { role: 'client' })).toBe(1);
+  });
+
+  it('cancel reaches the producer', async () => {
+    const gw = await h.gateway();
+    await h.service({ url: gw.url, service: 'bench' });
+    const client = await h.client(gw.url);
+    const received: unknown[] = [];
+    await new Promise<void>((resolve) => {
+      const sub = client.requestStream('bench.source', { id: 'to-cancel' }, { prefetch: 8 }).subscribe((item) => {
+        received.push(item);
+        if (received.length === 5) {
+          sub.unsubscribe();
+          resolve();
+        }
+      });
+    });
+    // CANCEL and this request travel the same connections in order, so the producer has seen the cancel.
+    const s = await stats(client, 'to-cancel');
+    expect(s.cancelled).toBe(true);
+    expect(s.completed).toBe(false);
+    expect(s.emitted).toBeLessThanOrEqual(8 + 4);
+  });
+
+  it('a consumer that disconnects cancels its streams at the producer', async () => {
+    const gw = await h.gateway();
+    await h.service({ url: gw.url, service: 'bench' });
+    const observer = await h.client(gw.url);
+    const conn = await h.raw(gw.url);
+    const rec = recorder();
+    conn.requestStream(jsonPayload('bench.source', { id: 'gone' }), 4, rec.handler);
+    await rec.received(4);
+    conn.close();
+    const s = await eventually(async () => {
+      const r = await stats(observer, 'gone');
+      return r.cancelled ? r : undefined;
+    }, 'cancel after disconnect');
+    expect(s.emitted).toBe(4);
+  });
+});
