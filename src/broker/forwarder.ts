@@ -20,6 +20,8 @@ import type { Instance, Registry } from './registry.js';
 export interface ForwarderOptions {
   /** Most items outstanding upstream per stream and direction. */
   window: number;
+  /** Most bytes outstanding upstream per stream and direction (estimated from the average item size). */
+  windowBytes: number;
 }
 
 /** One forwarded interaction, alive from request to its last frame either way. */
@@ -135,6 +137,11 @@ export class Forwarder {
   }
 
   /** @internal */
+  get windowBytes(): number {
+    return this.options.windowBytes;
+  }
+
+  /** @internal */
   get metricsSink(): GatewayMetrics {
     return this.metrics;
   }
@@ -177,6 +184,7 @@ class Forwarding implements Interaction {
     if (model !== 'response') {
       this.toRequester = new DemandBridge({
         window: fwd.window,
+        windowBytes: fwd.windowBytes,
         requestUpstream: (n) => this.up.request(n),
         writable: () => downConn.writable,
         whenWritable: (fn) => downConn.whenWritable(fn),
@@ -185,6 +193,7 @@ class Forwarding implements Interaction {
     if (model === 'channel') {
       this.toResponder = new DemandBridge({
         window: fwd.window,
+        windowBytes: fwd.windowBytes,
         requestUpstream: (n) => this.down.request(n),
         writable: () => upConn.writable,
         whenWritable: (fn) => upConn.whenWritable(fn),
@@ -211,7 +220,7 @@ class Forwarding implements Interaction {
         this.markFirst();
         if (frame) this.down.forward(frame);
         else this.down.next(payload, this.model === 'response');
-        this.toRequester?.onItem();
+        this.toRequester?.onItem(frame?.length ?? size(payload));
         this.settle();
       },
       onComplete: () => {
@@ -243,7 +252,7 @@ class Forwarding implements Interaction {
         this.counters.toResponder++;
         if (frame) this.up.forward(frame);
         else this.up.next(payload);
-        this.toResponder?.onItem();
+        this.toResponder?.onItem(frame?.length ?? size(payload));
         this.settle();
       },
       onComplete: () => {
@@ -286,4 +295,8 @@ class Forwarding implements Interaction {
     this.instance.active--;
     this.fwd.live.delete(this);
   }
+}
+
+function size(p: Payload): number {
+  return (p.data?.length ?? 0) + (p.metadata?.length ?? 0);
 }
