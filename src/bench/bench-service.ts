@@ -11,7 +11,9 @@
  *   cancelled, completed}` of the `bench.source` stream with that id.
  * - `bench.sink` (request-channel) first payload `{delayMs}`; handles each
  *   further item in `delayMs`, requesting the next only when done, and
- *   answers each with `{seq}`.
+ *   answers each with `{seq}` (its own count from 0), plus `ack`: the item's
+ *   own `seq` when it has an integer one, so a producer can check that each
+ *   item it sent was acknowledged exactly once.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SluiceError } from '../errors.js';
@@ -79,9 +81,10 @@ export function benchRoutes(): RouteTable {
           const first = await input.next();
           const delayMs = first.done ? 0 : optionalNumber(first.value, 'delayMs', 0, 60_000) ?? 0;
           let seq = 0;
-          for await (const _item of input) {
+          for await (const item of input) {
             if (delayMs > 0) await sleep(delayMs, undefined, { signal: ctx.signal });
-            yield { seq: seq++ };
+            const itemSeq = typeof item === 'object' && item !== null ? (item as { seq?: unknown }).seq : undefined;
+            yield Number.isInteger(itemSeq) ? { seq: seq++, ack: itemSeq } : { seq: seq++ };
           }
         })();
       },
