@@ -1,0 +1,154 @@
+/**
+ * Reads the gateway's memory from its admin `/metrics` (Prometheus text) at
+ * a fixed interval during a run. Only the load tester's own numbers come
+ * from the client side; gateway memory is what the gateway reports about
+ * itself (prom-client's process metrics, prefixed `sluice_process_`).
+ */
+import type { Clock } from './clock.js';
+
+/** One reading of gateway memory, in bytes, at `t` ms since the run started. */
+export interface MemorySample {
+  readonly t: number;
+  readonly rss: number;
+  readonly heapUsed: number;
+}
+
+export interface MemorySummary {
+  readonly samples: number;
+  /** RSS at the first and last sample, the largest seen, and last - first (bytes). */
+  readonly rssStart: number;
+  readonly rssEnd: number;
+  readonly rssMax: number;
+  readonly rssGrowth: number;
+  readonly heapUsedStart: number;
+  readonly heapUsedEnd: number;
+  readonly heapUsedMax: number;
+}
+
+/** Metric names as prom-client exposes them with the `sluice_process_` prefix (older spellings second). */
+const RSS_NAMES = ['sluice_process_process_resident_memory_bytes', 'sluice_process_resident_memory_bytes'];
+const HEAP_NAMES = ['sluice_process_nodejs_heap_size_used_bytes', 'sluice_process_heap_size_used_bytes'];
+
+/** The value of an unlabelled sample `name` in Prometheus text, if present. */
+export function metricFromText(text: string, name: string): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    // Exactly this name: the next character is a space (unlabelled) or '{' (labelled).
+    if (rest[0] !== ' ' && rest[0] !== '{') continue;
+    const value = Number(rest.slice(rest.lastIndexOf(' ') + 1));
+    if (Number.isFinite(value)) return value;
+  }
+  return undefined;
+}
+
+/** RSS and heap used from a `/metrics` body; undefined when the gateway does not export them. */
+export function memoryFromText(text: string): { rss: number; heapUsed: number } | undefined {
+  const rss = firstOf(text, RSS_NAMES);
+  const heapUsed = firstOf(text, HEAP_NAMES);
+  return rss === undefined || heapUsed === undefined ? undefined : { rss, heapUsed };
+}
+
+function firstOf(text: string, names: readonly string[]): number | undefined {
+  for (const n of names) {
+    const v = metricFromText(text, n);
+    if (v !== undefined) return v;
+  }
+  return undefined;
+}
+
+/** Fetches `${adminUrl}/metrics` once (within `timeoutMs`) and reads memory from it. */
+export async function scrapeMemory(adminUrl: string, timeoutMs = 2_000): Promise<{ rss: number; heapUsed: number }> {
+  const res = await fetch(`${adminUrl.replace(/\/$/, '')}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!res.ok) throw new Error(`${adminUrl}/metrics answered ${res.status}`);
+  const mem = memoryFromText(await res.text());
+  if (!mem) throw new Error(`${adminUrl}/metrics has no ${RSS_NAMES[0]} / ${HEAP_NAMES[0]}`);
+  return mem;
+}
+
+export function summarizeMemory(samples: readonly MemorySample[]): MemorySummary | undefined {
+  const first = samples[0];
+  const last = samples.at(-1);
+  if (!first || !last) return undefined;
+  return {
+    samples: samples.length,
+    rssStart: first.rss,
+    rssEnd: last.rss,
+    rssMax: Math.max(...samples.map((s) => s.rss)),
+    rssGrowth: last.rss - first.rss,
+    heapUsedStart: first.heapUsed,
+    heapUsedEnd: last.heapUsed,
+    heapUsedMax: Math.max(...samples.map((s) => s.heapUsed)),
+  };
+}
+
+export interface MemorySamplerOptions {
+  adminUrl: string;
+  /** Ms between readings. Default 1000. */
+  intervalMs?: number;
+  /** Most readings kept; past it, every other one is dropped so the series still spans the run. Default 4096. */
+  maxSamples?: number;
+  clock: Clock;
+}
+
+/**
+ * Samples gateway memory every `intervalMs` until stopped. A failed reading
+ * is counted, not fatal: the run goes on and the report says how many failed.
+ */
+export class MemorySampler {
+  readonly samples: MemorySample[] = [];
+  failures = 0;
+  lastError: string | undefined;
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | undefined;
+  private readonly intervalMs: number;
+  private readonly maxSamples: number;
+  private startedAt = 0;
+
+  constructor(private readonly o: MemorySamplerOptions) {
+    this.intervalMs = o.intervalMs ?? 1_000;
+    this.maxSamples = o.maxSamples ?? 4096;
+  }
+
+  /** Takes a first reading now, then one every interval. */
+  start(): void {
+    this.startedAt = this.o.clock.now();
+    this.loop = this.run();
+  }
+
+  /** Takes a last reading and stops. */
+  async stop(): Promise<MemorySample[]> {
+    this.abort.abort();
+    await this.loop;
+    await this.read();
+    return this.samples;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.abort.signal.aborted) {
+      await this.read();
+      try {
+        await this.o.clock.sleep(this.intervalMs, this.abort.signal);
+      } catch {
+        return;
+      }
+    }
+  }
+
+  private async read(): Promise<void> {
+    const t = this.o.clock.now() - this.startedAt;
+    try {
+      const m = await scrapeMemory(this.o.adminUrl);
+      this.samples.push({ t, ...m });
+      if (this.samples.length > this.maxSamples) {
+        // Halve the resolution instead of growing: keep every other sample, and always the first.
+        const kept = this.samples.filter((_, i) => i % 2 === 0);
+        this.samples.length = 0;
+        this.samples.push(...kept);
+      }
+    } catch (err) {
+      this.failures++;
+      this.lastError = (err as Error).message;
+    }
+  }
+}
