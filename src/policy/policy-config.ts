@@ -16,6 +16,7 @@
  */
 import { ConfigError } from '../config-error.js';
 import { isErrorCode, type ErrorCode } from '../errors.js';
+import type { CircuitBreakerOptions } from '../resilience/circuit-breaker.js';
 
 export interface RetryPolicy {
   /** Total attempts including the first; 1 disables retries. Retries apply only to idempotent routes. */
@@ -32,15 +33,9 @@ export interface RetryPolicy {
   retryOn: ErrorCode[];
 }
 
-export interface BreakerPolicy {
+/** The breaker settings of CircuitBreakerOptions, plus whether breakers run and which codes count as failures. */
+export interface BreakerPolicy extends CircuitBreakerOptions {
   enabled: boolean;
-  windowSize: number;
-  minimumCalls: number;
-  failureRateThreshold: number;
-  slowCallDurationMs: number;
-  slowCallRateThreshold: number;
-  openDurationMs: number;
-  halfOpenMaxCalls: number;
   /** Codes that count as failures of the instance (not of the request). */
   failureCodes: ErrorCode[];
 }
