@@ -5,6 +5,7 @@ import { demoCommand } from './demo-command.js';
 import { callCommand, streamCommand } from './call-command.js';
 import { benchCommand } from './bench-command.js';
 import { loadtestCommand } from './loadtest-command.js';
+import { dlqCommand } from './dlq-command.js';
 
 type Command = (argv: string[]) => Promise<void>;
 
@@ -15,6 +16,7 @@ const commands: Record<string, { run: Command; summary: string }> = {
   call: { run: callCommand, summary: 'send one request-response and print the answer' },
   stream: { run: streamCommand, summary: 'open a request-stream and print its items' },
   loadtest: { run: loadtestCommand, summary: 'flood a route through a gateway and report throughput, latency, errors and gateway memory' },
+  dlq: { run: dlqCommand, summary: 'list or replay the dead-letter queue' },
   bench: { run: benchCommand, summary: 'run the benchmarks (ratios against baselines measured in the same run)' },
 };
 
