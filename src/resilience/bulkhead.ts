@@ -74,14 +74,17 @@ export class Bulkhead {
    */
   acquire(waitMs: number, signal?: AbortSignal): Promise<Release> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
+    if (!(waitMs > 0)) {
+      try {
+        return Promise.resolve(this.acquireNow());
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     const fast = this.tryAcquire();
     if (fast) return Promise.resolve(fast);
     const { maxConcurrent, maxQueue } = this.options;
-    if (this.waiters.size >= maxQueue || !(waitMs > 0)) {
-      this.counters.rejected++;
-      const why = !(waitMs > 0) ? 'and no wait allowed' : `and ${this.waiters.size} waiting (maxQueue=${maxQueue})`;
-      return Promise.reject(new SluiceError('OVERLOADED', `bulkhead full: ${this.running} calls running (maxConcurrent=${maxConcurrent}) ${why}`));
-    }
+    if (this.waiters.size >= maxQueue) return Promise.reject(this.refuse(`and ${this.waiters.size} waiting (maxQueue=${maxQueue})`));
     return new Promise<Release>((resolve, reject) => {
       const leave = () => {
         this.waiters.delete(waiter);
@@ -108,6 +111,22 @@ export class Bulkhead {
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.add(waiter);
     });
+  }
+
+  /**
+   * The synchronous form of `acquire(0)`: a free slot, or throws SluiceError
+   * OVERLOADED at once (counted in `rejected`). For callers that must not
+   * wait, and must not wait a microtask either to learn it.
+   */
+  acquireNow(): Release {
+    const slot = this.tryAcquire();
+    if (slot) return slot;
+    throw this.refuse('and no wait allowed');
+  }
+
+  private refuse(why: string): SluiceError {
+    this.counters.rejected++;
+    return new SluiceError('OVERLOADED', `bulkhead full: ${this.running} calls running (maxConcurrent=${this.options.maxConcurrent}) ${why}`);
   }
 
   private releaser(): Release {

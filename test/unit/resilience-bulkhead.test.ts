@@ -46,6 +46,17 @@ describe('Bulkhead', () => {
     expect(bh.tryAcquire()).toBeTypeOf('function');
   });
 
+  it('acquireNow: a free slot, or OVERLOADED thrown synchronously and counted', () => {
+    const bh = new Bulkhead({ maxConcurrent: 1, maxQueue: 5 });
+    const release = bh.acquireNow();
+    expect(bh.active).toBe(1);
+    expect(() => bh.acquireNow()).toThrow(new SluiceError('OVERLOADED', 'bulkhead full: 1 calls running (maxConcurrent=1) and no wait allowed'));
+    expect(bh.counters.rejected).toBe(1);
+    expect(bh.queued).toBe(0);
+    release();
+    expect(bh.acquireNow()).toBeTypeOf('function');
+  });
+
   it('release is idempotent', () => {
     const bh = new Bulkhead({ maxConcurrent: 2 });
     const a = bh.tryAcquire()!;
