@@ -69,7 +69,8 @@ export class Bulkhead {
    * until `signal` aborts). Rejects with SluiceError `OVERLOADED` naming the
    * limit when the queue is full, when `waitMs` <= 0 and no slot is free, or
    * when the wait times out; with the signal's reason (or SluiceError
-   * `CANCELED`) on abort. The wait timer is unref'd so it never keeps a
+   * `CANCELED`) on abort. `waitMs` beyond 2^31-1 (about 24.8 days, the
+   * longest timer) is capped there. The wait timer is unref'd so it never keeps a
    * process alive, and the waiter leaves the queue on every exit path.
    */
   acquire(waitMs: number, signal?: AbortSignal): Promise<Release> {
@@ -106,7 +107,7 @@ export class Bulkhead {
         leave();
         this.counters.timedOut++;
         reject(new SluiceError('OVERLOADED', `bulkhead: no slot freed within ${waitMs} ms (maxConcurrent=${maxConcurrent}, maxQueue=${maxQueue})`));
-      }, waitMs);
+      }, Math.min(waitMs, MAX_TIMER_MS));
       unref(timer);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.add(waiter);
@@ -146,6 +147,9 @@ export class Bulkhead {
     }
   }
 }
+
+/** The longest delay a JavaScript timer takes. */
+const MAX_TIMER_MS = 0x7fffffff;
 
 function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new SluiceError('CANCELED', 'bulkhead wait aborted');

@@ -143,6 +143,16 @@ describe('Bulkhead', () => {
     expect(bh.active).toBe(0);
   });
 
+  it('a wait longer than the longest timer is capped, not fired at once', async () => {
+    const bh = new Bulkhead({ maxConcurrent: 1, maxQueue: 1 });
+    bh.tryAcquire();
+    const waiting = track(bh.acquire(Infinity));
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(waiting.settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(0x7fffffff);
+    expect(waiting.error).toMatchObject({ code: 'OVERLOADED', message: 'bulkhead: no slot freed within Infinity ms (maxConcurrent=1, maxQueue=1)' });
+  });
+
   it('a granted waiter clears its timer: no late timeout', async () => {
     const bh = new Bulkhead({ maxConcurrent: 1, maxQueue: 1 });
     const holder = bh.tryAcquire()!;

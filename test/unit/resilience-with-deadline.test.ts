@@ -110,6 +110,19 @@ describe('withDeadline (fake timers, default scheduler)', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('arms deadlines longer than the longest timer (2^31-1 ms) in steps instead of firing at once', () => {
+    const ms = 2 ** 32 - 1; // MAX_DEADLINE_MS
+    const seen: unknown[] = [];
+    NEVER.pipe(withDeadline(ms)).subscribe({ error: (e: unknown) => seen.push(e) });
+    vi.advanceTimersByTime(0x7fffffff);
+    expect(seen).toEqual([]);
+    vi.advanceTimersByTime(ms - 0x7fffffff - 1);
+    expect(seen).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(seen).toEqual([expired(ms)]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('clears its timer when the source completes', () => {
     const source = new Subject<number>();
     source.pipe(withDeadline(100)).subscribe();

@@ -5,8 +5,11 @@
  * which bounds the gaps between items, this bounds the total, which is what a
  * caller's deadline means. Isomorphic.
  */
-import { Observable, asyncScheduler, type MonoTypeOperatorFunction, type SchedulerLike } from 'rxjs';
+import { Observable, asyncScheduler, type MonoTypeOperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
 import { SluiceError } from '../../errors.js';
+
+/** The longest delay a JavaScript timer takes (2^31-1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 0x7fffffff;
 
 /**
  * @param ms time allowed in ms, from subscription to completion. A value <= 0
@@ -23,7 +26,14 @@ export function withDeadline<T>(ms: number, scheduler: SchedulerLike = asyncSche
         return;
       }
       // Erroring the subscriber runs the teardown below, which unsubscribes the source.
-      const timer = scheduler.schedule(() => subscriber.error(expired()), ms);
+      // Timers take at most 2^31-1 ms (longer ones fire at once in Node), so a longer deadline is armed in steps.
+      let timer: Subscription;
+      const arm = (remaining: number): Subscription =>
+        scheduler.schedule(() => {
+          if (remaining > MAX_TIMER_MS) timer = arm(remaining - MAX_TIMER_MS);
+          else subscriber.error(expired());
+        }, Math.min(remaining, MAX_TIMER_MS));
+      timer = arm(ms);
       const subscription = source.subscribe({
         next: (value) => subscriber.next(value),
         error: (err: unknown) => subscriber.error(err),
