@@ -6,6 +6,7 @@ import { callCommand, streamCommand } from './call-command.js';
 import { benchCommand } from './bench-command.js';
 import { loadtestCommand } from './loadtest-command.js';
 import { dlqCommand } from './dlq-command.js';
+import { benchPeerCommand } from './bench-peer-command.js';
 
 type Command = (argv: string[]) => Promise<void>;
 
@@ -18,6 +19,7 @@ const commands: Record<string, { run: Command; summary: string }> = {
   loadtest: { run: loadtestCommand, summary: 'flood a route through a gateway and report throughput, latency, errors and gateway memory' },
   dlq: { run: dlqCommand, summary: 'list or replay the dead-letter queue' },
   bench: { run: benchCommand, summary: 'run the benchmarks (ratios against baselines measured in the same run)' },
+  'bench-peer': { run: benchPeerCommand, summary: 'a baseline process for the benchmarks (started by npm run bench)' },
 };
 
 export async function main(argv: string[]): Promise<void> {
