@@ -1,8 +1,14 @@
 /**
  * Hop cost: bench.source throughput (100-byte items) through the gateway
- * against the same bench service reached directly, measured in one run with
- * the same consumer code. Gateway and service run as separate processes,
- * like in production; runs alternate so that drift hits both sides alike.
+ * against the same bench service reached directly, with the same consumer
+ * code, at several consumer prefetch depths. Gateway and service run as
+ * separate processes, like in production; runs alternate between the two
+ * sides so that drift on a noisy machine hits both alike.
+ *
+ * Why several prefetches: the gateway never asks a producer for more than
+ * its consumer asked (that is the product), so a consumer's prefetch is the
+ * whole pipeline depth across two hops instead of one. A shallow prefetch
+ * makes the extra hop's latency visible; a deeper one hides it.
  */
 import { SluiceError } from '../errors.js';
 import { encodeJson } from '../protocol/json.js';
@@ -10,40 +16,60 @@ import { routeMetadata } from '../protocol/metadata.js';
 import type { Connection } from '../rsocket/connection.js';
 import { establish } from '../../clients/core/connector.js';
 import { nodeTransport } from '../../clients/node/transport.js';
-import { startChild, type Child } from '../demo/supervisor.js';
 import { startDirectServer } from './direct-server.js';
+import { Processes, median } from './processes.js';
+import type { BenchContext } from './scenario.js';
 
-export interface HopCostOptions {
-  /** Items per stream per run. Default 200000. */
+export interface StreamShape {
+  /** Items per stream. */
   items: number;
-  /** Concurrent streams per run. Default 4. */
+  /** Concurrent streams. */
   streams: number;
-  /** Item size in bytes. Default 100. */
+  /** Item size in bytes. */
   size: number;
-  /** Consumer prefetch; top-ups in halves. Default 256. */
+  /** Consumer prefetch; top-ups in halves. */
   prefetch: number;
-  /** Measured runs per side (after one warm-up each). Default 3. */
-  runs: number;
-  log?: (line: string) => void;
 }
 
-export interface HopCostResult {
-  readonly options: Omit<HopCostOptions, 'log'>;
+export interface HopCostPoint {
+  readonly prefetch: number;
   /** Items per second, median of the runs. */
   readonly gateway: number;
   readonly direct: number;
   /** gateway / direct. */
   readonly ratio: number;
-  readonly samples: { gateway: number[]; direct: number[] };
+  readonly samples: { readonly gateway: readonly number[]; readonly direct: readonly number[] };
 }
 
-export const defaultHopCost: Omit<HopCostOptions, 'log'> = { items: 200_000, streams: 4, size: 100, prefetch: 256, runs: 3 };
+export interface HopCostResult {
+  readonly items: number;
+  readonly streams: number;
+  readonly size: number;
+  readonly runs: number;
+  readonly points: readonly HopCostPoint[];
+}
+
+export interface HopCostOptions {
+  items: number;
+  streams: number;
+  size: number;
+  runs: number;
+  prefetches: readonly number[];
+}
+
+export function hopCostDefaults(quick: boolean): HopCostOptions {
+  return quick
+    ? { items: 25_000, streams: 4, size: 100, runs: 1, prefetches: [256, 1024] }
+    : { items: 100_000, streams: 4, size: 100, runs: 3, prefetches: [64, 256, 1024] };
+}
 
 /**
  * Consumes `streams` concurrent bench.source streams of `items` each over
- * `conn` with batched demand; resolves with items per second.
+ * `conn` with batched demand (prefetch, then top-ups of prefetch / 2 as in
+ * the client library); resolves with items per second. Items are counted,
+ * not decoded, so the number is the transport's and the hop's, not JSON's.
  */
-export async function measureStreams(conn: Connection, o: Omit<HopCostOptions, 'log' | 'runs'>): Promise<number> {
+export async function measureStreams(conn: Connection, o: StreamShape): Promise<number> {
   const batch = Math.max(1, o.prefetch >> 1);
   const start = performance.now();
   await Promise.all(
@@ -74,47 +100,59 @@ export async function measureStreams(conn: Connection, o: Omit<HopCostOptions, '
   return (o.items * o.streams) / ((performance.now() - start) / 1000);
 }
 
-export async function runHopCost(options: Partial<HopCostOptions> = {}): Promise<HopCostResult> {
-  const o = { ...defaultHopCost, ...options };
-  const log = options.log ?? (() => {});
-  const children: Child[] = [];
+/** A gateway and a bench service behind it, plus the same service on a direct server: both sides of the hop. */
+export interface BothSides {
+  /** A bare connection to the gateway. */
+  readonly gateway: Connection;
+  /** The bench service's own connection to the direct server: requests sent on it reach the service with no hop. */
+  readonly direct: Connection;
+  readonly gatewayUrl: string;
+  readonly adminUrl: string;
+}
+
+export async function withBothSides<T>(fn: (sides: BothSides) => Promise<T>): Promise<T> {
+  const processes = new Processes();
   const direct = await startDirectServer();
+  let viaGateway: Connection | undefined;
   try {
-    const gateway = startChild({ name: 'gateway', args: ['gateway', '--port', '0', '--admin-port', '0'], env: { SLUICE_LOG_LEVEL: 'warn' } }, 'inherit');
-    children.push(gateway);
-    const { url } = await gateway.message<{ url: string }>('listening', 30_000);
-    for (const target of [url, direct.url]) {
-      const svc = startChild({ name: `bench@${target}`, args: ['service', 'bench', '--url', target], env: { SLUICE_LOG_LEVEL: 'warn' } }, 'inherit');
-      children.push(svc);
-      await svc.message('registered', 30_000);
-    }
-    const viaGateway = await establish(nodeTransport, { url, limits: { maxOutboundStreams: 1 << 20 } });
+    const gw = await processes.gateway();
+    await processes.service('bench', gw.url, 'bench-gw');
+    await processes.service('bench', direct.url, 'bench-direct');
+    viaGateway = await establish(nodeTransport, { url: gw.url, limits: { maxOutboundStreams: 1 << 20 } });
     const straight = await direct.serviceFor('bench.source');
-    const samples = { gateway: [] as number[], direct: [] as number[] };
-    const shape = { items: o.items, streams: o.streams, size: o.size, prefetch: o.prefetch };
-    // Warm-up (JIT, TCP windows), then alternate sides.
-    await measureStreams(viaGateway, { ...shape, items: Math.min(o.items, 20_000) });
-    await measureStreams(straight, { ...shape, items: Math.min(o.items, 20_000) });
-    for (let r = 0; r < o.runs; r++) {
-      samples.gateway.push(await measureStreams(viaGateway, shape));
-      samples.direct.push(await measureStreams(straight, shape));
-      log(`  run ${r + 1}/${o.runs}: gateway ${fmt(samples.gateway.at(-1)!)} items/s, direct ${fmt(samples.direct.at(-1)!)} items/s`);
-    }
-    viaGateway.close();
-    const g = median(samples.gateway);
-    const d = median(samples.direct);
-    return { options: o, gateway: g, direct: d, ratio: g / d, samples };
+    return await fn({ gateway: viaGateway, direct: straight, gatewayUrl: gw.url, adminUrl: gw.adminUrl });
   } finally {
-    await Promise.all(children.map((c) => c.stop(5_000)));
+    viaGateway?.close();
+    await processes.stopAll();
     await direct.close();
   }
 }
 
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+export async function runHopCost(ctx: BenchContext, options: Partial<HopCostOptions> = {}): Promise<HopCostResult> {
+  const o = { ...hopCostDefaults(ctx.quick), ...options };
+  const points = await withBothSides(async ({ gateway, direct }) => {
+    const out: HopCostPoint[] = [];
+    for (const prefetch of o.prefetches) {
+      const shape = { items: o.items, streams: o.streams, size: o.size, prefetch };
+      // Warm-up (JIT, TCP windows), then alternate sides.
+      const warm = { ...shape, items: Math.min(o.items, 20_000) };
+      await measureStreams(gateway, warm);
+      await measureStreams(direct, warm);
+      const samples = { gateway: [] as number[], direct: [] as number[] };
+      for (let r = 0; r < o.runs; r++) {
+        samples.gateway.push(await measureStreams(gateway, shape));
+        samples.direct.push(await measureStreams(direct, shape));
+        ctx.log(`prefetch ${prefetch}, run ${r + 1}/${o.runs}: gateway ${fmt(samples.gateway.at(-1)!)} items/s, direct ${fmt(samples.direct.at(-1)!)} items/s`);
+      }
+      const g = median(samples.gateway);
+      const d = median(samples.direct);
+      out.push({ prefetch, gateway: g, direct: d, ratio: g / d, samples });
+    }
+    return out;
+  });
+  return { items: o.items, streams: o.streams, size: o.size, runs: o.runs, points };
 }
 
-export function fmt(n: number): string {
+function fmt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
