@@ -21,10 +21,12 @@ export function formatProgress(s: ProgressSnapshot): string {
 }
 
 export interface ProgressOptions {
-  /** Where lines go (process.stdout.write in the CLI). */
-  write(text: string): void;
+  /** Where lines go (process.stdout.write in the CLI); omit to print nothing. */
+  write?(text: string): void;
   /** True on a terminal: one line rewritten in place. */
   tty: boolean;
+  /** Receives every snapshot as numbers (the benchmarks chart them). */
+  onSnapshot?(snapshot: ProgressSnapshot): void;
   /** Ms between updates. Default 1000 on a terminal, 5000 otherwise. */
   intervalMs?: number;
   clock: Clock;
@@ -32,7 +34,7 @@ export interface ProgressOptions {
   snapshot(now: number): ProgressSnapshot;
 }
 
-/** Prints progress until `stop()`. */
+/** Prints progress (and hands out snapshots) until `stop()`. */
 export class ProgressLine {
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
@@ -49,7 +51,9 @@ export class ProgressLine {
         } catch {
           return;
         }
-        this.print(formatProgress(this.o.snapshot(this.o.clock.now())));
+        const snapshot = this.o.snapshot(this.o.clock.now());
+        this.o.onSnapshot?.(snapshot);
+        if (this.o.write) this.print(formatProgress(snapshot));
       }
     })();
   }
@@ -58,12 +62,12 @@ export class ProgressLine {
     this.abort.abort();
     await this.loop;
     // Leave the terminal on a fresh line for the report.
-    if (this.o.tty && this.printed) this.o.write('\n');
+    if (this.o.tty && this.printed) this.o.write?.('\n');
   }
 
   private print(line: string): void {
     this.printed = true;
     // \r and "erase line" rewrite in place; plain lines elsewhere.
-    this.o.write(this.o.tty ? `\r\x1b[2K${line}` : `${line}\n`);
+    this.o.write?.(this.o.tty ? `\r\x1b[2K${line}` : `${line}\n`);
   }
 }

@@ -8,15 +8,15 @@ import { runChannelLoad } from './channels.js';
 import { systemClock, type Clock } from './clock.js';
 import { MemorySampler, scrapeMemory, summarizeMemory } from './metrics-scraper.js';
 import type { LoadtestOptions } from './options.js';
-import { ProgressLine } from './progress.js';
+import { ProgressLine, type ProgressOptions } from './progress.js';
 import type { GatewayMemory, LoadtestReport } from './report.js';
 import { runRequestReply } from './request-reply.js';
 import { RunStats } from './stats.js';
 
 export interface RunIO {
   clock?: Clock;
-  /** Receives the progress line; none when omitted. */
-  progress?: { write(text: string): void; tty: boolean; intervalMs?: number };
+  /** Receives the progress line (`write`) and/or its numbers (`onSnapshot`); nothing when omitted. */
+  progress?: Omit<ProgressOptions, 'clock' | 'snapshot'>;
   /** Ms between gateway memory readings. Default 1000. */
   memoryIntervalMs?: number;
   /** Aborting stops sending; answers still get `drainS`. */
