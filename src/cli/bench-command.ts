@@ -1,34 +1,58 @@
-/** `sluice bench` (npm run bench): benchmarks that report ratios against baselines measured in the same run. */
-import { cpus, totalmem } from 'node:os';
-import { fmt, runHopCost } from '../bench/hop-cost.js';
-import { intFlag, parseFlags } from './args.js';
+/**
+ * `sluice bench` (npm run bench): every scenario against its baseline in the
+ * same run, ratios printed at the end, BENCHMARKS.md and docs/bench/ written
+ * after a full run. Loopback only; every scenario bounds its own time.
+ */
+import { SCENARIOS, type ScenarioName } from '../bench/results.js';
+import { runBench, writeBenchOutputs } from '../bench/runner.js';
+import { checkTargets, ratioLines } from '../bench/targets.js';
+import { parseFlags } from './args.js';
 
 const usage = `usage: sluice bench [options]     (npm run bench -- [options])
 
-  --items N      items per stream per run   (default 200000)
-  --streams N    concurrent streams         (default 4)
-  --runs N       measured runs per side     (default 3)
-  --json         print the result as JSON
+Runs the benchmark scenarios, each against its baseline in the same run:
+  ${SCENARIOS.join(', ')}
+A full run takes about 8 minutes and writes BENCHMARKS.md, docs/bench/*.svg
+and docs/bench/results.json.
+
+  --quick          shorter runs for iterating (noisier; does not write files unless --write)
+  --only A,B       run only these scenarios (does not write files unless --write)
+  --write          write BENCHMARKS.md and docs/bench/ even with --quick or --only
+  --no-write       never write files
+  --json           print the results as JSON instead of text
 `;
 
 export async function benchCommand(argv: string[]): Promise<void> {
-  const f = parseFlags(argv, { items: { type: 'string' }, streams: { type: 'string' }, runs: { type: 'string' }, json: { type: 'boolean' } }, usage);
+  const f = parseFlags(argv, { quick: { type: 'boolean' }, only: { type: 'string' }, write: { type: 'boolean' }, 'no-write': { type: 'boolean' }, json: { type: 'boolean' } }, usage);
+  const only = f.only === undefined ? undefined : parseOnly(String(f.only));
+  const quick = f.quick === true;
+  const write = f['no-write'] === true ? false : f.write === true || (!quick && !only);
+  const json = f.json === true;
   const out = (line: string) => process.stdout.write(`${line}\n`);
-  const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-  if (!f.json) out(`Sluice benchmarks on ${machine}\n\nHop cost: bench.source, 100-byte items, through the gateway vs the same service directly`);
-  const result = await runHopCost({
-    ...defined({ items: intFlag(f.items, '--items', 1, 1e8), streams: intFlag(f.streams, '--streams', 1, 10_000), runs: intFlag(f.runs, '--runs', 1, 100) }),
-    log: f.json ? undefined : out,
-  });
-  if (f.json) {
-    out(JSON.stringify({ machine, hopCost: result }, null, 2));
-    return;
+  const log = json ? (line: string) => process.stderr.write(`${line}\n`) : out;
+
+  log(`Sluice benchmarks${quick ? ' (quick)' : ''}: ${(only ?? SCENARIOS).join(', ')}`);
+  const results = await runBench({ quick, log, ...(only ? { only } : {}) });
+  if (json) out(JSON.stringify(results, null, 2));
+  else {
+    out('\nRatios');
+    for (const line of ratioLines(results)) out(`  ${line}`);
+    out('\nTargets');
+    for (const t of checkTargets(results)) out(`  [${t.met === null ? 'n/a' : t.met ? 'met' : 'MISSED'}] ${t.scenario}: ${t.target}: ${t.measured}`);
   }
-  out(`  via gateway  ${fmt(result.gateway)} items/s (median)`);
-  out(`  direct       ${fmt(result.direct)} items/s (median)`);
-  out(`  ratio        ${result.ratio.toFixed(2)}  (gateway / direct)`);
+  if (write) {
+    const files = await writeBenchOutputs(results);
+    log(`\nwrote ${files.join(', ')}`);
+  }
+  // Children exit with their IPC channel; nothing else should keep the process, but do not wait on stragglers.
+  process.exit(Object.values(results).some((v) => typeof v === 'object' && v !== null && 'ok' in v && v.ok === false) ? 1 : 0);
 }
 
-function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+function parseOnly(value: string): ScenarioName[] {
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!(SCENARIOS as readonly string[]).includes(n)) throw new Error(`--only: unknown scenario '${n}'; known: ${SCENARIOS.join(', ')}`);
+  }
+  if (names.length === 0) throw new Error(`--only needs at least one of ${SCENARIOS.join(', ')}`);
+  return names as ScenarioName[];
 }

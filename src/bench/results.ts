@@ -1,0 +1,28 @@
+/** Everything one `npm run bench` produced: typed, written to docs/bench/results.json and rendered into BENCHMARKS.md. */
+import type { FloodResult } from './flood.js';
+import type { HopCostResult } from './hop-cost.js';
+import type { Machine } from './machine.js';
+import type { NatsCompareResult } from './nats-compare.js';
+import type { ScaleResult } from './scale.js';
+import type { SyncChainResult } from './sync-chain.js';
+import type { TransportResult } from './transport-limit.js';
+
+export const SCENARIOS = ['hop-cost', 'transport', 'nats', 'sync-chain', 'flood', 'scale'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+/** A scenario's result, or why it has none. */
+export type Outcome<T> = { readonly ok: true; readonly result: T; readonly seconds: number } | { readonly ok: false; readonly error: string; readonly seconds: number };
+
+export interface BenchResults {
+  readonly startedAt: string;
+  readonly quick: boolean;
+  readonly machine: Machine;
+  readonly loadAtEnd: number;
+  readonly totalSeconds: number;
+  readonly hopCost?: Outcome<HopCostResult>;
+  readonly transport?: Outcome<TransportResult>;
+  readonly nats?: Outcome<NatsCompareResult>;
+  readonly syncChain?: Outcome<SyncChainResult>;
+  readonly flood?: Outcome<FloodResult>;
+  readonly scale?: Outcome<ScaleResult>;
+}

@@ -1,0 +1,171 @@
+/**
+ * The issue's targets checked against measured results, with the ratios
+ * printed at the end of a run. Where a target is missed, the note says what
+ * the numbers show about why; it is derived from the same run, never written
+ * in advance.
+ */
+import { int, mib } from '../loadtest/format.js';
+import type { BenchResults } from './results.js';
+
+export interface TargetCheck {
+  readonly scenario: string;
+  readonly target: string;
+  /** What was measured, in words. */
+  readonly measured: string;
+  /** null: not measured in this run (scenario skipped, failed or unavailable). */
+  readonly met: boolean | null;
+  readonly note: string;
+}
+
+const MB = 1_000_000;
+
+export function checkTargets(r: BenchResults): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const notMeasured = (scenario: string, target: string, why: string): TargetCheck => ({ scenario, target, measured: 'not measured', met: null, note: why });
+
+  // Hop cost: at the client library's default prefetch (256), with the others alongside.
+  const hop = r.hopCost;
+  if (hop?.ok) {
+    const points = hop.result.points;
+    const main = points.find((p) => p.prefetch === 256) ?? points[0]!;
+    const others = points.filter((p) => p !== main).map((p) => `${p.ratio.toFixed(2)} at prefetch ${p.prefetch}`);
+    const best = points.reduce((a, b) => (b.ratio > a.ratio ? b : a));
+    checks.push({
+      scenario: 'Hop cost',
+      target: 'gateway / direct >= 0.8',
+      measured: `${main.ratio.toFixed(2)} at prefetch ${main.prefetch}${others.length ? ` (${others.join(', ')})` : ''}`,
+      met: main.ratio >= 0.8,
+      note:
+        main.ratio >= 0.8
+          ? 'The extra hop costs less than 20% of direct throughput at the default prefetch.'
+          : `The gateway never asks a producer for more than its consumer asked, so the consumer's prefetch is the whole pipeline across two hops instead of one: the extra hop's latency shows as idle time, not CPU. ${best.prefetch !== main.prefetch ? `The best ratio, ${best.ratio.toFixed(2)}, is at prefetch ${best.prefetch}.` : ''}`.trim(),
+    });
+  } else checks.push(notMeasured('Hop cost', 'gateway / direct >= 0.8', hop ? hop.error : 'not run'));
+
+  const tr = r.transport;
+  if (tr?.ok) {
+    const rows = tr.result.rows;
+    const relay = rows.find((x) => x.kind === 'raw' && x.hop)!;
+    const rawDirect = rows.find((x) => x.kind === 'raw' && !x.hop)!;
+    const sluice = rows.filter((x) => x.kind === 'sluice' && x.hop);
+    const main = sluice.find((x) => x.prefetch === 256) ?? sluice[0]!;
+    const ratio = main.rate / relay.rate;
+    checks.push({
+      scenario: 'Transport limit',
+      target: 'Sluice >= 0.5 x raw ws',
+      measured: `${ratio.toFixed(2)} (gateway, prefetch ${main.prefetch}, vs a raw relay: one hop each); ${(main.rate / rawDirect.rate).toFixed(2)} vs raw ws with no hop; ${sluice
+        .filter((x) => x !== main)
+        .map((x) => `${(x.rate / relay.rate).toFixed(2)} at prefetch ${x.prefetch}`)
+        .join(', ')}`,
+      met: ratio >= 0.5,
+      note:
+        ratio >= 0.5
+          ? 'Per message, Sluice adds RSocket framing, a stream id rewrite and demand accounting at the gateway; raw ws adds nothing and has no flow control beyond socket backpressure.'
+          : 'Raw ws has no per-stream demand: its only limit is socket backpressure, so the sender never waits for a consumer round trip. Sluice decodes each frame at the gateway and waits for REQUEST_N top-ups across two hops.',
+    });
+  } else checks.push(notMeasured('Transport limit', 'Sluice >= 0.5 x raw ws', tr ? tr.error : 'not run'));
+
+  const nats = r.nats;
+  if (nats?.ok && nats.result.requestReply.nats) {
+    const rr = nats.result.requestReply;
+    const ratio = rr.sluice.throughput / rr.nats!.throughput;
+    checks.push({
+      scenario: 'NATS',
+      target: 'Sluice request-response >= NATS request-reply',
+      measured: `${ratio.toFixed(2)} (${int(rr.sluice.throughput)} vs ${int(rr.nats!.throughput)} req/s, ${rr.concurrency} concurrent)`,
+      met: ratio >= 1,
+      note:
+        ratio >= 1
+          ? 'Same hop structure, same payloads, one connection each.'
+          : 'Both are one request and one reply through a broker; the difference is per-message work in the broker and the client libraries (Sluice parses RSocket frames and routing metadata per request, NATS a text protocol line), within run-to-run noise when the ratio is near 1.',
+    });
+  } else checks.push(notMeasured('NATS', 'Sluice request-response >= NATS request-reply', nats?.ok ? `NATS not available: ${nats.result.nats.available ? '' : nats.result.nats.reason}` : nats ? nats.error : 'not run'));
+
+  const sc = r.syncChain;
+  if (sc?.ok && sc.result.sluice.available) {
+    const s = sc.result.sluice;
+    const h = sc.result.http;
+    const factor = h.p99 / s.p99;
+    const lost = s.lost;
+    checks.push({
+      scenario: 'Synchronous chain',
+      target: 'checkout.place p99 >= 100x lower than the HTTP chain, zero accepted orders lost',
+      measured: `${int(factor)}x lower (${s.p99.toFixed(1)} ms vs ${int(h.p99)} ms); ${int(lost)} of ${int(s.accepted)} accepted orders lost`,
+      met: factor >= 100 && lost === 0,
+      note:
+        factor >= 100 && lost === 0
+          ? 'checkout.place answers once the order is recorded; the slow, failing inventory is the saga\'s problem, not the caller\'s.'
+          : `${factor < 100 ? `p99 ratio ${factor.toFixed(0)}x is under 100x. ` : ''}${lost > 0 ? `${lost} accepted orders were not found or not finished in time.` : ''}`.trim(),
+    });
+  } else {
+    const why = sc?.ok ? (sc.result.sluice.available ? '' : sc.result.sluice.reason) : sc ? sc.error : 'not run';
+    checks.push(notMeasured('Synchronous chain', 'checkout.place p99 >= 100x lower than the HTTP chain, zero accepted orders lost', why));
+  }
+
+  const fl = r.flood;
+  if (fl?.ok && fl.result.memory) {
+    const f = fl.result;
+    const growth = f.memory!.summary.rssGrowth;
+    const d = f.delivery;
+    const exactlyOnce = d.acked === d.sent && d.duplicates === 0 && d.missing === 0;
+    checks.push({
+      scenario: 'Flood',
+      target: `gateway RSS growth < 50 MB over ${f.options.durationS} s; delivered = consumers' capacity; every accepted item acked exactly once`,
+      measured: `RSS ${growth >= 0 ? '+' : ''}${(growth / MB).toFixed(1)} MB (max ${mib(f.memory!.summary.rssMax)}); delivered ${int(f.delivered)}/s = ${(f.delivered / f.directCapacity).toFixed(2)} of the capacity measured directly (${int(f.directCapacity)}/s), ${(f.delivered / f.nominalCapacity).toFixed(2)} of nominal; ${exactlyOnce ? 'exactly once' : 'NOT exactly once'} (${int(d.sent)} accepted, ${int(d.acked)} acked)`,
+      met: growth < 50 * MB && exactlyOnce,
+      note: growth < 50 * MB ? 'Producers are pulled only as consumers grant demand: the gateway holds at most a window per stream, whatever is offered.' : 'RSS grew past the target; see the memory chart for whether it levels off.',
+    });
+  } else checks.push(notMeasured('Flood', 'gateway RSS growth < 50 MB over 60 s', fl ? (fl.ok ? 'gateway memory not readable' : fl.error) : 'not run'));
+
+  const scale = r.scale;
+  if (scale?.ok) {
+    const s = scale.result;
+    checks.push({
+      scenario: 'Scale',
+      target: `${int(s.options.connections * s.options.streamsPerConnection)} streams over ${int(s.options.connections)} connections: memory per stream and per connection (no target)`,
+      measured: `${kib(s.perConnection.heapUsed)} heap / ${kib(s.perConnection.rss)} RSS per connection; ${kib(s.perStream.heapUsed)} heap / ${kib(s.perStream.rss)} RSS per stream`,
+      met: null,
+      note: `The gateway reported ${int(s.gatewayConnections)} client connections and ${int(s.gatewayStreams)} active streams at the peak.`,
+    });
+  }
+  return checks;
+}
+
+function kib(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+/** The ratios, one line each, for the end of a run. */
+export function ratioLines(r: BenchResults): string[] {
+  const lines: string[] = [];
+  if (r.hopCost?.ok) for (const p of r.hopCost.result.points) lines.push(`hop cost            gateway / direct          ${p.ratio.toFixed(2)}  at prefetch ${p.prefetch} (${int(p.gateway)} vs ${int(p.direct)} items/s)`);
+  if (r.transport?.ok) {
+    const rows = r.transport.result.rows;
+    const relay = rows.find((x) => x.kind === 'raw' && x.hop)!;
+    const raw = rows.find((x) => x.kind === 'raw' && !x.hop)!;
+    for (const x of rows.filter((y) => y.kind === 'sluice')) {
+      const base = x.hop ? relay : raw;
+      lines.push(`transport limit     Sluice / raw ws           ${(x.rate / base.rate).toFixed(2)}  ${x.name} vs ${base.name} (${int(x.rate)} vs ${int(base.rate)} msg/s)`);
+    }
+  }
+  if (r.nats?.ok) {
+    const n = r.nats.result;
+    if (n.requestReply.nats) lines.push(`NATS                Sluice / NATS rr          ${(n.requestReply.sluice.throughput / n.requestReply.nats.throughput).toFixed(2)}  (${int(n.requestReply.sluice.throughput)} vs ${int(n.requestReply.nats.throughput)} req/s)`);
+    if (n.streaming.nats) for (const s of n.streaming.sluice) lines.push(`NATS                Sluice / NATS streaming   ${(s.rate / n.streaming.nats.rate).toFixed(2)}  at prefetch ${s.prefetch} (${int(s.rate)} vs ${int(n.streaming.nats.rate)} items/s)`);
+    if (!n.requestReply.nats && !n.nats.available) lines.push(`NATS                not measured: ${n.nats.reason}`);
+  }
+  if (r.syncChain?.ok) {
+    const s = r.syncChain.result;
+    if (s.sluice.available) lines.push(`synchronous chain   HTTP p99 / Sluice p99     ${int(s.http.p99 / s.sluice.p99)}x  (${int(s.http.p99)} vs ${s.sluice.p99.toFixed(1)} ms); ${s.sluice.lost} accepted orders lost`);
+    else lines.push(`synchronous chain   Sluice side not measured: ${s.sluice.reason}; HTTP chain p99 ${int(s.http.p99)} ms`);
+  }
+  if (r.flood?.ok) {
+    const f = r.flood.result;
+    lines.push(`flood               delivered / capacity      ${(f.delivered / f.directCapacity).toFixed(2)}  (${int(f.delivered)} vs ${int(f.directCapacity)} items/s measured directly); RSS growth ${f.memory ? `${(f.memory.summary.rssGrowth / MB).toFixed(1)} MB` : 'not read'}`);
+  }
+  if (r.scale?.ok) {
+    const s = r.scale.result;
+    lines.push(`scale               per connection / stream   ${kib(s.perConnection.heapUsed)} / ${kib(s.perStream.heapUsed)} heap at the gateway`);
+  }
+  return lines;
+}
