@@ -17,7 +17,7 @@ import type { Connection } from '../rsocket/connection.js';
 import { establish } from '../../clients/core/connector.js';
 import { nodeTransport } from '../../clients/node/transport.js';
 import { startDirectServer } from './direct-server.js';
-import { Processes, median } from './processes.js';
+import { Processes, median, withTimeout } from './processes.js';
 import type { BenchContext } from './scenario.js';
 
 export interface StreamShape {
@@ -69,10 +69,10 @@ export function hopCostDefaults(quick: boolean): HopCostOptions {
  * the client library); resolves with items per second. Items are counted,
  * not decoded, so the number is the transport's and the hop's, not JSON's.
  */
-export async function measureStreams(conn: Connection, o: StreamShape): Promise<number> {
+export async function measureStreams(conn: Connection, o: StreamShape, timeoutMs = 120_000): Promise<number> {
   const batch = Math.max(1, o.prefetch >> 1);
   const start = performance.now();
-  await Promise.all(
+  const all = Promise.all(
     Array.from({ length: o.streams }, (_, i) =>
       new Promise<void>((resolve, reject) => {
         let received = 0;
@@ -97,6 +97,7 @@ export async function measureStreams(conn: Connection, o: StreamShape): Promise<
       }),
     ),
   );
+  await withTimeout(all, timeoutMs, `${o.streams} bench.source streams of ${o.items} items`);
   return (o.items * o.streams) / ((performance.now() - start) / 1000);
 }
 

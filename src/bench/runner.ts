@@ -15,6 +15,7 @@ import { benchMarkdown } from './markdown.js';
 import { runNatsCompare } from './nats-compare.js';
 import type { BenchResults, Outcome, ScenarioName } from './results.js';
 import { SCENARIOS } from './results.js';
+import { withTimeout } from './processes.js';
 import { runScale } from './scale.js';
 import type { BenchContext } from './scenario.js';
 import { runSyncChain } from './sync-chain.js';
@@ -99,14 +100,4 @@ export async function writeBenchOutputs(results: BenchResults, root = REPO_ROOT)
   await writeFile(join(root, 'BENCHMARKS.md'), benchMarkdown(results, charts));
   written.push('BENCHMARKS.md');
   return written;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 60_000} min`)), ms);
-    }),
-  ]);
 }

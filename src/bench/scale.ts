@@ -19,7 +19,7 @@ import { routeMetadata } from '../protocol/metadata.js';
 import type { Connection } from '../rsocket/connection.js';
 import type { Stream } from '../rsocket/stream.js';
 import { scrapeMemory } from '../loadtest/metrics-scraper.js';
-import { Processes, median } from './processes.js';
+import { Processes, median, withTimeout } from './processes.js';
 import type { BenchContext } from './scenario.js';
 
 export interface ScaleOptions {
@@ -119,7 +119,7 @@ export async function runScale(ctx: BenchContext, options: Partial<ScaleOptions>
           );
         }
       }
-      await Promise.all(opened);
+      await withTimeout(Promise.all(opened), 60_000, `${opened.length} streams opening`);
       series.push({ connections: conns.length, streams: streams.length, ...(await scrapeMemory(gw.adminUrl)) });
     }
     const afterStreams = await read();
