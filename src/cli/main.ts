@@ -3,6 +3,7 @@ import { gatewayCommand } from './gateway-command.js';
 import { serviceCommand } from './service-command.js';
 import { demoCommand } from './demo-command.js';
 import { callCommand, streamCommand } from './call-command.js';
+import { buildBrowserCommand } from './build-browser-command.js';
 
 type Command = (argv: string[]) => Promise<void>;
 
@@ -12,6 +13,7 @@ const commands: Record<string, { run: Command; summary: string }> = {
   demo: { run: demoCommand, summary: 'run the gateway and the demo services as child processes (npm start)' },
   call: { run: callCommand, summary: 'send one request-response and print the answer' },
   stream: { run: streamCommand, summary: 'open a request-stream and print its items' },
+  'build-browser': { run: buildBrowserCommand, summary: 'write the browser client bundle (clients/browser/dist/sluice.js)' },
 };
 
 export async function main(argv: string[]): Promise<void> {
