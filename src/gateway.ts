@@ -11,6 +11,8 @@ import { resolveGatewayConfig, type GatewayConfig, type GatewayOptions } from '.
 import { SluiceError } from './errors.js';
 import { Forwarder, type LocalRoute } from './broker/forwarder.js';
 import { Registry, type Instance } from './broker/registry.js';
+import { STATS_ROUTE, statsRoute } from './broker/stats-route.js';
+import { noBreakers, type BreakerStateOf } from './resilience/breaker-state.js';
 import { startAdminServer, formatHost, type AdminServer } from './admin/server.js';
 import { createLogger, type PinoLogger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
@@ -40,8 +42,10 @@ export interface Gateway {
 
 export interface GatewayDependencies {
   logger?: PinoLogger;
-  /** Routes served inside the gateway (sluice.* routes). */
+  /** Routes served inside the gateway (sluice.* routes), besides the built-in `sluice.stats`. */
   localRoutes?: ReadonlyMap<string, LocalRoute>;
+  /** Breaker state per route for stats and the dashboard. Default: every route `closed` (no breakers yet). */
+  breakerState?: BreakerStateOf;
 }
 
 export async function createGateway(options: GatewayOptions = {}, deps: GatewayDependencies = {}): Promise<Gateway> {
@@ -64,7 +68,24 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
       }),
     bufferedBytes: () => [...connections].reduce((n, c) => n + c.bufferedBytes, 0),
   });
-  const forwarder: Forwarder = new Forwarder(registry, metrics, { window: config.flow.window }, log, deps.localRoutes);
+  // sluice.stats needs the gateway's internals, so it is built here and served like any local route.
+  const stats = statsRoute({
+    counters: () => metrics.route(STATS_ROUTE),
+    log: log.child({ route: STATS_ROUTE }),
+    source: {
+      routes: () => [...registry.routes(), ...localRoutes.keys()],
+      live: () => forwarder.live,
+      localInFlight: () => new Map([[STATS_ROUTE, stats.subscribers]]),
+      counters: () => metrics.routeCounters(),
+      errorsOf: (route) => metrics.errorsOf(route),
+      routesWithErrors: () => metrics.routesWithErrors(),
+      instances: () => registry.instances(),
+      connections: () => ({ client: connections.size - services.size, service: services.size }),
+      breaker: deps.breakerState ?? noBreakers,
+    },
+  });
+  const localRoutes = new Map<string, LocalRoute>([[STATS_ROUTE, stats], ...(deps.localRoutes ?? [])]);
+  const forwarder: Forwarder = new Forwarder(registry, metrics, { window: config.flow.window }, log, localRoutes);
 
   const accept = (setup: SetupFrame, conn: Connection) => {
     checkMimeTypes(setup);

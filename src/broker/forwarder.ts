@@ -28,6 +28,8 @@ export interface Interaction {
   readonly model: InteractionModel;
   readonly instance: Instance;
   readonly startedAt: number;
+  /** The connection of the requester (the consumer of the responder's payloads), for stats. */
+  readonly requester: Connection;
   /** Consumer demand and producer demand, for metrics. */
   demand(): { consumer: number; producer: number };
 }
@@ -84,7 +86,7 @@ export class Forwarder {
       const localRoute = this.local.get(route);
       if (localRoute) return this.openLocal(localRoute, route, model, payload, down, complete);
       const instance = this.target(route);
-      return new Forwarding(this, route, model, instance, payload, down, complete).handler;
+      return new Forwarding(this, route, model, instance, conn, payload, down, complete).handler;
     } catch (err) {
       const e = SluiceError.from(err);
       this.metrics.error(this.label(route), e.code);
@@ -165,6 +167,7 @@ class Forwarding implements Interaction {
     readonly route: string,
     readonly model: InteractionModel,
     readonly instance: Instance,
+    readonly requester: Connection,
     payload: Payload,
     private readonly down: Stream,
     complete: boolean,

@@ -205,6 +205,11 @@ export class Connection implements StreamHost {
     return this.transport.bufferedBytes;
   }
 
+  /** Frames sent and not yet flushed, when the transport can tell. */
+  get bufferedFrames(): number | undefined {
+    return this.transport.bufferedFrames;
+  }
+
   /** False while the peer is not reading fast enough: producers should pause. */
   get writable(): boolean {
     return this.transport.bufferedBytes < this.limits.outboundHighWater;

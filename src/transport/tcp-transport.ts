@@ -5,6 +5,7 @@ import { FrameSplitter, lengthPrefix } from './length-framing.js';
 
 export class TcpTransport implements FrameTransport {
   readonly remoteAddress: string;
+  private pendingFrames = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -16,6 +17,10 @@ export class TcpTransport implements FrameTransport {
 
   get bufferedBytes(): number {
     return this.socket.writableLength;
+  }
+
+  get bufferedFrames(): number {
+    return this.pendingFrames;
   }
 
   start(handler: TransportHandler): void {
@@ -40,7 +45,8 @@ export class TcpTransport implements FrameTransport {
     if (this.socket.destroyed || !this.socket.writable) return;
     this.socket.cork();
     this.socket.write(lengthPrefix(frame.length));
-    this.socket.write(frame);
+    this.pendingFrames++;
+    this.socket.write(frame, () => this.pendingFrames--);
     this.socket.uncork();
   }
 

@@ -12,6 +12,7 @@ import type { FrameTransport, TransportHandler } from '../rsocket/transport.js';
 
 export class WebSocketTransport implements FrameTransport {
   private pending = 0;
+  private pendingFrames = 0;
   private handler: TransportHandler | undefined;
 
   constructor(
@@ -21,6 +22,10 @@ export class WebSocketTransport implements FrameTransport {
 
   get bufferedBytes(): number {
     return this.pending;
+  }
+
+  get bufferedFrames(): number {
+    return this.pendingFrames;
   }
 
   start(handler: TransportHandler): void {
@@ -39,8 +44,10 @@ export class WebSocketTransport implements FrameTransport {
   send(frame: Uint8Array): void {
     const n = frame.length;
     this.pending += n;
+    this.pendingFrames++;
     this.ws.send(frame, { binary: true }, () => {
       this.pending -= n;
+      this.pendingFrames--;
       this.handler?.onDrain();
     });
   }
