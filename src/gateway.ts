@@ -14,6 +14,7 @@ import { Registry, type Instance } from './broker/registry.js';
 import { STATS_ROUTE, statsRoute } from './broker/stats-route.js';
 import { noBreakers, type BreakerStateOf } from './resilience/breaker-state.js';
 import { startAdminServer, formatHost, type AdminServer } from './admin/server.js';
+import { dashboardRoutes } from './admin/dashboard-routes.js';
 import { createLogger, type PinoLogger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { MimeTypes } from './protocol/metadata.js';
@@ -177,16 +178,18 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     return reasons;
   };
 
-  // ---- admin HTTP
+  const url = `ws://${formatHost(config.listen.host)}:${wsPort}`;
+
+  // ---- admin HTTP (health, readiness, metrics, and the dashboard at /)
   let admin: AdminServer | undefined;
   if (config.admin.enabled) {
     admin = await startAdminServer(config.admin.host, config.admin.port, {
       notReadyReasons,
       metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }),
+      extra: dashboardRoutes({ gatewayUrl: url, log: log.child({ component: 'dashboard' }) }),
     });
   }
 
-  const url = `ws://${formatHost(config.listen.host)}:${wsPort}`;
   log.info({ url, tcp, admin: admin?.url }, 'gateway listening');
 
   let closing: Promise<void> | undefined;
