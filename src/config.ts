@@ -54,8 +54,13 @@ export interface GatewayConfig {
     setupTimeoutMs: number;
   };
   flow: {
-    /** Items a forwarded stream may have requested upstream and not delivered, per direction. Default 128. */
+    /** Items a forwarded stream may have requested upstream and not delivered, per direction. Default 512. */
     window: number;
+    /**
+     * Bytes likewise, estimated from the stream's average item size: large
+     * items get a shorter window (never below 1 item). Default 512 KiB.
+     */
+    windowBytes: number;
   };
   keepAlive: {
     /** Bounds on the keepalive lifetime clients ask for in SETUP. Default 1 s .. 10 min. */
@@ -92,7 +97,7 @@ export const defaultGatewayConfig: GatewayConfig = {
     slowConsumerTimeoutMs: 30_000,
     setupTimeoutMs: 10_000,
   },
-  flow: { window: 128 },
+  flow: { window: 512, windowBytes: 512 * 1024 },
   keepAlive: { minLifetimeMs: 1_000, maxLifetimeMs: 600_000 },
   drainTimeoutMs: 10_000,
   readiness: { routes: [] },
@@ -114,6 +119,7 @@ const INT_RANGES: Record<string, Range> = {
   'limits.slowConsumerTimeoutMs': [100, 3_600_000],
   'limits.setupTimeoutMs': [100, 600_000],
   'flow.window': [1, 65_536],
+  'flow.windowBytes': [1024, 64 * 1024 * 1024],
   'keepAlive.minLifetimeMs': [100, 3_600_000],
   'keepAlive.maxLifetimeMs': [100, 3_600_000],
   drainTimeoutMs: [0, 600_000],

@@ -86,7 +86,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     },
   });
   const localRoutes = new Map<string, LocalRoute>([[STATS_ROUTE, stats], ...(deps.localRoutes ?? [])]);
-  const forwarder: Forwarder = new Forwarder(registry, metrics, { window: config.flow.window }, log, localRoutes);
+  const forwarder: Forwarder = new Forwarder(registry, metrics, { window: config.flow.window, windowBytes: config.flow.windowBytes }, log, localRoutes);
 
   const accept = (setup: SetupFrame, conn: Connection) => {
     checkMimeTypes(setup);
@@ -144,7 +144,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     const origin = req.headers.origin;
     if (origin && config.listen.allowedOrigins.length > 0 && !config.listen.allowedOrigins.includes(origin)) return refuse(403, 'Forbidden');
     wss.handleUpgrade(req, socket, head, (ws) => {
-      serve(new WebSocketTransport(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
+      serve(new WebSocketTransport(ws, socket, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
     });
   });
   http.on('clientError', (err, socket) => {

@@ -20,6 +20,8 @@ import type { Instance, Registry } from './registry.js';
 export interface ForwarderOptions {
   /** Most items outstanding upstream per stream and direction. */
   window: number;
+  /** Most bytes outstanding upstream per stream and direction (estimated from the average item size). */
+  windowBytes: number;
 }
 
 /** One forwarded interaction, alive from request to its last frame either way. */
@@ -32,6 +34,8 @@ export interface Interaction {
   readonly requester: Connection;
   /** Consumer demand and producer demand, for metrics. */
   demand(): { consumer: number; producer: number };
+  /** Average size in bytes of the payloads passed to the requester so far (0 before the first). */
+  averageItemBytes(): number;
 }
 
 /** A route served inside the gateway process (sluice.* routes). */
@@ -137,6 +141,11 @@ export class Forwarder {
   }
 
   /** @internal */
+  get windowBytes(): number {
+    return this.options.windowBytes;
+  }
+
+  /** @internal */
   get metricsSink(): GatewayMetrics {
     return this.metrics;
   }
@@ -180,6 +189,7 @@ class Forwarding implements Interaction {
     if (model !== 'response') {
       this.toRequester = new DemandBridge({
         window: fwd.window,
+        windowBytes: fwd.windowBytes,
         requestUpstream: (n) => this.up.request(n),
         writable: () => downConn.writable,
         whenWritable: (fn) => downConn.whenWritable(fn),
@@ -188,6 +198,7 @@ class Forwarding implements Interaction {
     if (model === 'channel') {
       this.toResponder = new DemandBridge({
         window: fwd.window,
+        windowBytes: fwd.windowBytes,
         requestUpstream: (n) => this.down.request(n),
         writable: () => upConn.writable,
         whenWritable: (fn) => upConn.whenWritable(fn),
@@ -207,6 +218,10 @@ class Forwarding implements Interaction {
     return { consumer: Math.min(b.credit, 0x7fffffff), producer: b.inflight };
   }
 
+  averageItemBytes(): number {
+    return this.toRequester?.averageItemBytes ?? 0;
+  }
+
   private upHandler(): StreamHandler {
     return {
       onNext: (payload, frame) => {
@@ -214,7 +229,7 @@ class Forwarding implements Interaction {
         this.markFirst();
         if (frame) this.down.forward(frame);
         else this.down.next(payload, this.model === 'response');
-        this.toRequester?.onItem();
+        this.toRequester?.onItem(frame?.length ?? size(payload));
         this.settle();
       },
       onComplete: () => {
@@ -246,7 +261,7 @@ class Forwarding implements Interaction {
         this.counters.toResponder++;
         if (frame) this.up.forward(frame);
         else this.up.next(payload);
-        this.toResponder?.onItem();
+        this.toResponder?.onItem(frame?.length ?? size(payload));
         this.settle();
       },
       onComplete: () => {
@@ -289,4 +304,8 @@ class Forwarding implements Interaction {
     this.instance.active--;
     this.fwd.live.delete(this);
   }
+}
+
+function size(p: Payload): number {
+  return (p.data?.length ?? 0) + (p.metadata?.length ?? 0);
 }

@@ -12,7 +12,7 @@ const usage = `usage: sluice gateway [options]
   --tcp-port N         also serve RSocket over TCP    (env SLUICE_TCP_PORT, default off)
   --admin-host HOST    admin HTTP interface           (env SLUICE_ADMIN_HOST, default 127.0.0.1)
   --admin-port N       admin HTTP port                (env SLUICE_ADMIN_PORT, default 7879)
-  --window N           per-stream demand window       (default 128)
+  --window N           per-stream demand window       (default 512)
   --ready-route ROUTE  /readyz waits for this route (repeatable)
   --log-level LEVEL    fatal|error|warn|info|debug    (env SLUICE_LOG_LEVEL, default info)
 `;

@@ -23,9 +23,11 @@ export interface RouteStats {
    */
   demand: { consumer: number; producer: number };
   /**
-   * Bytes and frames written to this route's consumers' connections and not
-   * yet flushed to the OS. Per connection: one carrying several routes counts
-   * toward each of them.
+   * What waits in this route's consumers' connections, written by the gateway
+   * and not yet taken by the socket: `bytes` exactly, `items` estimated as
+   * those bytes over the route's average item size. Counted per connection: one
+   * carrying several routes counts toward each of them. (The gateway itself
+   * queues no items: demand stops producers before anything piles up.)
    */
   buffered: { items: number; bytes: number };
   /** Errors sent to requesters of this route since the gateway started, by code. */
@@ -52,8 +54,9 @@ export interface StatsSnapshot {
 /** One live interaction as the sampler needs it. */
 export interface LiveStream {
   readonly route: string;
-  readonly requester: { readonly id: string; readonly bufferedBytes: number; readonly bufferedFrames: number | undefined };
+  readonly requester: { readonly id: string; readonly bufferedBytes: number };
   demand(): { consumer: number; producer: number };
+  averageItemBytes(): number;
 }
 
 /** The gateway internals a sampler reads. */
@@ -128,8 +131,11 @@ export class StatsSampler {
       if (!seen) countedConnections.set(stream.route, (seen = new Set()));
       if (seen.has(stream.requester.id)) continue;
       seen.add(stream.requester.id);
-      r.buffered.bytes += stream.requester.bufferedBytes;
-      r.buffered.items += stream.requester.bufferedFrames ?? 0;
+      const bytes = stream.requester.bufferedBytes;
+      if (bytes === 0) continue;
+      const size = stream.averageItemBytes();
+      r.buffered.bytes += bytes;
+      r.buffered.items += size > 0 ? Math.ceil(bytes / size) : 1;
     }
 
     const instances: InstanceStats[] = [];

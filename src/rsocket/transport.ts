@@ -8,11 +8,6 @@ export interface FrameTransport {
   send(frame: Uint8Array): void;
   /** Bytes accepted by `send` and not yet handed to the operating system. */
   readonly bufferedBytes: number;
-  /**
-   * Frames accepted by `send` and not yet handed to the operating system, when
-   * the carrier can tell (a browser WebSocket cannot). For observability only.
-   */
-  readonly bufferedFrames?: number;
   /** Peer address for logs, e.g. `127.0.0.1:51234`. */
   readonly remoteAddress: string;
   /** Installs the single receiver of transport events; call once. */

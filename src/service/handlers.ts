@@ -2,7 +2,7 @@
 import type { Observable } from 'rxjs';
 import type { Logger } from '../observability/log.js';
 import type { MetadataEntry } from '../protocol/metadata.js';
-import type { OverflowPolicy } from '../flow/emitters.js';
+import type { LastItem, OverflowPolicy } from '../flow/emitters.js';
 
 export interface RequestContext {
   readonly route: string;
@@ -20,8 +20,12 @@ export interface StreamContext extends RequestContext {
   readonly emitted: number;
 }
 
-/** A stream handler's result: pulled by demand (AsyncIterable) or buffered by demand (Observable). */
-export type StreamResult<T> = Observable<T> | AsyncIterable<T>;
+/**
+ * A stream handler's result: pulled by demand (AsyncIterable, whose final item
+ * may be wrapped in `lastItem()` to complete without another pull) or buffered
+ * by demand (Observable).
+ */
+export type StreamResult<T> = Observable<T> | AsyncIterable<T | LastItem<T>>;
 
 export interface RouteHandlers<I = any, O = any> {
   /** Safe to retry (the handler tolerates duplicates). Declared to the gateway at registration. */

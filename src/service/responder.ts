@@ -177,9 +177,9 @@ function startEmitter(call: () => StreamResult<unknown>, handlers: RouteHandlers
       return stream.host.writable;
     },
     whenWritable: (fn) => stream.host.whenWritable(fn),
-    send: (item) => {
+    send: (item, last) => {
       ctx.emitted++;
-      stream.next({ data: encodeJson(item), metadata: null });
+      stream.next({ data: encodeJson(item), metadata: null }, last === true);
     },
     complete: () => stream.complete(),
     error: (e) => {

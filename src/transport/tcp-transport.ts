@@ -5,7 +5,6 @@ import { FrameSplitter, lengthPrefix } from './length-framing.js';
 
 export class TcpTransport implements FrameTransport {
   readonly remoteAddress: string;
-  private pendingFrames = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -17,10 +16,6 @@ export class TcpTransport implements FrameTransport {
 
   get bufferedBytes(): number {
     return this.socket.writableLength;
-  }
-
-  get bufferedFrames(): number {
-    return this.pendingFrames;
   }
 
   start(handler: TransportHandler): void {
@@ -41,14 +36,23 @@ export class TcpTransport implements FrameTransport {
     this.socket.on('error', (err) => handler.onClose(err));
   }
 
+  /** Frames sent in the same tick leave in one writev (corked until the next tick). */
   send(frame: Uint8Array): void {
     if (this.socket.destroyed || !this.socket.writable) return;
-    this.socket.cork();
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
     this.socket.write(lengthPrefix(frame.length));
-    this.pendingFrames++;
-    this.socket.write(frame, () => this.pendingFrames--);
-    this.socket.uncork();
+    this.socket.write(frame);
   }
+
+  private corked = false;
+  private readonly uncork = () => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   close(): void {
     this.socket.end();

@@ -15,7 +15,7 @@ export function renderRoutes(tbody: HTMLElement, routes: readonly RouteStats[]):
       ['inflight', String(r.inFlight)],
       ['demand-consumer', r.demand.consumer >= UNBOUNDED ? '∞' : String(r.demand.consumer)],
       ['demand-producer', String(r.demand.producer)],
-      ['buffered', r.buffered.bytes > 0 ? `${r.buffered.items} / ${bytes(r.buffered.bytes)}` : '0'],
+      ['buffered', r.buffered.bytes > 0 ? `≈${r.buffered.items} / ${bytes(r.buffered.bytes)}` : '0'],
       ['errors', errors || '–'],
       ['breaker', r.breaker],
     ]);
