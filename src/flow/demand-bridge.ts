@@ -57,9 +57,10 @@ export class DemandBridge {
   /** The window now: items, capped by bytes at the average item size. */
   get window(): number {
     const { window, windowBytes } = this.options;
-    if (!windowBytes) return window;
-    const size = this.averageSize || windowBytes / window;
-    return Math.max(1, Math.min(window, Math.floor(windowBytes / size)));
+    // No size seen yet: the item window as configured (estimating the size as
+    // windowBytes / window would lose an item to rounding, e.g. 7 items -> 6).
+    if (!windowBytes || this.averageSize === 0) return window;
+    return Math.max(1, Math.min(window, Math.floor(windowBytes / this.averageSize)));
   }
 
   /**

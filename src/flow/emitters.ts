@@ -72,19 +72,28 @@ export interface ObservableEmitterOptions {
   onDrop?: () => void;
 }
 
-export function emitIterable<T>(source: AsyncIterable<T>, out: Outbound<T>): Emitter {
+export function emitIterable<T>(source: AsyncIterable<T | LastItem<T>>, out: Outbound<T>): Emitter {
   const iterator = source[Symbol.asyncIterator]();
   let stopped = false;
   let wake: (() => void) | undefined;
+  let unwatch: (() => void) | undefined;
+  const stopWatching = () => {
+    unwatch?.();
+    unwatch = undefined;
+  };
   const waitForRoom = () =>
     new Promise<void>((resolve) => {
       wake = resolve;
-      if (out.credit > 0 && !out.writable) out.whenWritable(resolve);
+      if (out.credit > 0 && !out.writable) unwatch = out.whenWritable(resolve);
     });
   const loop = async (): Promise<void> => {
     try {
       for (;;) {
-        while (!stopped && (out.credit <= 0 || !out.writable)) await waitForRoom();
+        while (!stopped && (out.credit <= 0 || !out.writable)) {
+          await waitForRoom();
+          // Woken by a request or a drain: the other wake-up is not wanted any more.
+          stopWatching();
+        }
         if (stopped) return;
         const result = await iterator.next();
         if (stopped) return;
@@ -114,6 +123,7 @@ export function emitIterable<T>(source: AsyncIterable<T>, out: Outbound<T>): Emi
     cancel() {
       if (stopped) return;
       stopped = true;
+      stopWatching();
       wake?.();
       void Promise.resolve(iterator.return?.()).catch(() => {});
     },

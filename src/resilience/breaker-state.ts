@@ -1,11 +1,12 @@
 /**
  * The circuit-breaker state of a route as the gateway reports it (stats
- * stream, dashboard). Sluice has no breakers yet: every route is `closed`.
- * This is the one place the resilience work plugs its breakers into.
+ * stream, dashboard). No route has a breaker wired in yet: every route is
+ * `closed`. This is the one place the resilience work plugs the routes'
+ * breakers (circuit-breaker.ts) into: pass `breakerState` to createGateway.
  */
+import type { BreakerState } from './circuit-breaker.js';
 
-/** `closed`: calls go through; `open`: refused with CIRCUIT_OPEN; `half-open`: trial calls only. */
-export type BreakerState = 'closed' | 'open' | 'half-open';
+export type { BreakerState };
 
 /** Breaker state of `route` now. */
 export type BreakerStateOf = (route: string) => BreakerState;
