@@ -21,13 +21,11 @@ const source: StatsSource = {
   breaker: () => 'closed',
 };
 
-function open(n: number) {
+function open(n: number, route = statsRoute({ source, counters: () => ({ route: 'sluice.stats', toRequester: 0, toResponder: 0 }), log: silentLogger })) {
   const frames: Uint8Array[] = [];
   const host: StreamHost = { sendFrame: (f) => frames.push(f), release: () => {}, writable: true, whenWritable: () => () => {} };
   const stream = new Stream(2, 'stream', 'responder', host);
   stream.sendCredit = n;
-  const counters = { route: 'sluice.stats', toRequester: 0, toResponder: 0 };
-  const route = statsRoute({ source, counters: () => counters, log: silentLogger });
   stream.handler = route.requestStream!({ data: encodeJson({ intervalMs: 100 }), metadata: null }, stream);
   return { stream, route, frames };
 }
@@ -59,6 +57,16 @@ describe('sluice.stats route', () => {
     vi.advanceTimersByTime(0);
     expect(route.produced).toBe(3);
     expect(route.subscribers).toBe(1);
+  });
+
+  it('refuses subscriptions over its cap with OVERLOADED and a bad interval with INVALID_ARGUMENT', () => {
+    const route = statsRoute({ source, counters: () => ({ route: 'sluice.stats', toRequester: 0, toResponder: 0 }), log: silentLogger, maxSubscribers: 1 });
+    open(1, route);
+    expect(() => open(1, route)).toThrow(expect.objectContaining({ code: 'OVERLOADED' }));
+    const fresh = statsRoute({ source, counters: () => ({ route: 'sluice.stats', toRequester: 0, toResponder: 0 }), log: silentLogger });
+    const stream = new Stream(4, 'stream', 'responder', { sendFrame: () => {}, release: () => {}, writable: true, whenWritable: () => () => {} });
+    expect(() => fresh.requestStream!({ data: encodeJson({ intervalMs: 99 }), metadata: null }, stream)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(fresh.subscribers).toBe(0);
   });
 
   it('clears its timer and frees its slot on cancel', () => {
