@@ -1,18 +1,13 @@
+import { ConfigError } from './config-error.js';
+import { compilePolicies, type PoliciesConfig } from './policy/policy-config.js';
+
 /**
  * Gateway configuration: every option, its default and its allowed range in
  * one place, merged once and validated at start-up. A bad value fails with a
  * ConfigError naming the key and the allowed range.
  */
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(
-    readonly key: string,
-    message: string,
-  ) {
-    super(`config '${key}': ${message}`);
-  }
-}
+export { ConfigError };
 
 export interface GatewayConfig {
   listen: {
@@ -77,6 +72,16 @@ export interface GatewayConfig {
     /** pino level. Default 'info'. */
     level: string;
   };
+  /** Per-route resilience policies: `{ defaults, routes }`, see docs/resilience.md. */
+  policies: PoliciesConfig;
+  deadLetter: {
+    /** Directory of the durable dead-letter log. Default ./data/gateway. Opened only when some route's policy dead-letters. */
+    dir: string;
+    /** Pending entries kept at most; beyond, new dead letters are refused (and the requester told so). Default 10000. */
+    maxEntries: number;
+    /** Bytes of pending entries kept at most; same behaviour. Default 64 MiB. */
+    maxBytes: number;
+  };
 }
 
 export type GatewayOptions = {
@@ -102,6 +107,8 @@ export const defaultGatewayConfig: GatewayConfig = {
   drainTimeoutMs: 10_000,
   readiness: { routes: [] },
   logging: { level: 'info' },
+  policies: { defaults: {}, routes: {} },
+  deadLetter: { dir: './data/gateway', maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 },
 };
 
 type Range = readonly [min: number, max: number];
@@ -123,6 +130,8 @@ const INT_RANGES: Record<string, Range> = {
   'keepAlive.minLifetimeMs': [100, 3_600_000],
   'keepAlive.maxLifetimeMs': [100, 3_600_000],
   drainTimeoutMs: [0, 600_000],
+  'deadLetter.maxEntries': [1, 10_000_000],
+  'deadLetter.maxBytes': [1024, 16 * 1024 * 1024 * 1024],
 };
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -179,6 +188,8 @@ function validate(c: GatewayConfig): void {
     throw new ConfigError('keepAlive.minLifetimeMs', `must not exceed keepAlive.maxLifetimeMs (${c.keepAlive.maxLifetimeMs})`);
   }
   if (!LEVELS.includes(c.logging.level)) throw new ConfigError('logging.level', `must be one of ${LEVELS.join(', ')}`);
+  if (typeof c.deadLetter.dir !== 'string' || c.deadLetter.dir.length === 0) throw new ConfigError('deadLetter.dir', 'must be a directory path');
+  compilePolicies(c.policies);
 }
 
 function get(obj: unknown, path: string): unknown {

@@ -8,8 +8,10 @@ export interface RequestContext {
   readonly route: string;
   /** All composite metadata entries of the request (unknown ones included). */
   readonly metadata: readonly MetadataEntry[];
-  /** Aborted when the requester cancels or disconnects: stop work and release resources. */
+  /** Aborted when the requester cancels or disconnects, or the deadline passes: stop work and release resources. */
   readonly signal: AbortSignal;
+  /** When the requester stops waiting (epoch ms), if the request carries a deadline. */
+  readonly deadline: number | undefined;
   readonly log: Logger;
 }
 

@@ -126,6 +126,15 @@ describe('encoding: byte layout per the RSocket 1.0 spec', () => {
     expect(x(encodeMetadataPush(t('ab')))).toBe(x(h('00000000 3100 6162')));
   });
 
+  it('refuses MIME types that are not printable US-ASCII, which no decoder would accept', () => {
+    expect(() => encodeSetup({ keepAlive: 1, lifetime: 1, metadataMimeType: 'tëxt/x', dataMimeType: 'a/b' })).toThrow(new RangeError("mime type 'tëxt/x' is not printable US-ASCII"));
+    expect(() => encodeSetup({ keepAlive: 1, lifetime: 1, metadataMimeType: 'a/b', dataMimeType: 'a\nb' })).toThrow(new RangeError("mime type 'a\nb' is not printable US-ASCII"));
+    expect(decodeFrame(encodeSetup({ keepAlive: 1, lifetime: 1, metadataMimeType: 'text/plain; charset=us-ascii', dataMimeType: '' }))).toMatchObject({
+      metadataMimeType: 'text/plain; charset=us-ascii',
+      dataMimeType: '',
+    });
+  });
+
   it('refuses metadata longer than 24 bits and MIME types longer than 255 bytes', () => {
     expect(() => encodePayloadFrame(FrameType.PAYLOAD, 1, Flags.NEXT, { metadata: new Uint8Array(0x1000000), data: null })).toThrow(
       new RangeError('metadata of 16777216 bytes exceeds 24-bit length'),

@@ -544,6 +544,31 @@ describe('the four interaction models end to end', () => {
     expect(client.activeStreams).toBe(1);
   });
 
+  it('works the same over a transport that delivers synchronously (re-entrant sends)', () => {
+    const [ct, st] = memoryPair({ sync: true });
+    // The responder answers from inside the frame handler: every send re-enters the peer at once.
+    const responder = testResponder((s) => {
+      if (s.model === 'response') s.stream.next(p(`re:${s.data}`), true);
+      if (s.model === 'channel') s.stream.request(2);
+    });
+    const server = Connection.accept(st, { accept: () => responder }, { id: 'c1' });
+    const client = Connection.connect(ct, MIME, testResponder(), { id: 'k1' });
+    cleanups.push(() => client.close());
+    const rr = recorder();
+    client.requestResponse(p('q'), rr);
+    expect(rr.events).toEqual(['next:re:q', 'complete']);
+    const ch = recorder();
+    const stream = client.requestChannel(p('c0'), 1, false, ch);
+    expect(ch.events).toEqual(['request:2']);
+    stream.next(p('c1'));
+    stream.complete();
+    const s = responder.served[1]!;
+    expect(s.handler.events).toEqual(['next:c1', 'complete']);
+    s.stream.next(p('out'), true);
+    expect(ch.events).toEqual(['request:2', 'next:out', 'complete']);
+    expect([client.activeStreams, server.activeStreams]).toEqual([0, 0]);
+  });
+
   it('METADATA_PUSH reaches the responder', async () => {
     const { client, responder } = await pair();
     client.metadataPush(u8('config-v2'));

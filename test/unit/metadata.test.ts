@@ -47,6 +47,11 @@ describe('encodeComposite', () => {
     expect(decodeComposite(bytes)[0]!.mimeType).toBe(max);
   });
 
+  it('custom MIME types must be printable US-ASCII', () => {
+    expect(metadataError(() => encodeComposite([{ mimeType: 'tëxt/x', content: u8('x') }])).message).toBe("mime type 'tëxt/x' must be printable US-ASCII");
+    expect(metadataError(() => encodeComposite([{ mimeType: 'a\tb', content: u8('x') }])).message).toBe("mime type 'a\tb' must be printable US-ASCII");
+  });
+
   it('content must fit the 24-bit length', () => {
     expect(metadataError(() => encodeComposite([{ mimeType: 'a/b', content: new Uint8Array(0x1000000) }])).message).toBe("metadata entry 'a/b' is over 16 MiB");
   });
