@@ -23,6 +23,7 @@ import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import type { Release } from '../resilience/bulkhead.js';
 import { DEADLINE_MIME, deadlineEntry } from '../resilience/deadline.js';
 import { backoffDelay } from '../resilience/backoff.js';
+import { setLongTimeout } from '../resilience/long-timeout.js';
 import type { PolicyRuntime, RouteRuntime } from '../policy/route-runtime.js';
 import type { Instance, Registry } from './registry.js';
 
@@ -93,7 +94,7 @@ export class Forwarding implements Interaction {
   private firstObserved = false;
   private slot: Release | undefined;
   private readonly waiting = new AbortController();
-  private deadlineTimer: ReturnType<typeof setTimeout> | undefined;
+  private cancelDeadline: (() => void) | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private firstFailedAt = 0;
   private finished = false;
@@ -118,10 +119,7 @@ export class Forwarding implements Interaction {
     this.handler = this.downHandler();
     this.rt.budget.recordRequest();
     ctx.live.add(this);
-    if (this.deadlineMs !== undefined) {
-      this.deadlineTimer = setTimeout(() => this.onDeadline(), this.deadlineMs);
-      this.deadlineTimer.unref?.();
-    }
+    if (this.deadlineMs !== undefined) this.cancelDeadline = setLongTimeout(() => this.onDeadline(), this.deadlineMs);
     this.admit();
   }
 
@@ -435,7 +433,7 @@ export class Forwarding implements Interaction {
     if (this.finished) return;
     this.finished = true;
     this.observeFirst();
-    clearTimeout(this.deadlineTimer);
+    this.cancelDeadline?.();
     clearTimeout(this.retryTimer);
     this.waiting.abort();
     // A call admitted by its breaker and ended by the requester is neither a success nor a failure.

@@ -69,19 +69,23 @@ export class Bulkhead {
    * until `signal` aborts). Rejects with SluiceError `OVERLOADED` naming the
    * limit when the queue is full, when `waitMs` <= 0 and no slot is free, or
    * when the wait times out; with the signal's reason (or SluiceError
-   * `CANCELED`) on abort. The wait timer is unref'd so it never keeps a
+   * `CANCELED`) on abort. `waitMs` beyond 2^31-1 (about 24.8 days, the
+   * longest timer) is capped there. The wait timer is unref'd so it never keeps a
    * process alive, and the waiter leaves the queue on every exit path.
    */
   acquire(waitMs: number, signal?: AbortSignal): Promise<Release> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
+    if (!(waitMs > 0)) {
+      try {
+        return Promise.resolve(this.acquireNow());
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     const fast = this.tryAcquire();
     if (fast) return Promise.resolve(fast);
     const { maxConcurrent, maxQueue } = this.options;
-    if (this.waiters.size >= maxQueue || !(waitMs > 0)) {
-      this.counters.rejected++;
-      const why = !(waitMs > 0) ? 'and no wait allowed' : `and ${this.waiters.size} waiting (maxQueue=${maxQueue})`;
-      return Promise.reject(new SluiceError('OVERLOADED', `bulkhead full: ${this.running} calls running (maxConcurrent=${maxConcurrent}) ${why}`));
-    }
+    if (this.waiters.size >= maxQueue) return Promise.reject(this.refuse(`and ${this.waiters.size} waiting (maxQueue=${maxQueue})`));
     return new Promise<Release>((resolve, reject) => {
       const leave = () => {
         this.waiters.delete(waiter);
@@ -103,11 +107,27 @@ export class Bulkhead {
         leave();
         this.counters.timedOut++;
         reject(new SluiceError('OVERLOADED', `bulkhead: no slot freed within ${waitMs} ms (maxConcurrent=${maxConcurrent}, maxQueue=${maxQueue})`));
-      }, waitMs);
+      }, Math.min(waitMs, MAX_TIMER_MS));
       unref(timer);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.add(waiter);
     });
+  }
+
+  /**
+   * The synchronous form of `acquire(0)`: a free slot, or throws SluiceError
+   * OVERLOADED at once (counted in `rejected`). For callers that must not
+   * wait, and must not wait a microtask either to learn it.
+   */
+  acquireNow(): Release {
+    const slot = this.tryAcquire();
+    if (slot) return slot;
+    throw this.refuse('and no wait allowed');
+  }
+
+  private refuse(why: string): SluiceError {
+    this.counters.rejected++;
+    return new SluiceError('OVERLOADED', `bulkhead full: ${this.running} calls running (maxConcurrent=${this.options.maxConcurrent}) ${why}`);
   }
 
   private releaser(): Release {
@@ -127,6 +147,9 @@ export class Bulkhead {
     }
   }
 }
+
+/** The longest delay a JavaScript timer takes. */
+const MAX_TIMER_MS = 0x7fffffff;
 
 function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new SluiceError('CANCELED', 'bulkhead wait aborted');

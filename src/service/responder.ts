@@ -16,6 +16,7 @@ import type { Responder } from '../rsocket/connection.js';
 import type { InteractionModel, Stream, StreamHandler } from '../rsocket/stream.js';
 import type { Logger } from '../observability/log.js';
 import { readDeadline } from '../resilience/deadline.js';
+import { setLongTimeout } from '../resilience/long-timeout.js';
 import type { RouteHandlers, RouteTable, StreamContext, StreamResult } from './handlers.js';
 
 const noop = (): void => {};
@@ -159,7 +160,7 @@ class HandlerContext implements StreamContext {
   emitted = 0;
   readonly deadline: number | undefined;
   private readonly controller = new AbortController();
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private cancelDeadline: (() => void) | undefined;
 
   constructor(
     readonly route: string,
@@ -170,8 +171,7 @@ class HandlerContext implements StreamContext {
   ) {
     if (deadlineMs === undefined) return;
     this.deadline = Date.now() + deadlineMs;
-    this.timer = setTimeout(() => this.end(new SluiceError('DEADLINE_EXCEEDED', `deadline of ${deadlineMs} ms passed`)), deadlineMs);
-    this.timer.unref?.();
+    this.cancelDeadline = setLongTimeout(() => this.end(new SluiceError('DEADLINE_EXCEEDED', `deadline of ${deadlineMs} ms passed`)), deadlineMs);
   }
 
   get signal(): AbortSignal {
@@ -184,13 +184,13 @@ class HandlerContext implements StreamContext {
 
   /** The requester cancelled, went away, or the deadline passed: abort the handler's work. */
   end(reason?: SluiceError): void {
-    clearTimeout(this.timer);
+    this.cancelDeadline?.();
     if (!this.controller.signal.aborted) this.controller.abort(reason ?? new SluiceError('CANCELED', 'the requester cancelled'));
   }
 
   /** The handler finished: its deadline no longer matters. */
   done(): void {
-    clearTimeout(this.timer);
+    this.cancelDeadline?.();
   }
 }
 

@@ -46,6 +46,17 @@ describe('Bulkhead', () => {
     expect(bh.tryAcquire()).toBeTypeOf('function');
   });
 
+  it('acquireNow: a free slot, or OVERLOADED thrown synchronously and counted', () => {
+    const bh = new Bulkhead({ maxConcurrent: 1, maxQueue: 5 });
+    const release = bh.acquireNow();
+    expect(bh.active).toBe(1);
+    expect(() => bh.acquireNow()).toThrow(new SluiceError('OVERLOADED', 'bulkhead full: 1 calls running (maxConcurrent=1) and no wait allowed'));
+    expect(bh.counters.rejected).toBe(1);
+    expect(bh.queued).toBe(0);
+    release();
+    expect(bh.acquireNow()).toBeTypeOf('function');
+  });
+
   it('release is idempotent', () => {
     const bh = new Bulkhead({ maxConcurrent: 2 });
     const a = bh.tryAcquire()!;
@@ -130,6 +141,16 @@ describe('Bulkhead', () => {
     expect(bh.counters).toEqual({ rejected: 0, timedOut: 1 });
     holder(); // no waiter is left to take it
     expect(bh.active).toBe(0);
+  });
+
+  it('a wait longer than the longest timer is capped, not fired at once', async () => {
+    const bh = new Bulkhead({ maxConcurrent: 1, maxQueue: 1 });
+    bh.tryAcquire();
+    const waiting = track(bh.acquire(Infinity));
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(waiting.settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(0x7fffffff);
+    expect(waiting.error).toMatchObject({ code: 'OVERLOADED', message: 'bulkhead: no slot freed within Infinity ms (maxConcurrent=1, maxQueue=1)' });
   });
 
   it('a granted waiter clears its timer: no late timeout', async () => {
