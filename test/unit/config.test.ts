@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, defaultGatewayConfig, resolveGatewayConfig, type GatewayOptions } from '../../src/config.js';
+import { compilePolicies } from '../../src/policy/policy-config.js';
 
 /** `{ a: { b: v } }` from 'a.b', `{ a: v }` from 'a'. */
 function option(key: string, value: unknown): GatewayOptions {
@@ -188,5 +189,13 @@ describe('resolveGatewayConfig', () => {
   it('keepAlive.minLifetimeMs must not exceed keepAlive.maxLifetimeMs', () => {
     expect(configError({ keepAlive: { minLifetimeMs: 5_000, maxLifetimeMs: 4_999 } }).message).toBe("config 'keepAlive.minLifetimeMs': must not exceed keepAlive.maxLifetimeMs (4999)");
     expect(resolveGatewayConfig({ keepAlive: { minLifetimeMs: 5_000, maxLifetimeMs: 5_000 } }).keepAlive.minLifetimeMs).toBe(5_000);
+  });
+});
+
+describe('keys inherited from Object.prototype', () => {
+  it('are unknown keys, not settings', () => {
+    expect(() => resolveGatewayConfig({ toString: 1 } as never)).toThrow("config 'toString': unknown key");
+    expect(() => resolveGatewayConfig({ limits: { constructor: 1 } } as never)).toThrow("config 'limits.constructor': unknown key");
+    expect(() => compilePolicies({ routes: { 'a.b': { hasOwnProperty: 1 } } })).toThrow("config 'policies.routes.a.b.hasOwnProperty': unknown key");
   });
 });
