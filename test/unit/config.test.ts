@@ -41,7 +41,7 @@ const RANGES: Array<[key: string, min: number, max: number]> = [
   ['limits.maxStreamsPerConnection', 1, 1_000_000],
   ['limits.maxStreamsPerInstance', 1, 10_000_000],
   ['limits.outboundHighWater', 1024, 1024 * MiB],
-  ['limits.outboundHardLimit', 1024, 4 * 1024 * MiB],
+  ['limits.outboundHardLimit', 2048, 4 * 1024 * MiB],
   ['limits.slowConsumerTimeoutMs', 100, 3_600_000],
   ['limits.setupTimeoutMs', 100, 600_000],
   ['flow.window', 1, 65_536],
@@ -56,6 +56,7 @@ const COMPANIONS: Record<string, GatewayOptions> = {
   'limits.maxPayloadSize:max': { limits: { maxFrameSize: 16 * MiB - 1 } },
   'limits.maxFrameSize:min': { limits: { maxPayloadSize: 1024 } },
   'limits.outboundHighWater:max': { limits: { outboundHardLimit: 4 * 1024 * MiB } },
+  'limits.outboundHardLimit:min': { limits: { outboundHighWater: 1024 } },
   'keepAlive.minLifetimeMs:max': { keepAlive: { maxLifetimeMs: 3_600_000 } },
   'keepAlive.maxLifetimeMs:min': { keepAlive: { minLifetimeMs: 100 } },
 };
@@ -137,7 +138,6 @@ describe('resolveGatewayConfig', () => {
       ['min', min],
       ['max', max],
     ] as const) {
-      if (key === 'limits.outboundHardLimit' && bound === 'min') continue; // see the cross-field test below
       const options = merge(option(key, value), COMPANIONS[`${key}:${bound}`] ?? {});
       const c = resolveGatewayConfig(options) as unknown as Record<string, Record<string, unknown>>;
       const [group, field] = key.split('.') as [string, string | undefined];
@@ -182,7 +182,8 @@ describe('resolveGatewayConfig', () => {
 
   it('limits.outboundHighWater must be below limits.outboundHardLimit', () => {
     expect(configError({ limits: { outboundHighWater: 4096, outboundHardLimit: 4096 } }).message).toBe("config 'limits.outboundHighWater': must be below limits.outboundHardLimit (4096)");
-    expect(configError({ limits: { outboundHardLimit: 1024 } }).key).toBe('limits.outboundHighWater');
+    expect(configError({ limits: { outboundHardLimit: 2048 } }).key).toBe('limits.outboundHighWater');
+    expect(resolveGatewayConfig({ limits: { outboundHighWater: 1024, outboundHardLimit: 2048 } }).limits.outboundHardLimit).toBe(2048);
     expect(resolveGatewayConfig({ limits: { outboundHighWater: 4095, outboundHardLimit: 4096 } }).limits.outboundHighWater).toBe(4095);
   });
 
