@@ -101,6 +101,8 @@ export class Forwarding implements Interaction {
   /** Set when every instance's breaker is open and the policy names a fallback route. */
   private fallbackRoute: string | undefined;
   private lastAverageItemBytes = 0;
+  /** Channel: the requester has ended its input (possibly before any upstream exists to tell). */
+  private inputComplete: boolean;
 
   constructor(
     private readonly ctx: ForwardingContext,
@@ -109,6 +111,7 @@ export class Forwarding implements Interaction {
   ) {
     this.route = request.route;
     this.model = request.model;
+    this.inputComplete = request.complete;
     this.rt = ctx.policies.for(request.route);
     this.attemptRt = this.rt;
     this.counters = ctx.metrics.route(request.route);
@@ -210,7 +213,7 @@ export class Forwarding implements Interaction {
         writable: () => upConn.writable,
         whenWritable: (fn) => upConn.whenWritable(fn),
       });
-      this.up = upConn.requestChannel(payload, initial, this.request.complete, upHandler);
+      this.up = upConn.requestChannel(payload, initial, this.inputComplete, upHandler);
     } catch (err) {
       // The instance's connection refused the stream (closed, or at its stream limit).
       this.onUpstreamError(instance, SluiceError.from(err));
@@ -340,7 +343,9 @@ export class Forwarding implements Interaction {
         this.toResponder?.onItem(frame?.length ?? size(payload));
         this.settle();
       },
+      // Before the upstream opens (bulkhead wait), the end of input is kept for the REQUEST_CHANNEL.
       onComplete: () => {
+        this.inputComplete = true;
         this.up?.complete();
         this.settle();
       },
