@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives, quietly and only when missing.
 set -euo pipefail
-packages=() # the suites that drive real binaries add them here (for example chromium, nats-server)
+packages=(chromium) # the suites that drive real binaries add them here (chromium: test/browser; nats-server, ...)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ "${#missing[@]}" -eq 0 ] && exit 0

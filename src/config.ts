@@ -122,7 +122,7 @@ const INT_RANGES: Record<string, Range> = {
   'limits.maxStreamsPerConnection': [1, 1_000_000],
   'limits.maxStreamsPerInstance': [1, 10_000_000],
   'limits.outboundHighWater': [1024, 1024 * 1024 * 1024],
-  'limits.outboundHardLimit': [1024, 4 * 1024 * 1024 * 1024],
+  'limits.outboundHardLimit': [2048, 4 * 1024 * 1024 * 1024],
   'limits.slowConsumerTimeoutMs': [100, 3_600_000],
   'limits.setupTimeoutMs': [100, 600_000],
   'flow.window': [1, 65_536],
@@ -140,12 +140,12 @@ export function resolveGatewayConfig(options: GatewayOptions = {}): GatewayConfi
   const config = structuredClone(defaultGatewayConfig) as unknown as Record<string, unknown>;
   for (const [group, value] of Object.entries(options)) {
     if (value === undefined) continue;
-    if (!(group in config)) throw new ConfigError(group, `unknown key; known keys are ${Object.keys(config).join(', ')}`);
+    if (!Object.hasOwn(config, group)) throw new ConfigError(group, `unknown key; known keys are ${Object.keys(config).join(', ')}`);
     const base = config[group];
     if (isPlainObject(base)) {
       if (!isPlainObject(value)) throw new ConfigError(group, 'must be an object');
       for (const [k, v] of Object.entries(value)) {
-        if (!(k in base)) throw new ConfigError(`${group}.${k}`, `unknown key; known keys are ${Object.keys(base).map((b) => `${group}.${b}`).join(', ')}`);
+        if (!Object.hasOwn(base, k)) throw new ConfigError(`${group}.${k}`, `unknown key; known keys are ${Object.keys(base).map((b) => `${group}.${b}`).join(', ')}`);
         if (v !== undefined) base[k] = v;
       }
     } else {

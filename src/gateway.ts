@@ -12,6 +12,7 @@ import { SluiceError } from './errors.js';
 import { Forwarder, type LocalRoute } from './broker/forwarder.js';
 import { identityOf } from './broker/identity.js';
 import { Registry, type Instance } from './broker/registry.js';
+import { STATS_ROUTE, statsRoute } from './broker/stats-route.js';
 import { compilePolicies } from './policy/policy-config.js';
 import { DeadLetterQueue } from './policy/dead-letter-queue.js';
 import { PolicyRuntime } from './policy/route-runtime.js';
@@ -21,6 +22,7 @@ import type { RouteTable } from './service/handlers.js';
 import { establish } from '../clients/core/connector.js';
 import { nodeTransport } from '../clients/node/transport.js';
 import { startAdminServer, formatHost, type AdminServer } from './admin/server.js';
+import { dashboardRoutes } from './admin/dashboard-routes.js';
 import { createLogger, type PinoLogger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { MimeTypes } from './protocol/metadata.js';
@@ -92,7 +94,23 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
   };
   const localTable: RouteTable = { ...deps.localRoutes, ...deadLetters?.routes(loopbackConnection) };
   const localResponder = createServiceResponder(localTable, log.child({ local: true }));
-  const local = new Map<string, LocalRoute>(Object.keys(localTable).map((r) => [r, localResponder]));
+  // sluice.stats needs the gateway's internals, so it is built here and served like any local route.
+  const stats = statsRoute({
+    counters: () => metrics.route(STATS_ROUTE),
+    log: log.child({ route: STATS_ROUTE }),
+    source: {
+      routes: () => [...registry.routes(), ...local.keys()],
+      live: () => forwarder.live,
+      localInFlight: () => new Map([[STATS_ROUTE, stats.subscribers]]),
+      counters: () => metrics.routeCounters(),
+      errorsOf: (route) => metrics.errorsOf(route),
+      routesWithErrors: () => metrics.routesWithErrors(),
+      instances: () => registry.instances(),
+      connections: () => ({ client: connections.size - services.size, service: services.size }),
+      breaker: (route) => policies.breakerState(route),
+    },
+  });
+  const local = new Map<string, LocalRoute>([[STATS_ROUTE, stats], ...Object.keys(localTable).map((r): [string, LocalRoute] => [r, localResponder])]);
   const identities = new WeakMap<Connection, string>();
   const forwarder: Forwarder = new Forwarder(
     {
@@ -198,12 +216,15 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     return reasons;
   };
 
-  // ---- admin HTTP
+  url = `ws://${formatHost(config.listen.host)}:${wsPort}`;
+
+  // ---- admin HTTP (health, readiness, metrics, and the dashboard at /)
   let admin: AdminServer | undefined;
   if (config.admin.enabled) {
     admin = await startAdminServer(config.admin.host, config.admin.port, {
       notReadyReasons,
       metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }),
+      extra: dashboardRoutes({ gatewayUrl: url, log: log.child({ component: 'dashboard' }) }),
     });
   }
 

@@ -16,6 +16,7 @@ import { DemandBridge } from '../flow/demand-bridge.js';
 import { MimeTypes, encodeComposite, encodeRoutes, type MetadataEntry } from '../protocol/metadata.js';
 import type { Payload } from '../protocol/frames.js';
 import type { InteractionModel, Stream, StreamHandler } from '../rsocket/stream.js';
+import type { Connection } from '../rsocket/connection.js';
 import type { Logger } from '../observability/log.js';
 import type { GatewayMetrics, RouteCounters } from '../observability/metrics.js';
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
@@ -33,7 +34,11 @@ export interface Interaction {
   /** The instance serving the current attempt; undefined while waiting for a slot or a retry. */
   readonly instance: Instance | undefined;
   readonly startedAt: number;
+  /** The requester's connection (the consumer of the responder's payloads), for stats. */
+  readonly requester: Connection;
   demand(): { consumer: number; producer: number };
+  /** Average size in bytes of the payloads passed to the requester so far (0 before the first). */
+  averageItemBytes(): number;
 }
 
 /** Stores a request that finally failed; resolves with its dead-letter id, or rejects (queue full). */
@@ -101,6 +106,9 @@ export class Forwarding implements Interaction {
   private finished = false;
   /** Set when every instance's breaker is open and the policy names a fallback route. */
   private fallbackRoute: string | undefined;
+  private lastAverageItemBytes = 0;
+  /** Channel: the requester has ended its input (possibly before any upstream exists to tell). */
+  private inputComplete: boolean;
 
   constructor(
     private readonly ctx: ForwardingContext,
@@ -109,6 +117,7 @@ export class Forwarding implements Interaction {
   ) {
     this.route = request.route;
     this.model = request.model;
+    this.inputComplete = request.complete;
     this.rt = ctx.policies.for(request.route);
     this.attemptRt = this.rt;
     this.counters = ctx.metrics.route(request.route);
@@ -121,6 +130,14 @@ export class Forwarding implements Interaction {
     ctx.live.add(this);
     if (this.deadlineMs !== undefined) this.cancelDeadline = setLongTimeout(() => this.onDeadline(), this.deadlineMs);
     this.admit();
+  }
+
+  get requester(): Connection {
+    return this.down.host as Connection;
+  }
+
+  averageItemBytes(): number {
+    return this.toRequester?.averageItemBytes ?? this.lastAverageItemBytes;
   }
 
   demand(): { consumer: number; producer: number } {
@@ -203,7 +220,7 @@ export class Forwarding implements Interaction {
         writable: () => upConn.writable,
         whenWritable: (fn) => upConn.whenWritable(fn),
       });
-      this.up = upConn.requestChannel(payload, initial, this.request.complete, upHandler);
+      this.up = upConn.requestChannel(payload, initial, this.inputComplete, upHandler);
     } catch (err) {
       // The instance's connection refused the stream (closed, or at its stream limit).
       this.onUpstreamError(instance, SluiceError.from(err));
@@ -333,7 +350,9 @@ export class Forwarding implements Interaction {
         this.toResponder?.onItem(frame?.length ?? size(payload));
         this.settle();
       },
+      // Before the upstream opens (bulkhead wait), the end of input is kept for the REQUEST_CHANNEL.
       onComplete: () => {
+        this.inputComplete = true;
         this.up?.complete();
         this.settle();
       },
@@ -404,6 +423,7 @@ export class Forwarding implements Interaction {
     this.instance = undefined;
     instance.active--;
     this.attemptRt.leave(instance);
+    this.lastAverageItemBytes = this.toRequester?.averageItemBytes ?? this.lastAverageItemBytes;
     this.toRequester?.stop();
     this.toResponder?.stop();
     this.toRequester = undefined;

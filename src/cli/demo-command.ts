@@ -65,6 +65,7 @@ function banner(url: string, adminUrl: string): string {
     'Sluice demo is up.',
     `  gateway   ${url}   (RSocket over WebSocket)`,
     `  admin     ${adminUrl}   /healthz  /readyz  /metrics`,
+    `  dashboard ${adminUrl}/`,
     `  services  ${SERVICES.map((s) => s.name).join(', ')}`,
     '',
     'Try it:',

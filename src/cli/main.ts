@@ -5,6 +5,7 @@ import { demoCommand } from './demo-command.js';
 import { callCommand, streamCommand } from './call-command.js';
 import { benchCommand } from './bench-command.js';
 import { loadtestCommand } from './loadtest-command.js';
+import { buildBrowserCommand } from './build-browser-command.js';
 import { dlqCommand } from './dlq-command.js';
 import { benchPeerCommand } from './bench-peer-command.js';
 
@@ -20,6 +21,7 @@ const commands: Record<string, { run: Command; summary: string }> = {
   dlq: { run: dlqCommand, summary: 'list or replay the dead-letter queue' },
   bench: { run: benchCommand, summary: 'run the benchmarks (ratios against baselines measured in the same run)' },
   'bench-peer': { run: benchPeerCommand, summary: 'a baseline process for the benchmarks (started by npm run bench)' },
+  'build-browser': { run: buildBrowserCommand, summary: 'write the browser client bundle (clients/browser/dist/sluice.js)' },
 };
 
 export async function main(argv: string[]): Promise<void> {

@@ -49,6 +49,11 @@ export class DemandBridge {
     if (!Number.isInteger(options.window) || options.window < 1) throw new RangeError('window must be a positive integer');
   }
 
+  /** Running average size of the items passed, in bytes (0 before the first). */
+  get averageItemBytes(): number {
+    return this.averageSize;
+  }
+
   /** The window now: items, capped by bytes at the average item size. */
   get window(): number {
     const { window, windowBytes } = this.options;

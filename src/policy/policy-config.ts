@@ -216,7 +216,7 @@ function overlay(base: RoutePolicy, input: RoutePolicyInput, path: string): Rout
   const out = structuredClone(base) as unknown as Record<string, unknown>;
   for (const [key, value] of Object.entries(input)) {
     const at = `${path}.${key}`;
-    if (!(key in out)) throw new ConfigError(at, `unknown key; known keys are ${Object.keys(out).join(', ')}`);
+    if (!Object.hasOwn(out, key)) throw new ConfigError(at, `unknown key; known keys are ${Object.keys(out).join(', ')}`);
     if (value === null) {
       if (!NULLABLE.has(key)) throw new ConfigError(at, 'must not be null');
       out[key] = null;

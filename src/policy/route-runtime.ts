@@ -106,6 +106,11 @@ export class PolicyRuntime {
     return r;
   }
 
+  /** A route's breaker state for stats: `closed` for routes that have seen no traffic yet. */
+  breakerState(route: string): BreakerState {
+    return this.routes.get(route)?.breakerState ?? 'closed';
+  }
+
   all(): IterableIterator<RouteRuntime> {
     return this.routes.values();
   }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, defaultGatewayConfig, resolveGatewayConfig, type GatewayOptions } from '../../src/config.js';
+import { compilePolicies } from '../../src/policy/policy-config.js';
 
 /** `{ a: { b: v } }` from 'a.b', `{ a: v }` from 'a'. */
 function option(key: string, value: unknown): GatewayOptions {
@@ -40,7 +41,7 @@ const RANGES: Array<[key: string, min: number, max: number]> = [
   ['limits.maxStreamsPerConnection', 1, 1_000_000],
   ['limits.maxStreamsPerInstance', 1, 10_000_000],
   ['limits.outboundHighWater', 1024, 1024 * MiB],
-  ['limits.outboundHardLimit', 1024, 4 * 1024 * MiB],
+  ['limits.outboundHardLimit', 2048, 4 * 1024 * MiB],
   ['limits.slowConsumerTimeoutMs', 100, 3_600_000],
   ['limits.setupTimeoutMs', 100, 600_000],
   ['flow.window', 1, 65_536],
@@ -55,6 +56,7 @@ const COMPANIONS: Record<string, GatewayOptions> = {
   'limits.maxPayloadSize:max': { limits: { maxFrameSize: 16 * MiB - 1 } },
   'limits.maxFrameSize:min': { limits: { maxPayloadSize: 1024 } },
   'limits.outboundHighWater:max': { limits: { outboundHardLimit: 4 * 1024 * MiB } },
+  'limits.outboundHardLimit:min': { limits: { outboundHighWater: 1024 } },
   'keepAlive.minLifetimeMs:max': { keepAlive: { maxLifetimeMs: 3_600_000 } },
   'keepAlive.maxLifetimeMs:min': { keepAlive: { minLifetimeMs: 100 } },
 };
@@ -136,7 +138,6 @@ describe('resolveGatewayConfig', () => {
       ['min', min],
       ['max', max],
     ] as const) {
-      if (key === 'limits.outboundHardLimit' && bound === 'min') continue; // see the cross-field test below
       const options = merge(option(key, value), COMPANIONS[`${key}:${bound}`] ?? {});
       const c = resolveGatewayConfig(options) as unknown as Record<string, Record<string, unknown>>;
       const [group, field] = key.split('.') as [string, string | undefined];
@@ -181,12 +182,21 @@ describe('resolveGatewayConfig', () => {
 
   it('limits.outboundHighWater must be below limits.outboundHardLimit', () => {
     expect(configError({ limits: { outboundHighWater: 4096, outboundHardLimit: 4096 } }).message).toBe("config 'limits.outboundHighWater': must be below limits.outboundHardLimit (4096)");
-    expect(configError({ limits: { outboundHardLimit: 1024 } }).key).toBe('limits.outboundHighWater');
+    expect(configError({ limits: { outboundHardLimit: 2048 } }).key).toBe('limits.outboundHighWater');
+    expect(resolveGatewayConfig({ limits: { outboundHighWater: 1024, outboundHardLimit: 2048 } }).limits.outboundHardLimit).toBe(2048);
     expect(resolveGatewayConfig({ limits: { outboundHighWater: 4095, outboundHardLimit: 4096 } }).limits.outboundHighWater).toBe(4095);
   });
 
   it('keepAlive.minLifetimeMs must not exceed keepAlive.maxLifetimeMs', () => {
     expect(configError({ keepAlive: { minLifetimeMs: 5_000, maxLifetimeMs: 4_999 } }).message).toBe("config 'keepAlive.minLifetimeMs': must not exceed keepAlive.maxLifetimeMs (4999)");
     expect(resolveGatewayConfig({ keepAlive: { minLifetimeMs: 5_000, maxLifetimeMs: 5_000 } }).keepAlive.minLifetimeMs).toBe(5_000);
+  });
+});
+
+describe('keys inherited from Object.prototype', () => {
+  it('are unknown keys, not settings', () => {
+    expect(() => resolveGatewayConfig({ toString: 1 } as never)).toThrow("config 'toString': unknown key");
+    expect(() => resolveGatewayConfig({ limits: { constructor: 1 } } as never)).toThrow("config 'limits.constructor': unknown key");
+    expect(() => compilePolicies({ routes: { 'a.b': { hasOwnProperty: 1 } } })).toThrow("config 'policies.routes.a.b.hasOwnProperty': unknown key");
   });
 });
