@@ -37,14 +37,19 @@ export interface LineChartOptions {
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
 const FONT = 'font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif"';
 
-/** Round tick values covering [min, max]: steps of 1, 2 or 5 times a power of ten. */
+/**
+ * Round tick values from the first multiple of the step at or above `min`
+ * to the first at or above `max` (so the axis can end on a labelled tick):
+ * steps of 1, 2 or 5 times a power of ten, about `target` of them.
+ */
 export function niceTicks(min: number, max: number, target = 5): number[] {
   if (!(max > min)) return [min];
   const raw = (max - min) / target;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;
   const ticks: number[] = [];
-  for (let v = Math.ceil(min / step - 1e-9) * step; v <= max + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
+  const last = Math.ceil(max / step - 1e-9) * step;
+  for (let v = Math.ceil(min / step - 1e-9) * step; v <= last + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
   return ticks;
 }
 
@@ -89,11 +94,11 @@ export function lineChart(o: LineChartOptions): string {
   } else {
     yLo = o.yMin ?? Math.min(0, ...ys);
     const top = o.yMax ?? (ys.length ? Math.max(...ys) : 1);
-    yTicks = niceTicks(yLo, top > yLo ? top * 1.05 : yLo + 1);
+    yTicks = niceTicks(yLo, top > yLo ? top : yLo + 1);
     yHi = Math.max(top, yTicks.at(-1)!);
   }
   const xTicks = niceTicks(xMin, xMax > xMin ? xMax : xMin + 1, 6);
-  const xHi = xMax > xMin ? xMax : xMin + 1;
+  const xHi = Math.max(xMax > xMin ? xMax : xMin + 1, xTicks.at(-1)!);
   const sx = (x: number) => m.left + ((x - xMin) / (xHi - xMin)) * pw;
   const sy = (y: number) => {
     const f = o.logY ? (Math.log10(Math.max(y, yLo)) - Math.log10(yLo)) / (Math.log10(yHi) - Math.log10(yLo)) : (y - yLo) / (yHi - yLo);

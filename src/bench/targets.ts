@@ -110,10 +110,20 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
     const exactlyOnce = d.acked === d.sent && d.duplicates === 0 && d.missing === 0;
     checks.push({
       scenario: 'Flood',
-      target: `gateway RSS growth < 50 MB over ${f.options.durationS} s; delivered = consumers' capacity; every accepted item acked exactly once`,
+      target: `gateway RSS growth < 50 MB over ${f.options.durationS} s; delivered = consumers' capacity (within 10% of the baseline); every accepted item acked exactly once`,
       measured: `RSS ${growth >= 0 ? '+' : ''}${(growth / MB).toFixed(1)} MB (max ${mib(f.memory!.summary.rssMax)}); delivered ${int(f.delivered)}/s = ${(f.delivered / f.directCapacity).toFixed(2)} of the capacity measured directly (${int(f.directCapacity)}/s), ${(f.delivered / f.nominalCapacity).toFixed(2)} of nominal; ${exactlyOnce ? 'exactly once' : 'NOT exactly once'} (${int(d.sent)} accepted, ${int(d.acked)} acked)`,
-      met: growth < 50 * MB && exactlyOnce,
-      note: growth < 50 * MB ? 'Producers are pulled only as consumers grant demand: the gateway holds at most a window per stream, whatever is offered.' : 'RSS grew past the target; see the memory chart for whether it levels off.',
+      // "Equals the capacity" within 10%: the baseline is measured in the same run, on a noisy machine.
+      met: growth < 50 * MB && exactlyOnce && f.delivered >= 0.9 * f.directCapacity,
+      note: [
+        growth < 50 * MB
+          ? 'Producers are pulled only as consumers grant demand: the gateway holds at most a window per stream, whatever is offered.'
+          : 'RSS grew past the target; see the memory chart for whether it levels off.',
+        f.delivered < 0.9 * f.directCapacity
+          ? `Delivered is under 90% of the directly measured capacity: each item's demand round trip crosses the gateway twice (sink -> gateway -> producer, item back), and on this 2-core machine the gateway competes for CPU with the producers and the sinks.`
+          : '',
+      ]
+        .filter(Boolean)
+        .join(' '),
     });
   } else checks.push(notMeasured('Flood', 'gateway RSS growth < 50 MB over 60 s', fl ? (fl.ok ? 'gateway memory not readable' : fl.error) : 'not run'));
 
