@@ -115,7 +115,7 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
       out.push(`| Sluice checkout.place | ${int(s.throughput)} | ${ms(s.p50)} | ${ms(s.p99)} | ${errs(s.errors)} | ${(s.errorRate * 100).toFixed(1)}% | ${int(Math.max(0, ...s.series.map((x) => x.pending)))} interactions at the gateway |`);
       out.push('');
       p(
-        `Sluice's accepted orders afterwards: ${Object.entries(s.outcomes).map(([k, v]) => `${int(v)} ${k}`).join(', ') || 'none'}; **${int(s.lost)} lost**, ${int(s.unfinished)} still running when the drain time ran out. Gateway RSS ${s.memory ? `${mib(s.memory.rssStart)} -> ${mib(s.memory.rssEnd)} (max ${mib(s.memory.rssMax)})` : 'not read'}.`,
+        `Sluice's ${int(s.accepted)} accepted orders afterwards, looked up one by one with \`orders.get\`: ${Object.entries(s.outcomes).map(([k, v]) => `${int(v)} ${k}`).join(', ') || 'none'}; **${int(s.lost)} lost** (unknown to the order service), ${int(s.unfinished)} still running when the ${o.drainS} s drain time ran out${s.settledAfterS !== null ? ` (every saga had ended ${s.settledAfterS.toFixed(0)} s after sending stopped)` : ''}. Gateway RSS ${s.memory ? `${mib(s.memory.rssStart)} -> ${mib(s.memory.rssEnd)} (max ${mib(s.memory.rssMax)})` : 'not read'}.`,
       );
     } else {
       out.push('');

@@ -1,37 +1,180 @@
 /**
  * The Sluice side of the synchronous-chain comparison: `checkout.place`
- * through the gateway to the checkout services (order, payment, inventory).
- * Filled in once the checkout services are on main; until then it reports
- * that they are not available instead of inventing numbers.
+ * through the gateway to the checkout services (order, payment, inventory,
+ * each its own process on a fresh data directory), inventory slowed and
+ * failing like the HTTP chain's. `checkout.place` answers once the order is
+ * durably recorded; payment and inventory follow as a saga. After sending,
+ * every accepted order is looked up (`orders.get`) until its saga has ended
+ * or the drain time runs out: one the order service does not know is lost.
+ *
+ * When the checkout services are not there (`sluice service order` unknown,
+ * or no instance serves `checkout.place`), the result says so instead of
+ * producing numbers.
  */
-import type { MemorySample, MemorySummary } from '../loadtest/metrics-scraper.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type Client } from '../../clients/node/index.js';
+import { isSluiceError } from '../errors.js';
+import { systemClock } from '../loadtest/clock.js';
+import { MemorySampler, summarizeMemory, type MemorySample, type MemorySummary } from '../loadtest/metrics-scraper.js';
+import { runRequestReply } from '../loadtest/request-reply.js';
+import { RunStats } from '../loadtest/stats.js';
+import { Processes } from './processes.js';
+import { sumMetric } from './scale.js';
 import type { BenchContext, Unavailable } from './scenario.js';
 import { unavailable } from './scenario.js';
-import type { SyncChainOptions } from './sync-chain.js';
+import { placeCommand, type SyncChainOptions } from './sync-chain.js';
 
 export interface SluiceCheckoutResult {
   readonly available: true;
   readonly sent: number;
   /** `checkout.place` answered with an order id. */
   readonly accepted: number;
-  /** Accepted orders per second while sending. */
+  /** Accepted orders per second of sending (all answers). */
   readonly throughput: number;
   readonly p50: number;
   readonly p99: number;
   readonly errors: Readonly<Record<string, number>>;
   readonly errorRate: number;
-  /** Accepted orders by final status once their sagas ended (CONFIRMED, CANCELLED, ...). */
+  /** Accepted orders by final status once their sagas ended (CONFIRMED, CANCELLED), and PENDING if still running. */
   readonly outcomes: Readonly<Record<string, number>>;
   /** Accepted orders the order service does not know: lost. */
   readonly lost: number;
   /** Accepted orders still running when the drain time ran out (known, not lost). */
   readonly unfinished: number;
+  /** Seconds from the end of sending until every accepted order's saga had ended (null: not within the drain time). */
+  readonly settledAfterS: number | null;
   readonly memory: MemorySummary | null;
   readonly memorySeries: readonly MemorySample[];
   /** Interactions in flight at the gateway over time (its /metrics), next to the HTTP chain's pending requests. */
   readonly series: ReadonlyArray<{ readonly t: number; readonly pending: number }>;
 }
 
-export async function runSluiceCheckout(_ctx: BenchContext, _o: SyncChainOptions): Promise<SluiceCheckoutResult | Unavailable> {
-  return unavailable('checkout services not available on this branch (src/checkout/ has not landed on main yet)');
+/** Sagas the order service runs at once. Raised from its default (32) so that, like the HTTP chain with no socket cap, concurrency is not what limits it. */
+const MAX_SAGAS = 512;
+
+export async function runSluiceCheckout(ctx: BenchContext, o: SyncChainOptions): Promise<SluiceCheckoutResult | Unavailable> {
+  const processes = new Processes();
+  const dataDir = await mkdtemp(join(tmpdir(), 'sluice-bench-checkout-'));
+  let client: Client | undefined;
+  let sampler: MemorySampler | undefined;
+  let poll: ReturnType<typeof setInterval> | undefined;
+  try {
+    const gw = await processes.gateway();
+    try {
+      const common = ['--data-dir', dataDir];
+      await processes.service('inventory', gw.url, 'inventory-1', [...common, '--latency-ms', String(o.inventoryLatencyMs), '--failure-rate', String(o.inventoryFailureRate)]);
+      await processes.service('payment', gw.url, 'payment-1', common);
+      await processes.service('order', gw.url, 'order-1', [...common, '--max-sagas', String(MAX_SAGAS)]);
+    } catch (err) {
+      return unavailable(`checkout services not available: ${(err as Error).message} (its own message is above)`);
+    }
+    client = await connect({ url: gw.url });
+    const c = client;
+    const probe = await c.requestResponse('orders.stats', {}).catch((err: unknown) => err);
+    if (isSluiceError(probe) && probe.code === 'NO_ROUTE') return unavailable(`checkout services not available: ${probe.message}`);
+
+    sampler = new MemorySampler({ adminUrl: gw.adminUrl, clock: systemClock, intervalMs: 1_000 });
+    sampler.start();
+    const series: Array<{ t: number; pending: number }> = [];
+    const start = performance.now();
+    poll = setInterval(() => {
+      fetch(`${gw.adminUrl}/metrics`, { signal: AbortSignal.timeout(2_000) })
+        .then((r) => r.text())
+        .then((text) => series.push({ t: (performance.now() - start) / 1000, pending: sumMetric(text, 'sluice_streams_active') }))
+        .catch(() => {});
+    }, 500);
+
+    const stats = new RunStats(systemClock.now());
+    const run = `sluice-${Date.now()}`;
+    const accepted = new Set<string>();
+    const r = await runRequestReply({
+      call: async (i) => {
+        const answer = await c.requestResponse<{ orderId: string; status: string }>('checkout.place', placeCommand(run, i));
+        accepted.add(answer.orderId);
+        return answer;
+      },
+      rate: o.rate,
+      maxInFlight: 100_000,
+      count: 1e9,
+      durationMs: o.durationS * 1000,
+      drainMs: 30_000,
+      clock: systemClock,
+      stats,
+    });
+    const s = stats.latency.summary();
+    ctx.log(`Sluice: ${accepted.size} of ${stats.sent} orders accepted, p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, errors ${JSON.stringify(stats.errors.toJSON())}`);
+
+    // Every accepted order must be known to the order service; wait (bounded) for the sagas to end.
+    const sentEnd = performance.now();
+    const deadline = sentEnd + o.drainS * 1000;
+    let views = await lookUp(c, [...accepted]);
+    let settledAfterS: number | null = null;
+    for (;;) {
+      const pending = [...views.values()].filter((v) => v === 'PENDING').length;
+      if (pending === 0) {
+        settledAfterS = (performance.now() - sentEnd) / 1000;
+        break;
+      }
+      if (performance.now() >= deadline) break;
+      ctx.log(`  ${pending} accepted orders still running`);
+      await new Promise((res) => setTimeout(res, 2_000));
+      views = new Map([...views, ...(await lookUp(c, [...views].filter(([, v]) => v === 'PENDING').map(([id]) => id)))]);
+    }
+    clearInterval(poll);
+    poll = undefined;
+    const samples = await sampler.stop();
+    sampler = undefined;
+    const outcomes: Record<string, number> = {};
+    for (const v of views.values()) if (v !== 'UNKNOWN') outcomes[v] = (outcomes[v] ?? 0) + 1;
+    const lost = [...views.values()].filter((v) => v === 'UNKNOWN').length;
+    const unfinished = outcomes.PENDING ?? 0;
+    ctx.log(`Sluice: accepted orders ${JSON.stringify(outcomes)}, ${lost} lost${settledAfterS !== null ? `, all settled ${settledAfterS.toFixed(1)} s after sending stopped` : ''}`);
+    return {
+      available: true,
+      sent: stats.sent,
+      accepted: accepted.size,
+      throughput: stats.completed / (r.sendingMs / 1000),
+      p50: s.p50,
+      p99: s.p99,
+      errors: stats.errors.toJSON(),
+      errorRate: stats.sent ? stats.errors.total / stats.sent : 0,
+      outcomes,
+      lost,
+      unfinished,
+      settledAfterS,
+      memory: summarizeMemory(samples) ?? null,
+      memorySeries: samples,
+      series,
+    };
+  } finally {
+    if (poll) clearInterval(poll);
+    await sampler?.stop();
+    client?.close();
+    await processes.stopAll();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Each order's status (`orders.get`), 64 lookups at a time: PENDING,
+ * CONFIRMED, CANCELLED; UNKNOWN when the order service does not know it.
+ */
+async function lookUp(client: Client, ids: readonly string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < ids.length; i += 64) {
+    await Promise.all(
+      ids.slice(i, i + 64).map(async (orderId) => {
+        try {
+          const view = await client.requestResponse<{ status: string }>('orders.get', { orderId });
+          out.set(orderId, view.status);
+        } catch (err) {
+          // "no order": the order service does not know it. Anything else (a timeout) is asked again next round.
+          out.set(orderId, isSluiceError(err) && err.code === 'INVALID_ARGUMENT' ? 'UNKNOWN' : 'PENDING');
+        }
+      }),
+    );
+  }
+  return out;
 }
