@@ -51,21 +51,42 @@ export function benchCharts(r: BenchResults): Charts {
     );
   }
 
-  if (r.syncChain?.ok) {
+  if (r.syncChain?.ok && r.syncChain.result.points.length > 0) {
     const c = r.syncChain.result;
+    const measured = c.points.filter((p) => p.sluice.available);
+    const conditions = `inventory ${c.options.inventoryLatencyMs} ms and ${Math.round(c.options.inventoryFailureRate * 100)}% failures`;
+    if (c.points.length > 1) {
+      const title = 'Checkout p99 against offered load: Sluice vs the synchronous chain';
+      add(
+        'sync-chain-p99.svg',
+        title,
+        lineChart({
+          title,
+          subtitle: `open loop, ${c.options.durationS} s per rate, ${conditions}`,
+          xLabel: 'orders/s offered',
+          yLabel: 'p99 latency (ms)',
+          logY: true,
+          series: [
+            { name: 'HTTP chain (order -> payment -> inventory)', points: c.points.map((p) => [p.rate, p.http.p99]) },
+            ...(measured.length ? [{ name: 'Sluice checkout.place', points: measured.map((p): [number, number] => [p.rate, p.sluice.available ? p.sluice.p99 : 0]) }] : []),
+          ],
+        }),
+      );
+    }
+    const top = c.points.at(-1)!;
     const title = 'Synchronous chain: requests held open while inventory is slow';
     add(
       'sync-chain-pending.svg',
       title,
       lineChart({
         title,
-        subtitle: `${c.options.rate} orders/s, inventory ${c.options.inventoryLatencyMs} ms and ${Math.round(c.options.inventoryFailureRate * 100)}% failures`,
+        subtitle: `${top.rate} orders/s, ${conditions}`,
         xLabel: 'time (s)',
         yLabel: 'open requests / interactions',
         series: [
-          { name: 'HTTP chain: pending requests (3 services)', points: c.http.series.map((x) => [x.t, x.pending]) },
-          { name: 'HTTP chain: open sockets', points: c.http.series.map((x) => [x.t, x.sockets]), dashed: true },
-          ...(c.sluice.available ? [{ name: 'Sluice gateway: interactions in flight', points: c.sluice.series.map((x): [number, number] => [x.t, x.pending]) }] : []),
+          { name: 'HTTP chain: pending requests (3 services)', points: top.http.series.map((x) => [x.t, x.pending]) },
+          { name: 'HTTP chain: open sockets', points: top.http.series.map((x) => [x.t, x.sockets]), dashed: true },
+          ...(top.sluice.available ? [{ name: 'Sluice gateway: interactions in flight', points: top.sluice.series.map((x): [number, number] => [x.t, x.pending]) }] : []),
         ],
       }),
     );

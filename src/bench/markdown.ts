@@ -102,25 +102,36 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
   section(out, '## 4. The synchronous chain: checkout with a slow, failing inventory', r.syncChain, (c) => {
     const o = c.options;
     p(
-      `Open loop at ${o.rate} orders/s for ${o.durationS} s, inventory answering after ${int(o.inventoryLatencyMs)} ms and failing ${Math.round(o.inventoryFailureRate * 100)}% of calls, the same driver on both sides (latency from each order's scheduled time).`,
+      `Open loop at ${o.rates.join(', ')} orders/s, ${o.durationS} s each, inventory answering after ${int(o.inventoryLatencyMs)} ms and failing ${Math.round(o.inventoryFailureRate * 100)}% of calls, the same driver on both sides (latency from each order's scheduled time). Each rate starts both sides afresh: new processes, empty stores.`,
       `- **HTTP chain** (baseline): three node:http services, order awaits payment awaits inventory, keep-alive agents without a socket cap, no retries; an inventory failure travels back as 502.`,
-      `- **Sluice**: \`checkout.place\` through the gateway; the order service records the order and answers \`PENDING\`, then runs payment and inventory as a saga with retries and compensation.`,
+      `- **Sluice**: \`checkout.place\` through the gateway to the checkout services with their default limits; the order service records the order durably and answers \`PENDING\`, then runs payment and inventory as a saga with retries and compensation. Afterwards every accepted order is looked up with \`orders.get\` (for up to ${o.drainS} s while sagas finish): one the order service does not know is lost.`,
     );
-    const h = c.http;
-    p('| | accepted/s | p50 | p99 | errors | error rate | held open (max) |', '|---|---|---|---|---|---|---|');
+    p('| orders/s | | accepted/s | p50 | p99 | errors | error rate | held open (max) | HTTP p99 / Sluice p99 |', '|---|---|---|---|---|---|---|---|---|');
     out.pop();
-    out.push(`| HTTP chain | ${int(h.throughput)} | ${ms(h.p50)} | ${ms(h.p99)} | ${errs(h.errors)} | ${(h.errorRate * 100).toFixed(1)}% | ${int(h.maxPending)} pending requests, ${int(h.maxSockets)} sockets |`);
-    if (c.sluice.available) {
-      const s = c.sluice;
-      out.push(`| Sluice checkout.place | ${int(s.throughput)} | ${ms(s.p50)} | ${ms(s.p99)} | ${errs(s.errors)} | ${(s.errorRate * 100).toFixed(1)}% | ${int(Math.max(0, ...s.series.map((x) => x.pending)))} interactions at the gateway |`);
-      out.push('');
-      p(
-        `Sluice's ${int(s.accepted)} accepted orders afterwards, looked up one by one with \`orders.get\`: ${Object.entries(s.outcomes).map(([k, v]) => `${int(v)} ${k}`).join(', ') || 'none'}; **${int(s.lost)} lost** (unknown to the order service), ${int(s.unfinished)} still running when the ${o.drainS} s drain time ran out${s.settledAfterS !== null ? ` (every saga had ended ${s.settledAfterS.toFixed(0)} s after sending stopped)` : ''}. Gateway RSS ${s.memory ? `${mib(s.memory.rssStart)} -> ${mib(s.memory.rssEnd)} (max ${mib(s.memory.rssMax)})` : 'not read'}.`,
-      );
-    } else {
-      out.push('');
-      p(`**Sluice side not measured**: ${c.sluice.reason}. No numbers are shown for it rather than made-up ones.`);
+    for (const pt of c.points) {
+      const h = pt.http;
+      out.push(`| ${pt.rate} | HTTP chain | ${int(h.throughput)} | ${ms(h.p50)} | ${ms(h.p99)} | ${errs(h.errors)} | ${(h.errorRate * 100).toFixed(1)}% | ${int(h.maxPending)} pending requests, ${int(h.maxSockets)} sockets | |`);
+      if (pt.sluice.available) {
+        const s = pt.sluice;
+        out.push(`| ${pt.rate} | Sluice \`checkout.place\` | ${int(s.throughput)} | ${ms(s.p50)} | ${ms(s.p99)} | ${errs(s.errors)} | ${(s.errorRate * 100).toFixed(1)}% | ${int(Math.max(0, ...s.series.map((x) => x.pending)))} interactions at the gateway | **${int(h.p99 / s.p99)}x** |`);
+      } else out.push(`| ${pt.rate} | Sluice | not measured | | | | | | |`);
     }
+    out.push('');
+    const measured = c.points.filter((pt) => pt.sluice.available);
+    if (measured.length) {
+      p('Sluice\'s accepted orders afterwards:');
+      for (const pt of measured) {
+        if (!pt.sluice.available) continue;
+        const s = pt.sluice;
+        out.push(
+          `- ${pt.rate} orders/s: ${int(s.accepted)} accepted; ${Object.entries(s.outcomes).map(([k, v]) => `${int(v)} ${k}`).join(', ') || 'none'}; **${int(s.lost)} lost** (unknown to the order service); ${int(s.unfinished)} sagas still running when the drain time ran out${s.settledAfterS !== null ? ` (every saga had ended ${s.settledAfterS.toFixed(0)} s after sending stopped)` : ''}; gateway RSS ${s.memory ? `${mib(s.memory.rssStart)} -> ${mib(s.memory.rssEnd)} (max ${mib(s.memory.rssMax)})` : 'not read'}.`,
+        );
+      }
+      out.push('');
+    }
+    const missing = c.points.find((pt) => !pt.sluice.available);
+    if (missing && !missing.sluice.available) p(`**Sluice side not measured**: ${missing.sluice.reason}. No numbers are shown for it rather than made-up ones.`);
+    chart('sync-chain-p99.svg');
     chart('sync-chain-pending.svg');
   });
 

@@ -1,8 +1,8 @@
 /**
  * The Sluice side of the synchronous-chain comparison: `checkout.place`
  * through the gateway to the checkout services (order, payment, inventory,
- * each its own process on a fresh data directory), inventory slowed and
- * failing like the HTTP chain's. `checkout.place` answers once the order is
+ * each its own process on a fresh data directory, with their default
+ * limits), inventory slowed and failing like the HTTP chain's. `checkout.place` answers once the order is
  * durably recorded; payment and inventory follow as a saga. After sending,
  * every accepted order is looked up (`orders.get`) until its saga has ended
  * or the drain time runs out: one the order service does not know is lost.
@@ -24,7 +24,7 @@ import { Processes } from './processes.js';
 import { sumMetric } from './scale.js';
 import type { BenchContext, Unavailable } from './scenario.js';
 import { unavailable } from './scenario.js';
-import { placeCommand, type SyncChainOptions } from './sync-chain.js';
+import { placeCommand, type ChainRun } from './sync-chain.js';
 
 export interface SluiceCheckoutResult {
   readonly available: true;
@@ -51,10 +51,7 @@ export interface SluiceCheckoutResult {
   readonly series: ReadonlyArray<{ readonly t: number; readonly pending: number }>;
 }
 
-/** Sagas the order service runs at once. Raised from its default (32) so that, like the HTTP chain with no socket cap, concurrency is not what limits it. */
-const MAX_SAGAS = 512;
-
-export async function runSluiceCheckout(ctx: BenchContext, o: SyncChainOptions): Promise<SluiceCheckoutResult | Unavailable> {
+export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise<SluiceCheckoutResult | Unavailable> {
   const processes = new Processes();
   const dataDir = await mkdtemp(join(tmpdir(), 'sluice-bench-checkout-'));
   let client: Client | undefined;
@@ -66,7 +63,8 @@ export async function runSluiceCheckout(ctx: BenchContext, o: SyncChainOptions):
       const common = ['--data-dir', dataDir];
       await processes.service('inventory', gw.url, 'inventory-1', [...common, '--latency-ms', String(o.inventoryLatencyMs), '--failure-rate', String(o.inventoryFailureRate)]);
       await processes.service('payment', gw.url, 'payment-1', common);
-      await processes.service('order', gw.url, 'order-1', [...common, '--max-sagas', String(MAX_SAGAS)]);
+      // The order service's own defaults (work queue, saga limit): the product as shipped.
+      await processes.service('order', gw.url, 'order-1', common);
     } catch (err) {
       return unavailable(`checkout services not available: ${(err as Error).message} (its own message is above)`);
     }
@@ -104,7 +102,7 @@ export async function runSluiceCheckout(ctx: BenchContext, o: SyncChainOptions):
       stats,
     });
     const s = stats.latency.summary();
-    ctx.log(`Sluice: ${accepted.size} of ${stats.sent} orders accepted, p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, errors ${JSON.stringify(stats.errors.toJSON())}`);
+    ctx.log(`Sluice at ${o.rate}/s: ${accepted.size} of ${stats.sent} orders accepted, p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, errors ${JSON.stringify(stats.errors.toJSON())}`);
 
     // Every accepted order must be known to the order service; wait (bounded) for the sagas to end.
     const sentEnd = performance.now();

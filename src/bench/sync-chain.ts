@@ -1,10 +1,12 @@
 /**
  * The synchronous chain: checkout with inventory at 2 s latency and 20%
- * failures, open loop at a fixed rate, through Sluice (`checkout.place`
+ * failures, open loop at fixed rates, through Sluice (`checkout.place`
  * answers once the order is durably recorded; payment and inventory follow
  * as a saga) and through three HTTP services calling each other
  * synchronously (order awaits payment awaits inventory). Both sides get the
- * same open-loop driver, rate and duration.
+ * same open-loop driver, rate and duration; each rate is a fresh start of
+ * both (new processes, empty stores), so one point's backlog does not leak
+ * into the next.
  */
 import { get, type Agent } from 'node:http';
 import { systemClock } from '../loadtest/clock.js';
@@ -17,19 +19,29 @@ import type { BenchContext, Unavailable } from './scenario.js';
 import { runSluiceCheckout, type SluiceCheckoutResult } from './sync-chain-sluice.js';
 
 export interface SyncChainOptions {
-  /** Orders per second, open loop. */
+  /** Orders per second, open loop: each rate is one point, both sides measured at it. */
+  rates: readonly number[];
+  /** Sending time per point. */
+  durationS: number;
+  inventoryLatencyMs: number;
+  inventoryFailureRate: number;
+  /** How long to wait for the last answers (and, on the Sluice side, for sagas to finish) after sending. */
+  drainS: number;
+}
+
+/** One side of one point: what the driver sends. */
+export interface ChainRun {
   rate: number;
   durationS: number;
   inventoryLatencyMs: number;
   inventoryFailureRate: number;
-  /** How long to wait for the last answers (and, on the Sluice side, for sagas to finish). */
   drainS: number;
 }
 
 export function syncChainDefaults(quick: boolean): SyncChainOptions {
   return quick
-    ? { rate: 50, durationS: 10, inventoryLatencyMs: 2000, inventoryFailureRate: 0.2, drainS: 30 }
-    : { rate: 50, durationS: 30, inventoryLatencyMs: 2000, inventoryFailureRate: 0.2, drainS: 60 };
+    ? { rates: [25], durationS: 8, inventoryLatencyMs: 2000, inventoryFailureRate: 0.2, drainS: 10 }
+    : { rates: [10, 25, 50], durationS: 20, inventoryLatencyMs: 2000, inventoryFailureRate: 0.2, drainS: 30 };
 }
 
 /** One reading of what the chain holds open, summed over its three services. */
@@ -56,10 +68,16 @@ export interface HttpChainResult {
   readonly series: readonly HoldingSample[];
 }
 
-export interface SyncChainResult {
-  readonly options: SyncChainOptions;
+export interface SyncChainPoint {
+  /** Orders per second offered. */
+  readonly rate: number;
   readonly http: HttpChainResult;
   readonly sluice: SluiceCheckoutResult | Unavailable;
+}
+
+export interface SyncChainResult {
+  readonly options: SyncChainOptions;
+  readonly points: readonly SyncChainPoint[];
 }
 
 /** Demo skus from the checkout catalogue. */
@@ -70,7 +88,7 @@ export function placeCommand(run: string, i: number): { idempotencyKey: string; 
   return { idempotencyKey: `${run}-${i}`, customerId: `customer-${i % 100}`, items: [{ sku: ORDER_SKUS[i % ORDER_SKUS.length]!, qty: 1 }] };
 }
 
-export async function runHttpChain(ctx: BenchContext, o: SyncChainOptions): Promise<HttpChainResult> {
+export async function runHttpChain(ctx: BenchContext, o: ChainRun): Promise<HttpChainResult> {
   const processes = new Processes();
   const agent = chainAgent();
   const statsAgent = chainAgent();
@@ -111,7 +129,7 @@ export async function runHttpChain(ctx: BenchContext, o: SyncChainOptions): Prom
     }
     const s = stats.latency.summary();
     const failed = stats.errors.total;
-    ctx.log(`HTTP chain: ${stats.completed} of ${stats.sent} orders confirmed, p50 ${s.p50.toFixed(0)} ms, p99 ${s.p99.toFixed(0)} ms, errors ${JSON.stringify(stats.errors.toJSON())}`);
+    ctx.log(`HTTP chain at ${o.rate}/s: ${stats.completed} of ${stats.sent} orders confirmed, p50 ${s.p50.toFixed(0)} ms, p99 ${s.p99.toFixed(0)} ms, errors ${JSON.stringify(stats.errors.toJSON())}`);
     return {
       sent: stats.sent,
       ok: stats.completed,
@@ -135,9 +153,16 @@ export async function runHttpChain(ctx: BenchContext, o: SyncChainOptions): Prom
 
 export async function runSyncChain(ctx: BenchContext, options: Partial<SyncChainOptions> = {}): Promise<SyncChainResult> {
   const o = { ...syncChainDefaults(ctx.quick), ...options };
-  const http = await runHttpChain(ctx, o);
-  const sluice = await runSluiceCheckout(ctx, o);
-  return { options: o, http, sluice };
+  const points: SyncChainPoint[] = [];
+  for (const rate of o.rates) {
+    const run: ChainRun = { rate, durationS: o.durationS, inventoryLatencyMs: o.inventoryLatencyMs, inventoryFailureRate: o.inventoryFailureRate, drainS: o.drainS };
+    const http = await runHttpChain(ctx, run);
+    const sluice = await runSluiceCheckout(ctx, run);
+    points.push({ rate, http, sluice });
+    // Without the checkout services, one point says it all.
+    if (!sluice.available) break;
+  }
+  return { options: o, points };
 }
 
 function getStats(agent: Agent, url: string): Promise<ChainStats> {

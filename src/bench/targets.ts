@@ -82,24 +82,37 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
   } else checks.push(notMeasured('NATS', 'Sluice request-response >= NATS request-reply', nats?.ok ? `NATS not available: ${nats.result.nats.available ? '' : nats.result.nats.reason}` : nats ? nats.error : 'not run'));
 
   const sc = r.syncChain;
-  if (sc?.ok && sc.result.sluice.available) {
-    const s = sc.result.sluice;
-    const h = sc.result.http;
-    const factor = h.p99 / s.p99;
-    const lost = s.lost;
+  const chainTarget = 'checkout.place p99 >= 100x lower than the HTTP chain, zero accepted orders lost';
+  const measuredPoints = sc?.ok ? sc.result.points.filter((pt) => pt.sluice.available) : [];
+  if (sc?.ok && measuredPoints.length > 0) {
+    const rows = measuredPoints.map((pt) => {
+      const s = pt.sluice as Extract<typeof pt.sluice, { available: true }>;
+      return { rate: pt.rate, factor: pt.http.p99 / s.p99, lost: s.lost, accepted: s.accepted, sluiceP99: s.p99, httpP99: pt.http.p99 };
+    });
+    const lost = rows.reduce((n, x) => n + x.lost, 0);
+    const accepted = rows.reduce((n, x) => n + x.accepted, 0);
+    const short = rows.filter((x) => x.factor < 100);
     checks.push({
       scenario: 'Synchronous chain',
-      target: 'checkout.place p99 >= 100x lower than the HTTP chain, zero accepted orders lost',
-      measured: `${int(factor)}x lower (${s.p99.toFixed(1)} ms vs ${int(h.p99)} ms); ${int(lost)} of ${int(s.accepted)} accepted orders lost`,
-      met: factor >= 100 && lost === 0,
+      target: chainTarget,
+      measured: `${rows.map((x) => `${int(x.factor)}x at ${x.rate}/s (${x.sluiceP99.toFixed(1)} vs ${int(x.httpP99)} ms)`).join('; ')}; ${int(lost)} of ${int(accepted)} accepted orders lost`,
+      met: short.length === 0 && lost === 0,
       note:
-        factor >= 100 && lost === 0
-          ? 'checkout.place answers once the order is recorded; the slow, failing inventory is the saga\'s problem, not the caller\'s.'
-          : `${factor < 100 ? `p99 ratio ${factor.toFixed(0)}x is under 100x. ` : ''}${lost > 0 ? `${lost} accepted orders were not found or not finished in time.` : ''}`.trim(),
+        short.length === 0 && lost === 0
+          ? "checkout.place answers once the order is recorded; the slow, failing inventory is the saga's problem, not the caller's."
+          : [
+              short.length
+                ? `Under 100x at ${short.map((x) => `${x.rate}/s`).join(', ')}: the HTTP chain's p99 is the inventory's 2 s; Sluice's is that of a durable write in the order service (an embedded PGlite store that the sagas' own writes use too), on a 2-core machine shared with the gateway, the other services and the load generator; the table shows how it moves with the rate.`
+                : '',
+              lost > 0 ? `${lost} accepted orders were unknown to the order service afterwards.` : '',
+            ]
+              .filter(Boolean)
+              .join(' '),
     });
   } else {
-    const why = sc?.ok ? (sc.result.sluice.available ? '' : sc.result.sluice.reason) : sc ? sc.error : 'not run';
-    checks.push(notMeasured('Synchronous chain', 'checkout.place p99 >= 100x lower than the HTTP chain, zero accepted orders lost', why));
+    const first = sc?.ok ? sc.result.points[0] : undefined;
+    const why = first && !first.sluice.available ? first.sluice.reason : sc && !sc.ok ? sc.error : 'not run';
+    checks.push(notMeasured('Synchronous chain', chainTarget, why));
   }
 
   const fl = r.flood;
@@ -165,9 +178,10 @@ export function ratioLines(r: BenchResults): string[] {
     if (!n.requestReply.nats && !n.nats.available) lines.push(`NATS                not measured: ${n.nats.reason}`);
   }
   if (r.syncChain?.ok) {
-    const s = r.syncChain.result;
-    if (s.sluice.available) lines.push(`synchronous chain   HTTP p99 / Sluice p99     ${int(s.http.p99 / s.sluice.p99)}x  (${int(s.http.p99)} vs ${s.sluice.p99.toFixed(1)} ms); ${s.sluice.lost} accepted orders lost`);
-    else lines.push(`synchronous chain   Sluice side not measured: ${s.sluice.reason}; HTTP chain p99 ${int(s.http.p99)} ms`);
+    for (const pt of r.syncChain.result.points) {
+      if (pt.sluice.available) lines.push(`synchronous chain   HTTP p99 / Sluice p99     ${int(pt.http.p99 / pt.sluice.p99)}x  at ${pt.rate} orders/s (${int(pt.http.p99)} vs ${pt.sluice.p99.toFixed(1)} ms); ${pt.sluice.lost} of ${pt.sluice.accepted} accepted orders lost`);
+      else lines.push(`synchronous chain   Sluice side not measured: ${pt.sluice.reason}; HTTP chain p99 ${int(pt.http.p99)} ms at ${pt.rate} orders/s`);
+    }
   }
   if (r.flood?.ok) {
     const f = r.flood.result;
