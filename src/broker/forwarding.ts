@@ -97,6 +97,8 @@ export class Forwarding implements Interaction {
   private cancelDeadline: (() => void) | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private firstFailedAt = 0;
+  /** The failure that scheduled the pending retry: the answer if that retry finds no instance to go to. */
+  private retryCause: SluiceError | undefined;
   private finished = false;
   /** Set when every instance's breaker is open and the policy names a fallback route. */
   private fallbackRoute: string | undefined;
@@ -174,7 +176,8 @@ export class Forwarding implements Interaction {
     try {
       ({ instance, breaker: this.breaker } = this.choose());
     } catch (err) {
-      this.fail(SluiceError.from(err));
+      // A retry with nowhere to go (the instance that failed was the last one) is not a new failure.
+      this.fail(this.retryCause ?? SluiceError.from(err));
       return;
     }
     this.instance = instance;
@@ -306,6 +309,7 @@ export class Forwarding implements Interaction {
       return;
     }
     this.rt.counters.retries++;
+    this.retryCause = e;
     this.ctx.log.debug({ route: this.route, code: e.code, attempt: this.attempts, delay }, 'retrying on another instance');
     this.retryTimer = setTimeout(() => this.attempt(), delay);
     this.retryTimer.unref?.();

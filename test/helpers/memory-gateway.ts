@@ -26,15 +26,22 @@ const text = (b: Uint8Array | null | undefined) => (b ? new TextDecoder().decode
 /** Records every event of one stream, in order. */
 export interface Events extends StreamHandler {
   readonly events: string[];
+  /** The message of every error, in order. */
+  readonly messages: string[];
 }
 
 export function events(): Events {
   const list: string[] = [];
+  const messages: string[] = [];
   return {
     events: list,
+    messages,
     onNext: (p) => void list.push(`next:${text(p.data)}`),
     onComplete: () => void list.push('complete'),
-    onError: (e) => void list.push(`error:${e.code}`),
+    onError: (e) => {
+      list.push(`error:${e.code}`);
+      messages.push(e.message);
+    },
     onRequest: (n) => void list.push(`request:${n}`),
     onCancel: () => void list.push('cancel'),
   };

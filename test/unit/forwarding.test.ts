@@ -5,13 +5,14 @@
  * (bulkhead wait, retry backoff, open upstream) and check what every side
  * saw, and that nothing is left behind.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { events, memoryGateway, request } from '../helpers/memory-gateway.js';
 import { settle } from '../helpers/memory-transport.js';
 
 const gateways: Array<ReturnType<typeof memoryGateway>> = [];
 afterEach(() => {
   for (const g of gateways.splice(0)) g.close();
+  vi.useRealTimers();
 });
 
 function gateway(options: Parameters<typeof memoryGateway>[0] = {}) {
@@ -56,6 +57,28 @@ describe('channel input during the bulkhead wait', () => {
     upstream.stream.complete();
     await settle();
     expect(second.events).toEqual(['complete']);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+});
+
+describe('instance loss', () => {
+  it("the only instance of an idempotent route disconnecting ends the call with UNAVAILABLE naming it, even after a retry", async () => {
+    vi.useFakeTimers();
+    const g = gateway({ policies: { routes: { 'svc.op': { retry: { maxAttempts: 3, initialDelayMs: 10, maxDelayMs: 10 } } } } });
+    const svc = g.service('svc', 'svc-1', [{ name: 'svc.op', idempotent: true }]);
+    const req = g.requester();
+    await settle();
+    const got = events();
+    req.connection.requestResponse(request('svc.op', 1), got);
+    await settle();
+    expect(svc.served).toHaveLength(1);
+
+    svc.transport.disconnect();
+    await settle();
+    await vi.advanceTimersByTimeAsync(50);
+    await settle();
+    expect(got.events).toEqual(['error:UNAVAILABLE']);
+    expect(got.messages).toEqual(["instance 'svc-1' of service 'svc' disconnected"]);
     expect(g.leftovers()).toEqual(nothingLeft);
   });
 });
