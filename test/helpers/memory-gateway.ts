@@ -13,6 +13,7 @@ import { GatewayMetrics } from '../../src/observability/metrics.js';
 import { silentLogger } from '../../src/observability/log.js';
 import { compilePolicies } from '../../src/policy/policy-config.js';
 import { PolicyRuntime } from '../../src/policy/route-runtime.js';
+import type { Clock } from '../../src/resilience/clock.js';
 import type { Payload, SetupFrame } from '../../src/protocol/frames.js';
 import { MimeTypes, encodeComposite, routeMetadata, type MetadataEntry } from '../../src/protocol/metadata.js';
 import { readRegistration, registrationEntry } from '../../src/protocol/registration.js';
@@ -70,10 +71,12 @@ export interface MemoryGatewayOptions {
   windowBytes?: number;
   deadLetter?: DeadLetterSink;
   limits?: Partial<ConnectionLimits>;
+  /** Time source of breakers, budgets and rate limits. */
+  clock?: Clock;
 }
 
 export function memoryGateway(options: MemoryGatewayOptions = {}) {
-  const policies = new PolicyRuntime(compilePolicies(options.policies ?? {}));
+  const policies = new PolicyRuntime(compilePolicies(options.policies ?? {}), options.clock);
   const registry = new Registry({ unregistered: (i) => policies.forgetInstance(i) });
   const metrics = new GatewayMetrics(
     { connections: () => ({ client: 0, service: 0 }), instances: () => new Map(), streams: () => [], bufferedBytes: () => 0 },

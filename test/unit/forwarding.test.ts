@@ -6,19 +6,30 @@
  * saw, and that nothing is left behind.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { events, memoryGateway, request } from '../helpers/memory-gateway.js';
+import { deadlineEntry } from '../../src/resilience/deadline.js';
+import { events, failWith, memoryGateway, request } from '../helpers/memory-gateway.js';
 import { settle } from '../helpers/memory-transport.js';
 
 const gateways: Array<ReturnType<typeof memoryGateway>> = [];
 afterEach(() => {
   for (const g of gateways.splice(0)) g.close();
   vi.useRealTimers();
+  vi.restoreAllMocks();
 });
 
 function gateway(options: Parameters<typeof memoryGateway>[0] = {}) {
   const g = memoryGateway(options);
   gateways.push(g);
   return g;
+}
+
+/** Settles deliveries until `done()` holds (timers may need a turn, e.g. a 0 ms retry backoff). */
+async function eventually(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !done(); i++) {
+    await settle();
+    await new Promise((r) => setImmediate(r));
+  }
+  expect(done()).toBe(true);
 }
 
 const nothingLeft = { live: 0, instanceActive: 0, routeActive: 0, bulkheadActive: 0, bulkheadQueued: 0 };
@@ -79,6 +90,173 @@ describe('instance loss', () => {
     await settle();
     expect(got.events).toEqual(['error:UNAVAILABLE']);
     expect(got.messages).toEqual(["instance 'svc-1' of service 'svc' disconnected"]);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+});
+
+describe('leaving nothing behind', () => {
+  const slow = { 'svc.op': { bulkhead: { maxConcurrent: 1, maxQueue: 5, maxWaitMs: 60_000 }, retry: { maxAttempts: 3, initialDelayMs: 1_000, maxDelayMs: 1_000 } } };
+
+  it('a requester that cancels while waiting for a slot never reaches the service', async () => {
+    vi.useFakeTimers();
+    const g = gateway({ policies: { routes: slow } });
+    const svc = g.service('svc', 'svc-1', [{ name: 'svc.op', idempotent: true }]);
+    const req = g.requester();
+    await settle();
+    const first = events();
+    req.connection.requestStream(request('svc.op', 'a'), 1, first);
+    await settle();
+    const waiting = req.connection.requestStream(request('svc.op', 'b'), 1, events());
+    await settle();
+    expect(g.leftovers()).toMatchObject({ live: 2, bulkheadActive: 1, bulkheadQueued: 1 });
+    waiting.cancel();
+    await settle();
+    expect(g.leftovers()).toMatchObject({ live: 1, bulkheadActive: 1, bulkheadQueued: 0 });
+    svc.served[0]!.stream.complete();
+    await settle();
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(svc.served).toHaveLength(1);
+    expect(first.events).toEqual(['complete']);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('a requester that cancels during a retry backoff is not retried', async () => {
+    vi.useFakeTimers();
+    const g = gateway({ policies: { routes: slow } });
+    const svc = g.service('svc', 'svc-1', [{ name: 'svc.op', idempotent: true }], (s) => s.stream.error(failWith('UNAVAILABLE')));
+    const req = g.requester();
+    await settle();
+    const got = events();
+    const stream = req.connection.requestStream(request('svc.op', 'a'), 4, got);
+    await settle();
+    expect(svc.served).toHaveLength(1);
+    stream.cancel();
+    await settle();
+    await vi.advanceTimersByTimeAsync(10_000);
+    await settle();
+    expect(svc.served).toHaveLength(1);
+    expect(got.events).toEqual([]);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('a deadline that passes while waiting for a slot answers DEADLINE_EXCEEDED and frees the queue place', async () => {
+    vi.useFakeTimers();
+    const g = gateway({ policies: { routes: slow } });
+    const svc = g.service('svc', 'svc-1', [{ name: 'svc.op', idempotent: true }]);
+    const req = g.requester();
+    await settle();
+    req.connection.requestStream(request('svc.op', 'a'), 1, events());
+    await settle();
+    const got = events();
+    req.connection.requestResponse(request('svc.op', 'b', [deadlineEntry(100)]), got);
+    await settle();
+    await vi.advanceTimersByTimeAsync(150);
+    await settle();
+    expect(got.events).toEqual(['error:DEADLINE_EXCEEDED']);
+    expect(g.leftovers()).toMatchObject({ live: 1, bulkheadActive: 1, bulkheadQueued: 0 });
+    svc.served[0]!.stream.complete();
+    await settle();
+    expect(svc.served).toHaveLength(1);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('demand sent while waiting for a slot reaches the upstream with the request, and only that much', async () => {
+    const g = gateway({ policies: { routes: slow } });
+    const svc = g.service('svc', 'svc-1', ['svc.op']);
+    const req = g.requester();
+    await settle();
+    req.connection.requestStream(request('svc.op', 'a'), 1, events());
+    await settle();
+    const waiting = req.connection.requestStream(request('svc.op', 'b'), 2, events());
+    await settle();
+    waiting.request(3);
+    await settle();
+    svc.served[0]!.stream.complete();
+    await settle();
+    expect(svc.served).toHaveLength(2);
+    expect(svc.served[1]!.stream.sendCredit).toBe(5);
+  });
+
+  it('a retried stream asks the new instance for exactly the requester’s outstanding demand', async () => {
+    const g = gateway({ policies: { routes: { 'svc.op': { retry: { maxAttempts: 2, initialDelayMs: 0, maxDelayMs: 0 } } } } });
+    const a = g.service('svc', 'svc-a', [{ name: 'svc.op', idempotent: true }]);
+    const req = g.requester();
+    await settle();
+    const got = events();
+    const stream = req.connection.requestStream(request('svc.op', 'x'), 2, got);
+    await settle();
+    stream.request(5);
+    await settle();
+    expect(a.served[0]!.stream.sendCredit).toBe(7);
+    const b = g.service('svc', 'svc-b', [{ name: 'svc.op', idempotent: true }]);
+    await settle();
+    a.served[0]!.stream.error(failWith('UNAVAILABLE'));
+    await eventually(() => b.served.length === 1);
+    expect(b.served[0]!.stream.sendCredit).toBe(7);
+    b.served[0]!.stream.next({ data: new TextEncoder().encode('1'), metadata: null }, true);
+    await settle();
+    expect(got.events).toEqual(['next:1', 'complete']);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('an instance at its stream limit is an attempt failure, and the slot and counters come back', async () => {
+    const g = gateway({ limits: { maxOutboundStreams: 1 } });
+    const svc = g.service('svc', 'svc-1', ['svc.op']);
+    const req = g.requester();
+    await settle();
+    req.connection.requestStream(request('svc.op', 'a'), 1, events());
+    await settle();
+    const refused = events();
+    req.connection.requestStream(request('svc.op', 'b'), 1, refused);
+    await settle();
+    expect(refused.events).toEqual(['error:OVERLOADED']);
+    svc.served[0]!.stream.complete();
+    await settle();
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('a requester that disconnects mid-stream cancels upstream', async () => {
+    const g = gateway();
+    const svc = g.service('svc', 'svc-1', ['svc.op']);
+    const req = g.requester();
+    await settle();
+    req.connection.requestChannel(request('svc.op', 'a'), 1, false, events());
+    await settle();
+    req.transport.disconnect();
+    await settle();
+    expect(svc.served[0]!.handler.events).toEqual(['cancel']);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('a half-open probe the requester cancels before its first signal frees the probe slot', async () => {
+    let now = 0;
+    const g = gateway({
+      clock: () => now,
+      policies: { routes: { 'svc.op': { breaker: { windowSize: 1, minimumCalls: 1, failureRateThreshold: 1, openDurationMs: 1_000, halfOpenMaxCalls: 1 } } } },
+    });
+    const svc = g.service('svc', 'svc-1', ['svc.op']);
+    const req = g.requester();
+    await settle();
+    const failed = events();
+    req.connection.requestResponse(request('svc.op', 1), failed);
+    await settle();
+    svc.served[0]!.stream.error(failWith('INTERNAL'));
+    await settle();
+    expect(g.policies.breakerState('svc.op')).toBe('open');
+    now = 1_000;
+    const probe = req.connection.requestResponse(request('svc.op', 2), events());
+    await settle();
+    expect(svc.served).toHaveLength(2);
+    probe.cancel();
+    await settle();
+    const next = events();
+    req.connection.requestResponse(request('svc.op', 3), next);
+    await settle();
+    expect(svc.served).toHaveLength(3);
+    svc.served[2]!.stream.next({ data: new TextEncoder().encode('3'), metadata: null }, true);
+    await settle();
+    expect(next.events).toEqual(['next:3', 'complete']);
+    expect(g.policies.breakerState('svc.op')).toBe('closed');
     expect(g.leftovers()).toEqual(nothingLeft);
   });
 });
