@@ -392,17 +392,21 @@ export class Forwarding implements Interaction {
       this.finish();
       return;
     }
-    this.finish();
-    sink({ route: this.route, model: 'response', payload: this.request.payload, error, attempts: this.attempts, firstFailedAt: this.firstFailedAt || Date.now() }).then(
-      (id) => {
-        this.rt.counters.deadLettered++;
-        this.down.error(new SluiceError(error.code, `${error.message} (dead-lettered as ${id})`, { details: { deadLetterId: id } }));
-      },
-      (err: unknown) => {
-        this.ctx.log.error({ route: this.route, code: error.code, reason: (err as Error).message }, 'dead-letter refused');
-        this.down.error(new SluiceError(error.code, `${error.message} (not dead-lettered: ${(err as Error).message})`));
-      },
-    );
+    // Everything the attempt held goes back now; the interaction stays live (a drain waits for it)
+    // until the requester has its answer.
+    this.finish(false);
+    sink({ route: this.route, model: 'response', payload: this.request.payload, error, attempts: this.attempts, firstFailedAt: this.firstFailedAt || Date.now() })
+      .then(
+        (id) => {
+          this.rt.counters.deadLettered++;
+          this.down.error(new SluiceError(error.code, `${error.message} (dead-lettered as ${id})`, { details: { deadLetterId: id } }));
+        },
+        (err: unknown) => {
+          this.ctx.log.error({ route: this.route, code: error.code, reason: (err as Error).message }, 'dead-letter refused');
+          this.down.error(new SluiceError(error.code, `${error.message} (not dead-lettered: ${(err as Error).message})`));
+        },
+      )
+      .finally(() => this.ctx.live.delete(this));
   }
 
   /** Records the outcome of the current attempt in its breaker, once. */
@@ -438,7 +442,8 @@ export class Forwarding implements Interaction {
     if (this.up?.closed && this.down.closed) this.finish();
   }
 
-  private finish(): void {
+  /** Ends the interaction and gives back what it holds; `answered` false keeps it live until the requester hears. */
+  private finish(answered = true): void {
     if (this.finished) return;
     this.finished = true;
     this.observeFirst();
@@ -453,7 +458,7 @@ export class Forwarding implements Interaction {
     this.endAttempt();
     this.slot?.();
     this.slot = undefined;
-    this.ctx.live.delete(this);
+    if (answered) this.ctx.live.delete(this);
   }
 
   private remainingMs(): number | undefined {

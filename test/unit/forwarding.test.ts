@@ -260,3 +260,28 @@ describe('leaving nothing behind', () => {
     expect(g.leftovers()).toEqual(nothingLeft);
   });
 });
+
+describe('dead letters', () => {
+  it('an interaction stays live until its requester has the dead-lettered error, so a drain waits for it', async () => {
+    let store!: (id: string) => void;
+    const g = gateway({
+      policies: { routes: { 'svc.op': { deadLetter: true } } },
+      deadLetter: () => new Promise<string>((resolve) => (store = resolve)),
+    });
+    const svc = g.service('svc', 'svc-1', ['svc.op'], (s) => s.stream.error(failWith('POISON_MESSAGE', 'never')));
+    const req = g.requester();
+    await settle();
+    const got = events();
+    req.connection.requestResponse(request('svc.op', 1), got);
+    await settle();
+    expect(svc.served).toHaveLength(1);
+    // The dead letter is being written: the requester has no answer yet.
+    expect(got.events).toEqual([]);
+    expect(g.leftovers()).toMatchObject({ live: 1, instanceActive: 0, bulkheadActive: 0 });
+    store('dl-000001');
+    await settle();
+    expect(got.events).toEqual(['error:POISON_MESSAGE']);
+    expect(got.messages).toEqual(['never (dead-lettered as dl-000001)']);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+});
