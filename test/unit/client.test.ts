@@ -4,16 +4,19 @@
  * listener behind, and channel input that cannot travel ends the channel
  * instead of escaping into the process.
  */
+import { getEventListeners } from 'node:events';
 import { Subject, of, type Observable } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SluiceClient } from '../../clients/core/client.js';
 import { MimeTypes } from '../../src/protocol/metadata.js';
 import { Connection, type Responder } from '../../src/rsocket/connection.js';
 import type { InteractionModel, Stream, StreamHandler } from '../../src/rsocket/stream.js';
+import type { Payload } from '../../src/protocol/frames.js';
 import { events, type Events } from '../helpers/memory-gateway.js';
 import { memoryPair, settle } from '../helpers/memory-transport.js';
 
 const MIME = { metadataMimeType: MimeTypes.COMPOSITE, dataMimeType: MimeTypes.JSON };
+const u8 = (s: string) => new TextEncoder().encode(s);
 
 interface Served {
   model: InteractionModel;
@@ -67,6 +70,50 @@ function collect<T>(o: Observable<T>) {
   return { got, sub };
 }
 
+const item = (v: unknown): Payload => ({ data: u8(JSON.stringify(v)), metadata: null });
+
+describe('abort signals', () => {
+  it('aborting a channel cancels it at the responder and errors the output with CANCELED', async () => {
+    const { client, served } = await clientTo();
+    const controller = new AbortController();
+    // The channel opens with its first input item.
+    const input = new Subject<number>();
+    const { got } = collect(client.requestChannel('svc.chan', input, { signal: controller.signal }));
+    input.next(1);
+    await settle();
+    expect(served).toHaveLength(1);
+    controller.abort();
+    await settle();
+    expect(got.error?.code).toBe('CANCELED');
+    expect(served[0]!.handler.events).toEqual(['cancel']);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('an iterated stream removes its abort listener when it ends', async () => {
+    const { client, served } = await clientTo();
+    const controller = new AbortController();
+    const it = client.iterateStream('svc.stream', {}, { signal: controller.signal, prefetch: 1 });
+    const first = it.next();
+    await settle();
+    served[0]!.stream.next(item(1), true);
+    expect(await first).toEqual({ value: 1, done: false });
+    expect(await it.next()).toEqual({ value: undefined, done: true });
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('a signal that is already aborted cancels a stream at once', async () => {
+    const { client, served } = await clientTo();
+    const controller = new AbortController();
+    controller.abort();
+    const { got } = collect(client.requestStream('svc.stream', {}, { signal: controller.signal }));
+    const iterated = client.iterateStream('svc.stream', {}, { signal: controller.signal });
+    await settle();
+    expect(got.error?.code).toBe('CANCELED');
+    await expect(iterated.next()).resolves.toEqual({ value: undefined, done: true });
+    // Whatever was opened is cancelled: nothing is left streaming.
+    for (const s of served) expect(s.stream.closed).toBe(true);
+  });
+});
 
 describe('channel input that cannot be encoded', () => {
   it('an Observable input item ends the channel with INTERNAL', async () => {
