@@ -101,6 +101,18 @@ describe('abort signals', () => {
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 
+  it('aborting an iterated stream while the consumer awaits an item ends the iteration and cancels the stream', async () => {
+    const { client, served } = await clientTo();
+    const controller = new AbortController();
+    const it = client.iterateStream('svc.stream', {}, { signal: controller.signal });
+    const waiting = it.next();
+    await settle();
+    controller.abort();
+    await expect(waiting).resolves.toEqual({ value: undefined, done: true });
+    await settle();
+    expect(served[0]!.handler.events).toEqual(['cancel']);
+  });
+
   it('a signal that is already aborted cancels a stream at once', async () => {
     const { client, served } = await clientTo();
     const controller = new AbortController();
