@@ -151,13 +151,23 @@ export class Forwarder {
   }
 }
 
+/** MIME types the gateway can write back when it rewrites the metadata (deadline, fallback route). */
+const WRITABLE_MIME = /^[\x20-\x7e]{1,128}$/;
+
 function decodeEntries(metadata: Uint8Array | null): MetadataEntry[] {
+  let entries: MetadataEntry[];
   try {
-    return metadata && metadata.length > 0 ? decodeComposite(metadata) : [];
+    entries = metadata && metadata.length > 0 ? decodeComposite(metadata) : [];
   } catch (err) {
     if (err instanceof MetadataError) throw new SluiceError('INVALID_ARGUMENT', `metadata: ${err.message}`);
     throw err;
   }
+  // The extension spec makes MIME types US-ASCII. One that is not would decode here and then fail
+  // to re-encode mid-interaction, with a slot, an instance and a breaker probe already taken.
+  for (const e of entries) {
+    if (!WRITABLE_MIME.test(e.mimeType)) throw new SluiceError('INVALID_ARGUMENT', `metadata: mime type ${JSON.stringify(e.mimeType)} is not printable US-ASCII`);
+  }
+  return entries;
 }
 
 function routeOf(entries: readonly MetadataEntry[]): string {

@@ -190,9 +190,9 @@ export class Forwarding implements Interaction {
     this.attemptStartedAt = performance.now();
     const upConn = instance.connection;
     const downConn = this.down.host;
-    const payload = this.forwardedPayload();
     const upHandler = this.upHandler(instance);
     try {
+      const payload = this.forwardedPayload();
       if (this.model === 'response') {
         this.up = upConn.requestResponse(payload, upHandler);
         return;
@@ -218,7 +218,9 @@ export class Forwarding implements Interaction {
       });
       this.up = upConn.requestChannel(payload, initial, this.inputComplete, upHandler);
     } catch (err) {
-      // The instance's connection refused the stream (closed, or at its stream limit).
+      // The instance's connection refused the stream (closed, or at its stream limit), or the
+      // request could not be written: an attempt failure either way, never an exception escaping
+      // into a timer or promise callback (that would take the process down).
       this.onUpstreamError(instance, SluiceError.from(err));
     }
   }

@@ -6,6 +6,8 @@
  * saw, and that nothing is left behind.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Payload } from '../../src/protocol/frames.js';
+import { routeMetadata } from '../../src/protocol/metadata.js';
 import { deadlineEntry } from '../../src/resilience/deadline.js';
 import { events, failWith, memoryGateway, request } from '../helpers/memory-gateway.js';
 import { settle } from '../helpers/memory-transport.js';
@@ -283,5 +285,55 @@ describe('dead letters', () => {
     expect(got.events).toEqual(['error:POISON_MESSAGE']);
     expect(got.messages).toEqual(['never (dead-lettered as dl-000001)']);
     expect(g.leftovers()).toEqual(nothingLeft);
+  });
+});
+
+describe('metadata the gateway must write back', () => {
+  /** Composite metadata: the route, a deadline, and an entry whose MIME type is a control character. */
+  const hostile = (route: string): Payload => {
+    const good = routeMetadata(route, [deadlineEntry(60_000)]);
+    const bad = Uint8Array.of(0x00, 0x01, 0x00, 0x00, 0x01, 0x41);
+    const metadata = new Uint8Array(good.length + bad.length);
+    metadata.set(good);
+    metadata.set(bad, good.length);
+    return { data: new TextEncoder().encode('1'), metadata };
+  };
+
+  it('an entry whose MIME type cannot be re-encoded is INVALID_ARGUMENT at admission, and nothing is held', async () => {
+    const g = gateway();
+    const svc = g.service('svc', 'svc-1', ['svc.op']);
+    const req = g.requester();
+    await settle();
+    const got = events();
+    req.connection.requestResponse(hostile('svc.op'), got);
+    await settle();
+    expect(got.events).toEqual(['error:INVALID_ARGUMENT']);
+    expect(svc.served).toHaveLength(0);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('such a request waiting for a bulkhead slot does not take the process down when the slot comes', async () => {
+    const escaped: unknown[] = [];
+    const onEscape = (err: unknown) => void escaped.push(err);
+    process.on('unhandledRejection', onEscape);
+    try {
+      const g = gateway({ policies: { routes: { 'svc.op': { bulkhead: { maxConcurrent: 1, maxQueue: 1, maxWaitMs: 60_000 } } } } });
+      const svc = g.service('svc', 'svc-1', ['svc.op']);
+      const req = g.requester();
+      await settle();
+      req.connection.requestResponse(request('svc.op', 1), events());
+      await settle();
+      const got = events();
+      req.connection.requestResponse(hostile('svc.op'), got);
+      await settle();
+      svc.served[0]!.stream.next({ data: new TextEncoder().encode('1'), metadata: null }, true);
+      await settle();
+      await new Promise((r) => setImmediate(r));
+      expect(escaped).toEqual([]);
+      expect(got.events).toEqual(['error:INVALID_ARGUMENT']);
+      expect(g.leftovers()).toEqual(nothingLeft);
+    } finally {
+      process.off('unhandledRejection', onEscape);
+    }
   });
 });
