@@ -15,7 +15,7 @@ import type { GatewayMetrics } from '../observability/metrics.js';
 import { readDeadline } from '../resilience/deadline.js';
 import type { PolicyRuntime } from '../policy/route-runtime.js';
 import { Forwarding, type DeadLetterSink, type ForwardingContext, type Interaction } from './forwarding.js';
-import type { Registry } from './registry.js';
+import type { Instance, Registry } from './registry.js';
 
 export type { Interaction } from './forwarding.js';
 
@@ -122,8 +122,7 @@ export class Forwarder {
     try {
       route = routeOf(decodeEntries(payload.metadata));
       this.admit(conn, route);
-      const instance = this.deps.registry.pick(route);
-      if (!instance) throw new SluiceError('NO_ROUTE', `no instance serves route '${route}'`);
+      const instance = this.pickWritable(route);
       instance.connection.fireAndForget(payload);
       this.deps.metrics.route(route).toResponder++;
     } catch (err) {
@@ -140,6 +139,23 @@ export class Forwarder {
       }
       conn.log.warn({ route, code: e.code, reason: e.message }, 'fire-and-forget dropped');
     }
+  }
+
+  /**
+   * Fire-and-forget has no demand to pace it, so it goes only to an instance
+   * that is reading: bytes queued for one that is not would grow until its
+   * connection is cut for SLOW_CONSUMER, failing everything else in flight
+   * on it. With none reading, the message is shed (OVERLOADED).
+   */
+  private pickWritable(route: string): Instance {
+    const registry = this.deps.registry;
+    const first = registry.pick(route);
+    if (!first) throw new SluiceError('NO_ROUTE', `no instance serves route '${route}'`);
+    if (first.connection.writable) return first;
+    const congested = new Set(registry.candidates(route).filter((i) => !i.connection.writable));
+    const other = registry.pick(route, congested);
+    if (other) return other;
+    throw new SluiceError('OVERLOADED', `every instance of route '${route}' is behind on reading; fire-and-forget dropped`);
   }
 
   private openLocal(handlers: LocalRoute, route: string, model: InteractionModel, payload: Payload, down: Stream, complete: boolean): StreamHandler {

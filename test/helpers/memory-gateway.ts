@@ -60,8 +60,13 @@ export interface Served {
 
 export interface ScriptedService {
   readonly served: Served[];
+  /** Fire-and-forget payloads received, as text. */
+  readonly fnf: string[];
   readonly connection: Connection;
   readonly transport: MemoryTransport;
+  /** The gateway's end of this service's connection (pause() it to make the service stop reading). */
+  readonly gatewaySide: Connection;
+  readonly gatewayTransport: MemoryTransport;
   readonly instance: () => Instance;
 }
 
@@ -121,6 +126,7 @@ export function memoryGateway(options: MemoryGatewayOptions = {}) {
     /** A service instance whose requests are recorded; `act` may answer each as it arrives. */
     service(service: string, instance: string, routes: Array<string | { name: string; idempotent: boolean }>, act?: (s: Served) => void): ScriptedService {
       const served: Served[] = [];
+      const fnf: string[] = [];
       const serve = (model: InteractionModel, payload: Payload, complete: boolean, stream: Stream): StreamHandler => {
         const s: Served = { model, data: text(payload.data), metadata: payload.metadata?.slice() ?? null, complete, stream, handler: events() };
         served.push(s);
@@ -128,16 +134,19 @@ export function memoryGateway(options: MemoryGatewayOptions = {}) {
         return s.handler;
       };
       const responder: Responder = {
-        fireAndForget: () => {},
+        fireAndForget: (p) => void fnf.push(text(p.data) ?? ''),
         requestResponse: (p, s) => serve('response', p, false, s),
         requestStream: (p, s) => serve('stream', p, false, s),
         requestChannel: (p, c, s) => serve('channel', p, c, s),
       };
-      const { client, clientEnd } = connect([registrationEntry({ service, instance, routes })], responder);
+      const { client, clientEnd, server, serverEnd } = connect([registrationEntry({ service, instance, routes })], responder);
       return {
         served,
+        fnf,
         connection: client,
         transport: clientEnd,
+        gatewaySide: server,
+        gatewayTransport: serverEnd,
         instance: () => {
           const found = registry.instances().find((i) => i.service === service && i.id === instance);
           if (!found) throw new Error(`instance ${service}/${instance} is not registered`);

@@ -337,3 +337,24 @@ describe('metadata the gateway must write back', () => {
     }
   });
 });
+
+describe('fire-and-forget', () => {
+  it('a flood into an instance that is not reading is shed, not buffered until its connection is cut', async () => {
+    const g = gateway({ limits: { outboundHighWater: 4 * 1024, outboundHardLimit: 16 * 1024 } });
+    const svc = g.service('svc', 'svc-1', ['svc.log']);
+    const req = g.requester();
+    await settle();
+    // The service stops reading: what the gateway sends it stays in the gateway's buffers.
+    svc.gatewayTransport.pause();
+    const line = 'x'.repeat(1000);
+    for (let i = 0; i < 40; i++) req.connection.fireAndForget(request('svc.log', line));
+    await settle();
+    expect(svc.gatewaySide.isOpen).toBe(true);
+    expect(svc.gatewaySide.bufferedBytes).toBeLessThan(16 * 1024);
+    svc.gatewayTransport.resume();
+    await settle();
+    expect(svc.fnf.length).toBeGreaterThan(0);
+    expect(svc.fnf.length).toBeLessThan(40);
+    expect(g.metrics.errorsOf('svc.log').get('OVERLOADED')).toBe(40 - svc.fnf.length);
+  });
+});
