@@ -153,7 +153,14 @@ export class Forwarding implements Interaction {
     }
     const { maxQueue, maxWaitMs } = this.rt.policy.bulkhead;
     if (maxQueue === 0) {
-      this.fail(new SluiceError('OVERLOADED', `route '${this.route}' is at its limit of ${this.rt.policy.bulkhead.maxConcurrent} concurrent interactions`));
+      // acquireNow() refuses as tryAcquire() did, but counts it (sluice_bulkhead_rejected_total) as a full queue is.
+      try {
+        this.slot = this.rt.bulkhead.acquireNow();
+      } catch {
+        this.fail(new SluiceError('OVERLOADED', `route '${this.route}' is at its limit of ${this.rt.policy.bulkhead.maxConcurrent} concurrent interactions`));
+        return;
+      }
+      this.attempt();
       return;
     }
     const wait = Math.min(maxWaitMs, this.remainingMs() ?? maxWaitMs);

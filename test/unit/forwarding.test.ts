@@ -358,3 +358,21 @@ describe('fire-and-forget', () => {
     expect(g.metrics.errorsOf('svc.log').get('OVERLOADED')).toBe(40 - svc.fnf.length);
   });
 });
+
+describe('bulkhead accounting', () => {
+  it('a refusal by a bulkhead with no queue is counted like one by a full queue', async () => {
+    const g = gateway({ policies: { routes: { 'svc.op': { bulkhead: { maxConcurrent: 1, maxQueue: 0 } } } } });
+    const svc = g.service('svc', 'svc-1', ['svc.op']);
+    const req = g.requester();
+    await settle();
+    req.connection.requestResponse(request('svc.op', 1), events());
+    const refused = events();
+    req.connection.requestResponse(request('svc.op', 2), refused);
+    await settle();
+    expect(refused.events).toEqual(['error:OVERLOADED']);
+    expect(g.policies.for('svc.op').bulkhead.counters.rejected).toBe(1);
+    svc.served[0]!.stream.next({ data: new TextEncoder().encode('1'), metadata: null }, true);
+    await settle();
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+});
