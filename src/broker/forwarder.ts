@@ -83,8 +83,10 @@ export class Forwarder {
     return this.deps.registry.has(route) || this.local.has(route) ? route : '(unknown)';
   }
 
-  private open(conn: Connection, model: InteractionModel, payload: Payload, down: Stream, complete: boolean): StreamHandler {
+  private open(conn: Connection, model: InteractionModel, received: Payload, down: Stream, complete: boolean): StreamHandler {
     let route = '(unknown)';
+    // The request outlives its frame (bulkhead wait, retries, dead letters); so do the metadata entries decoded from it.
+    const payload = own(received);
     try {
       const entries = decodeEntries(payload.metadata);
       route = routeOf(entries);
@@ -165,6 +167,17 @@ export class Forwarder {
     if (!handler) throw new SluiceError('INVALID_ARGUMENT', `route '${route}' does not serve ${model} requests`);
     return handler(payload, down);
   }
+}
+
+/**
+ * The payload in buffers of its own. A transport hands frames over as views
+ * into its read buffers (the TCP splitter's can be megabytes); a view kept for
+ * the life of an interaction would pin the whole buffer, so a client could
+ * make each long-lived stream hold far more than its request.
+ */
+function own(p: Payload): Payload {
+  const copy = (b: Uint8Array | null) => (b && b.byteLength < b.buffer.byteLength ? b.slice() : b);
+  return { data: copy(p.data), metadata: copy(p.metadata) };
 }
 
 /** MIME types the gateway can write back when it rewrites the metadata (deadline, fallback route). */

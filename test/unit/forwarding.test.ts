@@ -6,8 +6,11 @@
  * saw, and that nothing is left behind.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Payload } from '../../src/protocol/frames.js';
-import { routeMetadata } from '../../src/protocol/metadata.js';
+import { encodePayloadFrame, encodeSetup } from '../../src/protocol/codec.js';
+import { FrameType, type Payload } from '../../src/protocol/frames.js';
+import { MimeTypes, routeMetadata } from '../../src/protocol/metadata.js';
+import { Connection } from '../../src/rsocket/connection.js';
+import type { FrameTransport, TransportHandler } from '../../src/rsocket/transport.js';
 import { deadlineEntry } from '../../src/resilience/deadline.js';
 import { events, failWith, memoryGateway, request } from '../helpers/memory-gateway.js';
 import { settle } from '../helpers/memory-transport.js';
@@ -374,5 +377,31 @@ describe('bulkhead accounting', () => {
     svc.served[0]!.stream.next({ data: new TextEncoder().encode('1'), metadata: null }, true);
     await settle();
     expect(g.leftovers()).toEqual(nothingLeft);
+  });
+});
+
+describe('what an interaction keeps', () => {
+  it('the request it keeps for retries and dead letters is its own bytes, not a view pinning the transport\'s receive buffer', async () => {
+    const g = gateway();
+    g.service('svc', 'svc-1', ['svc.op']);
+    await settle();
+    // A transport that hands frames over as views into one large read buffer, as the TCP splitter does.
+    let handler!: TransportHandler;
+    const transport: FrameTransport = { bufferedBytes: 0, remoteAddress: 'test', start: (h) => void (handler = h), send: () => {}, close: () => {}, destroy: () => {} };
+    const conn = Connection.accept(transport, { accept: (_setup, c) => g.forwarder.responderFor(c) });
+    const readBuffer = 1 << 20;
+    const deliver = (frame: Uint8Array) => {
+      const big = new Uint8Array(readBuffer);
+      big.set(frame, 1000);
+      handler.onFrame(big.subarray(1000, 1000 + frame.length));
+    };
+    deliver(encodeSetup({ keepAlive: 20_000, lifetime: 90_000, metadataMimeType: MimeTypes.COMPOSITE, dataMimeType: MimeTypes.JSON }));
+    deliver(encodePayloadFrame(FrameType.REQUEST_STREAM, 1, 0, request('svc.op', 'x', [deadlineEntry(60_000)]), 1));
+    await settle();
+    const [interaction] = [...g.forwarder.live];
+    const kept = (interaction as unknown as { request: { payload: Payload; entries: Array<{ content: Uint8Array }> } }).request;
+    const pinned = [kept.payload.data, kept.payload.metadata, ...kept.entries.map((e) => e.content)].map((b) => b?.buffer.byteLength ?? 0);
+    expect(Math.max(...pinned)).toBeLessThan(readBuffer);
+    conn.close();
   });
 });
