@@ -252,7 +252,8 @@ export class Forwarding implements Interaction {
       const breaker = rt.breaker(instance);
       if (!breaker || breaker.tryAcquire()) return { instance, breaker };
     }
-    if (!this.fallbackRoute && this.rt.policy.fallback) {
+    // A fallback nobody serves is no way out: the caller hears about the breakers of the route it called.
+    if (!this.fallbackRoute && this.rt.policy.fallback && this.ctx.registry.has(this.rt.policy.fallback)) {
       this.fallbackRoute = this.rt.policy.fallback;
       this.rt.counters.fallbacks++;
       return this.choose();

@@ -405,3 +405,26 @@ describe('what an interaction keeps', () => {
     conn.close();
   });
 });
+
+describe('breakers and fallbacks', () => {
+  it('with every breaker open and the fallback route not served, the answer is CIRCUIT_OPEN for the route called', async () => {
+    const g = gateway({
+      clock: () => 0,
+      policies: { routes: { 'svc.op': { fallback: 'svc.backup', breaker: { windowSize: 1, minimumCalls: 1, failureRateThreshold: 1, openDurationMs: 1_000 } } } },
+    });
+    const svc = g.service('svc', 'svc-1', ['svc.op'], (s) => s.stream.error(failWith('INTERNAL')));
+    const req = g.requester();
+    await settle();
+    req.connection.requestResponse(request('svc.op', 1), events());
+    await settle();
+    expect(g.policies.breakerState('svc.op')).toBe('open');
+    const got = events();
+    req.connection.requestResponse(request('svc.op', 2), got);
+    await settle();
+    expect(got.events).toEqual(['error:CIRCUIT_OPEN']);
+    expect(got.messages[0]).toMatch(/^circuit open for route 'svc.op' on every instance; retry after \d+ ms$/);
+    expect(g.policies.for('svc.op').counters.fallbacks).toBe(0);
+    expect(svc.served).toHaveLength(1);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+});
