@@ -205,11 +205,17 @@ function startEmitter(call: () => StreamResult<unknown>, handlers: RouteHandlers
     send: (item, last) => {
       ctx.emitted++;
       stream.next({ data: encodeJson(item), metadata: null }, last === true);
+      if (last === true) ctx.done();
     },
-    complete: () => stream.complete(),
+    // Once the output has ended the deadline no longer matters: its timer (and everything it holds) goes now.
+    complete: () => {
+      stream.complete();
+      ctx.done();
+    },
     error: (e) => {
       if (e.code === 'INTERNAL') ctx.log.error({ err: e }, 'stream handler failed');
       stream.error(e);
+      ctx.done();
     },
   };
   let result: StreamResult<unknown>;

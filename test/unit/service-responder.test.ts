@@ -5,7 +5,8 @@
  * uncaught exception or an unhandled rejection would kill the service).
  */
 import { of } from 'rxjs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { deadlineEntry } from '../../src/resilience/deadline.js';
 import { MimeTypes } from '../../src/protocol/metadata.js';
 import { Connection, refusingResponder } from '../../src/rsocket/connection.js';
 import { createServiceResponder } from '../../src/service/responder.js';
@@ -67,5 +68,40 @@ describe('results that cannot be encoded as JSON', () => {
     await settle();
     expect(escaped).toEqual([]);
     expect(got.events).toEqual(['next:{"n":1}', 'error:INTERNAL']);
+  });
+});
+
+describe('a deadline after the work is done', () => {
+  it.each([
+    ['an AsyncIterable', () => (async function* () {
+      yield 1;
+    })()],
+    ['an Observable', () => of(1)],
+  ])('a stream (%s) that completed holds no deadline timer, and its signal is not aborted later', async (_what, result) => {
+    vi.useFakeTimers();
+    try {
+      let signal: AbortSignal | undefined;
+      const requester = serve({
+        'svc.op': {
+          requestStream: (_data, ctx) => {
+            signal = ctx.signal;
+            return result();
+          },
+        },
+      });
+      await settle();
+      const timers = vi.getTimerCount();
+      const got = events();
+      requester.requestStream(request('svc.op', 1, [deadlineEntry(3_600_000)]), 10, got);
+      await settle();
+      await vi.advanceTimersByTimeAsync(0);
+      await settle();
+      expect(got.events).toEqual(['next:1', 'complete']);
+      expect(vi.getTimerCount()).toBe(timers);
+      await vi.advanceTimersByTimeAsync(3_600_000);
+      expect(signal?.aborted).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
