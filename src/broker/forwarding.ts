@@ -227,8 +227,9 @@ export class Forwarding implements Interaction {
     } catch (err) {
       // The instance's connection refused the stream (closed, or at its stream limit), or the
       // request could not be written: an attempt failure either way, never an exception escaping
-      // into a timer or promise callback (that would take the process down).
-      this.onUpstreamError(instance, SluiceError.from(err));
+      // into a timer or promise callback (that would take the process down). The instance never
+      // saw the request, so its breaker does not judge it.
+      this.onUpstreamError(instance, SluiceError.from(err), false);
     }
   }
 
@@ -247,7 +248,8 @@ export class Forwarding implements Interaction {
     if (pool.length === 0) {
       throw new SluiceError('OVERLOADED', `every instance of route '${route}' is at its limit of ${rt.policy.bulkhead.maxConcurrentPerInstance} concurrent interactions`);
     }
-    pool.sort((a, b) => a.active - b.active);
+    // Instances that keep up with reading first, then the least loaded: a slow reader gets work only when nobody else can take it.
+    pool.sort((a, b) => Number(b.connection.writable) - Number(a.connection.writable) || a.active - b.active);
     for (const instance of pool) {
       const breaker = rt.breaker(instance);
       if (!breaker || breaker.tryAcquire()) return { instance, breaker };
@@ -304,13 +306,12 @@ export class Forwarding implements Interaction {
     };
   }
 
-  private onUpstreamError(instance: Instance, error: SluiceError): void {
+  /** `reached` is false when the request never left the gateway (the instance's connection refused the stream). */
+  private onUpstreamError(instance: Instance, error: SluiceError, reached = true): void {
     if (this.finished) return;
-    const e =
-      error.code === 'UNAVAILABLE' && !instance.connection.isOpen
-        ? new SluiceError('UNAVAILABLE', `instance '${instance.id}' of service '${instance.service}' disconnected`)
-        : error;
-    this.judge(!this.rt.policy.breaker.failureCodes.includes(e.code));
+    const e = describeUpstreamError(instance, error);
+    if (reached) this.judge(!this.rt.policy.breaker.failureCodes.includes(e.code));
+    else this.unjudge();
     this.endAttempt();
     if (this.firstFailedAt === 0) this.firstFailedAt = Date.now();
     const delay = this.retryDelay(e);
@@ -419,6 +420,13 @@ export class Forwarding implements Interaction {
       .finally(() => this.ctx.live.delete(this));
   }
 
+  /** The attempt ends unjudged: it frees a half-open probe slot without counting as a success or failure. */
+  private unjudge(): void {
+    if (this.judged) return;
+    this.judged = true;
+    this.breaker?.release();
+  }
+
   /** Records the outcome of the current attempt in its breaker, once. */
   private judge(success: boolean): void {
     if (this.judged || !this.breaker) return;
@@ -461,10 +469,7 @@ export class Forwarding implements Interaction {
     clearTimeout(this.retryTimer);
     this.waiting.abort();
     // A call admitted by its breaker and ended by the requester is neither a success nor a failure.
-    if (!this.judged) {
-      this.judged = true;
-      this.breaker?.release();
-    }
+    this.unjudge();
     this.endAttempt();
     this.slot?.();
     this.slot = undefined;
@@ -479,4 +484,12 @@ export class Forwarding implements Interaction {
 
 function size(p: Payload): number {
   return (p.data?.length ?? 0) + (p.metadata?.length ?? 0);
+}
+
+/** What the requester is told about an instance's failure: its disconnect or demand violation named, not the gateway's stream. */
+function describeUpstreamError(instance: Instance, error: SluiceError): SluiceError {
+  const who = `instance '${instance.id}' of service '${instance.service}'`;
+  if (error.code === 'UNAVAILABLE' && !instance.connection.isOpen) return new SluiceError('UNAVAILABLE', `${who} disconnected`);
+  if (error.code === 'DEMAND_EXCEEDED') return new SluiceError('INTERNAL', `${who} sent more payloads than were requested of it`, { cause: error });
+  return error;
 }

@@ -428,3 +428,56 @@ describe('breakers and fallbacks', () => {
     expect(g.leftovers()).toEqual(nothingLeft);
   });
 });
+
+describe('what the requester is told about an instance', () => {
+  it('an instance that sends more than was requested of it is named, as INTERNAL, not blamed on the requester', async () => {
+    const g = gateway();
+    g.service('svc', 'svc-1', ['svc.op'], (s) => {
+      // Two payloads for one unit of demand: the second breaks the gateway's grant.
+      for (const n of [1, 2]) s.stream.host.sendFrame(encodePayloadFrame(FrameType.PAYLOAD, s.stream.id, 0x20, { data: new TextEncoder().encode(String(n)), metadata: null }));
+    });
+    const req = g.requester();
+    await settle();
+    const got = events();
+    req.connection.requestStream(request('svc.op', {}), 1, got);
+    await eventually(() => got.events.some((e) => e.startsWith('error')));
+    expect(got.events).toEqual(['next:1', 'error:INTERNAL']);
+    expect(got.messages).toEqual(["instance 'svc-1' of service 'svc' sent more payloads than were requested of it"]);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('a request the instance connection refuses before sending is not judged by the breaker', async () => {
+    const g = gateway({ limits: { maxOutboundStreams: 1 } });
+    const svc = g.service('svc', 'svc-1', ['svc.op']);
+    const req = g.requester();
+    await settle();
+    req.connection.requestStream(request('svc.op', 'a'), 1, events());
+    await settle();
+    const breaker = g.policies.for('svc.op').breaker(svc.instance())!;
+    const before = { ...breaker.counters };
+    req.connection.requestStream(request('svc.op', 'b'), 1, events());
+    await settle();
+    expect(breaker.counters.successes).toBe(before.successes);
+    expect(breaker.counters.failures).toBe(before.failures);
+    svc.served[0]!.stream.complete();
+    await settle();
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('new work goes to an instance that keeps up with reading before a congested one, even a less loaded one', async () => {
+    const g = gateway();
+    const a = g.service('svc', 'svc-a', ['svc.op']);
+    const b = g.service('svc', 'svc-b', ['svc.op']);
+    const req = g.requester();
+    await settle();
+    req.connection.requestStream(request('svc.op', 'first'), 1, events());
+    await settle();
+    const [busy, idle] = a.served.length === 1 ? [a, b] : [b, a];
+    // The idle instance stops reading its socket: by load it would be picked next, but it is congested.
+    idle.gatewayTransport.setBufferedBytes(2 * 1024 * 1024);
+    for (let i = 0; i < 3; i++) req.connection.requestStream(request('svc.op', i), 1, events());
+    await settle();
+    expect(busy.served).toHaveLength(4);
+    expect(idle.served).toHaveLength(0);
+  });
+});
