@@ -73,6 +73,17 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
     if (rr.nats) out.push(`| NATS (request-reply through nats-server) | ${int(rr.nats.throughput)} | ${ms(rr.nats.p50)} | ${ms(rr.nats.p99)} | ${errs(rr.nats.errors)} |`);
     if (rr.nats) out.push(`| **Sluice / NATS** | **${(rr.sluice.throughput / rr.nats.throughput).toFixed(2)}** | | | |`);
     out.push('');
+    const cpu = n.cpuPerRequest;
+    if (cpu.sluice.broker !== null) {
+      const us = (v: number | null | undefined) => (v === null || v === undefined ? 'n/a' : `${v.toFixed(0)} µs`);
+      p(
+        'CPU per request over the same runs (user + system time of each process, from /proc):',
+        '| | broker | service |',
+        '|---|---|---|',
+        `| Sluice | ${us(cpu.sluice.broker)} (gateway) | ${us(cpu.sluice.service)} (bench service) |`,
+        ...(cpu.nats ? [`| NATS | ${us(cpu.nats.broker)} (nats-server) | ${us(cpu.nats.service)} (nats.js service) |`] : []),
+      );
+    }
     const st = n.streaming;
     p(
       `**Streaming**: ${st.streams} concurrent streams of ${int(st.items)} ~${st.size}-byte items. Sluice: bench.source through the gateway with demand. NATS: a request whose reply subject receives the items; the service publishes as fast as the server takes them (flushing every 1,000 messages to keep its own buffer bounded), with no per-consumer demand. Median of ${st.runs} runs.`,

@@ -24,11 +24,14 @@ import { measureStreams } from './hop-cost.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
 import { loadNats } from './peers/nats-service.js';
 import { Processes, median } from './processes.js';
+import { cpuDuring } from './proc-cpu.js';
 import { unavailable, type BenchContext, type Unavailable } from './scenario.js';
 
 export interface RequestReplyStats {
   /** Answers per second while sending. */
   readonly throughput: number;
+  /** Successful answers. */
+  readonly completed: number;
   readonly p50: number;
   readonly p99: number;
   readonly errors: Readonly<Record<string, number>>;
@@ -39,8 +42,16 @@ export interface SweepPoint extends RequestReplyStats {
   readonly offered: number;
 }
 
+/** CPU microseconds per request of the broker and the service processes (from /proc), over the closed-loop runs. */
+export interface CpuPerRequest {
+  readonly broker: number | null;
+  readonly service: number | null;
+}
+
 export interface NatsCompareResult {
   readonly nats: { readonly available: true; readonly version: string } | Unavailable;
+  /** Where the difference in request-reply goes: CPU per request in each process (null where /proc is unreadable). */
+  readonly cpuPerRequest: { readonly sluice: CpuPerRequest; readonly nats: CpuPerRequest | null };
   readonly requestReply: { readonly concurrency: number; readonly size: number; readonly durationS: number; readonly runs: number; readonly sluice: RequestReplyStats; readonly nats: RequestReplyStats | null };
   readonly streaming: {
     readonly streams: number;
@@ -86,7 +97,7 @@ async function requestReply(call: Call, o: { concurrency?: number; rate?: number
     stats,
   });
   const s = stats.latency.summary();
-  return { throughput: stats.completedWhileSending / (r.sendingMs / 1000), p50: s.p50, p99: s.p99, errors: stats.errors.toJSON() };
+  return { throughput: stats.completedWhileSending / (r.sendingMs / 1000), completed: stats.completed, p50: s.p50, p99: s.p99, errors: stats.errors.toJSON() };
 }
 
 /** Median by throughput of several runs (the whole run's numbers, not a mix). */
@@ -143,13 +154,16 @@ export async function runNatsCompare(ctx: BenchContext, options: Partial<Options
   let nats: typeof import('nats') | undefined;
   try {
     const gw = await processes.gateway();
-    await processes.service('bench', gw.url);
+    const benchService = await processes.service('bench', gw.url);
+    const sluicePids = { broker: gw.child.process.pid, service: benchService.process.pid };
+    let natsPids: { broker: number | undefined; service: number | undefined } | undefined;
     client = await connect({ url: gw.url });
     const streamConn = await establish(nodeTransport, { url: gw.url, limits: { maxOutboundStreams: 1 << 20 } });
     try {
       nats = await loadNats();
       natsServer = await startNatsServer();
-      await processes.peer('nats-service', ['--nats', natsServer.url]);
+      const natsService = await processes.peer('nats-service', ['--nats', natsServer.url]);
+      natsPids = { broker: natsServer.pid, service: natsService.child.process.pid };
       nc = await nats.connect({ servers: natsServer.url, name: 'sluice-bench-client' });
       natsStatus = { available: true, version: natsServer.version };
     } catch (err) {
@@ -168,9 +182,16 @@ export async function runNatsCompare(ctx: BenchContext, options: Partial<Options
     await requestReply(sluiceCall, { concurrency: o.concurrency, durationS: 1 });
     if (natsCall) await requestReply(natsCall, { concurrency: o.concurrency, durationS: 1 });
     const rr = { sluice: [] as RequestReplyStats[], nats: [] as RequestReplyStats[] };
+    const cpu = { sluice: new CpuTally(), nats: new CpuTally() };
     for (let r = 0; r < o.runs; r++) {
-      rr.sluice.push(await requestReply(sluiceCall, { concurrency: o.concurrency, durationS: o.rrDurationS }));
-      if (natsCall) rr.nats.push(await requestReply(natsCall, { concurrency: o.concurrency, durationS: o.rrDurationS }));
+      const s = await cpuDuring(sluicePids, () => requestReply(sluiceCall, { concurrency: o.concurrency, durationS: o.rrDurationS }));
+      rr.sluice.push(s.result);
+      cpu.sluice.add(s.cpu, s.result.completed);
+      if (natsCall && natsPids) {
+        const n = await cpuDuring(natsPids, () => requestReply(natsCall, { concurrency: o.concurrency, durationS: o.rrDurationS }));
+        rr.nats.push(n.result);
+        cpu.nats.add(n.cpu, n.result.completed);
+      }
       ctx.log(`request-reply run ${r + 1}/${o.runs}: Sluice ${fmt(rr.sluice.at(-1)!.throughput)}/s${natsCall ? `, NATS ${fmt(rr.nats.at(-1)!.throughput)}/s` : ''}`);
     }
     const sluiceRR = medianRun(rr.sluice);
@@ -199,6 +220,7 @@ export async function runNatsCompare(ctx: BenchContext, options: Partial<Options
 
     return {
       nats: natsStatus,
+      cpuPerRequest: { sluice: cpu.sluice.perRequest(), nats: natsCall ? cpu.nats.perRequest() : null },
       requestReply: { concurrency: o.concurrency, size: o.size, durationS: o.rrDurationS, runs: o.runs, sluice: sluiceRR, nats: rr.nats.length ? medianRun(rr.nats) : null },
       streaming: {
         ...shape,
@@ -213,6 +235,25 @@ export async function runNatsCompare(ctx: BenchContext, options: Partial<Options
     await nc?.close().catch(() => {});
     await processes.stopAll();
     await natsServer?.stop();
+  }
+}
+
+/** Sums CPU seconds and requests over runs; microseconds per request at the end. */
+class CpuTally {
+  private seconds = { broker: 0 as number | null, service: 0 as number | null };
+  private requests = 0;
+
+  add(cpu: Record<string, number | undefined>, requests: number): void {
+    for (const k of ['broker', 'service'] as const) {
+      const v = cpu[k];
+      this.seconds[k] = v === undefined || this.seconds[k] === null ? null : this.seconds[k]! + v;
+    }
+    this.requests += requests;
+  }
+
+  perRequest(): CpuPerRequest {
+    const per = (sec: number | null) => (sec === null || this.requests === 0 ? null : (sec * 1e6) / this.requests);
+    return { broker: per(this.seconds.broker), service: per(this.seconds.service) };
   }
 }
 

@@ -16,6 +16,7 @@ export const NATS_INSTALL_HINT = 'install it with `apt-get install nats-server` 
 export interface NatsServer {
   readonly url: string;
   readonly version: string;
+  readonly pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -50,7 +51,7 @@ export async function startNatsServer(): Promise<NatsServer> {
     await stop();
     throw new Error(`${NATS_BINARY} did not start: ${(err as Error).message}\n${log}`);
   }
-  return { url: `nats://127.0.0.1:${port}`, version, stop };
+  return { url: `nats://127.0.0.1:${port}`, version, pid: proc.pid, stop };
 }
 
 async function waitForPort(port: number, timeoutMs: number, died: () => boolean): Promise<void> {

@@ -5,6 +5,7 @@
  * in advance.
  */
 import { int, mib } from '../loadtest/format.js';
+import type { NatsCompareResult } from './nats-compare.js';
 import type { BenchResults } from './results.js';
 
 export interface TargetCheck {
@@ -74,10 +75,7 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
       target: 'Sluice request-response >= NATS request-reply',
       measured: `${ratio.toFixed(2)} (${int(rr.sluice.throughput)} vs ${int(rr.nats!.throughput)} req/s, ${rr.concurrency} concurrent)`,
       met: ratio >= 1,
-      note:
-        ratio >= 1
-          ? 'Same hop structure, same payloads, one connection each.'
-          : 'Both are one request and one reply through a broker; the difference is per-message work in the broker and the client libraries (Sluice parses RSocket frames and routing metadata per request, NATS a text protocol line), within run-to-run noise when the ratio is near 1.',
+      note: natsNote(ratio, nats.result.cpuPerRequest),
     });
   } else checks.push(notMeasured('NATS', 'Sluice request-response >= NATS request-reply', nats?.ok ? `NATS not available: ${nats.result.nats.available ? '' : nats.result.nats.reason}` : nats ? nats.error : 'not run'));
 
@@ -152,6 +150,17 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
     });
   }
   return checks;
+}
+
+function natsNote(ratio: number, cpu: NatsCompareResult['cpuPerRequest']): string {
+  const us = (v: number | null | undefined) => (v === null || v === undefined ? '?' : `${v.toFixed(0)} µs`);
+  const n = cpu.nats;
+  const measured = n && cpu.sluice.broker !== null && n.broker !== null;
+  const cpuLine = measured
+    ? `CPU per request (from /proc, over the closed-loop runs): broker ${us(cpu.sluice.broker)} in the Sluice gateway vs ${us(n.broker)} in nats-server; service ${us(cpu.sluice.service)} in the Sluice bench service vs ${us(n.service)} in the NATS one.`
+    : '';
+  if (ratio >= 1) return `Same hop structure, payloads and one connection each. ${cpuLine}`.trim();
+  return `Same hop structure, payloads and one connection each; with the client, the broker and the service sharing 2 cores, per-request CPU sets the throughput. ${cpuLine}`.trim();
 }
 
 function kib(bytes: number): string {
