@@ -3,15 +3,17 @@ import { gatewayCommand } from './gateway-command.js';
 import { serviceCommand } from './service-command.js';
 import { demoCommand } from './demo-command.js';
 import { callCommand, streamCommand } from './call-command.js';
+import { orderCommand } from './order-command.js';
 
 type Command = (argv: string[]) => Promise<void>;
 
 const commands: Record<string, { run: Command; summary: string }> = {
   gateway: { run: gatewayCommand, summary: 'run the gateway (RSocket over WebSocket and TCP, admin HTTP)' },
-  service: { run: serviceCommand, summary: 'run a built-in service: bench' },
+  service: { run: serviceCommand, summary: 'run a built-in service: bench, order, payment, inventory' },
   demo: { run: demoCommand, summary: 'run the gateway and the demo services as child processes (npm start)' },
   call: { run: callCommand, summary: 'send one request-response and print the answer' },
   stream: { run: streamCommand, summary: 'open a request-stream and print its items' },
+  order: { run: orderCommand, summary: 'place a checkout order and print its events as they happen' },
 };
 
 export async function main(argv: string[]): Promise<void> {
