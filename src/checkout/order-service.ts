@@ -46,11 +46,12 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
   const { store, queue, notifier, runner, options } = parts;
   let channels = 0;
   let channelsMax = 0;
+  const window = submitWindow(options.queueSize);
 
   /** Records a validated command; the caller holds a work-queue slot. */
   const place = async (cmd: PlaceCommand): Promise<PlaceResult> => {
     const result = await store.place(cmd);
-    if (result.created) runner.kick();
+    if (result.created) runner.offer(result.orderId);
     return result;
   };
 
@@ -82,8 +83,8 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
     },
 
     'checkout.submit': {
-      // Request each command only when the handler pulls it, and it pulls only with a free slot.
-      inputPrefetch: 1,
+      // Commands are requested only from the handler's pulls, at most `window` ahead of them.
+      inputPrefetch: window,
       requestChannel(input: AsyncIterableIterator<unknown>, ctx: StreamContext) {
         if (channels >= options.maxSubmitChannels) throw new SluiceError('OVERLOADED', `too many checkout.submit channels (${options.maxSubmitChannels}); retry later`);
         channels++;
@@ -126,13 +127,28 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
 }
 
 /**
- * The ack stream of one `checkout.submit` channel. A pump takes a work-queue
- * slot, then pulls one command (which is when it is requested from the
- * requester), and starts recording it; the generator yields acks in command
- * order as the requester's demand allows, freeing each slot as its ack
- * goes out. So commands taken in and not yet acked never exceed the queue's
- * capacity, and a requester that stops reading acks stops being asked for
- * commands.
+ * Commands a `checkout.submit` channel may have requested ahead of its pulls:
+ * enough to hide the round trip to the requester, small against the queue.
+ */
+export function submitWindow(queueSize: number): number {
+  return Math.max(1, Math.min(8, Math.floor(queueSize / 4)));
+}
+
+/**
+ * The ack stream of one `checkout.submit` channel.
+ *
+ * - A pump takes a work-queue slot, then pulls the next command. Demand to
+ *   the requester is sent only from that pull (the channel input tops its
+ *   read-ahead up to `window` there), so nothing is requested while the
+ *   queue is full. A channel keeps at most half the queue in progress, so
+ *   one requester cannot take all of it.
+ * - Each command is recorded as soon as it is pulled; the generator yields
+ *   the acks in command order as the requester's demand allows and frees a
+ *   command's slot when its ack goes out.
+ *
+ * What the service holds for a channel is therefore bounded by its slots plus
+ * `window` commands read ahead; a requester that stops reading acks stops
+ * being asked for commands.
  */
 function submitAcks(
   input: AsyncIterableIterator<unknown>,
@@ -141,19 +157,24 @@ function submitAcks(
   ack: (data: unknown) => Promise<SubmitAck>,
   onEnd: () => void,
 ): AsyncIterable<SubmitAck> {
+  const perChannel = Math.max(1, Math.floor(queue.capacity / 2));
   const pending: Promise<SubmitAck>[] = [];
   let inputDone = false;
   let inputError: unknown;
-  let wake: (() => void) | undefined;
-  const signal = () => {
-    const w = wake;
-    wake = undefined;
+  // One waiter each: the generator waits for acks, the pump for the channel's share of the queue.
+  let ackReady: (() => void) | undefined;
+  let shareFree: (() => void) | undefined;
+  const wake = (which: 'ack' | 'share') => {
+    const w = which === 'ack' ? ackReady : shareFree;
+    if (which === 'ack') ackReady = undefined;
+    else shareFree = undefined;
     w?.();
   };
 
   const pump = async () => {
     try {
       for (;;) {
+        while (pending.length >= perChannel && !ctx.signal.aborted) await new Promise<void>((resolve) => (shareFree = resolve));
         await queue.acquire(ctx.signal);
         let next: IteratorResult<unknown>;
         try {
@@ -167,13 +188,13 @@ function submitAcks(
           return;
         }
         pending.push(ack(next.value));
-        signal();
+        wake('ack');
       }
     } catch (err) {
       inputError = err;
     } finally {
       inputDone = true;
-      signal();
+      wake('ack');
     }
   };
   void pump();
@@ -181,22 +202,25 @@ function submitAcks(
   return (async function* () {
     try {
       for (;;) {
-        const head = pending.shift();
+        const head = pending[0];
         if (head === undefined) {
           if (inputDone) {
             if (inputError !== undefined && !ctx.signal.aborted) throw inputError;
             return;
           }
-          await new Promise<void>((resolve) => (wake = resolve));
+          await new Promise<void>((resolve) => (ackReady = resolve));
           continue;
         }
         const result = await head;
+        void pending.shift();
         queue.release();
+        wake('share');
         yield result;
       }
     } finally {
       // Cancelled or failed: slots still held by acks not sent are freed as their commands finish.
       for (const p of pending.splice(0)) void p.finally(() => queue.release());
+      wake('share');
       onEnd();
     }
   })();

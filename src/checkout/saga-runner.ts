@@ -72,7 +72,14 @@ export class SagaRunner {
     this.kick();
   }
 
-  /** Something may be due (an order was placed, a saga ended): fill free slots from the store. */
+  /** A new order's saga: run it now if a slot is free, else it waits in the store like any other. */
+  offer(orderId: string): void {
+    if (this.stop.signal.aborted) return;
+    if (this.running.size < this.options.maxSagas && !this.running.has(orderId)) this.launch(orderId);
+    else this.kick();
+  }
+
+  /** Something may be due (a saga ended, the sweep fired): fill free slots from the store. */
   kick(): void {
     if (this.stop.signal.aborted) return;
     if (this.filling) {
@@ -120,10 +127,9 @@ export class SagaRunner {
   private async run(orderId: string): Promise<void> {
     let saga: Saga | undefined;
     try {
+      saga = await this.store.saga(orderId);
       for (;;) {
-        if (this.stop.signal.aborted) return;
-        saga = await this.store.saga(orderId);
-        if (!saga || TERMINAL_STATES.has(saga.state)) return;
+        if (this.stop.signal.aborted || !saga || TERMINAL_STATES.has(saga.state)) return;
         const step = stepFor(saga.state)!;
         const result = await this.perform(saga, step);
         if (result === 'stopped' || result === 'parked') return;
@@ -131,6 +137,8 @@ export class SagaRunner {
         const events = await this.store.apply(orderId, transition);
         this.log.info({ orderId, from: transition.from, to: transition.to, events: events.map((e) => e.type) }, 'saga step done');
         this.onEvents(orderId, events);
+        // What the store now holds, without reading it back.
+        saga = { ...saga, state: transition.to, attempts: 0, reason: transition.reason, lastError: null };
       }
     } catch (err) {
       if (this.stop.signal.aborted) return;
