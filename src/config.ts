@@ -1,18 +1,13 @@
+import { ConfigError } from './config-error.js';
+import { compilePolicies, type PoliciesConfig } from './policy/policy-config.js';
+
 /**
  * Gateway configuration: every option, its default and its allowed range in
  * one place, merged once and validated at start-up. A bad value fails with a
  * ConfigError naming the key and the allowed range.
  */
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(
-    readonly key: string,
-    message: string,
-  ) {
-    super(`config '${key}': ${message}`);
-  }
-}
+export { ConfigError };
 
 export interface GatewayConfig {
   listen: {
@@ -54,8 +49,13 @@ export interface GatewayConfig {
     setupTimeoutMs: number;
   };
   flow: {
-    /** Items a forwarded stream may have requested upstream and not delivered, per direction. Default 128. */
+    /** Items a forwarded stream may have requested upstream and not delivered, per direction. Default 512. */
     window: number;
+    /**
+     * Bytes likewise, estimated from the stream's average item size: large
+     * items get a shorter window (never below 1 item). Default 512 KiB.
+     */
+    windowBytes: number;
   };
   keepAlive: {
     /** Bounds on the keepalive lifetime clients ask for in SETUP. Default 1 s .. 10 min. */
@@ -71,6 +71,16 @@ export interface GatewayConfig {
   logging: {
     /** pino level. Default 'info'. */
     level: string;
+  };
+  /** Per-route resilience policies: `{ defaults, routes }`, see docs/resilience.md. */
+  policies: PoliciesConfig;
+  deadLetter: {
+    /** Directory of the durable dead-letter log. Default ./data/gateway. Opened only when some route's policy dead-letters. */
+    dir: string;
+    /** Pending entries kept at most; beyond, new dead letters are refused (and the requester told so). Default 10000. */
+    maxEntries: number;
+    /** Bytes of pending entries kept at most; same behaviour. Default 64 MiB. */
+    maxBytes: number;
   };
 }
 
@@ -92,11 +102,13 @@ export const defaultGatewayConfig: GatewayConfig = {
     slowConsumerTimeoutMs: 30_000,
     setupTimeoutMs: 10_000,
   },
-  flow: { window: 128 },
+  flow: { window: 512, windowBytes: 512 * 1024 },
   keepAlive: { minLifetimeMs: 1_000, maxLifetimeMs: 600_000 },
   drainTimeoutMs: 10_000,
   readiness: { routes: [] },
   logging: { level: 'info' },
+  policies: { defaults: {}, routes: {} },
+  deadLetter: { dir: './data/gateway', maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 },
 };
 
 type Range = readonly [min: number, max: number];
@@ -110,13 +122,16 @@ const INT_RANGES: Record<string, Range> = {
   'limits.maxStreamsPerConnection': [1, 1_000_000],
   'limits.maxStreamsPerInstance': [1, 10_000_000],
   'limits.outboundHighWater': [1024, 1024 * 1024 * 1024],
-  'limits.outboundHardLimit': [1024, 4 * 1024 * 1024 * 1024],
+  'limits.outboundHardLimit': [2048, 4 * 1024 * 1024 * 1024],
   'limits.slowConsumerTimeoutMs': [100, 3_600_000],
   'limits.setupTimeoutMs': [100, 600_000],
   'flow.window': [1, 65_536],
+  'flow.windowBytes': [1024, 64 * 1024 * 1024],
   'keepAlive.minLifetimeMs': [100, 3_600_000],
   'keepAlive.maxLifetimeMs': [100, 3_600_000],
   drainTimeoutMs: [0, 600_000],
+  'deadLetter.maxEntries': [1, 10_000_000],
+  'deadLetter.maxBytes': [1024, 16 * 1024 * 1024 * 1024],
 };
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -125,12 +140,12 @@ export function resolveGatewayConfig(options: GatewayOptions = {}): GatewayConfi
   const config = structuredClone(defaultGatewayConfig) as unknown as Record<string, unknown>;
   for (const [group, value] of Object.entries(options)) {
     if (value === undefined) continue;
-    if (!(group in config)) throw new ConfigError(group, `unknown key; known keys are ${Object.keys(config).join(', ')}`);
+    if (!Object.hasOwn(config, group)) throw new ConfigError(group, `unknown key; known keys are ${Object.keys(config).join(', ')}`);
     const base = config[group];
     if (isPlainObject(base)) {
       if (!isPlainObject(value)) throw new ConfigError(group, 'must be an object');
       for (const [k, v] of Object.entries(value)) {
-        if (!(k in base)) throw new ConfigError(`${group}.${k}`, `unknown key; known keys are ${Object.keys(base).map((b) => `${group}.${b}`).join(', ')}`);
+        if (!Object.hasOwn(base, k)) throw new ConfigError(`${group}.${k}`, `unknown key; known keys are ${Object.keys(base).map((b) => `${group}.${b}`).join(', ')}`);
         if (v !== undefined) base[k] = v;
       }
     } else {
@@ -173,6 +188,8 @@ function validate(c: GatewayConfig): void {
     throw new ConfigError('keepAlive.minLifetimeMs', `must not exceed keepAlive.maxLifetimeMs (${c.keepAlive.maxLifetimeMs})`);
   }
   if (!LEVELS.includes(c.logging.level)) throw new ConfigError('logging.level', `must be one of ${LEVELS.join(', ')}`);
+  if (typeof c.deadLetter.dir !== 'string' || c.deadLetter.dir.length === 0) throw new ConfigError('deadLetter.dir', 'must be a directory path');
+  compilePolicies(c.policies);
 }
 
 function get(obj: unknown, path: string): unknown {

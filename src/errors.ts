@@ -45,6 +45,8 @@ export const ErrorCodes = {
   BUFFER_OVERFLOW: WireCode.APPLICATION_ERROR,
   /** The handler failed with an error that carried no Sluice code. */
   INTERNAL: WireCode.APPLICATION_ERROR,
+  /** The service refuses this message for good (it can never be processed); dead-lettered where the route's policy says so. */
+  POISON_MESSAGE: WireCode.APPLICATION_ERROR,
   /** The peer sent more payloads than it was granted with REQUEST_N. */
   DEMAND_EXCEEDED: WireCode.INVALID,
   /** A payload (or its reassembled fragments) is over the size limit. */

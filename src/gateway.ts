@@ -10,8 +10,19 @@ import { WebSocketServer } from 'ws';
 import { resolveGatewayConfig, type GatewayConfig, type GatewayOptions } from './config.js';
 import { SluiceError } from './errors.js';
 import { Forwarder, type LocalRoute } from './broker/forwarder.js';
+import { identityOf } from './broker/identity.js';
 import { Registry, type Instance } from './broker/registry.js';
+import { STATS_ROUTE, statsRoute } from './broker/stats-route.js';
+import { compilePolicies } from './policy/policy-config.js';
+import { DeadLetterQueue } from './policy/dead-letter-queue.js';
+import { PolicyRuntime } from './policy/route-runtime.js';
+import { registerPolicyMetrics } from './observability/policy-metrics.js';
+import { createServiceResponder } from './service/responder.js';
+import type { RouteTable } from './service/handlers.js';
+import { establish } from '../clients/core/connector.js';
+import { nodeTransport } from '../clients/node/transport.js';
 import { startAdminServer, formatHost, type AdminServer } from './admin/server.js';
+import { dashboardRoutes } from './admin/dashboard-routes.js';
 import { createLogger, type PinoLogger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { MimeTypes } from './protocol/metadata.js';
@@ -32,6 +43,9 @@ export interface Gateway {
   readonly config: Readonly<GatewayConfig>;
   readonly registry: Registry;
   readonly metrics: GatewayMetrics;
+  readonly policies: PolicyRuntime;
+  /** The dead-letter queue, when some route's policy dead-letters. */
+  readonly deadLetters: DeadLetterQueue | undefined;
   /** Reasons the gateway is not ready; empty when it is. */
   notReadyReasons(): string[];
   /** Stops accepting, lets in-flight interactions finish (up to `drainTimeoutMs`), then closes everything. */
@@ -40,20 +54,26 @@ export interface Gateway {
 
 export interface GatewayDependencies {
   logger?: PinoLogger;
-  /** Routes served inside the gateway (sluice.* routes). */
-  localRoutes?: ReadonlyMap<string, LocalRoute>;
+  /** Routes served inside the gateway process, written like a service's routes. */
+  localRoutes?: RouteTable;
 }
 
 export async function createGateway(options: GatewayOptions = {}, deps: GatewayDependencies = {}): Promise<Gateway> {
   const config = resolveGatewayConfig(options);
   const log = deps.logger ?? createLogger({ level: config.logging.level });
   const connections = new Set<Connection>();
+  let url = '';
   const services = new Set<Connection>();
 
+  const policies = new PolicyRuntime(compilePolicies(config.policies));
   const registry = new Registry({
     registered: (i) => log.info({ service: i.service, instance: i.id, conn: i.connection.id, routes: [...i.routes.keys()] }, 'instance registered'),
-    unregistered: (i) => log.info({ service: i.service, instance: i.id, conn: i.connection.id }, 'instance removed'),
+    unregistered: (i) => {
+      policies.forgetInstance(i);
+      log.info({ service: i.service, instance: i.id, conn: i.connection.id }, 'instance removed');
+    },
   });
+  const deadLetters = policies.table.anyDeadLetter ? await DeadLetterQueue.open(config.deadLetter, log) : undefined;
   const metrics: GatewayMetrics = new GatewayMetrics({
     connections: () => ({ client: connections.size - services.size, service: services.size }),
     instances: () => countBy(registry.instances(), (i) => i.service),
@@ -64,10 +84,50 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
       }),
     bufferedBytes: () => [...connections].reduce((n, c) => n + c.bufferedBytes, 0),
   });
-  const forwarder: Forwarder = new Forwarder(registry, metrics, { window: config.flow.window }, log, deps.localRoutes);
+  registerPolicyMetrics(metrics.registry, policies, () => deadLetters);
+
+  // Replays of dead letters enter through the front door, like any request.
+  let loopback: Promise<Connection> | undefined;
+  const loopbackConnection = (): Promise<Connection> => {
+    const open = (loopback ??= establish(nodeTransport, { url, logger: log }));
+    return open.then((c) => (c.isOpen ? c : ((loopback = undefined), loopbackConnection())));
+  };
+  const localTable: RouteTable = { ...deps.localRoutes, ...deadLetters?.routes(loopbackConnection) };
+  const localResponder = createServiceResponder(localTable, log.child({ local: true }));
+  // sluice.stats needs the gateway's internals, so it is built here and served like any local route.
+  const stats = statsRoute({
+    counters: () => metrics.route(STATS_ROUTE),
+    log: log.child({ route: STATS_ROUTE }),
+    source: {
+      routes: () => [...registry.routes(), ...local.keys()],
+      live: () => forwarder.live,
+      localInFlight: () => new Map([[STATS_ROUTE, stats.subscribers]]),
+      counters: () => metrics.routeCounters(),
+      errorsOf: (route) => metrics.errorsOf(route),
+      routesWithErrors: () => metrics.routesWithErrors(),
+      instances: () => registry.instances(),
+      connections: () => ({ client: connections.size - services.size, service: services.size }),
+      breaker: (route) => policies.breakerState(route),
+    },
+  });
+  const local = new Map<string, LocalRoute>([[STATS_ROUTE, stats], ...Object.keys(localTable).map((r): [string, LocalRoute] => [r, localResponder])]);
+  const identities = new WeakMap<Connection, string>();
+  const forwarder: Forwarder = new Forwarder(
+    {
+      registry,
+      metrics,
+      policies,
+      log,
+      local,
+      ...(deadLetters ? { deadLetter: deadLetters.sink } : {}),
+      identityOf: (conn) => identities.get(conn) ?? identityOf(undefined, conn.remoteAddress),
+    },
+    { window: config.flow.window, windowBytes: config.flow.windowBytes },
+  );
 
   const accept = (setup: SetupFrame, conn: Connection) => {
     checkMimeTypes(setup);
+    identities.set(conn, identityOf(setup, conn.remoteAddress));
     const registration = readRegistration(setup.metadata);
     if (registration) {
       const { instance, replaced } = registry.register(registration.service, registration.instance, registration.routes, conn);
@@ -122,7 +182,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     const origin = req.headers.origin;
     if (origin && config.listen.allowedOrigins.length > 0 && !config.listen.allowedOrigins.includes(origin)) return refuse(403, 'Forbidden');
     wss.handleUpgrade(req, socket, head, (ws) => {
-      serve(new WebSocketTransport(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
+      serve(new WebSocketTransport(ws, socket, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
     });
   });
   http.on('clientError', (err, socket) => {
@@ -156,16 +216,19 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     return reasons;
   };
 
-  // ---- admin HTTP
+  url = `ws://${formatHost(config.listen.host)}:${wsPort}`;
+
+  // ---- admin HTTP (health, readiness, metrics, and the dashboard at /)
   let admin: AdminServer | undefined;
   if (config.admin.enabled) {
     admin = await startAdminServer(config.admin.host, config.admin.port, {
       notReadyReasons,
       metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }),
+      extra: dashboardRoutes({ gatewayUrl: url, log: log.child({ component: 'dashboard' }) }),
     });
   }
 
-  const url = `ws://${formatHost(config.listen.host)}:${wsPort}`;
+  url = `ws://${formatHost(config.listen.host)}:${wsPort}`;
   log.info({ url, tcp, admin: admin?.url }, 'gateway listening');
 
   let closing: Promise<void> | undefined;
@@ -178,9 +241,11 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
       tcpServer?.close();
       await waitUntil(() => forwarder.live.size === 0, config.drainTimeoutMs);
       if (forwarder.live.size > 0) log.warn({ inFlight: forwarder.live.size }, 'drain timeout: closing with interactions in flight');
+      (await loopback?.catch(() => undefined))?.close();
       for (const c of [...connections]) c.close(new SluiceError('CONNECTION_CLOSED', 'gateway shutting down'));
       http.closeAllConnections();
       await admin?.close();
+      await deadLetters?.close();
       log.info('gateway closed');
     })());
 
@@ -191,6 +256,8 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     config,
     registry,
     metrics,
+    policies,
+    deadLetters,
     notReadyReasons,
     close,
   };

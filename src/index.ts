@@ -11,7 +11,8 @@ export type { GatewayConfig, GatewayOptions } from './config.js';
 export { connectService } from './service/connect-service.js';
 export type { Service, ServiceOptions, ServiceStatusEvents } from './service/connect-service.js';
 export type { RouteHandlers, RouteTable, RequestContext, StreamContext, StreamResult } from './service/handlers.js';
-export type { OverflowPolicy } from './flow/emitters.js';
+export { lastItem } from './flow/emitters.js';
+export type { OverflowPolicy, LastItem } from './flow/emitters.js';
 
 export { connect } from '../clients/node/index.js';
 export type { Client, ClientOptions, SluiceClient, CallOptions, StreamOptions, ChannelOptions } from '../clients/node/index.js';

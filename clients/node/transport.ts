@@ -1,5 +1,6 @@
 /** Node transports: `ws://` / `wss://` with the `ws` package, `tcp://host:port` with node:net. */
 import { connect as tcpConnect } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { SluiceError } from '../../src/errors.js';
 import { TcpTransport } from '../../src/transport/tcp-transport.js';
@@ -19,11 +20,13 @@ export function nodeTransport(url: string): Promise<FrameTransport> {
 function openWebSocket(url: string): Promise<FrameTransport> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: CLIENT_MAX_FRAME });
+    let socket: Duplex | undefined;
     const onError = (err: Error) => reject(new SluiceError('UNAVAILABLE', `cannot open ${url}: ${err.message}`, { cause: err }));
     ws.once('error', onError);
+    ws.once('upgrade', (res) => (socket = res.socket));
     ws.once('open', () => {
       ws.off('error', onError);
-      resolve(new WebSocketTransport(ws, url));
+      resolve(new WebSocketTransport(ws, socket!, url));
     });
   });
 }

@@ -1,6 +1,7 @@
 /**
- * The admin HTTP server: liveness, readiness and Prometheus metrics (and,
- * later, the dashboard). Loopback by default: it is for operators.
+ * The admin HTTP server: liveness, readiness and Prometheus metrics, plus
+ * extra routes (the gateway mounts the dashboard through `extra`, see
+ * dashboard-routes.ts). Loopback by default: it is for operators.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';

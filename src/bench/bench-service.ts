@@ -15,6 +15,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SluiceError } from '../errors.js';
+import { lastItem } from '../flow/emitters.js';
 import type { RouteTable, StreamContext } from '../service/handlers.js';
 
 export interface SourceStats {
@@ -47,7 +48,14 @@ export function benchRoutes(): RouteTable {
         return (async function* () {
           const pad = padFor(size);
           for (let seq = 0; seq < count; seq++) {
-            yield { seq, requested: ctx.requested, pad };
+            const item = { seq, requested: ctx.requested, pad };
+            if (seq === count - 1) {
+              // Completion travels with the last item: no extra demand needed to see it.
+              record.completed = true;
+              yield lastItem(item);
+            } else {
+              yield item;
+            }
           }
           record.completed = true;
         })();

@@ -1,51 +1,67 @@
 /**
- * Forwards the four interaction models from a requester's connection to the
- * chosen instance's connection, carrying demand hop by hop (see
- * flow/demand-bridge.ts) and cancellation and errors both ways.
- *
- * Payload frames pass through without re-encoding: only their stream id is
- * rewritten. Request frames are re-encoded once (new stream id, demand capped
- * by the window).
+ * The gateway's responder for every accepted connection: reads the route and
+ * the request's metadata, applies admission (draining, route known, rate
+ * limit), then hands the interaction to a Forwarding (forwarding.ts), which
+ * runs the rest of the route's policy and carries demand across the hop.
+ * Routes served inside the gateway (`sluice.*`, `dlq.*`) go to local handlers.
  */
 import { SluiceError } from '../errors.js';
-import { DemandBridge } from '../flow/demand-bridge.js';
-import { MetadataError, findRoute } from '../protocol/metadata.js';
+import { MetadataError, MimeTypes, decodeComposite, decodeRoutes, type MetadataEntry } from '../protocol/metadata.js';
 import type { Payload } from '../protocol/frames.js';
 import type { Connection, Responder } from '../rsocket/connection.js';
 import type { InteractionModel, Stream, StreamHandler } from '../rsocket/stream.js';
 import type { Logger } from '../observability/log.js';
-import type { GatewayMetrics, RouteCounters } from '../observability/metrics.js';
-import type { Instance, Registry } from './registry.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
+import { readDeadline } from '../resilience/deadline.js';
+import type { PolicyRuntime } from '../policy/route-runtime.js';
+import { Forwarding, type DeadLetterSink, type ForwardingContext, type Interaction } from './forwarding.js';
+import type { Registry } from './registry.js';
+
+export type { Interaction } from './forwarding.js';
 
 export interface ForwarderOptions {
   /** Most items outstanding upstream per stream and direction. */
   window: number;
+  /** Most bytes outstanding upstream per stream and direction (estimated from the average item size). */
+  windowBytes: number;
 }
 
-/** One forwarded interaction, alive from request to its last frame either way. */
-export interface Interaction {
-  readonly route: string;
-  readonly model: InteractionModel;
-  readonly instance: Instance;
-  readonly startedAt: number;
-  /** Consumer demand and producer demand, for metrics. */
-  demand(): { consumer: number; producer: number };
-}
-
-/** A route served inside the gateway process (sluice.* routes). */
+/** A route served inside the gateway process. */
 export type LocalRoute = Partial<Pick<Responder, 'requestResponse' | 'requestStream' | 'requestChannel'>>;
+
+export interface ForwarderDependencies {
+  readonly registry: Registry;
+  readonly metrics: GatewayMetrics;
+  readonly policies: PolicyRuntime;
+  readonly log: Logger;
+  readonly local?: ReadonlyMap<string, LocalRoute>;
+  readonly deadLetter?: DeadLetterSink;
+  /** Who a connection is, for per-client rate limits. */
+  identityOf(conn: Connection): string;
+}
 
 export class Forwarder {
   readonly live = new Set<Interaction>();
   private draining = false;
+  private readonly ctx: ForwardingContext;
+  private readonly local: ReadonlyMap<string, LocalRoute>;
 
   constructor(
-    private readonly registry: Registry,
-    private readonly metrics: GatewayMetrics,
-    private readonly options: ForwarderOptions,
-    private readonly log: Logger,
-    private readonly local: ReadonlyMap<string, LocalRoute> = new Map(),
-  ) {}
+    private readonly deps: ForwarderDependencies,
+    options: ForwarderOptions,
+  ) {
+    this.local = deps.local ?? new Map();
+    this.ctx = {
+      registry: deps.registry,
+      metrics: deps.metrics,
+      policies: deps.policies,
+      window: options.window,
+      windowBytes: options.windowBytes,
+      live: this.live,
+      log: deps.log,
+      deadLetter: deps.deadLetter,
+    };
+  }
 
   /** From now on new interactions are refused with UNAVAILABLE; running ones go on. */
   drain(): void {
@@ -62,228 +78,99 @@ export class Forwarder {
     };
   }
 
-  private fireAndForget(conn: Connection, payload: Payload): void {
-    let route = '(unknown)';
-    try {
-      route = this.routeOf(payload);
-      const target = this.target(route);
-      target.connection.fireAndForget(payload);
-      this.metrics.route(route).toResponder++;
-    } catch (err) {
-      // Fire-and-forget has no reply: the loss is counted and logged, never silent.
-      const e = SluiceError.from(err);
-      this.metrics.error(this.label(route), e.code);
-      conn.log.warn({ route, code: e.code, reason: e.message }, 'fire-and-forget dropped');
-    }
+  /** Metric label for a route: unknown names collapse so clients cannot blow up cardinality. */
+  label(route: string): string {
+    return this.deps.registry.has(route) || this.local.has(route) ? route : '(unknown)';
   }
 
   private open(conn: Connection, model: InteractionModel, payload: Payload, down: Stream, complete: boolean): StreamHandler {
     let route = '(unknown)';
     try {
-      route = this.routeOf(payload);
-      const localRoute = this.local.get(route);
-      if (localRoute) return this.openLocal(localRoute, route, model, payload, down, complete);
-      const instance = this.target(route);
-      return new Forwarding(this, route, model, instance, payload, down, complete).handler;
+      const entries = decodeEntries(payload.metadata);
+      route = routeOf(entries);
+      const local = this.local.get(route);
+      if (local) return this.openLocal(local, route, model, payload, down, complete);
+      const requesterDeadlineMs = readDeadline(entries);
+      this.admit(conn, route);
+      return new Forwarding(this.ctx, { route, model, payload, entries, requesterDeadlineMs, complete }, down).handler;
     } catch (err) {
       const e = SluiceError.from(err);
-      this.metrics.error(this.label(route), e.code);
+      this.deps.metrics.error(this.label(route), e.code);
       conn.log.debug({ stream: down.id, route, code: e.code }, 'request refused');
       down.error(e);
       return down.handler;
     }
   }
 
+  /** Checks that apply before any policy state exists for the route. Throws the refusal. */
+  private admit(conn: Connection, route: string): void {
+    if (this.draining) throw new SluiceError('UNAVAILABLE', 'gateway is draining and accepts no new requests');
+    if (!this.deps.registry.has(route)) throw new SluiceError('NO_ROUTE', `no instance serves route '${route}'`);
+    const rt = this.deps.policies.for(route);
+    const verdict = rt.limiter?.take(this.deps.identityOf(conn));
+    if (verdict && !verdict.ok) {
+      rt.counters.rateLimited++;
+      const { ratePerSec, burst } = rt.policy.rateLimit!;
+      throw new SluiceError('OVERLOADED', `rate limit of ${ratePerSec}/s (burst ${burst}) for route '${route}' exceeded; retry after ${verdict.retryAfterMs} ms`, {
+        details: { retryAfterMs: verdict.retryAfterMs },
+      });
+    }
+  }
+
+  private fireAndForget(conn: Connection, payload: Payload): void {
+    let route = '(unknown)';
+    try {
+      route = routeOf(decodeEntries(payload.metadata));
+      this.admit(conn, route);
+      const instance = this.deps.registry.pick(route);
+      if (!instance) throw new SluiceError('NO_ROUTE', `no instance serves route '${route}'`);
+      instance.connection.fireAndForget(payload);
+      this.deps.metrics.route(route).toResponder++;
+    } catch (err) {
+      // Fire-and-forget has no reply: the loss is counted, logged and, where the policy says so, dead-lettered.
+      const e = SluiceError.from(err);
+      this.deps.metrics.error(this.label(route), e.code);
+      const sink = this.deps.deadLetter;
+      if (sink && this.deps.registry.has(route) && this.deps.policies.for(route).policy.deadLetter && e.code !== 'INVALID_ARGUMENT') {
+        sink({ route, model: 'fnf', payload, error: e, attempts: 1, firstFailedAt: Date.now() }).then(
+          (id) => conn.log.warn({ route, code: e.code, deadLetter: id }, 'fire-and-forget dead-lettered'),
+          (dlqErr: unknown) => conn.log.error({ route, code: e.code, reason: (dlqErr as Error).message }, 'fire-and-forget lost: dead-letter refused'),
+        );
+        return;
+      }
+      conn.log.warn({ route, code: e.code, reason: e.message }, 'fire-and-forget dropped');
+    }
+  }
+
   private openLocal(handlers: LocalRoute, route: string, model: InteractionModel, payload: Payload, down: Stream, complete: boolean): StreamHandler {
-    this.metrics.started(route, model);
-    const handler =
-      model === 'response' ? handlers.requestResponse : model === 'stream' ? handlers.requestStream : undefined;
+    this.deps.metrics.started(route, model);
     if (model === 'channel' && handlers.requestChannel) return handlers.requestChannel(payload, complete, down);
+    const handler = model === 'response' ? handlers.requestResponse : model === 'stream' ? handlers.requestStream : undefined;
     if (!handler) throw new SluiceError('INVALID_ARGUMENT', `route '${route}' does not serve ${model} requests`);
     return handler(payload, down);
   }
+}
 
-  private routeOf(payload: Payload): string {
-    let route: string | undefined;
-    try {
-      route = findRoute(payload.metadata);
-    } catch (err) {
-      if (err instanceof MetadataError) throw new SluiceError('INVALID_ARGUMENT', `metadata: ${err.message}`);
-      throw err;
-    }
-    if (route === undefined) {
-      throw new SluiceError('INVALID_ARGUMENT', 'request metadata has no route (composite metadata entry message/x.rsocket.routing.v0)');
-    }
-    return route;
-  }
-
-  private target(route: string): Instance {
-    if (this.draining) throw new SluiceError('UNAVAILABLE', 'gateway is draining and accepts no new requests');
-    const instance = this.registry.pick(route);
-    if (!instance) throw new SluiceError('NO_ROUTE', `no instance serves route '${route}'`);
-    return instance;
-  }
-
-  /** Metric label for a route: unknown names collapse so clients cannot blow up cardinality. */
-  label(route: string): string {
-    return this.registry.has(route) || this.local.has(route) ? route : '(unknown)';
-  }
-
-  /** @internal */
-  get window(): number {
-    return this.options.window;
-  }
-
-  /** @internal */
-  get metricsSink(): GatewayMetrics {
-    return this.metrics;
-  }
-
-  /** @internal */
-  get logger(): Logger {
-    return this.log;
+function decodeEntries(metadata: Uint8Array | null): MetadataEntry[] {
+  try {
+    return metadata && metadata.length > 0 ? decodeComposite(metadata) : [];
+  } catch (err) {
+    if (err instanceof MetadataError) throw new SluiceError('INVALID_ARGUMENT', `metadata: ${err.message}`);
+    throw err;
   }
 }
 
-/**
- * One interaction in flight: the requester's stream (`down`) and the
- * instance's stream (`up`), with a demand bridge per direction that carries
- * payloads (instance -> requester always; requester -> instance for channels).
- */
-class Forwarding implements Interaction {
-  readonly startedAt = performance.now();
-  readonly handler: StreamHandler;
-  private readonly up: Stream;
-  private readonly counters: RouteCounters;
-  private readonly toRequester: DemandBridge | undefined;
-  private readonly toResponder: DemandBridge | undefined;
-  private firstSeen = false;
-  private finished = false;
-
-  constructor(
-    private readonly fwd: Forwarder,
-    readonly route: string,
-    readonly model: InteractionModel,
-    readonly instance: Instance,
-    payload: Payload,
-    private readonly down: Stream,
-    complete: boolean,
-  ) {
-    const upConn = instance.connection;
-    const downConn = down.host;
-    this.counters = fwd.metricsSink.route(route);
-    fwd.metricsSink.started(route, model);
-    this.handler = this.downHandler();
-    if (model !== 'response') {
-      this.toRequester = new DemandBridge({
-        window: fwd.window,
-        requestUpstream: (n) => this.up.request(n),
-        writable: () => downConn.writable,
-        whenWritable: (fn) => downConn.whenWritable(fn),
-      });
-    }
-    if (model === 'channel') {
-      this.toResponder = new DemandBridge({
-        window: fwd.window,
-        requestUpstream: (n) => this.down.request(n),
-        writable: () => upConn.writable,
-        whenWritable: (fn) => upConn.whenWritable(fn),
-      });
-    }
-    const upHandler = this.upHandler();
-    if (model === 'response') this.up = upConn.requestResponse(payload, upHandler);
-    else if (model === 'stream') this.up = upConn.requestStream(payload, this.toRequester!.open(down.sendCredit), upHandler);
-    else this.up = upConn.requestChannel(payload, this.toRequester!.open(down.sendCredit), complete, upHandler);
-    instance.active++;
-    fwd.live.add(this);
+function routeOf(entries: readonly MetadataEntry[]): string {
+  const entry = entries.find((e) => e.mimeType === MimeTypes.ROUTING);
+  let route: string | undefined;
+  try {
+    route = entry ? decodeRoutes(entry.content)[0] : undefined;
+  } catch (err) {
+    if (err instanceof MetadataError) throw new SluiceError('INVALID_ARGUMENT', `metadata: ${err.message}`);
+    throw err;
   }
-
-  demand(): { consumer: number; producer: number } {
-    const b = this.toRequester;
-    if (!b) return { consumer: this.finished ? 0 : 1, producer: this.finished ? 0 : 1 };
-    return { consumer: Math.min(b.credit, 0x7fffffff), producer: b.inflight };
+  if (route === undefined) {
+    throw new SluiceError('INVALID_ARGUMENT', 'request metadata has no route (composite metadata entry message/x.rsocket.routing.v0)');
   }
-
-  private upHandler(): StreamHandler {
-    return {
-      onNext: (payload, frame) => {
-        this.counters.toRequester++;
-        this.markFirst();
-        if (frame) this.down.forward(frame);
-        else this.down.next(payload, this.model === 'response');
-        this.toRequester?.onItem();
-        this.settle();
-      },
-      onComplete: () => {
-        this.down.complete();
-        this.settle();
-      },
-      onError: (error) => {
-        const e = error.code === 'UNAVAILABLE' && !this.instance.connection.isOpen
-          ? new SluiceError('UNAVAILABLE', `instance '${this.instance.id}' of service '${this.instance.service}' disconnected`)
-          : error;
-        this.fwd.metricsSink.error(this.route, e.code);
-        this.down.error(e);
-        this.finish();
-      },
-      // Channel only: the instance grants the requester more input.
-      onRequest: (n) => this.toResponder?.onRequest(n),
-      // Channel only: the instance wants no more input.
-      onCancel: () => {
-        this.down.cancel();
-        this.settle();
-      },
-    };
-  }
-
-  private downHandler(): StreamHandler {
-    return {
-      // Channel only: one input payload from the requester.
-      onNext: (payload, frame) => {
-        this.counters.toResponder++;
-        if (frame) this.up.forward(frame);
-        else this.up.next(payload);
-        this.toResponder?.onItem();
-        this.settle();
-      },
-      onComplete: () => {
-        this.up.complete();
-        this.settle();
-      },
-      onRequest: (n) => this.toRequester?.onRequest(n),
-      onCancel: () => {
-        this.up.cancel();
-        this.finish();
-      },
-      // The requester's connection went away, or it broke demand on a channel.
-      onError: (error) => {
-        if (error.code !== 'UNAVAILABLE') this.fwd.metricsSink.error(this.route, error.code);
-        this.up.cancel();
-        this.finish();
-      },
-    };
-  }
-
-  private markFirst(): void {
-    if (this.firstSeen) return;
-    this.firstSeen = true;
-    this.fwd.metricsSink.observe(this.route, this.model, (performance.now() - this.startedAt) / 1000);
-  }
-
-  private settle(): void {
-    if (this.up.closed && this.down.closed) this.finish();
-  }
-
-  private finish(): void {
-    if (this.finished) return;
-    this.finished = true;
-    if (!this.firstSeen) {
-      this.firstSeen = true;
-      this.fwd.metricsSink.observe(this.route, this.model, (performance.now() - this.startedAt) / 1000);
-    }
-    this.toRequester?.stop();
-    this.toResponder?.stop();
-    this.instance.active--;
-    this.fwd.live.delete(this);
-  }
+  return route;
 }

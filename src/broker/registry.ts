@@ -81,6 +81,17 @@ export class Registry {
     return best;
   }
 
+  /**
+   * The instances serving `route`, starting at a rotating position so that a
+   * stable sort by load still shares ties evenly.
+   */
+  candidates(route: string): Instance[] {
+    const list = this.byRoute.get(route);
+    if (!list) return [];
+    const start = this.turn++ % list.length;
+    return [...list.slice(start), ...list.slice(0, start)];
+  }
+
   has(route: string): boolean {
     return this.byRoute.has(route);
   }

@@ -110,6 +110,7 @@ function banner(url: string, adminUrl: string, dataDir: string, services: readon
     'Sluice demo is up.',
     `  gateway   ${url}   (RSocket over WebSocket)`,
     `  admin     ${adminUrl}   /healthz  /readyz  /metrics`,
+    `  dashboard ${adminUrl}/`,
     `  services  ${services.map((s) => s.name).join(', ')}`,
     `  data      ${dataDir}`,
     `  payment   ${knob(knobs.payment)};  inventory   ${knob(knobs.inventory)}`,

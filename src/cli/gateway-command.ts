@@ -12,8 +12,11 @@ const usage = `usage: sluice gateway [options]
   --tcp-port N         also serve RSocket over TCP    (env SLUICE_TCP_PORT, default off)
   --admin-host HOST    admin HTTP interface           (env SLUICE_ADMIN_HOST, default 127.0.0.1)
   --admin-port N       admin HTTP port                (env SLUICE_ADMIN_PORT, default 7879)
-  --window N           per-stream demand window       (default 128)
+  --window N           per-stream demand window       (default 512)
   --ready-route ROUTE  /readyz waits for this route (repeatable)
+  --policy R:KEY=VAL   a route policy setting, e.g. 'payment.refund:retry.maxAttempts=5'
+                       (repeatable; R is a route, a prefix like 'payment.*', or 'defaults';
+                       VAL is JSON; see docs/resilience.md)
   --log-level LEVEL    fatal|error|warn|info|debug    (env SLUICE_LOG_LEVEL, default info)
 `;
 
@@ -29,6 +32,7 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
       'admin-port': { type: 'string' },
       window: { type: 'string' },
       'ready-route': { type: 'string', multiple: true },
+      policy: { type: 'string', multiple: true },
       'log-level': { type: 'string' },
     },
     usage,
@@ -49,6 +53,7 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
     flow: { ...file.flow, ...defined({ window: intFlag(f.window, '--window', 1, 65536) }) },
     readiness: { ...file.readiness, ...defined({ routes: f['ready-route'] as string[] | undefined }) },
     logging: { ...file.logging, ...defined({ level: (f['log-level'] as string | undefined) ?? env.SLUICE_LOG_LEVEL }) },
+    policies: applyPolicyFlags(file.policies, (f.policy as string[] | undefined) ?? []),
   };
   const gateway = await createGateway(options);
   notifyParent({ type: 'listening', url: gateway.url, adminUrl: gateway.adminUrl, tcp: gateway.tcp });
@@ -60,4 +65,28 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
 
 function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Overlays `--policy ROUTE:KEY=VALUE` flags on the config file's policies. */
+export function applyPolicyFlags(base: GatewayOptions['policies'], flags: string[]): NonNullable<GatewayOptions['policies']> {
+  const policies = structuredClone({ defaults: {}, routes: {}, ...base }) as { defaults: Record<string, unknown>; routes: Record<string, Record<string, unknown>> };
+  for (const flag of flags) {
+    const eq = flag.indexOf('=');
+    const left = eq < 0 ? '' : flag.slice(0, eq);
+    const colon = left.lastIndexOf(':');
+    if (eq < 0 || colon <= 0 || colon === left.length - 1) throw new Error(`--policy '${flag}': expected ROUTE:KEY=VALUE, e.g. 'payment.refund:retry.maxAttempts=5'`);
+    const route = left.slice(0, colon);
+    const path = left.slice(colon + 1).split('.');
+    const raw = flag.slice(eq + 1);
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      value = raw;
+    }
+    let target = route === 'defaults' ? policies.defaults : (policies.routes[route] ??= {});
+    for (const key of path.slice(0, -1)) target = (target[key] ??= {}) as Record<string, unknown>;
+    target[path.at(-1)!] = value;
+  }
+  return policies;
 }

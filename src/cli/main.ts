@@ -4,6 +4,9 @@ import { serviceCommand } from './service-command.js';
 import { demoCommand } from './demo-command.js';
 import { callCommand, streamCommand } from './call-command.js';
 import { orderCommand } from './order-command.js';
+import { benchCommand } from './bench-command.js';
+import { buildBrowserCommand } from './build-browser-command.js';
+import { dlqCommand } from './dlq-command.js';
 
 type Command = (argv: string[]) => Promise<void>;
 
@@ -14,6 +17,9 @@ const commands: Record<string, { run: Command; summary: string }> = {
   call: { run: callCommand, summary: 'send one request-response and print the answer' },
   stream: { run: streamCommand, summary: 'open a request-stream and print its items' },
   order: { run: orderCommand, summary: 'place a checkout order and print its events as they happen' },
+  dlq: { run: dlqCommand, summary: 'list or replay the dead-letter queue' },
+  bench: { run: benchCommand, summary: 'run the benchmarks (ratios against baselines measured in the same run)' },
+  'build-browser': { run: buildBrowserCommand, summary: 'write the browser client bundle (clients/browser/dist/sluice.js)' },
 };
 
 export async function main(argv: string[]): Promise<void> {

@@ -10,7 +10,10 @@
  *
  * so the producer never gets more demand than the consumer gave, and never
  * more than `window` items can be between the two at once, even when the
- * consumer requests "unbounded" (2^31-1). Below the window, demand passes
+ * consumer requests "unbounded" (2^31-1). The window is counted in items and
+ * in bytes: with `windowBytes` set, it shrinks to what fits in that many bytes
+ * at the stream's average item size (never below 1), so small items get a deep
+ * pipeline and large ones a short one. Below the window, demand passes
  * through at once (a consumer requesting 1 at a time paces the producer 1 at
  * a time); beyond it, top-ups go out in batches of at least `window / 2` to
  * avoid one REQUEST_N per item. While the consumer's connection has unread
@@ -22,6 +25,8 @@ import { addCredit } from '../rsocket/stream.js';
 export interface DemandBridgeOptions {
   /** Most items outstanding upstream at once. */
   window: number;
+  /** Most bytes outstanding upstream at once, estimated from the average item size. Default: no byte cap. */
+  windowBytes?: number;
   /** Sends `n` more demand to the producer. */
   requestUpstream(n: number): void;
   /** Whether the consumer's connection can take more bytes now. */
@@ -35,13 +40,27 @@ export class DemandBridge {
   credit = 0;
   /** Producer demand not yet satisfied. */
   inflight = 0;
-  private readonly batch: number;
+  /** Running average item size in bytes (0 until the first item). */
+  private averageSize = 0;
   private cancelWait: (() => void) | undefined;
   private stopped = false;
 
   constructor(private readonly options: DemandBridgeOptions) {
     if (!Number.isInteger(options.window) || options.window < 1) throw new RangeError('window must be a positive integer');
-    this.batch = Math.max(1, Math.floor(options.window / 2));
+  }
+
+  /** Running average size of the items passed, in bytes (0 before the first). */
+  get averageItemBytes(): number {
+    return this.averageSize;
+  }
+
+  /** The window now: items, capped by bytes at the average item size. */
+  get window(): number {
+    const { window, windowBytes } = this.options;
+    // No size seen yet: the item window as configured (estimating the size as
+    // windowBytes / window would lose an item to rounding, e.g. 7 items -> 6).
+    if (!windowBytes || this.averageSize === 0) return window;
+    return Math.max(1, Math.min(window, Math.floor(windowBytes / this.averageSize)));
   }
 
   /**
@@ -50,7 +69,7 @@ export class DemandBridge {
    */
   open(n: number): number {
     this.credit = addCredit(this.credit, n);
-    const first = this.options.writable() ? Math.max(1, Math.min(this.credit, this.options.window)) : 1;
+    const first = this.options.writable() ? Math.max(1, Math.min(this.credit, this.window)) : 1;
     this.inflight = first;
     return first;
   }
@@ -61,8 +80,10 @@ export class DemandBridge {
     this.pump();
   }
 
-  /** One item passed from producer to consumer. */
-  onItem(): void {
+  /** One item of `bytes` passed from producer to consumer. */
+  onItem(bytes = 0): void {
+    // Exponential moving average over about 16 items: follows drifts in item size without storing them.
+    this.averageSize = this.averageSize === 0 ? bytes : this.averageSize + (bytes - this.averageSize) / 16;
     this.inflight -= 1;
     this.credit -= 1;
     this.pump();
@@ -77,10 +98,11 @@ export class DemandBridge {
 
   private pump(): void {
     if (this.stopped || this.cancelWait) return;
-    const want = Math.min(this.credit, this.options.window) - this.inflight;
+    const window = this.window;
+    const want = Math.min(this.credit, window) - this.inflight;
     if (want <= 0) return;
     // Hold small top-ups only when the consumer wants more than the window anyway.
-    if (want < this.batch && want < this.credit - this.inflight) return;
+    if (want < Math.max(1, window >> 1) && want < this.credit - this.inflight) return;
     if (!this.options.writable()) {
       this.cancelWait = this.options.whenWritable(() => {
         this.cancelWait = undefined;

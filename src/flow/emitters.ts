@@ -14,13 +14,36 @@
 import { Subject, takeUntil, type Observable } from 'rxjs';
 import { SluiceError } from '../errors.js';
 
+const LAST = Symbol.for('sluice.lastItem');
+
+/** An item that is also the end of its stream (PAYLOAD with NEXT and COMPLETE). */
+export interface LastItem<T> {
+  readonly [LAST]: true;
+  readonly value: T;
+}
+
+/**
+ * Wraps the final item of an AsyncIterable stream so that completion travels
+ * with it. An async generator's end is otherwise only seen at the next pull,
+ * and pulls happen only with demand: a consumer that requested exactly as many
+ * items as there are would wait for the completion until it requested more.
+ */
+export function lastItem<T>(value: T): LastItem<T> {
+  return { [LAST]: true, value };
+}
+
+function isLastItem(v: unknown): v is LastItem<unknown> {
+  return typeof v === 'object' && v !== null && (v as Record<symbol, unknown>)[LAST] === true;
+}
+
 /** The sending side of a responder stream, as the emitters see it. */
 export interface Outbound<T> {
   /** Items the peer requested and we have not sent. */
   readonly credit: number;
   readonly writable: boolean;
   whenWritable(fn: () => void): () => void;
-  send(item: T): void;
+  /** Sends an item; `last` also completes the stream. */
+  send(item: T, last?: boolean): void;
   complete(): void;
   error(error: SluiceError): void;
 }
@@ -49,24 +72,39 @@ export interface ObservableEmitterOptions {
   onDrop?: () => void;
 }
 
-export function emitIterable<T>(source: AsyncIterable<T>, out: Outbound<T>): Emitter {
+export function emitIterable<T>(source: AsyncIterable<T | LastItem<T>>, out: Outbound<T>): Emitter {
   const iterator = source[Symbol.asyncIterator]();
   let stopped = false;
   let wake: (() => void) | undefined;
+  let unwatch: (() => void) | undefined;
+  const stopWatching = () => {
+    unwatch?.();
+    unwatch = undefined;
+  };
   const waitForRoom = () =>
     new Promise<void>((resolve) => {
       wake = resolve;
-      if (out.credit > 0 && !out.writable) out.whenWritable(resolve);
+      if (out.credit > 0 && !out.writable) unwatch = out.whenWritable(resolve);
     });
   const loop = async (): Promise<void> => {
     try {
       for (;;) {
-        while (!stopped && (out.credit <= 0 || !out.writable)) await waitForRoom();
+        while (!stopped && (out.credit <= 0 || !out.writable)) {
+          await waitForRoom();
+          // Woken by a request or a drain: the other wake-up is not wanted any more.
+          stopWatching();
+        }
         if (stopped) return;
         const result = await iterator.next();
         if (stopped) return;
         if (result.done) {
           out.complete();
+          return;
+        }
+        if (isLastItem(result.value)) {
+          out.send(result.value.value as T, true);
+          stopped = true;
+          void Promise.resolve(iterator.return?.()).catch(() => {});
           return;
         }
         out.send(result.value);
@@ -85,6 +123,7 @@ export function emitIterable<T>(source: AsyncIterable<T>, out: Outbound<T>): Emi
     cancel() {
       if (stopped) return;
       stopped = true;
+      stopWatching();
       wake?.();
       void Promise.resolve(iterator.return?.()).catch(() => {});
     },

@@ -25,11 +25,15 @@ export interface MetricsSource {
   bufferedBytes(): number;
 }
 
+const EMPTY: ReadonlyMap<string, number> = new Map();
+
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export class GatewayMetrics {
   readonly registry = new client.Registry();
   private readonly routes = new Map<string, RouteCounters>();
+  /** Errors per route and code as plain numbers, for the stats stream (prom-client's counter is for scrapes). */
+  private readonly errorCounts = new Map<string, Map<string, number>>();
   private readonly interactions: client.Counter<'route' | 'model'>;
   private readonly errors: client.Counter<'route' | 'code'>;
   private readonly duration: client.Histogram<'route' | 'model'>;
@@ -134,6 +138,29 @@ export class GatewayMetrics {
 
   error(route: string, code: string): void {
     this.errors.inc({ route, code });
+    let byCode = this.errorCounts.get(route);
+    if (!byCode) {
+      // Same bound as the route records: labels already collapse unknown routes.
+      if (this.errorCounts.size >= 10_000) return;
+      byCode = new Map();
+      this.errorCounts.set(route, byCode);
+    }
+    byCode.set(code, (byCode.get(code) ?? 0) + 1);
+  }
+
+  /** Every route's forwarded-item counters (live records, read them, do not keep them). */
+  routeCounters(): IterableIterator<RouteCounters> {
+    return this.routes.values();
+  }
+
+  /** Errors sent to requesters of `route` since start, by code. */
+  errorsOf(route: string): ReadonlyMap<string, number> {
+    return this.errorCounts.get(route) ?? EMPTY;
+  }
+
+  /** Routes that have had at least one error. */
+  routesWithErrors(): IterableIterator<string> {
+    return this.errorCounts.keys();
   }
 
   observe(route: string, model: string, seconds: number): void {

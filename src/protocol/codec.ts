@@ -309,11 +309,17 @@ export interface SetupOptions {
   readonly resumeToken?: Uint8Array | null;
 }
 
+/** MIME types in SETUP are printable US-ASCII (the decoder refuses anything else). */
+function mimeBytes(mime: string): Uint8Array {
+  if (!/^[\x20-\x7e]*$/.test(mime)) throw new RangeError(`mime type '${mime}' is not printable US-ASCII`);
+  return utf8Encoder.encode(mime);
+}
+
 export function encodeSetup(s: SetupOptions): Uint8Array {
   const p: Payload = { metadata: s.metadata ?? null, data: s.data ?? null };
   checkMetadata(p);
-  const mm = utf8Encoder.encode(s.metadataMimeType);
-  const dm = utf8Encoder.encode(s.dataMimeType);
+  const mm = mimeBytes(s.metadataMimeType);
+  const dm = mimeBytes(s.dataMimeType);
   if (mm.length > 255 || dm.length > 255) throw new RangeError('mime type longer than 255 bytes');
   const token = s.resumeToken ?? null;
   let flags = (s.flags ?? 0) | (p.metadata ? Flags.METADATA : 0);

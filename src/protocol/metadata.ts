@@ -86,6 +86,8 @@ export function encodeComposite(entries: Iterable<MetadataEntry>): Uint8Array {
     } else {
       const m = encoder.encode(mimeType);
       if (m.length < 1 || m.length > 128) throw new MetadataError(`mime type '${mimeType}' must be 1..128 bytes`);
+      // The extension spec makes MIME types US-ASCII; rsocket-js refuses anything else.
+      if (!/^[\x20-\x7e]+$/.test(mimeType)) throw new MetadataError(`mime type '${mimeType}' must be printable US-ASCII`);
       head = new Uint8Array(1 + m.length);
       head[0] = m.length - 1;
       head.set(m, 1);

@@ -11,7 +11,7 @@
  * SLOW_CONSUMER, and a peer silent for the keepalive lifetime loses it with
  * KEEPALIVE_TIMEOUT.
  */
-import { SluiceError } from '../errors.js';
+import { SluiceError, WireCode } from '../errors.js';
 import {
   FrameDecodeError,
   decodeFrame,
@@ -25,7 +25,7 @@ import {
 import { Flags, FrameType, MAX_REQUEST_N, MAX_STREAM_ID, frameTypeName, hasFlag, type Frame, type Payload, type SetupFrame } from '../protocol/frames.js';
 import { silentLogger, type Logger } from '../observability/log.js';
 import { Reassembler } from './reassembler.js';
-import { Stream, type InteractionModel, type StreamHandler, type StreamHost } from './stream.js';
+import { Stream, addCredit, type InteractionModel, type StreamHandler, type StreamHost } from './stream.js';
 import type { FrameTransport } from './transport.js';
 
 /** What a connection does with requests its peer opens. */
@@ -243,7 +243,7 @@ export class Connection implements StreamHost {
   requestStream(payload: Payload, initialN: number, handler: StreamHandler): Stream {
     const n = checkN(initialN);
     const stream = this.openStream('stream', handler);
-    stream.receiveCredit = n;
+    stream.receiveCredit = addCredit(0, n);
     stream.outboundDone = true;
     this.sendFrame(encodePayloadFrame(FrameType.REQUEST_STREAM, stream.id, 0, payload, n));
     return stream;
@@ -253,7 +253,7 @@ export class Connection implements StreamHost {
   requestChannel(payload: Payload, initialN: number, complete: boolean, handler: StreamHandler): Stream {
     const n = checkN(initialN);
     const stream = this.openStream('channel', handler);
-    stream.receiveCredit = n;
+    stream.receiveCredit = addCredit(0, n);
     stream.outboundDone = complete;
     this.sendFrame(encodePayloadFrame(FrameType.REQUEST_CHANNEL, stream.id, complete ? Flags.COMPLETE : 0, payload, n));
     return stream;
@@ -354,7 +354,9 @@ export class Connection implements StreamHost {
     try {
       this.responder = server.accept(frame, this);
     } catch (err) {
-      this.fail(SluiceError.from(err));
+      // Only connection-level codes may travel on stream 0: anything else accept() throws is a refusal.
+      const refusal = SluiceError.from(err);
+      this.fail(refusal.wireCode <= WireCode.CONNECTION_CLOSE ? refusal : new SluiceError('REJECTED_SETUP', refusal.message, { cause: refusal }));
       return;
     }
     this.setup = frame;
@@ -463,8 +465,9 @@ export class Connection implements StreamHost {
     }
     this.streams.set(id, stream);
     this.inboundStreams++;
-    stream.sendCredit = model === 'response' ? 1 : requestN;
-    stream.totalRequested = stream.sendCredit;
+    // An initial n of 2^31-1 means unbounded, as a REQUEST_N of 2^31-1 does.
+    stream.sendCredit = model === 'response' ? 1 : addCredit(0, requestN);
+    stream.totalRequested = model === 'response' ? 1 : requestN;
     stream.inboundDone = model !== 'channel' || complete;
     try {
       if (model === 'response') stream.handler = this.responder.requestResponse(payload, stream);
@@ -479,6 +482,11 @@ export class Connection implements StreamHost {
   // ----------------------------------------------------------------- fragments
 
   private startRequestFragments(frame: Frame & Payload & { type: number }): void {
+    if (this.reassembler.full) {
+      const err = tooManyFragments(frame.streamId);
+      this.sendFrame(encodeError(frame.streamId, err.wireCode, err.toWireMessage()));
+      return;
+    }
     const requestN = 'requestN' in frame ? (frame.requestN as number) : 0;
     const ok = this.reassembler.start(frame.streamId, frame, {
       type: frame.type,
@@ -489,6 +497,10 @@ export class Connection implements StreamHost {
   }
 
   private startPayloadFragments(stream: Stream, frame: Frame & Payload): void {
+    if (this.reassembler.full) {
+      stream.violate(tooManyFragments(frame.streamId));
+      return;
+    }
     if (!this.reassembler.start(frame.streamId, frame, undefined)) {
       stream.violate(tooLarge(frame.streamId, size(frame), this.limits.maxPayloadSize));
     }
@@ -645,6 +657,10 @@ function size(p: Payload): number {
 function tooLarge(streamId: number, bytes: number | undefined, limit: number): SluiceError {
   const what = bytes === undefined ? 'reassembled payload' : `payload of ${bytes} bytes`;
   return new SluiceError('PAYLOAD_TOO_LARGE', `stream ${streamId}: ${what} is over the ${limit}-byte limit`);
+}
+
+function tooManyFragments(streamId: number): SluiceError {
+  return new SluiceError('OVERLOADED', `stream ${streamId}: too many fragmented payloads in progress on this connection (limit ${Reassembler.MAX_CONCURRENT})`);
 }
 
 function unref(timer: unknown): void {

@@ -27,6 +27,11 @@ export class Reassembler {
 
   constructor(private readonly maxSize: number) {}
 
+  /** MAX_CONCURRENT payloads are in progress: `start` would refuse. */
+  get full(): boolean {
+    return this.partials.size >= Reassembler.MAX_CONCURRENT;
+  }
+
   has(streamId: number): boolean {
     return this.partials.has(streamId);
   }

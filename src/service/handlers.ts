@@ -2,14 +2,16 @@
 import type { Observable } from 'rxjs';
 import type { Logger } from '../observability/log.js';
 import type { MetadataEntry } from '../protocol/metadata.js';
-import type { OverflowPolicy } from '../flow/emitters.js';
+import type { LastItem, OverflowPolicy } from '../flow/emitters.js';
 
 export interface RequestContext {
   readonly route: string;
   /** All composite metadata entries of the request (unknown ones included). */
   readonly metadata: readonly MetadataEntry[];
-  /** Aborted when the requester cancels or disconnects: stop work and release resources. */
+  /** Aborted when the requester cancels or disconnects, or the deadline passes: stop work and release resources. */
   readonly signal: AbortSignal;
+  /** When the requester stops waiting (epoch ms), if the request carries a deadline. */
+  readonly deadline: number | undefined;
   readonly log: Logger;
 }
 
@@ -20,8 +22,12 @@ export interface StreamContext extends RequestContext {
   readonly emitted: number;
 }
 
-/** A stream handler's result: pulled by demand (AsyncIterable) or buffered by demand (Observable). */
-export type StreamResult<T> = Observable<T> | AsyncIterable<T>;
+/**
+ * A stream handler's result: pulled by demand (AsyncIterable, whose final item
+ * may be wrapped in `lastItem()` to complete without another pull) or buffered
+ * by demand (Observable).
+ */
+export type StreamResult<T> = Observable<T> | AsyncIterable<T | LastItem<T>>;
 
 export interface RouteHandlers<I = any, O = any> {
   /** Safe to retry (the handler tolerates duplicates). Declared to the gateway at registration. */

@@ -15,6 +15,8 @@ import type { Payload } from '../protocol/frames.js';
 import type { Responder } from '../rsocket/connection.js';
 import type { InteractionModel, Stream, StreamHandler } from '../rsocket/stream.js';
 import type { Logger } from '../observability/log.js';
+import { readDeadline } from '../resilience/deadline.js';
+import { setLongTimeout } from '../resilience/long-timeout.js';
 import type { RouteHandlers, RouteTable, StreamContext, StreamResult } from './handlers.js';
 
 const noop = (): void => {};
@@ -24,6 +26,8 @@ interface Decoded {
   metadata: MetadataEntry[];
   handlers: RouteHandlers;
   data: unknown;
+  /** Remaining time the gateway passed along, in ms. */
+  deadlineMs: number | undefined;
 }
 
 export function createServiceResponder(routes: RouteTable, log: Logger): Responder {
@@ -43,11 +47,11 @@ export function createServiceResponder(routes: RouteTable, log: Logger): Respond
     if (!handlers) throw new SluiceError('NO_ROUTE', `this instance does not serve route '${route}'`);
     const method = { fnf: 'fireAndForget', response: 'requestResponse', stream: 'requestStream', channel: 'requestChannel' }[model] as keyof RouteHandlers;
     if (typeof handlers[method] !== 'function') throw new SluiceError('INVALID_ARGUMENT', `route '${route}' does not serve ${describe(model)}`);
-    return { route, metadata, handlers, data: decodeJson(payload.data) };
+    return { route, metadata, handlers, data: decodeJson(payload.data), deadlineMs: readDeadline(metadata) };
   };
 
-  const context = (d: Decoded, signal: AbortSignal, stream?: Stream): HandlerContext =>
-    new HandlerContext(d.route, d.metadata, signal, log.child({ route: d.route, ...(stream ? { stream: stream.id } : {}) }), stream);
+  const context = (d: Decoded, stream?: Stream): HandlerContext =>
+    new HandlerContext(d.route, d.metadata, log.child({ route: d.route, ...(stream ? { stream: stream.id } : {}) }), d.deadlineMs, stream);
 
   const refuse = (stream: Stream, err: unknown): StreamHandler => {
     stream.error(SluiceError.from(err));
@@ -63,10 +67,11 @@ export function createServiceResponder(routes: RouteTable, log: Logger): Respond
         log.warn({ err: SluiceError.from(err).message }, 'fire-and-forget refused');
         return;
       }
-      const ctx = context(d, new AbortController().signal);
+      const ctx = context(d);
       Promise.resolve()
         .then(() => d.handlers.fireAndForget!(d.data, ctx))
-        .catch((err: unknown) => ctx.log.error({ err }, 'fire-and-forget handler failed'));
+        .catch((err: unknown) => ctx.log.error({ err }, 'fire-and-forget handler failed'))
+        .finally(() => ctx.done());
     },
 
     requestResponse(payload, stream) {
@@ -76,21 +81,21 @@ export function createServiceResponder(routes: RouteTable, log: Logger): Respond
       } catch (err) {
         return refuse(stream, err);
       }
-      const abort = new AbortController();
-      const ctx = context(d, abort.signal, stream);
+      const ctx = context(d, stream);
       Promise.resolve()
         .then(() => d.handlers.requestResponse!(d.data, ctx))
         .then(
           (value) => {
-            if (!abort.signal.aborted && !stream.closed) stream.next({ data: encodeJson(value), metadata: null }, true);
+            if (!ctx.signal.aborted && !stream.closed) stream.next({ data: encodeJson(value), metadata: null }, true);
           },
           (err: unknown) => {
             const e = SluiceError.from(err);
             if (e.code === 'INTERNAL') ctx.log.error({ err }, 'request-response handler failed');
-            if (!abort.signal.aborted && !stream.closed) stream.error(e);
+            if (!stream.closed) stream.error(e);
           },
-        );
-      return { ...cancelOnly(abort), onNext: noop, onComplete: noop, onRequest: noop };
+        )
+        .finally(() => ctx.done());
+      return { onCancel: () => ctx.end(), onError: () => ctx.end(), onNext: noop, onComplete: noop, onRequest: noop };
     },
 
     requestStream(payload, stream) {
@@ -100,15 +105,14 @@ export function createServiceResponder(routes: RouteTable, log: Logger): Respond
       } catch (err) {
         return refuse(stream, err);
       }
-      const abort = new AbortController();
-      const ctx = context(d, abort.signal, stream);
+      const ctx = context(d, stream);
       const emitter = startEmitter(() => d.handlers.requestStream!(d.data, ctx), d.handlers, stream, ctx);
       return {
         onNext: noop,
         onComplete: noop,
         onRequest: () => emitter.onRequest(),
-        onCancel: () => stop(abort, emitter),
-        onError: () => stop(abort, emitter),
+        onCancel: () => stop(ctx, emitter),
+        onError: () => stop(ctx, emitter),
       };
     },
 
@@ -119,8 +123,7 @@ export function createServiceResponder(routes: RouteTable, log: Logger): Respond
       } catch (err) {
         return refuse(stream, err);
       }
-      const abort = new AbortController();
-      const ctx = context(d, abort.signal, stream);
+      const ctx = context(d, stream);
       const input = new PullQueue<unknown>({
         prefetch: d.handlers.inputPrefetch ?? 16,
         request: (n) => stream.request(n),
@@ -134,7 +137,7 @@ export function createServiceResponder(routes: RouteTable, log: Logger): Respond
           try {
             input.push(decodeJson(p.data));
           } catch (err) {
-            stop(abort, emitter);
+            stop(ctx, emitter);
             stream.error(SluiceError.from(err));
           }
         },
@@ -142,11 +145,11 @@ export function createServiceResponder(routes: RouteTable, log: Logger): Respond
         onRequest: () => emitter.onRequest(),
         onCancel: () => {
           input.error(new SluiceError('CANCELED', 'the requester cancelled the channel'));
-          stop(abort, emitter);
+          stop(ctx, emitter);
         },
         onError: (e) => {
           input.error(e);
-          stop(abort, emitter);
+          stop(ctx, emitter);
         },
       };
     },
@@ -155,16 +158,39 @@ export function createServiceResponder(routes: RouteTable, log: Logger): Respond
 
 class HandlerContext implements StreamContext {
   emitted = 0;
+  readonly deadline: number | undefined;
+  private readonly controller = new AbortController();
+  private cancelDeadline: (() => void) | undefined;
+
   constructor(
     readonly route: string,
     readonly metadata: readonly MetadataEntry[],
-    readonly signal: AbortSignal,
     readonly log: Logger,
+    deadlineMs: number | undefined,
     private readonly stream?: Stream,
-  ) {}
+  ) {
+    if (deadlineMs === undefined) return;
+    this.deadline = Date.now() + deadlineMs;
+    this.cancelDeadline = setLongTimeout(() => this.end(new SluiceError('DEADLINE_EXCEEDED', `deadline of ${deadlineMs} ms passed`)), deadlineMs);
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
 
   get requested(): number {
     return this.stream?.totalRequested ?? 0;
+  }
+
+  /** The requester cancelled, went away, or the deadline passed: abort the handler's work. */
+  end(reason?: SluiceError): void {
+    this.cancelDeadline?.();
+    if (!this.controller.signal.aborted) this.controller.abort(reason ?? new SluiceError('CANCELED', 'the requester cancelled'));
+  }
+
+  /** The handler finished: its deadline no longer matters. */
+  done(): void {
+    this.cancelDeadline?.();
   }
 }
 
@@ -177,9 +203,9 @@ function startEmitter(call: () => StreamResult<unknown>, handlers: RouteHandlers
       return stream.host.writable;
     },
     whenWritable: (fn) => stream.host.whenWritable(fn),
-    send: (item) => {
+    send: (item, last) => {
       ctx.emitted++;
-      stream.next({ data: encodeJson(item), metadata: null });
+      stream.next({ data: encodeJson(item), metadata: null }, last === true);
     },
     complete: () => stream.complete(),
     error: (e) => {
@@ -206,12 +232,8 @@ function startEmitter(call: () => StreamResult<unknown>, handlers: RouteHandlers
   return { onRequest: noop, cancel: noop };
 }
 
-function cancelOnly(abort: AbortController): Pick<StreamHandler, 'onCancel' | 'onError'> {
-  return { onCancel: () => abort.abort(), onError: () => abort.abort() };
-}
-
-function stop(abort: AbortController, emitter: Emitter): void {
-  abort.abort();
+function stop(ctx: HandlerContext, emitter: Emitter): void {
+  ctx.end();
   emitter.cancel();
 }
 

@@ -1,0 +1,463 @@
+/**
+ * One forwarded interaction, from the requester's request to its last frame
+ * either way, with the route's policies applied in order:
+ *
+ *   deadline timer ─▶ bulkhead slot (bounded wait) ─▶ pick instance
+ *   (untried first, under its per-instance limit, breaker admits) ─▶ upstream
+ *   ─▶ on failure before any item: retry elsewhere (idempotent routes, within
+ *   attempts, budget and deadline) ─▶ final failure: dead-letter if the policy
+ *   says so, then the coded error to the requester.
+ *
+ * Demand crosses the hop through one DemandBridge per direction; payload
+ * frames pass with only their stream id rewritten.
+ */
+import { SluiceError, type ErrorCode } from '../errors.js';
+import { DemandBridge } from '../flow/demand-bridge.js';
+import { MimeTypes, encodeComposite, encodeRoutes, type MetadataEntry } from '../protocol/metadata.js';
+import type { Payload } from '../protocol/frames.js';
+import type { InteractionModel, Stream, StreamHandler } from '../rsocket/stream.js';
+import type { Connection } from '../rsocket/connection.js';
+import type { Logger } from '../observability/log.js';
+import type { GatewayMetrics, RouteCounters } from '../observability/metrics.js';
+import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
+import type { Release } from '../resilience/bulkhead.js';
+import { DEADLINE_MIME, deadlineEntry } from '../resilience/deadline.js';
+import { backoffDelay } from '../resilience/backoff.js';
+import { setLongTimeout } from '../resilience/long-timeout.js';
+import type { PolicyRuntime, RouteRuntime } from '../policy/route-runtime.js';
+import type { Instance, Registry } from './registry.js';
+
+/** One forwarded interaction as metrics and the stats stream see it. */
+export interface Interaction {
+  readonly route: string;
+  readonly model: InteractionModel;
+  /** The instance serving the current attempt; undefined while waiting for a slot or a retry. */
+  readonly instance: Instance | undefined;
+  readonly startedAt: number;
+  /** The requester's connection (the consumer of the responder's payloads), for stats. */
+  readonly requester: Connection;
+  demand(): { consumer: number; producer: number };
+  /** Average size in bytes of the payloads passed to the requester so far (0 before the first). */
+  averageItemBytes(): number;
+}
+
+/** Stores a request that finally failed; resolves with its dead-letter id, or rejects (queue full). */
+export type DeadLetterSink = (letter: { route: string; model: 'response' | 'fnf'; payload: Payload; error: SluiceError; attempts: number; firstFailedAt: number }) => Promise<string>;
+
+export interface ForwardingContext {
+  readonly registry: Registry;
+  readonly metrics: GatewayMetrics;
+  readonly policies: PolicyRuntime;
+  readonly window: number;
+  readonly windowBytes: number;
+  readonly live: Set<Interaction>;
+  readonly log: Logger;
+  readonly deadLetter: DeadLetterSink | undefined;
+}
+
+export interface ForwardingRequest {
+  readonly route: string;
+  readonly model: InteractionModel;
+  readonly payload: Payload;
+  /** The request's composite metadata entries, already decoded. */
+  readonly entries: readonly MetadataEntry[];
+  /** The requester's own deadline in ms, if it sent one. */
+  readonly requesterDeadlineMs: number | undefined;
+  /** Channel: the first payload is also the last. */
+  readonly complete: boolean;
+}
+
+/** Errors that may be dead-lettered, beyond the route's retryable codes. */
+const DEAD_LETTERABLE: ReadonlySet<ErrorCode> = new Set(['POISON_MESSAGE', 'NO_ROUTE', 'CIRCUIT_OPEN', 'DEADLINE_EXCEEDED']);
+
+export class Forwarding implements Interaction {
+  readonly startedAt = performance.now();
+  readonly handler: StreamHandler;
+  readonly route: string;
+  readonly model: InteractionModel;
+  instance: Instance | undefined;
+
+  private readonly rt: RouteRuntime;
+  /** The runtime whose instance the current attempt holds (the fallback route's, after a fallback). */
+  private attemptRt: RouteRuntime;
+  private readonly counters: RouteCounters;
+  private readonly deadlineMs: number | undefined;
+  private up: Stream | undefined;
+  private toRequester: DemandBridge | undefined;
+  private toResponder: DemandBridge | undefined;
+  private breaker: CircuitBreaker | undefined;
+  private judged = true;
+  private attemptStartedAt = 0;
+  private attempts = 0;
+  private readonly tried = new Set<Instance>();
+  private emitted = false;
+  private firstObserved = false;
+  private slot: Release | undefined;
+  private readonly waiting = new AbortController();
+  private cancelDeadline: (() => void) | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private firstFailedAt = 0;
+  private finished = false;
+  /** Set when every instance's breaker is open and the policy names a fallback route. */
+  private fallbackRoute: string | undefined;
+  private lastAverageItemBytes = 0;
+  /** Channel: the requester has ended its input (possibly before any upstream exists to tell). */
+  private inputComplete: boolean;
+
+  constructor(
+    private readonly ctx: ForwardingContext,
+    private readonly request: ForwardingRequest,
+    private readonly down: Stream,
+  ) {
+    this.route = request.route;
+    this.model = request.model;
+    this.inputComplete = request.complete;
+    this.rt = ctx.policies.for(request.route);
+    this.attemptRt = this.rt;
+    this.counters = ctx.metrics.route(request.route);
+    ctx.metrics.started(this.route, this.model);
+    const policyDeadline = this.rt.policy.deadlineMs ?? undefined;
+    const d = [request.requesterDeadlineMs, policyDeadline].filter((x): x is number => x !== undefined);
+    this.deadlineMs = d.length ? Math.min(...d) : undefined;
+    this.handler = this.downHandler();
+    this.rt.budget.recordRequest();
+    ctx.live.add(this);
+    if (this.deadlineMs !== undefined) this.cancelDeadline = setLongTimeout(() => this.onDeadline(), this.deadlineMs);
+    this.admit();
+  }
+
+  get requester(): Connection {
+    return this.down.host as Connection;
+  }
+
+  averageItemBytes(): number {
+    return this.toRequester?.averageItemBytes ?? this.lastAverageItemBytes;
+  }
+
+  demand(): { consumer: number; producer: number } {
+    const b = this.toRequester;
+    if (!b) return { consumer: this.finished ? 0 : 1, producer: this.up && !this.finished ? 1 : 0 };
+    return { consumer: Math.min(b.credit, 0x7fffffff), producer: b.inflight };
+  }
+
+  // ------------------------------------------------------------------ admission
+
+  private admit(): void {
+    const slot = this.rt.bulkhead.tryAcquire();
+    if (slot) {
+      this.slot = slot;
+      this.attempt();
+      return;
+    }
+    const { maxQueue, maxWaitMs } = this.rt.policy.bulkhead;
+    if (maxQueue === 0) {
+      this.fail(new SluiceError('OVERLOADED', `route '${this.route}' is at its limit of ${this.rt.policy.bulkhead.maxConcurrent} concurrent interactions`));
+      return;
+    }
+    const wait = Math.min(maxWaitMs, this.remainingMs() ?? maxWaitMs);
+    this.rt.bulkhead.acquire(wait, this.waiting.signal).then(
+      (release) => {
+        if (this.finished) return release();
+        this.slot = release;
+        this.attempt();
+      },
+      (err: unknown) => {
+        if (!this.finished) this.fail(SluiceError.from(err));
+      },
+    );
+  }
+
+  /** Picks an instance and opens the upstream stream; any failure to do so is an attempt failure. */
+  private attempt(): void {
+    if (this.finished) return;
+    let instance: Instance;
+    try {
+      ({ instance, breaker: this.breaker } = this.choose());
+    } catch (err) {
+      this.fail(SluiceError.from(err));
+      return;
+    }
+    this.instance = instance;
+    this.judged = this.breaker === undefined;
+    this.attempts++;
+    this.tried.add(instance);
+    instance.active++;
+    this.attemptRt = this.fallbackRoute ? this.ctx.policies.for(this.fallbackRoute) : this.rt;
+    this.attemptRt.enter(instance);
+    this.attemptStartedAt = performance.now();
+    const upConn = instance.connection;
+    const downConn = this.down.host;
+    const payload = this.forwardedPayload();
+    const upHandler = this.upHandler(instance);
+    try {
+      if (this.model === 'response') {
+        this.up = upConn.requestResponse(payload, upHandler);
+        return;
+      }
+      this.toRequester = new DemandBridge({
+        window: this.ctx.window,
+        windowBytes: this.ctx.windowBytes,
+        requestUpstream: (n) => this.up?.request(n),
+        writable: () => downConn.writable,
+        whenWritable: (fn) => downConn.whenWritable(fn),
+      });
+      const initial = this.toRequester.open(this.down.sendCredit);
+      if (this.model === 'stream') {
+        this.up = upConn.requestStream(payload, initial, upHandler);
+        return;
+      }
+      this.toResponder = new DemandBridge({
+        window: this.ctx.window,
+        windowBytes: this.ctx.windowBytes,
+        requestUpstream: (n) => this.down.request(n),
+        writable: () => upConn.writable,
+        whenWritable: (fn) => upConn.whenWritable(fn),
+      });
+      this.up = upConn.requestChannel(payload, initial, this.inputComplete, upHandler);
+    } catch (err) {
+      // The instance's connection refused the stream (closed, or at its stream limit).
+      this.onUpstreamError(instance, SluiceError.from(err));
+    }
+  }
+
+  /**
+   * Untried instances first (a retry goes elsewhere where possible), then
+   * those under their per-instance limit, least loaded first; the first whose
+   * breaker admits the call wins.
+   */
+  private choose(): { instance: Instance; breaker: CircuitBreaker | undefined } {
+    const route = this.fallbackRoute ?? this.route;
+    const rt = this.fallbackRoute ? this.ctx.policies.for(this.fallbackRoute) : this.rt;
+    const all = this.ctx.registry.candidates(route).filter((i) => i.connection.isOpen);
+    if (all.length === 0) throw new SluiceError('NO_ROUTE', `no instance serves route '${route}'`);
+    const untried = all.filter((i) => !this.tried.has(i));
+    const pool = (untried.length ? untried : all).filter((i) => rt.activeOn(i) < rt.policy.bulkhead.maxConcurrentPerInstance);
+    if (pool.length === 0) {
+      throw new SluiceError('OVERLOADED', `every instance of route '${route}' is at its limit of ${rt.policy.bulkhead.maxConcurrentPerInstance} concurrent interactions`);
+    }
+    pool.sort((a, b) => a.active - b.active);
+    for (const instance of pool) {
+      const breaker = rt.breaker(instance);
+      if (!breaker || breaker.tryAcquire()) return { instance, breaker };
+    }
+    if (!this.fallbackRoute && this.rt.policy.fallback) {
+      this.fallbackRoute = this.rt.policy.fallback;
+      this.rt.counters.fallbacks++;
+      return this.choose();
+    }
+    const retryAfter = Math.min(...pool.map((i) => rt.breaker(i)?.remainingOpenMs() ?? 0));
+    throw new SluiceError('CIRCUIT_OPEN', `circuit open for route '${route}' on every instance; retry after ${Math.max(1, Math.ceil(retryAfter))} ms`, {
+      details: { retryAfterMs: Math.ceil(retryAfter) },
+    });
+  }
+
+  /** The request as sent upstream: the remaining deadline travels with it, and a fallback gets its own route. */
+  private forwardedPayload(): Payload {
+    const remaining = this.remainingMs();
+    if (remaining === undefined && !this.fallbackRoute) return this.request.payload;
+    const entries: MetadataEntry[] = this.request.entries.filter((e) => e.mimeType !== DEADLINE_MIME && !(this.fallbackRoute && e.mimeType === MimeTypes.ROUTING));
+    if (this.fallbackRoute) entries.unshift({ mimeType: MimeTypes.ROUTING, content: encodeRoutes(this.fallbackRoute) });
+    if (remaining !== undefined) entries.push(deadlineEntry(Math.max(1, remaining)));
+    return { data: this.request.payload.data, metadata: encodeComposite(entries) };
+  }
+
+  // ------------------------------------------------------------------ upstream
+
+  private upHandler(instance: Instance): StreamHandler {
+    return {
+      onNext: (payload, frame) => {
+        this.judge(true);
+        this.emitted = true;
+        this.counters.toRequester++;
+        this.observeFirst();
+        if (frame) this.down.forward(frame);
+        else this.down.next(payload, this.model === 'response');
+        this.toRequester?.onItem(frame?.length ?? size(payload));
+        this.settle();
+      },
+      onComplete: () => {
+        this.judge(true);
+        this.down.complete();
+        this.settle();
+      },
+      onError: (error) => this.onUpstreamError(instance, error),
+      // Channel only: the instance grants the requester more input.
+      onRequest: (n) => this.toResponder?.onRequest(n),
+      // Channel only: the instance wants no more input.
+      onCancel: () => {
+        this.down.cancel();
+        this.settle();
+      },
+    };
+  }
+
+  private onUpstreamError(instance: Instance, error: SluiceError): void {
+    if (this.finished) return;
+    const e =
+      error.code === 'UNAVAILABLE' && !instance.connection.isOpen
+        ? new SluiceError('UNAVAILABLE', `instance '${instance.id}' of service '${instance.service}' disconnected`)
+        : error;
+    this.judge(!this.rt.policy.breaker.failureCodes.includes(e.code));
+    this.endAttempt();
+    if (this.firstFailedAt === 0) this.firstFailedAt = Date.now();
+    const delay = this.retryDelay(e);
+    if (delay === undefined) {
+      this.fail(e);
+      return;
+    }
+    this.rt.counters.retries++;
+    this.ctx.log.debug({ route: this.route, code: e.code, attempt: this.attempts, delay }, 'retrying on another instance');
+    this.retryTimer = setTimeout(() => this.attempt(), delay);
+    this.retryTimer.unref?.();
+  }
+
+  /** The backoff before another attempt, or undefined when this failure is final. */
+  private retryDelay(e: SluiceError): number | undefined {
+    const retry = this.rt.policy.retry;
+    if (this.emitted || this.model === 'channel' || !this.idempotent()) return undefined;
+    if (!retry.retryOn.includes(e.code) || this.attempts >= retry.maxAttempts) return undefined;
+    const delay = backoffDelay(this.attempts - 1, retry);
+    const remaining = this.remainingMs();
+    if (remaining !== undefined && remaining <= delay) return undefined;
+    if (!this.rt.budget.tryWithdraw()) {
+      this.rt.counters.retryBudgetExhausted++;
+      return undefined;
+    }
+    return delay;
+  }
+
+  private idempotent(): boolean {
+    return this.rt.policy.idempotent ?? this.ctx.registry.declaration(this.route)?.idempotent ?? false;
+  }
+
+  // ------------------------------------------------------------------ requester
+
+  private downHandler(): StreamHandler {
+    return {
+      // Channel only: one input payload from the requester.
+      onNext: (payload, frame) => {
+        if (!this.up) return;
+        this.counters.toResponder++;
+        if (frame) this.up.forward(frame);
+        else this.up.next(payload);
+        this.toResponder?.onItem(frame?.length ?? size(payload));
+        this.settle();
+      },
+      // Before the upstream opens (bulkhead wait), the end of input is kept for the REQUEST_CHANNEL.
+      onComplete: () => {
+        this.inputComplete = true;
+        this.up?.complete();
+        this.settle();
+      },
+      // Before the upstream opens, demand accumulates in the requester stream's credit.
+      onRequest: (n) => {
+        if (this.up) this.toRequester?.onRequest(n);
+      },
+      onCancel: () => {
+        this.up?.cancel();
+        this.finish();
+      },
+      // The requester's connection went away, or it broke demand on a channel.
+      onError: (error) => {
+        if (error.code !== 'UNAVAILABLE') this.ctx.metrics.error(this.route, error.code);
+        this.up?.cancel();
+        this.finish();
+      },
+    };
+  }
+
+  // ------------------------------------------------------------------ endings
+
+  private onDeadline(): void {
+    if (this.finished) return;
+    this.rt.counters.deadlineExceeded++;
+    if (this.up && !this.up.closed) this.up.cancel();
+    this.judge(false);
+    this.endAttempt();
+    this.fail(new SluiceError('DEADLINE_EXCEEDED', `deadline of ${this.deadlineMs} ms exceeded on route '${this.route}'`));
+  }
+
+  /** The final failure: dead-letter it if the policy says so, then tell the requester. */
+  private fail(error: SluiceError): void {
+    if (this.finished) return;
+    this.ctx.metrics.error(this.route, error.code);
+    const sink = this.ctx.deadLetter;
+    const letterable = this.rt.policy.deadLetter && this.model === 'response' && sink && (DEAD_LETTERABLE.has(error.code) || this.rt.policy.retry.retryOn.includes(error.code));
+    if (!letterable) {
+      this.down.error(error);
+      this.finish();
+      return;
+    }
+    this.finish();
+    sink({ route: this.route, model: 'response', payload: this.request.payload, error, attempts: this.attempts, firstFailedAt: this.firstFailedAt || Date.now() }).then(
+      (id) => {
+        this.rt.counters.deadLettered++;
+        this.down.error(new SluiceError(error.code, `${error.message} (dead-lettered as ${id})`, { details: { deadLetterId: id } }));
+      },
+      (err: unknown) => {
+        this.ctx.log.error({ route: this.route, code: error.code, reason: (err as Error).message }, 'dead-letter refused');
+        this.down.error(new SluiceError(error.code, `${error.message} (not dead-lettered: ${(err as Error).message})`));
+      },
+    );
+  }
+
+  /** Records the outcome of the current attempt in its breaker, once. */
+  private judge(success: boolean): void {
+    if (this.judged || !this.breaker) return;
+    this.judged = true;
+    const duration = performance.now() - this.attemptStartedAt;
+    if (success) this.breaker.onSuccess(duration);
+    else this.breaker.onFailure(duration);
+  }
+
+  private endAttempt(): void {
+    const instance = this.instance;
+    if (!instance) return;
+    this.instance = undefined;
+    instance.active--;
+    this.attemptRt.leave(instance);
+    this.lastAverageItemBytes = this.toRequester?.averageItemBytes ?? this.lastAverageItemBytes;
+    this.toRequester?.stop();
+    this.toResponder?.stop();
+    this.toRequester = undefined;
+    this.toResponder = undefined;
+    this.up = undefined;
+  }
+
+  private observeFirst(): void {
+    if (this.firstObserved) return;
+    this.firstObserved = true;
+    this.ctx.metrics.observe(this.route, this.model, (performance.now() - this.startedAt) / 1000);
+  }
+
+  private settle(): void {
+    if (this.up?.closed && this.down.closed) this.finish();
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.observeFirst();
+    this.cancelDeadline?.();
+    clearTimeout(this.retryTimer);
+    this.waiting.abort();
+    // A call admitted by its breaker and ended by the requester is neither a success nor a failure.
+    if (!this.judged) {
+      this.judged = true;
+      this.breaker?.release();
+    }
+    this.endAttempt();
+    this.slot?.();
+    this.slot = undefined;
+    this.ctx.live.delete(this);
+  }
+
+  private remainingMs(): number | undefined {
+    if (this.deadlineMs === undefined) return undefined;
+    return Math.max(0, Math.ceil(this.deadlineMs - (performance.now() - this.startedAt)));
+  }
+}
+
+function size(p: Payload): number {
+  return (p.data?.length ?? 0) + (p.metadata?.length ?? 0);
+}

@@ -1,0 +1,169 @@
+/**
+ * The gateway's broker (Registry, PolicyRuntime, Forwarder) on in-memory
+ * transports, for unit tests of the forwarding path: services are bare
+ * client-role Connections whose responder the test scripts, requesters are
+ * bare Connections, and every number the invariants need (live interactions,
+ * instance and per-route counters, bulkhead slots) is reachable directly.
+ */
+import { Forwarder } from '../../src/broker/forwarder.js';
+import type { DeadLetterSink } from '../../src/broker/forwarding.js';
+import { Registry, type Instance } from '../../src/broker/registry.js';
+import { SluiceError } from '../../src/errors.js';
+import { GatewayMetrics } from '../../src/observability/metrics.js';
+import { silentLogger } from '../../src/observability/log.js';
+import { compilePolicies } from '../../src/policy/policy-config.js';
+import { PolicyRuntime } from '../../src/policy/route-runtime.js';
+import type { Payload, SetupFrame } from '../../src/protocol/frames.js';
+import { MimeTypes, encodeComposite, routeMetadata, type MetadataEntry } from '../../src/protocol/metadata.js';
+import { readRegistration, registrationEntry } from '../../src/protocol/registration.js';
+import { Connection, refusingResponder, type ConnectionLimits, type Responder } from '../../src/rsocket/connection.js';
+import type { InteractionModel, Stream, StreamHandler } from '../../src/rsocket/stream.js';
+import { memoryPair, type MemoryTransport } from './memory-transport.js';
+
+const MIME = { metadataMimeType: MimeTypes.COMPOSITE, dataMimeType: MimeTypes.JSON };
+const text = (b: Uint8Array | null | undefined) => (b ? new TextDecoder().decode(b) : null);
+
+/** Records every event of one stream, in order. */
+export interface Events extends StreamHandler {
+  readonly events: string[];
+}
+
+export function events(): Events {
+  const list: string[] = [];
+  return {
+    events: list,
+    onNext: (p) => void list.push(`next:${text(p.data)}`),
+    onComplete: () => void list.push('complete'),
+    onError: (e) => void list.push(`error:${e.code}`),
+    onRequest: (n) => void list.push(`request:${n}`),
+    onCancel: () => void list.push('cancel'),
+  };
+}
+
+/** One request as a scripted service saw it. */
+export interface Served {
+  readonly model: InteractionModel;
+  readonly data: string | null;
+  readonly metadata: Uint8Array | null;
+  readonly complete: boolean;
+  readonly stream: Stream;
+  readonly handler: Events;
+}
+
+export interface ScriptedService {
+  readonly served: Served[];
+  readonly connection: Connection;
+  readonly transport: MemoryTransport;
+  readonly instance: () => Instance;
+}
+
+export interface MemoryGatewayOptions {
+  policies?: unknown;
+  window?: number;
+  windowBytes?: number;
+  deadLetter?: DeadLetterSink;
+  limits?: Partial<ConnectionLimits>;
+}
+
+export function memoryGateway(options: MemoryGatewayOptions = {}) {
+  const policies = new PolicyRuntime(compilePolicies(options.policies ?? {}));
+  const registry = new Registry({ unregistered: (i) => policies.forgetInstance(i) });
+  const metrics = new GatewayMetrics(
+    { connections: () => ({ client: 0, service: 0 }), instances: () => new Map(), streams: () => [], bufferedBytes: () => 0 },
+    { defaultMetrics: false },
+  );
+  const forwarder = new Forwarder(
+    {
+      registry,
+      metrics,
+      policies,
+      log: silentLogger,
+      ...(options.deadLetter ? { deadLetter: options.deadLetter } : {}),
+      identityOf: () => 'test',
+    },
+    { window: options.window ?? 512, windowBytes: options.windowBytes ?? 512 * 1024 },
+  );
+  const connections: Connection[] = [];
+  const accept = (setup: SetupFrame, conn: Connection): Responder => {
+    const reg = readRegistration(setup.metadata);
+    if (reg) {
+      const { instance } = registry.register(reg.service, reg.instance, reg.routes, conn);
+      conn.onClose(() => registry.unregister(instance));
+    }
+    return forwarder.responderFor(conn);
+  };
+
+  /** A client-role connection to the gateway; returns both ends. */
+  const connect = (setupMetadata: MetadataEntry[] | undefined, responder: Responder) => {
+    const [clientEnd, serverEnd] = memoryPair();
+    const server = Connection.accept(serverEnd, { accept }, options.limits ? { limits: options.limits } : {});
+    const client = Connection.connect(clientEnd, { ...MIME, metadata: setupMetadata ? encodeComposite(setupMetadata) : null }, responder);
+    connections.push(client, server);
+    return { client, server, clientEnd, serverEnd };
+  };
+
+  return {
+    registry,
+    policies,
+    metrics,
+    forwarder,
+
+    /** A service instance whose requests are recorded; `act` may answer each as it arrives. */
+    service(service: string, instance: string, routes: Array<string | { name: string; idempotent: boolean }>, act?: (s: Served) => void): ScriptedService {
+      const served: Served[] = [];
+      const serve = (model: InteractionModel, payload: Payload, complete: boolean, stream: Stream): StreamHandler => {
+        const s: Served = { model, data: text(payload.data), metadata: payload.metadata?.slice() ?? null, complete, stream, handler: events() };
+        served.push(s);
+        act?.(s);
+        return s.handler;
+      };
+      const responder: Responder = {
+        fireAndForget: () => {},
+        requestResponse: (p, s) => serve('response', p, false, s),
+        requestStream: (p, s) => serve('stream', p, false, s),
+        requestChannel: (p, c, s) => serve('channel', p, c, s),
+      };
+      const { client, clientEnd } = connect([registrationEntry({ service, instance, routes })], responder);
+      return {
+        served,
+        connection: client,
+        transport: clientEnd,
+        instance: () => {
+          const found = registry.instances().find((i) => i.service === service && i.id === instance);
+          if (!found) throw new Error(`instance ${service}/${instance} is not registered`);
+          return found;
+        },
+      };
+    },
+
+    /** A bare requester connection. */
+    requester() {
+      const { client, clientEnd, server } = connect(undefined, refusingResponder);
+      return { connection: client, transport: clientEnd, gatewaySide: server };
+    },
+
+    /** Everything a finished burst must have given back. */
+    leftovers() {
+      const routes = [...policies.all()];
+      return {
+        live: forwarder.live.size,
+        instanceActive: registry.instances().reduce((n, i) => n + i.active, 0),
+        routeActive: routes.reduce((n, rt) => n + registry.instances().reduce((m, i) => m + rt.activeOn(i), 0), 0),
+        bulkheadActive: routes.reduce((n, rt) => n + rt.bulkhead.active, 0),
+        bulkheadQueued: routes.reduce((n, rt) => n + rt.bulkhead.queued, 0),
+      };
+    },
+
+    close() {
+      for (const c of connections) c.close();
+    },
+  };
+}
+
+export function request(route: string, data: unknown, metadata: MetadataEntry[] = []): Payload {
+  return { data: new TextEncoder().encode(JSON.stringify(data)), metadata: routeMetadata(route, metadata) };
+}
+
+export function failWith(code: ConstructorParameters<typeof SluiceError>[0], message = 'scripted failure'): SluiceError {
+  return new SluiceError(code, message);
+}

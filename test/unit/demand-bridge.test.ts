@@ -1,0 +1,250 @@
+import { describe, expect, it } from 'vitest';
+import { DemandBridge } from '../../src/flow/demand-bridge.js';
+import { MAX_REQUEST_N } from '../../src/protocol/frames.js';
+
+/** Small seeded PRNG (mulberry32) so every failure replays. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function harness(window: number, windowBytes?: number) {
+  const upstream: number[] = [];
+  let writable = true;
+  const waiters = new Set<() => void>();
+  let registrations = 0;
+  const bridge = new DemandBridge({
+    window,
+    ...(windowBytes === undefined ? {} : { windowBytes }),
+    requestUpstream: (n) => upstream.push(n),
+    writable: () => writable,
+    whenWritable: (fn) => {
+      registrations++;
+      waiters.add(fn);
+      return () => waiters.delete(fn);
+    },
+  });
+  return {
+    bridge,
+    upstream,
+    waiters,
+    get registrations() {
+      return registrations;
+    },
+    get writable() {
+      return writable;
+    },
+    /** The consumer's connection congests or drains; draining wakes the waiters like Connection does. */
+    setWritable(v: boolean) {
+      writable = v;
+      if (!v) return;
+      const ws = [...waiters];
+      waiters.clear();
+      for (const w of ws) w();
+    },
+  };
+}
+
+describe('DemandBridge', () => {
+  it('refuses a window that is not a positive integer', () => {
+    for (const window of [0, -1, 1.5, NaN]) {
+      expect(() => harness(window)).toThrow(new RangeError('window must be a positive integer'));
+    }
+  });
+
+  it('open() asks for the consumer demand up to the window, at least 1', () => {
+    expect(harness(128).bridge.open(8)).toBe(8);
+    expect(harness(128).bridge.open(500)).toBe(128);
+    const unbounded = harness(128);
+    expect(unbounded.bridge.open(MAX_REQUEST_N)).toBe(128);
+    expect(unbounded.bridge.credit).toBe(Infinity);
+    expect(unbounded.bridge.inflight).toBe(128);
+    expect(harness(128).bridge.open(0)).toBe(1);
+    expect(harness(1).bridge.open(10)).toBe(1);
+  });
+
+  it('open() while the consumer is congested asks for only the 1 item RSocket requires', () => {
+    const h = harness(128);
+    h.setWritable(false);
+    expect(h.bridge.open(50)).toBe(1);
+    expect([h.bridge.credit, h.bridge.inflight]).toEqual([50, 1]);
+  });
+
+  it('passes demand through below the window: request 1 -> upstream 1', () => {
+    const h = harness(128);
+    expect(h.bridge.open(1)).toBe(1);
+    for (let i = 0; i < 10; i++) {
+      h.bridge.onItem();
+      expect(h.upstream).toEqual(Array(i).fill(1));
+      h.bridge.onRequest(1);
+      expect(h.upstream).toEqual(Array(i + 1).fill(1));
+    }
+    const h2 = harness(128);
+    h2.bridge.open(5);
+    h2.bridge.onItem();
+    h2.bridge.onRequest(2);
+    expect(h2.upstream).toEqual([2]);
+    expect(h2.bridge.inflight).toBe(6);
+  });
+
+  it('beyond the window, tops up in batches of at least window / 2', () => {
+    const h = harness(8);
+    expect(h.bridge.open(MAX_REQUEST_N)).toBe(8);
+    for (let i = 0; i < 3; i++) h.bridge.onItem();
+    expect(h.upstream).toEqual([]);
+    h.bridge.onItem();
+    expect(h.upstream).toEqual([4]);
+    for (let i = 0; i < 100; i++) h.bridge.onItem();
+    expect(h.upstream.every((n) => n === 4)).toBe(true);
+    expect(h.bridge.inflight).toBeLessThanOrEqual(8);
+    expect(h.bridge.inflight).toBeGreaterThan(4);
+  });
+
+  it('a finite demand beyond the window ends with exactly what the consumer asked for', () => {
+    const h = harness(8);
+    let total = h.bridge.open(21);
+    while (h.bridge.inflight > 0) {
+      h.bridge.onItem();
+      total += h.upstream.splice(0).reduce((a, b) => a + b, 0);
+    }
+    expect(total).toBe(21);
+    expect(h.bridge.credit).toBe(0);
+  });
+
+  it('asks for nothing while the consumer is congested and resumes when it drains', () => {
+    const h = harness(4);
+    h.bridge.open(10);
+    h.setWritable(false);
+    for (let i = 0; i < 4; i++) h.bridge.onItem();
+    h.bridge.onRequest(5);
+    expect(h.upstream).toEqual([]);
+    expect(h.bridge.inflight).toBe(0);
+    // One waiter, however many items and requests arrived meanwhile.
+    expect([h.waiters.size, h.registrations]).toEqual([1, 1]);
+    h.setWritable(true);
+    expect(h.upstream).toEqual([4]);
+    expect(h.bridge.inflight).toBe(4);
+  });
+
+  it('stop() cancels the pending wake-up and nothing is requested afterwards', () => {
+    const h = harness(4);
+    h.bridge.open(10);
+    h.setWritable(false);
+    h.bridge.onItem();
+    h.bridge.onItem();
+    expect(h.waiters.size).toBe(1);
+    h.bridge.stop();
+    expect(h.waiters.size).toBe(0);
+    h.setWritable(true);
+    h.bridge.onRequest(100);
+    h.bridge.onItem();
+    expect(h.upstream).toEqual([]);
+  });
+
+  it('without windowBytes the window is the item count, whatever the item sizes', () => {
+    const h = harness(64);
+    h.bridge.open(MAX_REQUEST_N);
+    h.bridge.onItem(10 * 1024 * 1024);
+    expect(h.bridge.window).toBe(64);
+  });
+
+  it('with windowBytes the window starts at the item count, exactly, for any sizes', () => {
+    for (let window = 1; window <= 600; window++) {
+      for (const windowBytes of [1_000, 1_024, 4_097, 65_537, 777_777, 512 * 1024, 1_000_000]) {
+        expect(harness(window, windowBytes).bridge.window, `window ${window}, ${windowBytes} bytes`).toBe(window);
+      }
+    }
+  });
+
+  it('with windowBytes the window follows the average item size, never below 1 item', () => {
+    const h = harness(512, 512 * 1024);
+    expect(h.bridge.open(MAX_REQUEST_N)).toBe(512);
+    h.bridge.onItem(64 * 1024);
+    expect(h.bridge.window).toBe(8);
+    // Nothing more is asked while 511 are in flight and the window is 8.
+    expect(h.upstream).toEqual([]);
+    for (let i = 0; i < 16; i++) h.bridge.onItem(2 * 1024 * 1024);
+    expect(h.bridge.window).toBe(1);
+    // Small items again: the average comes down over about 16 items.
+    const before = h.bridge.window;
+    for (let i = 0; i < 100; i++) h.bridge.onItem(100);
+    expect(h.bridge.window).toBeGreaterThan(before);
+    expect(h.bridge.window).toBeLessThanOrEqual(512);
+  });
+
+  it.each([
+    ['items only', false],
+    ['items and bytes', true],
+  ])('keeps inflight <= min(credit, window) under random requests, items and congestion (%s)', (_name, bytes) => {
+    let checks = 0;
+    for (let run = 0; run < 300; run++) {
+      const rand = prng(run + 1);
+      const window = 1 + Math.floor(rand() * 64);
+      const h = bytes ? harness(window, 1024 + Math.floor(rand() * 64 * 1024)) : harness(window);
+      const itemSize = () => Math.floor(rand() * rand() * 32 * 1024);
+      if (rand() < 0.3) h.setWritable(false);
+      const initial = rand() < 0.1 ? MAX_REQUEST_N : 1 + Math.floor(rand() * 3 * window);
+      let consumerRequested = initial === MAX_REQUEST_N ? Infinity : initial;
+      let upstreamRequested = h.bridge.open(initial);
+      let delivered = 0;
+      let lastSeen = 0;
+      // Plain checks (expect() per step is too slow for ~250k steps); a violation throws with its context.
+      const ensure = (ok: boolean, what: string) => {
+        checks++;
+        if (!ok) throw new Error(`run ${run} (window ${window}): ${what}; credit ${h.bridge.credit}, inflight ${h.bridge.inflight}, window now ${h.bridge.window}`);
+      };
+      const check = (step: string) => {
+        const { credit, inflight } = h.bridge;
+        // The byte window may shrink below what is already in flight; the item window never does.
+        ensure(inflight <= Math.min(credit, window), `after ${step}: inflight > min(credit, window)`);
+        if (!bytes) ensure(h.bridge.window === window, `after ${step}: the item window changed`);
+        ensure(inflight === upstreamRequested - delivered, `after ${step}: inflight is not requested - delivered`);
+        ensure(credit === (consumerRequested === Infinity ? Infinity : consumerRequested - delivered), `after ${step}: credit is not consumer demand - delivered`);
+        ensure(upstreamRequested <= consumerRequested, `after ${step}: producer got more demand than the consumer gave`);
+        // Never stalled: unmet demand always has something in flight or a wake-up pending.
+        if (Math.min(credit, h.bridge.window) > inflight) ensure(inflight > 0 || h.waiters.size === 1, `after ${step}: stalled`);
+      };
+      const observe = (step: string) => {
+        const fresh = h.upstream.slice(lastSeen);
+        lastSeen = h.upstream.length;
+        for (const n of fresh) {
+          ensure(h.writable, 'requested upstream while congested');
+          ensure(n >= 1, 'empty request');
+          upstreamRequested += n;
+        }
+        const last = fresh.at(-1);
+        if (last !== undefined) {
+          // A top-up fills the window as it is now, never more...
+          ensure(h.bridge.inflight === Math.min(h.bridge.credit, h.bridge.window), `top-up ${last} does not fill the window exactly`);
+          // ...and is smaller than the batch only when it covers all the consumer wants.
+          if (last < Math.max(1, h.bridge.window >> 1)) ensure(h.bridge.inflight === h.bridge.credit, `small top-up ${last} below the batch`);
+        }
+        check(step);
+      };
+      check('open');
+      for (let step = 0; step < 400; step++) {
+        const r = rand();
+        if (r < 0.5 && h.bridge.inflight > 0) {
+          delivered++;
+          h.bridge.onItem(bytes ? itemSize() : 0);
+          observe('item');
+        } else if (r < 0.75) {
+          const n = rand() < 0.05 ? MAX_REQUEST_N : 1 + Math.floor(rand() * 2 * window);
+          consumerRequested = n === MAX_REQUEST_N ? Infinity : consumerRequested + n;
+          h.bridge.onRequest(n);
+          observe('request');
+        } else {
+          h.setWritable(!h.writable);
+          observe(h.writable ? 'drain' : 'congestion');
+        }
+      }
+    }
+    expect(checks).toBeGreaterThan(300 * 400);
+  });
+});

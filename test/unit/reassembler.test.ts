@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { Reassembler } from '../../src/rsocket/reassembler.js';
+
+const u8 = (s: string) => new TextEncoder().encode(s);
+const text = (b: Uint8Array | null) => (b ? new TextDecoder().decode(b) : null);
+
+describe('Reassembler', () => {
+  it('concatenates metadata and data of every fragment and returns the pending request', () => {
+    const r = new Reassembler(100);
+    const request = { type: 6, requestN: 3, complete: false };
+    expect(r.start(1, { metadata: u8('me'), data: null }, request)).toBe(true);
+    expect(r.has(1)).toBe(true);
+    expect(r.add(1, { metadata: u8('ta'), data: u8('da') }, true)).toBe('pending');
+    const done = r.add(1, { metadata: null, data: u8('ta') }, false);
+    if (typeof done === 'string') throw new Error(done);
+    expect([text(done.payload.metadata), text(done.payload.data), done.request]).toEqual(['meta', 'data', request]);
+    expect(r.has(1)).toBe(false);
+  });
+
+  it('has no metadata when no fragment carried any', () => {
+    const r = new Reassembler(100);
+    r.start(1, { metadata: null, data: u8('a') }, undefined);
+    const done = r.add(1, { metadata: null, data: u8('b') }, false);
+    if (typeof done === 'string') throw new Error(done);
+    expect([done.payload.metadata, text(done.payload.data), done.request]).toEqual([null, 'ab', undefined]);
+  });
+
+  it('copies fragments: later changes to the transport buffers do not leak in', () => {
+    const r = new Reassembler(100);
+    const first = u8('abc');
+    r.start(1, { metadata: null, data: first }, undefined);
+    first.fill(0x7a);
+    const done = r.add(1, { metadata: null, data: u8('d') }, false);
+    if (typeof done === 'string') throw new Error(done);
+    expect(text(done.payload.data)).toBe('abcd');
+  });
+
+  it('refuses a payload over maxSize (metadata + data) and forgets it', () => {
+    const r = new Reassembler(8);
+    expect(r.start(1, { metadata: u8('1234'), data: u8('5678') }, undefined)).toBe(true);
+    expect(r.add(1, { metadata: null, data: u8('9') }, true)).toBe('too-large');
+    expect(r.has(1)).toBe(false);
+    expect(r.add(1, { metadata: null, data: u8('0') }, false)).toBe('too-large');
+    expect(r.start(3, { metadata: null, data: u8('123456789') }, undefined)).toBe(false);
+    expect(r.has(3)).toBe(false);
+  });
+
+  it(`holds at most ${Reassembler.MAX_CONCURRENT} payloads at once`, () => {
+    const r = new Reassembler(100);
+    for (let i = 0; i < Reassembler.MAX_CONCURRENT; i++) {
+      expect(r.full).toBe(false);
+      expect(r.start(i, { metadata: null, data: u8('x') }, undefined)).toBe(true);
+    }
+    expect(r.full).toBe(true);
+    expect(r.start(99, { metadata: null, data: u8('x') }, undefined)).toBe(false);
+    r.drop(0);
+    expect(r.full).toBe(false);
+    r.clear();
+    expect(r.has(1)).toBe(false);
+  });
+});
