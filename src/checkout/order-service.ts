@@ -14,6 +14,8 @@
  *   every bound (work queue, sagas, watchers, channels).
  */
 import { SluiceError } from '../errors.js';
+import { lastItem, type LastItem } from '../flow/emitters.js';
+import { deadlineEntry } from '../resilience/deadline.js';
 import { silentLogger, type Logger } from '../observability/log.js';
 import type { Service } from '../service/connect-service.js';
 import type { RouteTable, StreamContext } from '../service/handlers.js';
@@ -230,9 +232,11 @@ function submitAcks(
  * One order's events: reads the log from the next `seq` whenever the order
  * notifier says it grew. Pulled only on demand, so a slow subscriber holds
  * nothing but its position; cancel (ctx.signal) ends the wait and releases
- * the subscription.
+ * the subscription. The terminal event carries the completion with it
+ * (`lastItem`), so a subscriber that asked for exactly the events there are
+ * sees the stream end.
  */
-async function* watch(orderId: string, ctx: StreamContext, store: OrderStore, notifier: OrderNotifier): AsyncGenerator<OrderEvent> {
+async function* watch(orderId: string, ctx: StreamContext, store: OrderStore, notifier: OrderNotifier): AsyncGenerator<OrderEvent | LastItem<OrderEvent>> {
   let next = 1;
   const first = await store.events(orderId, next, WATCH_PAGE);
   if (first.length === 0) throw new SluiceError('INVALID_ARGUMENT', `no order '${orderId}'`);
@@ -241,9 +245,12 @@ async function* watch(orderId: string, ctx: StreamContext, store: OrderStore, no
     let page = first;
     for (;;) {
       for (const event of page) {
+        if (isTerminal(event)) {
+          yield lastItem(event);
+          return;
+        }
         yield event;
         next = event.seq + 1;
-        if (isTerminal(event)) return;
       }
       // Reset before reading: an append after this point wakes the wait below at once.
       sub.reset();
@@ -296,9 +303,10 @@ class GatewayLink implements StepCaller {
     return this.service?.connected ?? false;
   }
 
-  call(route: string, data: unknown, signal: AbortSignal): Promise<unknown> {
+  call(route: string, data: unknown, deadlineMs: number, signal: AbortSignal): Promise<unknown> {
     if (!this.service) return Promise.reject(new SluiceError('UNAVAILABLE', 'not connected to the gateway yet'));
-    return this.service.client.requestResponse(route, data, { signal });
+    // The deadline travels too: the gateway enforces it and the step's handler sees it (ctx.deadline, ctx.signal).
+    return this.service.client.requestResponse(route, data, { signal, metadata: [deadlineEntry(deadlineMs)] });
   }
 
   whenConnected(signal: AbortSignal): Promise<void> {

