@@ -108,21 +108,30 @@ export class OrderStore {
   place(cmd: PlaceCommand): Promise<PlaceResult> {
     const fingerprint = commandFingerprint(cmd);
     return this.store.db.transaction(async (tx) => {
-      const existing = (await tx.query<{ order_id: string; fingerprint: string; status: OrderStatus }>(
-        'select o.order_id, o.fingerprint, v.status from orders o join order_views v using (order_id) where o.idempotency_key = $1',
-        [cmd.idempotencyKey],
-      )).rows[0];
-      if (existing) {
+      const orderId = `ord_${randomUUID()}`;
+      const at = new Date().toISOString();
+      const items = cmd.items.map((l) => ({ sku: l.sku, qty: l.qty }));
+      const amountCents = cartAmountCents(items);
+      // The unique key decides: a second insert with the same key inserts nothing, whatever the timing.
+      const inserted = await tx.query('insert into orders values ($1, $2, $3, $4, $5, $6, $7) on conflict (idempotency_key) do nothing', [
+        orderId,
+        cmd.idempotencyKey,
+        fingerprint,
+        cmd.customerId,
+        JSON.stringify(items),
+        amountCents,
+        at,
+      ]);
+      if (inserted.affectedRows === 0) {
+        const existing = (await tx.query<{ order_id: string; fingerprint: string; status: OrderStatus }>(
+          'select o.order_id, o.fingerprint, v.status from orders o join order_views v using (order_id) where o.idempotency_key = $1',
+          [cmd.idempotencyKey],
+        )).rows[0]!;
         if (existing.fingerprint !== fingerprint) {
           throw new SluiceError('INVALID_ARGUMENT', `'idempotencyKey' '${cmd.idempotencyKey}' already placed order ${existing.order_id} with a different cart or customer`);
         }
         return { orderId: existing.order_id, status: existing.status, created: false };
       }
-      const orderId = `ord_${randomUUID()}`;
-      const at = new Date().toISOString();
-      const items = cmd.items.map((l) => ({ sku: l.sku, qty: l.qty }));
-      const amountCents = cartAmountCents(items);
-      await tx.query('insert into orders values ($1, $2, $3, $4, $5, $6, $7)', [orderId, cmd.idempotencyKey, fingerprint, cmd.customerId, JSON.stringify(items), amountCents, at]);
       const placed: OrderEvent = { type: 'OrderPlaced', orderId, seq: 1, at, customerId: cmd.customerId, items, amountCents };
       await insertEvent(tx, placed);
       const view = project(undefined, placed);
@@ -159,18 +168,17 @@ export class OrderStore {
    */
   apply(orderId: string, transition: Transition): Promise<OrderEvent[]> {
     return this.store.db.transaction(async (tx) => {
-      const state = (await tx.query<{ state: string }>('select state from sagas where order_id = $1', [orderId])).rows[0]?.state;
-      if (state !== transition.from) throw new Error(`order ${orderId}: saga is in state ${state ?? 'none'}, not ${transition.from}`);
-      let view = (await tx.query<{ view: OrderView }>('select view from order_views where order_id = $1', [orderId])).rows[0]?.view;
-      if (!view) throw new Error(`order ${orderId}: no view`);
+      const row = (await tx.query<{ state: string; view: OrderView }>('select s.state, v.view from sagas s join order_views v using (order_id) where order_id = $1', [orderId])).rows[0];
+      if (row?.state !== transition.from) throw new Error(`order ${orderId}: saga is in state ${row?.state ?? 'none'}, not ${transition.from}`);
+      let view = row.view;
       const at = new Date().toISOString();
       const appended: OrderEvent[] = [];
       for (const draft of transition.events) {
         const event = withEnvelope(draft, orderId, view.lastSeq + 1, at);
-        await insertEvent(tx, event);
         view = project(view, event);
         appended.push(event);
       }
+      await insertEvents(tx, appended);
       await tx.query('update order_views set status = $2, view = $3 where order_id = $1', [orderId, view.status, JSON.stringify(view)]);
       await tx.query('update sagas set state = $2, attempts = 0, reason = $3, last_error = null, retry_at = null where order_id = $1', [orderId, transition.to, transition.reason]);
       return appended;
@@ -220,8 +228,20 @@ export class OrderStore {
 type Queryable = { query(sql: string, params?: unknown[]): Promise<unknown> };
 
 async function insertEvent(tx: Queryable, event: OrderEvent): Promise<void> {
-  const { type, orderId, seq, at, ...details } = event;
-  await tx.query('insert into order_events values ($1, $2, $3, $4, $5)', [orderId, seq, type, at, JSON.stringify(details)]);
+  await insertEvents(tx, [event]);
+}
+
+/** One statement for all of a transition's events (each statement is a round trip into PGlite). */
+async function insertEvents(tx: Queryable, events: readonly OrderEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  const params: unknown[] = [];
+  const rows = events.map((event) => {
+    const { type, orderId, seq, at, ...details } = event;
+    params.push(orderId, seq, type, at, JSON.stringify(details));
+    const b = params.length - 5;
+    return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5})`;
+  });
+  await tx.query(`insert into order_events values ${rows.join(', ')}`, params);
 }
 
 function withEnvelope(draft: EventDraft, orderId: string, seq: number, at: string): OrderEvent {
