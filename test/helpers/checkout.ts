@@ -120,7 +120,8 @@ export function lastIsTerminal(events: readonly { type: string }[]): boolean {
   return events.length > 0 && isTerminal(events.at(-1)!);
 }
 
-async function pgliteTemplate(): Promise<string> {
+/** An empty PGlite cluster made once per machine and PGlite version; copy it, never open it. */
+export async function pgliteTemplate(): Promise<string> {
   // The pinned version in our package.json: a new PGlite gets a new template.
   const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { dependencies: Record<string, string> };
   const dir = join(tmpdir(), `sluice-pglite-template-${pkg.dependencies['@electric-sql/pglite']}`);

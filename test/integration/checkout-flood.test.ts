@@ -22,7 +22,7 @@ beforeAll(async () => {
 afterAll(async () => s?.close());
 
 type Ack = { idempotencyKey: string | null; orderId?: string; error?: { code: string; message: string } };
-type Stats = { orders: { total: number }; queue: { depth: number; max: number; capacity: number } };
+type Stats = { orders: { total: number }; queue: { depth: number; max: number; capacity: number }; sagas: { max: number; capacity: number } };
 
 describe('checkout.submit under a flood', () => {
   it(`throttles a ${COMMANDS}-command producer through demand, with a bounded queue and every command acked once`, async () => {
@@ -70,6 +70,8 @@ describe('checkout.submit under a flood', () => {
     expect(after.queue.capacity).toBe(QUEUE_SIZE);
     expect(after.queue.max).toBeLessThanOrEqual(QUEUE_SIZE);
     expect(after.queue.max).toBeGreaterThan(1);
+    // The sagas the flood started ran within their bound too (the rest waited in the store).
+    expect(after.sagas.max).toBeLessThanOrEqual(after.sagas.capacity);
     // ...and so did the producer. Produced and not acked at most: the channel's read-ahead, its share of the
     // queue (half), the acks we requested and have not received, and the one command the generator just yielded.
     expect(maxAhead).toBeLessThanOrEqual(submitWindow(QUEUE_SIZE) + QUEUE_SIZE / 2 + ACK_PREFETCH + 1);
