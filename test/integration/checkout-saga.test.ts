@@ -196,6 +196,28 @@ describe('checkout saga', () => {
       expect((await stats()).orders.total).toBe(before + 2);
     });
 
+    it('malformed JSON on checkout.submit ends that channel with INVALID_ARGUMENT; acked commands stand', async () => {
+      const conn = await establish(nodeTransport, { url: s.gateway.url });
+      try {
+        const rec = recorder();
+        const first = { ...base, idempotencyKey: 'sub-json-1' };
+        const stream = conn.requestChannel(jsonPayload('checkout.submit', first), 8, false, rec.handler);
+        await rec.received(1);
+        expect(json(rec.items[0]!)).toEqual({ idempotencyKey: 'sub-json-1', orderId: expect.stringMatching(/^ord_/) });
+        // The service asked for more input (demand), so sending is allowed; this payload is not JSON.
+        expect(rec.requested.length).toBeGreaterThan(0);
+        stream.next({ data: new TextEncoder().encode('{"idempotencyKey": '), metadata: null });
+        const { error } = await rec.ended;
+        expect(error?.code).toBe('INVALID_ARGUMENT');
+        expect(error?.message).toContain('not valid UTF-8 JSON');
+      } finally {
+        conn.close();
+      }
+      // The order acked before the bad payload is there, once.
+      const again = await s.client.requestResponse<{ orderId: string }>('checkout.place', { ...base, idempotencyKey: 'sub-json-1' });
+      expect(types(await s.events(again.orderId))[0]).toBe('OrderPlaced');
+    });
+
     it('lookups of unknown orders and bad references', async () => {
       expect(await refusal(s.client.requestResponse('orders.get', { orderId: 'ord_nope' }))).toMatchObject({ code: 'INVALID_ARGUMENT', message: "no order 'ord_nope'" });
       expect(await refusal(s.events('ord_nope'))).toMatchObject({ code: 'INVALID_ARGUMENT', message: "no order 'ord_nope'" });
