@@ -15,8 +15,10 @@ import { InventoryStore } from './inventory-store.js';
 import { connectCheckoutService, serviceDir, type CheckoutServiceOptions, type RunningService } from './service-host.js';
 import { idField, parseEmpty, parseLines, parseObject, parseOrderRef } from './validation.js';
 
+/** The routes the inventory service registers. */
 export const INVENTORY_ROUTES = ['inventory.stock', 'inventory.reserve', 'inventory.release', 'inventory.get'] as const;
 
+/** The inventory routes over a store; `random` drives the failure knob. */
 export function inventoryRoutes(store: InventoryStore, options: InventoryOptions, random?: () => number): RouteTable {
   const chaos = createChaos(options, random);
   return {

@@ -28,6 +28,7 @@ import { connectCheckoutService, serviceDir, type CheckoutServiceOptions, type R
 import { parseEmpty, parseOrderRef, parsePlaceCommand, type PlaceCommand } from './validation.js';
 import { WorkQueue } from './work-queue.js';
 
+/** The routes the order service registers (the demo's readiness waits for each). */
 export const ORDER_ROUTES = ['checkout.place', 'checkout.submit', 'orders.watch', 'orders.get', 'orders.stats'] as const;
 
 /** Events read from the store per page by `orders.watch` (an order has at most 9). */
@@ -36,6 +37,7 @@ const WATCH_PAGE = 16;
 /** A `checkout.submit` ack: the order placed, or why the command was refused. */
 export type SubmitAck = { idempotencyKey: string | null; orderId: string } | { idempotencyKey: string | null; error: { code: string; message: string } };
 
+/** The order service's components, shared by its routes and exposed for tests and embedding. */
 export interface OrderServiceParts {
   readonly store: OrderStore;
   readonly queue: WorkQueue;
@@ -44,6 +46,7 @@ export interface OrderServiceParts {
   readonly options: OrderOptions;
 }
 
+/** The order service's route table over its components (no I/O of its own beyond theirs). */
 export function orderRoutes(parts: OrderServiceParts): RouteTable {
   const { store, queue, notifier, runner, options } = parts;
   let channels = 0;

@@ -16,8 +16,10 @@ import { PaymentStore } from './payment-store.js';
 import { connectCheckoutService, serviceDir, type CheckoutServiceOptions, type RunningService } from './service-host.js';
 import { amountField, idField, parseObject, parseOrderRef } from './validation.js';
 
+/** The routes the payment service registers. */
 export const PAYMENT_ROUTES = ['payment.authorize', 'payment.refund', 'payment.get'] as const;
 
+/** The payment routes over a store; `random` drives the failure knob (tests pass a fixed one). */
 export function paymentRoutes(store: PaymentStore, options: PaymentOptions, random?: () => number): RouteTable {
   const chaos = createChaos(options, random);
   return {

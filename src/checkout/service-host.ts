@@ -25,10 +25,12 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
+/** `<dataDir>/<name>`: where one service keeps its store. */
 export function serviceDir(options: CheckoutServiceOptions, name: string): string {
   return join(options.dataDir ?? DEFAULT_DATA_DIR, name);
 }
 
+/** Connects a checkout service with its fixed default instance id (`<name>-1`). */
 export function connectCheckoutService(options: CheckoutServiceOptions, name: string, routes: RouteTable, events: Partial<ServiceStatusEvents> = {}): Promise<Service> {
   return connectService(
     {
