@@ -19,7 +19,7 @@ import { amountField, idField, parseObject, parseOrderRef } from './validation.j
 /** The routes the payment service registers. */
 export const PAYMENT_ROUTES = ['payment.authorize', 'payment.refund', 'payment.get'] as const;
 
-/** The payment routes over a store; `random` drives the failure knob (tests pass a fixed one). */
+/** The payment routes over a store; `random` drives the failure knob (injectable, for determinism). */
 export function paymentRoutes(store: PaymentStore, options: PaymentOptions, random?: () => number): RouteTable {
   const chaos = createChaos(options, random);
   return {
