@@ -93,9 +93,20 @@ function pumpObservable<I>(observable: Observable<I>, bufferSize: number, io: Ch
     stop();
     io.fail(e);
   };
+  // An item that cannot be sent (it does not encode) ends the channel: thrown inside the RxJS
+  // subscriber it would be rethrown from a timer, and from flush() into the frame handler.
+  const send = (s: Stream, item: I): boolean => {
+    try {
+      s.next(io.encode(item));
+      return true;
+    } catch (err) {
+      fail(SluiceError.from(err));
+      return false;
+    }
+  };
   const flush = () => {
     if (stopped || !stream || stream.outboundDone) return;
-    while (buffer.length > 0 && stream.sendCredit > 0) stream.next(io.encode(buffer.shift() as I));
+    while (buffer.length > 0 && stream.sendCredit > 0) if (!send(stream, buffer.shift() as I)) return;
     if (buffer.length === 0 && inputDone) stream.complete();
   };
   observable.pipe(takeUntil(stop$)).subscribe({
@@ -110,7 +121,7 @@ function pumpObservable<I>(observable: Observable<I>, bufferSize: number, io: Ch
         return;
       }
       if (stream.outboundDone) return stop();
-      if (buffer.length === 0 && stream.sendCredit > 0) return stream.next(io.encode(item));
+      if (buffer.length === 0 && stream.sendCredit > 0) return void send(stream, item);
       if (buffer.length >= bufferSize) {
         return fail(new SluiceError('BUFFER_OVERFLOW', `channel input outran the responder's demand: ${bufferSize} items buffered`));
       }

@@ -95,6 +95,10 @@ export class SluiceClient {
   requestStream<T = unknown>(route: string, data?: unknown, options: StreamOptions = {}): Observable<T> {
     const prefetch = positive(options.prefetch ?? 256);
     return new Observable<T>((subscriber) => {
+      if (options.signal?.aborted) {
+        subscriber.error(new SluiceError('CANCELED', `stream '${route}' aborted`));
+        return;
+      }
       let stream: Stream;
       try {
         stream = this.connection().requestStream(this.payload(route, data, options), prefetch, this.batchedReceiver(prefetch, () => stream, subscriber));
@@ -113,29 +117,48 @@ export class SluiceClient {
 
   iterateStream<T = unknown>(route: string, data?: unknown, options: StreamOptions = {}): AsyncIterableIterator<T> {
     const prefetch = positive(options.prefetch ?? 16);
+    const signal = options.signal;
     let stream: Stream | undefined;
+    // Aborting ends the iteration as a `break` would; the listener goes as soon as the stream ends either way.
+    const onAbort = () => void queue.return();
+    const unwatch = () => signal?.removeEventListener('abort', onAbort);
     const queue = new PullQueue<T>({
       prefetch,
       initiallyOutstanding: prefetch,
       request: (n) => stream?.request(n),
-      cancel: () => stream?.cancel(),
+      cancel: () => {
+        unwatch();
+        stream?.cancel();
+      },
     });
+    if (signal?.aborted) {
+      void queue.return();
+      return queue;
+    }
+    const fail = (e: SluiceError) => {
+      unwatch();
+      stream?.cancel();
+      queue.error(e);
+    };
     try {
       stream = this.connection().requestStream(this.payload(route, data, options), prefetch, {
         onNext: (p) => settle(() => queue.push(decodeJson(p.data) as T), (e) => fail(e)),
-        onComplete: () => queue.complete(),
-        onError: (e) => queue.error(e),
+        onComplete: () => {
+          unwatch();
+          queue.complete();
+        },
+        onError: (e) => {
+          unwatch();
+          queue.error(e);
+        },
         onRequest: noop,
         onCancel: noop,
       });
     } catch (err) {
       queue.error(SluiceError.from(err));
+      return queue;
     }
-    const fail = (e: SluiceError) => {
-      stream?.cancel();
-      queue.error(e);
-    };
-    options.signal?.addEventListener('abort', () => void queue.return(), { once: true });
+    signal?.addEventListener('abort', onAbort, { once: true });
     return queue;
   }
 
@@ -147,6 +170,10 @@ export class SluiceClient {
   requestChannel<I = unknown, O = unknown>(route: string, input: Observable<I> | AsyncIterable<I>, options: ChannelOptions = {}): Observable<O> {
     const prefetch = positive(options.prefetch ?? 256);
     return new Observable<O>((subscriber) => {
+      if (options.signal?.aborted) {
+        subscriber.error(new SluiceError('CANCELED', `channel '${route}' aborted`));
+        return;
+      }
       let stream: Stream | undefined;
       const source: ChannelInputSource<I> = isObservable(input)
         ? { observable: input, bufferSize: options.inputBufferSize ?? 256 }
@@ -170,8 +197,11 @@ export class SluiceClient {
           subscriber.error(e);
         },
       });
-      // Unsubscribed, or the responder's output ended: a channel still open either way is cancelled.
+      const onAbort = () => subscriber.error(new SluiceError('CANCELED', `channel '${route}' aborted`));
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      // Unsubscribed, aborted, or the responder's output ended: a channel still open either way is cancelled.
       return () => {
+        options.signal?.removeEventListener('abort', onAbort);
         pump.stop();
         if (stream && !stream.closed) stream.cancel();
       };

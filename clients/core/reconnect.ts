@@ -71,7 +71,8 @@ export class Reconnector {
     try {
       conn = await this.open();
     } catch (err) {
-      this.onFailure(SluiceError.from(err));
+      // Closed meanwhile: the failure is moot, and a retry timer would keep the process alive.
+      if (!this.stopped) this.onFailure(SluiceError.from(err));
       return;
     }
     if (this.stopped) {

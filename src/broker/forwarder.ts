@@ -15,7 +15,7 @@ import type { GatewayMetrics } from '../observability/metrics.js';
 import { readDeadline } from '../resilience/deadline.js';
 import type { PolicyRuntime } from '../policy/route-runtime.js';
 import { Forwarding, type DeadLetterSink, type ForwardingContext, type Interaction } from './forwarding.js';
-import type { Registry } from './registry.js';
+import type { Instance, Registry } from './registry.js';
 
 export type { Interaction } from './forwarding.js';
 
@@ -83,13 +83,18 @@ export class Forwarder {
     return this.deps.registry.has(route) || this.local.has(route) ? route : '(unknown)';
   }
 
-  private open(conn: Connection, model: InteractionModel, payload: Payload, down: Stream, complete: boolean): StreamHandler {
+  private open(conn: Connection, model: InteractionModel, received: Payload, down: Stream, complete: boolean): StreamHandler {
     let route = '(unknown)';
+    // The request outlives its frame (bulkhead wait, retries, dead letters); so do the metadata entries decoded from it.
+    const payload = own(received);
     try {
       const entries = decodeEntries(payload.metadata);
       route = routeOf(entries);
       const local = this.local.get(route);
-      if (local) return this.openLocal(local, route, model, payload, down, complete);
+      if (local) {
+        if (this.draining) throw new SluiceError('UNAVAILABLE', 'gateway is draining and accepts no new requests');
+        return this.openLocal(local, route, model, payload, down, complete);
+      }
       const requesterDeadlineMs = readDeadline(entries);
       this.admit(conn, route);
       return new Forwarding(this.ctx, { route, model, payload, entries, requesterDeadlineMs, complete }, down).handler;
@@ -122,8 +127,7 @@ export class Forwarder {
     try {
       route = routeOf(decodeEntries(payload.metadata));
       this.admit(conn, route);
-      const instance = this.deps.registry.pick(route);
-      if (!instance) throw new SluiceError('NO_ROUTE', `no instance serves route '${route}'`);
+      const instance = this.pickWritable(route);
       instance.connection.fireAndForget(payload);
       this.deps.metrics.route(route).toResponder++;
     } catch (err) {
@@ -142,6 +146,23 @@ export class Forwarder {
     }
   }
 
+  /**
+   * Fire-and-forget has no demand to pace it, so it goes only to an instance
+   * that is reading: bytes queued for one that is not would grow until its
+   * connection is cut for SLOW_CONSUMER, failing everything else in flight
+   * on it. With none reading, the message is shed (OVERLOADED).
+   */
+  private pickWritable(route: string): Instance {
+    const registry = this.deps.registry;
+    const first = registry.pick(route);
+    if (!first) throw new SluiceError('NO_ROUTE', `no instance serves route '${route}'`);
+    if (first.connection.writable) return first;
+    const congested = new Set(registry.candidates(route).filter((i) => !i.connection.writable));
+    const other = registry.pick(route, congested);
+    if (other) return other;
+    throw new SluiceError('OVERLOADED', `every instance of route '${route}' is behind on reading; fire-and-forget dropped`);
+  }
+
   private openLocal(handlers: LocalRoute, route: string, model: InteractionModel, payload: Payload, down: Stream, complete: boolean): StreamHandler {
     this.deps.metrics.started(route, model);
     if (model === 'channel' && handlers.requestChannel) return handlers.requestChannel(payload, complete, down);
@@ -151,13 +172,34 @@ export class Forwarder {
   }
 }
 
+/**
+ * The payload in buffers of its own. A transport hands frames over as views
+ * into its read buffers (the TCP splitter's can be megabytes); a view kept for
+ * the life of an interaction would pin the whole buffer, so a client could
+ * make each long-lived stream hold far more than its request.
+ */
+function own(p: Payload): Payload {
+  const copy = (b: Uint8Array | null) => (b && b.byteLength < b.buffer.byteLength ? b.slice() : b);
+  return { data: copy(p.data), metadata: copy(p.metadata) };
+}
+
+/** MIME types the gateway can write back when it rewrites the metadata (deadline, fallback route). */
+const WRITABLE_MIME = /^[\x20-\x7e]{1,128}$/;
+
 function decodeEntries(metadata: Uint8Array | null): MetadataEntry[] {
+  let entries: MetadataEntry[];
   try {
-    return metadata && metadata.length > 0 ? decodeComposite(metadata) : [];
+    entries = metadata && metadata.length > 0 ? decodeComposite(metadata) : [];
   } catch (err) {
     if (err instanceof MetadataError) throw new SluiceError('INVALID_ARGUMENT', `metadata: ${err.message}`);
     throw err;
   }
+  // The extension spec makes MIME types US-ASCII. One that is not would decode here and then fail
+  // to re-encode mid-interaction, with a slot, an instance and a breaker probe already taken.
+  for (const e of entries) {
+    if (!WRITABLE_MIME.test(e.mimeType)) throw new SluiceError('INVALID_ARGUMENT', `metadata: mime type ${JSON.stringify(e.mimeType)} is not printable US-ASCII`);
+  }
+  return entries;
 }
 
 function routeOf(entries: readonly MetadataEntry[]): string {

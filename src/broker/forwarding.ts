@@ -97,6 +97,8 @@ export class Forwarding implements Interaction {
   private cancelDeadline: (() => void) | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private firstFailedAt = 0;
+  /** The failure that scheduled the pending retry: the answer if that retry finds no instance to go to. */
+  private retryCause: SluiceError | undefined;
   private finished = false;
   /** Set when every instance's breaker is open and the policy names a fallback route. */
   private fallbackRoute: string | undefined;
@@ -151,7 +153,14 @@ export class Forwarding implements Interaction {
     }
     const { maxQueue, maxWaitMs } = this.rt.policy.bulkhead;
     if (maxQueue === 0) {
-      this.fail(new SluiceError('OVERLOADED', `route '${this.route}' is at its limit of ${this.rt.policy.bulkhead.maxConcurrent} concurrent interactions`));
+      // acquireNow() refuses as tryAcquire() did, but counts it (sluice_bulkhead_rejected_total) as a full queue is.
+      try {
+        this.slot = this.rt.bulkhead.acquireNow();
+      } catch {
+        this.fail(new SluiceError('OVERLOADED', `route '${this.route}' is at its limit of ${this.rt.policy.bulkhead.maxConcurrent} concurrent interactions`));
+        return;
+      }
+      this.attempt();
       return;
     }
     const wait = Math.min(maxWaitMs, this.remainingMs() ?? maxWaitMs);
@@ -174,7 +183,8 @@ export class Forwarding implements Interaction {
     try {
       ({ instance, breaker: this.breaker } = this.choose());
     } catch (err) {
-      this.fail(SluiceError.from(err));
+      // A retry with nowhere to go (the instance that failed was the last one) is not a new failure.
+      this.fail(this.retryCause ?? SluiceError.from(err));
       return;
     }
     this.instance = instance;
@@ -187,9 +197,9 @@ export class Forwarding implements Interaction {
     this.attemptStartedAt = performance.now();
     const upConn = instance.connection;
     const downConn = this.down.host;
-    const payload = this.forwardedPayload();
     const upHandler = this.upHandler(instance);
     try {
+      const payload = this.forwardedPayload();
       if (this.model === 'response') {
         this.up = upConn.requestResponse(payload, upHandler);
         return;
@@ -215,8 +225,11 @@ export class Forwarding implements Interaction {
       });
       this.up = upConn.requestChannel(payload, initial, this.inputComplete, upHandler);
     } catch (err) {
-      // The instance's connection refused the stream (closed, or at its stream limit).
-      this.onUpstreamError(instance, SluiceError.from(err));
+      // The instance's connection refused the stream (closed, or at its stream limit), or the
+      // request could not be written: an attempt failure either way, never an exception escaping
+      // into a timer or promise callback (that would take the process down). The instance never
+      // saw the request, so its breaker does not judge it.
+      this.onUpstreamError(instance, SluiceError.from(err), false);
     }
   }
 
@@ -235,12 +248,14 @@ export class Forwarding implements Interaction {
     if (pool.length === 0) {
       throw new SluiceError('OVERLOADED', `every instance of route '${route}' is at its limit of ${rt.policy.bulkhead.maxConcurrentPerInstance} concurrent interactions`);
     }
-    pool.sort((a, b) => a.active - b.active);
+    // Instances that keep up with reading first, then the least loaded: a slow reader gets work only when nobody else can take it.
+    pool.sort((a, b) => Number(b.connection.writable) - Number(a.connection.writable) || a.active - b.active);
     for (const instance of pool) {
       const breaker = rt.breaker(instance);
       if (!breaker || breaker.tryAcquire()) return { instance, breaker };
     }
-    if (!this.fallbackRoute && this.rt.policy.fallback) {
+    // A fallback nobody serves is no way out: the caller hears about the breakers of the route it called.
+    if (!this.fallbackRoute && this.rt.policy.fallback && this.ctx.registry.has(this.rt.policy.fallback)) {
       this.fallbackRoute = this.rt.policy.fallback;
       this.rt.counters.fallbacks++;
       return this.choose();
@@ -291,13 +306,12 @@ export class Forwarding implements Interaction {
     };
   }
 
-  private onUpstreamError(instance: Instance, error: SluiceError): void {
+  /** `reached` is false when the request never left the gateway (the instance's connection refused the stream). */
+  private onUpstreamError(instance: Instance, error: SluiceError, reached = true): void {
     if (this.finished) return;
-    const e =
-      error.code === 'UNAVAILABLE' && !instance.connection.isOpen
-        ? new SluiceError('UNAVAILABLE', `instance '${instance.id}' of service '${instance.service}' disconnected`)
-        : error;
-    this.judge(!this.rt.policy.breaker.failureCodes.includes(e.code));
+    const e = describeUpstreamError(instance, error);
+    if (reached) this.judge(!this.rt.policy.breaker.failureCodes.includes(e.code));
+    else this.unjudge();
     this.endAttempt();
     if (this.firstFailedAt === 0) this.firstFailedAt = Date.now();
     const delay = this.retryDelay(e);
@@ -306,6 +320,7 @@ export class Forwarding implements Interaction {
       return;
     }
     this.rt.counters.retries++;
+    this.retryCause = e;
     this.ctx.log.debug({ route: this.route, code: e.code, attempt: this.attempts, delay }, 'retrying on another instance');
     this.retryTimer = setTimeout(() => this.attempt(), delay);
     this.retryTimer.unref?.();
@@ -388,17 +403,28 @@ export class Forwarding implements Interaction {
       this.finish();
       return;
     }
-    this.finish();
-    sink({ route: this.route, model: 'response', payload: this.request.payload, error, attempts: this.attempts, firstFailedAt: this.firstFailedAt || Date.now() }).then(
-      (id) => {
-        this.rt.counters.deadLettered++;
-        this.down.error(new SluiceError(error.code, `${error.message} (dead-lettered as ${id})`, { details: { deadLetterId: id } }));
-      },
-      (err: unknown) => {
-        this.ctx.log.error({ route: this.route, code: error.code, reason: (err as Error).message }, 'dead-letter refused');
-        this.down.error(new SluiceError(error.code, `${error.message} (not dead-lettered: ${(err as Error).message})`));
-      },
-    );
+    // Everything the attempt held goes back now; the interaction stays live (a drain waits for it)
+    // until the requester has its answer.
+    this.finish(false);
+    sink({ route: this.route, model: 'response', payload: this.request.payload, error, attempts: this.attempts, firstFailedAt: this.firstFailedAt || Date.now() })
+      .then(
+        (id) => {
+          this.rt.counters.deadLettered++;
+          this.down.error(new SluiceError(error.code, `${error.message} (dead-lettered as ${id})`, { details: { deadLetterId: id } }));
+        },
+        (err: unknown) => {
+          this.ctx.log.error({ route: this.route, code: error.code, reason: (err as Error).message }, 'dead-letter refused');
+          this.down.error(new SluiceError(error.code, `${error.message} (not dead-lettered: ${(err as Error).message})`));
+        },
+      )
+      .finally(() => this.ctx.live.delete(this));
+  }
+
+  /** The attempt ends unjudged: it frees a half-open probe slot without counting as a success or failure. */
+  private unjudge(): void {
+    if (this.judged) return;
+    this.judged = true;
+    this.breaker?.release();
   }
 
   /** Records the outcome of the current attempt in its breaker, once. */
@@ -434,7 +460,8 @@ export class Forwarding implements Interaction {
     if (this.up?.closed && this.down.closed) this.finish();
   }
 
-  private finish(): void {
+  /** Ends the interaction and gives back what it holds; `answered` false keeps it live until the requester hears. */
+  private finish(answered = true): void {
     if (this.finished) return;
     this.finished = true;
     this.observeFirst();
@@ -442,14 +469,11 @@ export class Forwarding implements Interaction {
     clearTimeout(this.retryTimer);
     this.waiting.abort();
     // A call admitted by its breaker and ended by the requester is neither a success nor a failure.
-    if (!this.judged) {
-      this.judged = true;
-      this.breaker?.release();
-    }
+    this.unjudge();
     this.endAttempt();
     this.slot?.();
     this.slot = undefined;
-    this.ctx.live.delete(this);
+    if (answered) this.ctx.live.delete(this);
   }
 
   private remainingMs(): number | undefined {
@@ -460,4 +484,12 @@ export class Forwarding implements Interaction {
 
 function size(p: Payload): number {
   return (p.data?.length ?? 0) + (p.metadata?.length ?? 0);
+}
+
+/** What the requester is told about an instance's failure: its disconnect or demand violation named, not the gateway's stream. */
+function describeUpstreamError(instance: Instance, error: SluiceError): SluiceError {
+  const who = `instance '${instance.id}' of service '${instance.service}'`;
+  if (error.code === 'UNAVAILABLE' && !instance.connection.isOpen) return new SluiceError('UNAVAILABLE', `${who} disconnected`);
+  if (error.code === 'DEMAND_EXCEEDED') return new SluiceError('INTERNAL', `${who} sent more payloads than were requested of it`, { cause: error });
+  return error;
 }

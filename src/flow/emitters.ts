@@ -143,9 +143,23 @@ export function emitObservable<T>(source: Observable<T>, out: Outbound<T>, optio
     stop$.next();
     stop$.complete();
   };
+  // An item that cannot be sent (it does not encode) ends the stream: thrown inside the
+  // subscriber, RxJS would rethrow it from a timer and kill the process.
+  const send = (item: T): boolean => {
+    try {
+      out.send(item);
+      return true;
+    } catch (err) {
+      done = true;
+      buffer.length = 0;
+      unsubscribe();
+      out.error(SluiceError.from(err));
+      return false;
+    }
+  };
   const flush = () => {
     if (done) return;
-    while (buffer.length > 0 && out.credit > 0) out.send(buffer.shift() as T);
+    while (buffer.length > 0 && out.credit > 0) if (!send(buffer.shift() as T)) return;
     if (buffer.length > 0 || !terminal) return;
     done = true;
     if (terminal.error) out.error(terminal.error);
@@ -173,7 +187,7 @@ export function emitObservable<T>(source: Observable<T>, out: Outbound<T>, optio
   source.pipe(takeUntil(stop$)).subscribe({
     next: (item) => {
       if (done) return;
-      if (buffer.length === 0 && out.credit > 0) out.send(item);
+      if (buffer.length === 0 && out.credit > 0) send(item);
       else enqueue(item);
     },
     error: (err: unknown) => {

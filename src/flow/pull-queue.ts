@@ -78,14 +78,18 @@ export class PullQueue<T> implements AsyncIterableIterator<T> {
     return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
   }
 
-  /** The consumer stopped early (`break`, `return`): cancel the producer. */
+  /**
+   * The consumer stopped early (`break`, `return`, an abort signal): cancel the
+   * producer. A `next()` still waiting (the abort came from outside the loop)
+   * resolves with done, or the consumer would wait forever.
+   */
   return(): Promise<IteratorResult<T>> {
     if (!this.ended && !this.cancelled) {
       this.cancelled = true;
       this.queue.length = 0;
       this.options.cancel();
     }
-    this.ended ??= {};
+    this.end({});
     return Promise.resolve({ value: undefined, done: true });
   }
 

@@ -4,7 +4,7 @@
  * can send a payload the peer did not request, and a peer that sends one it
  * was not granted is stopped with DEMAND_EXCEEDED.
  */
-import { SluiceError } from '../errors.js';
+import { SluiceError, WireCode } from '../errors.js';
 import { encodeCancel, encodeError, encodePayloadFrame, encodeRequestN, rewriteStreamId } from '../protocol/codec.js';
 import { Flags, FrameType, MAX_REQUEST_N, type Payload } from '../protocol/frames.js';
 
@@ -100,7 +100,7 @@ export class Stream {
   /** Ends the whole stream with an error sent to the peer. */
   error(error: SluiceError): void {
     if (this.closed) return;
-    this.host.sendFrame(encodeError(this.id, error.wireCode, error.toWireMessage()));
+    this.host.sendFrame(encodeError(this.id, streamWireCode(error), error.toWireMessage()));
     this.terminate();
   }
 
@@ -191,7 +191,7 @@ export class Stream {
   violate(error: SluiceError): void {
     if (this.closed) return;
     if (this.role === 'responder') {
-      this.host.sendFrame(encodeError(this.id, error.wireCode, error.toWireMessage()));
+      this.host.sendFrame(encodeError(this.id, streamWireCode(error), error.toWireMessage()));
     } else {
       this.host.sendFrame(encodeCancel(this.id));
     }
@@ -226,4 +226,13 @@ export function addCredit(current: number, n: number): number {
   if (current === Infinity || n >= MAX_REQUEST_N) return Infinity;
   const sum = current + n;
   return sum >= Number.MAX_SAFE_INTEGER ? Infinity : sum;
+}
+
+/**
+ * The spec keeps codes up to CONNECTION_CLOSE (0x102) for stream 0. An error
+ * carrying a connection-level code that ends up on a stream (a service passing
+ * one along, say) travels as APPLICATION_ERROR; its message keeps the code.
+ */
+function streamWireCode(error: SluiceError): number {
+  return error.wireCode <= WireCode.CONNECTION_CLOSE ? WireCode.APPLICATION_ERROR : error.wireCode;
 }

@@ -84,16 +84,15 @@ export function createServiceResponder(routes: RouteTable, log: Logger): Respond
       const ctx = context(d, stream);
       Promise.resolve()
         .then(() => d.handlers.requestResponse!(d.data, ctx))
-        .then(
-          (value) => {
-            if (!ctx.signal.aborted && !stream.closed) stream.next({ data: encodeJson(value), metadata: null }, true);
-          },
-          (err: unknown) => {
-            const e = SluiceError.from(err);
-            if (e.code === 'INTERNAL') ctx.log.error({ err }, 'request-response handler failed');
-            if (!stream.closed) stream.error(e);
-          },
-        )
+        .then((value) => {
+          if (!ctx.signal.aborted && !stream.closed) stream.next({ data: encodeJson(value), metadata: null }, true);
+        })
+        // The handler's failure, or a value that cannot be encoded: either way the caller gets an error, the process nothing.
+        .catch((err: unknown) => {
+          const e = SluiceError.from(err);
+          if (e.code === 'INTERNAL') ctx.log.error({ err }, 'request-response handler failed');
+          if (!stream.closed) stream.error(e);
+        })
         .finally(() => ctx.done());
       return { onCancel: () => ctx.end(), onError: () => ctx.end(), onNext: noop, onComplete: noop, onRequest: noop };
     },
@@ -206,11 +205,17 @@ function startEmitter(call: () => StreamResult<unknown>, handlers: RouteHandlers
     send: (item, last) => {
       ctx.emitted++;
       stream.next({ data: encodeJson(item), metadata: null }, last === true);
+      if (last === true) ctx.done();
     },
-    complete: () => stream.complete(),
+    // Once the output has ended the deadline no longer matters: its timer (and everything it holds) goes now.
+    complete: () => {
+      stream.complete();
+      ctx.done();
+    },
     error: (e) => {
       if (e.code === 'INTERNAL') ctx.log.error({ err: e }, 'stream handler failed');
       stream.error(e);
+      ctx.done();
     },
   };
   let result: StreamResult<unknown>;

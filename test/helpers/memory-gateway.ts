@@ -13,6 +13,7 @@ import { GatewayMetrics } from '../../src/observability/metrics.js';
 import { silentLogger } from '../../src/observability/log.js';
 import { compilePolicies } from '../../src/policy/policy-config.js';
 import { PolicyRuntime } from '../../src/policy/route-runtime.js';
+import type { Clock } from '../../src/resilience/clock.js';
 import type { Payload, SetupFrame } from '../../src/protocol/frames.js';
 import { MimeTypes, encodeComposite, routeMetadata, type MetadataEntry } from '../../src/protocol/metadata.js';
 import { readRegistration, registrationEntry } from '../../src/protocol/registration.js';
@@ -26,15 +27,22 @@ const text = (b: Uint8Array | null | undefined) => (b ? new TextDecoder().decode
 /** Records every event of one stream, in order. */
 export interface Events extends StreamHandler {
   readonly events: string[];
+  /** The message of every error, in order. */
+  readonly messages: string[];
 }
 
 export function events(): Events {
   const list: string[] = [];
+  const messages: string[] = [];
   return {
     events: list,
+    messages,
     onNext: (p) => void list.push(`next:${text(p.data)}`),
     onComplete: () => void list.push('complete'),
-    onError: (e) => void list.push(`error:${e.code}`),
+    onError: (e) => {
+      list.push(`error:${e.code}`);
+      messages.push(e.message);
+    },
     onRequest: (n) => void list.push(`request:${n}`),
     onCancel: () => void list.push('cancel'),
   };
@@ -52,8 +60,13 @@ export interface Served {
 
 export interface ScriptedService {
   readonly served: Served[];
+  /** Fire-and-forget payloads received, as text. */
+  readonly fnf: string[];
   readonly connection: Connection;
   readonly transport: MemoryTransport;
+  /** The gateway's end of this service's connection (pause() it to make the service stop reading). */
+  readonly gatewaySide: Connection;
+  readonly gatewayTransport: MemoryTransport;
   readonly instance: () => Instance;
 }
 
@@ -63,10 +76,12 @@ export interface MemoryGatewayOptions {
   windowBytes?: number;
   deadLetter?: DeadLetterSink;
   limits?: Partial<ConnectionLimits>;
+  /** Time source of breakers, budgets and rate limits. */
+  clock?: Clock;
 }
 
 export function memoryGateway(options: MemoryGatewayOptions = {}) {
-  const policies = new PolicyRuntime(compilePolicies(options.policies ?? {}));
+  const policies = new PolicyRuntime(compilePolicies(options.policies ?? {}), options.clock);
   const registry = new Registry({ unregistered: (i) => policies.forgetInstance(i) });
   const metrics = new GatewayMetrics(
     { connections: () => ({ client: 0, service: 0 }), instances: () => new Map(), streams: () => [], bufferedBytes: () => 0 },
@@ -111,6 +126,7 @@ export function memoryGateway(options: MemoryGatewayOptions = {}) {
     /** A service instance whose requests are recorded; `act` may answer each as it arrives. */
     service(service: string, instance: string, routes: Array<string | { name: string; idempotent: boolean }>, act?: (s: Served) => void): ScriptedService {
       const served: Served[] = [];
+      const fnf: string[] = [];
       const serve = (model: InteractionModel, payload: Payload, complete: boolean, stream: Stream): StreamHandler => {
         const s: Served = { model, data: text(payload.data), metadata: payload.metadata?.slice() ?? null, complete, stream, handler: events() };
         served.push(s);
@@ -118,16 +134,19 @@ export function memoryGateway(options: MemoryGatewayOptions = {}) {
         return s.handler;
       };
       const responder: Responder = {
-        fireAndForget: () => {},
+        fireAndForget: (p) => void fnf.push(text(p.data) ?? ''),
         requestResponse: (p, s) => serve('response', p, false, s),
         requestStream: (p, s) => serve('stream', p, false, s),
         requestChannel: (p, c, s) => serve('channel', p, c, s),
       };
-      const { client, clientEnd } = connect([registrationEntry({ service, instance, routes })], responder);
+      const { client, clientEnd, server, serverEnd } = connect([registrationEntry({ service, instance, routes })], responder);
       return {
         served,
+        fnf,
         connection: client,
         transport: clientEnd,
+        gatewaySide: server,
+        gatewayTransport: serverEnd,
         instance: () => {
           const found = registry.instances().find((i) => i.service === service && i.id === instance);
           if (!found) throw new Error(`instance ${service}/${instance} is not registered`);

@@ -5,19 +5,36 @@
  * (bulkhead wait, retry backoff, open upstream) and check what every side
  * saw, and that nothing is left behind.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { events, memoryGateway, request } from '../helpers/memory-gateway.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { encodePayloadFrame, encodeSetup } from '../../src/protocol/codec.js';
+import { FrameType, type Payload } from '../../src/protocol/frames.js';
+import { MimeTypes, routeMetadata } from '../../src/protocol/metadata.js';
+import { Connection } from '../../src/rsocket/connection.js';
+import type { FrameTransport, TransportHandler } from '../../src/rsocket/transport.js';
+import { deadlineEntry } from '../../src/resilience/deadline.js';
+import { events, failWith, memoryGateway, request } from '../helpers/memory-gateway.js';
 import { settle } from '../helpers/memory-transport.js';
 
 const gateways: Array<ReturnType<typeof memoryGateway>> = [];
 afterEach(() => {
   for (const g of gateways.splice(0)) g.close();
+  vi.useRealTimers();
+  vi.restoreAllMocks();
 });
 
 function gateway(options: Parameters<typeof memoryGateway>[0] = {}) {
   const g = memoryGateway(options);
   gateways.push(g);
   return g;
+}
+
+/** Settles deliveries until `done()` holds (timers may need a turn, e.g. a 0 ms retry backoff). */
+async function eventually(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !done(); i++) {
+    await settle();
+    await new Promise((r) => setImmediate(r));
+  }
+  expect(done()).toBe(true);
 }
 
 const nothingLeft = { live: 0, instanceActive: 0, routeActive: 0, bulkheadActive: 0, bulkheadQueued: 0 };
@@ -57,5 +74,410 @@ describe('channel input during the bulkhead wait', () => {
     await settle();
     expect(second.events).toEqual(['complete']);
     expect(g.leftovers()).toEqual(nothingLeft);
+  });
+});
+
+describe('instance loss', () => {
+  it("the only instance of an idempotent route disconnecting ends the call with UNAVAILABLE naming it, even after a retry", async () => {
+    vi.useFakeTimers();
+    const g = gateway({ policies: { routes: { 'svc.op': { retry: { maxAttempts: 3, initialDelayMs: 10, maxDelayMs: 10 } } } } });
+    const svc = g.service('svc', 'svc-1', [{ name: 'svc.op', idempotent: true }]);
+    const req = g.requester();
+    await settle();
+    const got = events();
+    req.connection.requestResponse(request('svc.op', 1), got);
+    await settle();
+    expect(svc.served).toHaveLength(1);
+
+    svc.transport.disconnect();
+    await settle();
+    await vi.advanceTimersByTimeAsync(50);
+    await settle();
+    expect(got.events).toEqual(['error:UNAVAILABLE']);
+    expect(got.messages).toEqual(["instance 'svc-1' of service 'svc' disconnected"]);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+});
+
+describe('leaving nothing behind', () => {
+  const slow = { 'svc.op': { bulkhead: { maxConcurrent: 1, maxQueue: 5, maxWaitMs: 60_000 }, retry: { maxAttempts: 3, initialDelayMs: 1_000, maxDelayMs: 1_000 } } };
+
+  it('a requester that cancels while waiting for a slot never reaches the service', async () => {
+    vi.useFakeTimers();
+    const g = gateway({ policies: { routes: slow } });
+    const svc = g.service('svc', 'svc-1', [{ name: 'svc.op', idempotent: true }]);
+    const req = g.requester();
+    await settle();
+    const first = events();
+    req.connection.requestStream(request('svc.op', 'a'), 1, first);
+    await settle();
+    const waiting = req.connection.requestStream(request('svc.op', 'b'), 1, events());
+    await settle();
+    expect(g.leftovers()).toMatchObject({ live: 2, bulkheadActive: 1, bulkheadQueued: 1 });
+    waiting.cancel();
+    await settle();
+    expect(g.leftovers()).toMatchObject({ live: 1, bulkheadActive: 1, bulkheadQueued: 0 });
+    svc.served[0]!.stream.complete();
+    await settle();
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(svc.served).toHaveLength(1);
+    expect(first.events).toEqual(['complete']);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('a requester that cancels during a retry backoff is not retried', async () => {
+    vi.useFakeTimers();
+    const g = gateway({ policies: { routes: slow } });
+    const svc = g.service('svc', 'svc-1', [{ name: 'svc.op', idempotent: true }], (s) => s.stream.error(failWith('UNAVAILABLE')));
+    const req = g.requester();
+    await settle();
+    const got = events();
+    const stream = req.connection.requestStream(request('svc.op', 'a'), 4, got);
+    await settle();
+    expect(svc.served).toHaveLength(1);
+    stream.cancel();
+    await settle();
+    await vi.advanceTimersByTimeAsync(10_000);
+    await settle();
+    expect(svc.served).toHaveLength(1);
+    expect(got.events).toEqual([]);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('a deadline that passes while waiting for a slot answers DEADLINE_EXCEEDED and frees the queue place', async () => {
+    vi.useFakeTimers();
+    const g = gateway({ policies: { routes: slow } });
+    const svc = g.service('svc', 'svc-1', [{ name: 'svc.op', idempotent: true }]);
+    const req = g.requester();
+    await settle();
+    req.connection.requestStream(request('svc.op', 'a'), 1, events());
+    await settle();
+    const got = events();
+    req.connection.requestResponse(request('svc.op', 'b', [deadlineEntry(100)]), got);
+    await settle();
+    await vi.advanceTimersByTimeAsync(150);
+    await settle();
+    expect(got.events).toEqual(['error:DEADLINE_EXCEEDED']);
+    expect(g.leftovers()).toMatchObject({ live: 1, bulkheadActive: 1, bulkheadQueued: 0 });
+    svc.served[0]!.stream.complete();
+    await settle();
+    expect(svc.served).toHaveLength(1);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('demand sent while waiting for a slot reaches the upstream with the request, and only that much', async () => {
+    const g = gateway({ policies: { routes: slow } });
+    const svc = g.service('svc', 'svc-1', ['svc.op']);
+    const req = g.requester();
+    await settle();
+    req.connection.requestStream(request('svc.op', 'a'), 1, events());
+    await settle();
+    const waiting = req.connection.requestStream(request('svc.op', 'b'), 2, events());
+    await settle();
+    waiting.request(3);
+    await settle();
+    svc.served[0]!.stream.complete();
+    await settle();
+    expect(svc.served).toHaveLength(2);
+    expect(svc.served[1]!.stream.sendCredit).toBe(5);
+  });
+
+  it('a retried stream asks the new instance for exactly the requester’s outstanding demand', async () => {
+    const g = gateway({ policies: { routes: { 'svc.op': { retry: { maxAttempts: 2, initialDelayMs: 0, maxDelayMs: 0 } } } } });
+    const a = g.service('svc', 'svc-a', [{ name: 'svc.op', idempotent: true }]);
+    const req = g.requester();
+    await settle();
+    const got = events();
+    const stream = req.connection.requestStream(request('svc.op', 'x'), 2, got);
+    await settle();
+    stream.request(5);
+    await settle();
+    expect(a.served[0]!.stream.sendCredit).toBe(7);
+    const b = g.service('svc', 'svc-b', [{ name: 'svc.op', idempotent: true }]);
+    await settle();
+    a.served[0]!.stream.error(failWith('UNAVAILABLE'));
+    await eventually(() => b.served.length === 1);
+    expect(b.served[0]!.stream.sendCredit).toBe(7);
+    b.served[0]!.stream.next({ data: new TextEncoder().encode('1'), metadata: null }, true);
+    await settle();
+    expect(got.events).toEqual(['next:1', 'complete']);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('an instance at its stream limit is an attempt failure, and the slot and counters come back', async () => {
+    const g = gateway({ limits: { maxOutboundStreams: 1 } });
+    const svc = g.service('svc', 'svc-1', ['svc.op']);
+    const req = g.requester();
+    await settle();
+    req.connection.requestStream(request('svc.op', 'a'), 1, events());
+    await settle();
+    const refused = events();
+    req.connection.requestStream(request('svc.op', 'b'), 1, refused);
+    await settle();
+    expect(refused.events).toEqual(['error:OVERLOADED']);
+    svc.served[0]!.stream.complete();
+    await settle();
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('a requester that disconnects mid-stream cancels upstream', async () => {
+    const g = gateway();
+    const svc = g.service('svc', 'svc-1', ['svc.op']);
+    const req = g.requester();
+    await settle();
+    req.connection.requestChannel(request('svc.op', 'a'), 1, false, events());
+    await settle();
+    req.transport.disconnect();
+    await settle();
+    expect(svc.served[0]!.handler.events).toEqual(['cancel']);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('a half-open probe the requester cancels before its first signal frees the probe slot', async () => {
+    let now = 0;
+    const g = gateway({
+      clock: () => now,
+      policies: { routes: { 'svc.op': { breaker: { windowSize: 1, minimumCalls: 1, failureRateThreshold: 1, openDurationMs: 1_000, halfOpenMaxCalls: 1 } } } },
+    });
+    const svc = g.service('svc', 'svc-1', ['svc.op']);
+    const req = g.requester();
+    await settle();
+    const failed = events();
+    req.connection.requestResponse(request('svc.op', 1), failed);
+    await settle();
+    svc.served[0]!.stream.error(failWith('INTERNAL'));
+    await settle();
+    expect(g.policies.breakerState('svc.op')).toBe('open');
+    now = 1_000;
+    const probe = req.connection.requestResponse(request('svc.op', 2), events());
+    await settle();
+    expect(svc.served).toHaveLength(2);
+    probe.cancel();
+    await settle();
+    const next = events();
+    req.connection.requestResponse(request('svc.op', 3), next);
+    await settle();
+    expect(svc.served).toHaveLength(3);
+    svc.served[2]!.stream.next({ data: new TextEncoder().encode('3'), metadata: null }, true);
+    await settle();
+    expect(next.events).toEqual(['next:3', 'complete']);
+    expect(g.policies.breakerState('svc.op')).toBe('closed');
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+});
+
+describe('dead letters', () => {
+  it('an interaction stays live until its requester has the dead-lettered error, so a drain waits for it', async () => {
+    let store!: (id: string) => void;
+    const g = gateway({
+      policies: { routes: { 'svc.op': { deadLetter: true } } },
+      deadLetter: () => new Promise<string>((resolve) => (store = resolve)),
+    });
+    const svc = g.service('svc', 'svc-1', ['svc.op'], (s) => s.stream.error(failWith('POISON_MESSAGE', 'never')));
+    const req = g.requester();
+    await settle();
+    const got = events();
+    req.connection.requestResponse(request('svc.op', 1), got);
+    await settle();
+    expect(svc.served).toHaveLength(1);
+    // The dead letter is being written: the requester has no answer yet.
+    expect(got.events).toEqual([]);
+    expect(g.leftovers()).toMatchObject({ live: 1, instanceActive: 0, bulkheadActive: 0 });
+    store('dl-000001');
+    await settle();
+    expect(got.events).toEqual(['error:POISON_MESSAGE']);
+    expect(got.messages).toEqual(['never (dead-lettered as dl-000001)']);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+});
+
+describe('metadata the gateway must write back', () => {
+  /** Composite metadata: the route, a deadline, and an entry whose MIME type is a control character. */
+  const hostile = (route: string): Payload => {
+    const good = routeMetadata(route, [deadlineEntry(60_000)]);
+    const bad = Uint8Array.of(0x00, 0x01, 0x00, 0x00, 0x01, 0x41);
+    const metadata = new Uint8Array(good.length + bad.length);
+    metadata.set(good);
+    metadata.set(bad, good.length);
+    return { data: new TextEncoder().encode('1'), metadata };
+  };
+
+  it('an entry whose MIME type cannot be re-encoded is INVALID_ARGUMENT at admission, and nothing is held', async () => {
+    const g = gateway();
+    const svc = g.service('svc', 'svc-1', ['svc.op']);
+    const req = g.requester();
+    await settle();
+    const got = events();
+    req.connection.requestResponse(hostile('svc.op'), got);
+    await settle();
+    expect(got.events).toEqual(['error:INVALID_ARGUMENT']);
+    expect(svc.served).toHaveLength(0);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('such a request waiting for a bulkhead slot does not take the process down when the slot comes', async () => {
+    const escaped: unknown[] = [];
+    const onEscape = (err: unknown) => void escaped.push(err);
+    process.on('unhandledRejection', onEscape);
+    try {
+      const g = gateway({ policies: { routes: { 'svc.op': { bulkhead: { maxConcurrent: 1, maxQueue: 1, maxWaitMs: 60_000 } } } } });
+      const svc = g.service('svc', 'svc-1', ['svc.op']);
+      const req = g.requester();
+      await settle();
+      req.connection.requestResponse(request('svc.op', 1), events());
+      await settle();
+      const got = events();
+      req.connection.requestResponse(hostile('svc.op'), got);
+      await settle();
+      svc.served[0]!.stream.next({ data: new TextEncoder().encode('1'), metadata: null }, true);
+      await settle();
+      await new Promise((r) => setImmediate(r));
+      expect(escaped).toEqual([]);
+      expect(got.events).toEqual(['error:INVALID_ARGUMENT']);
+      expect(g.leftovers()).toEqual(nothingLeft);
+    } finally {
+      process.off('unhandledRejection', onEscape);
+    }
+  });
+});
+
+describe('fire-and-forget', () => {
+  it('a flood into an instance that is not reading is shed, not buffered until its connection is cut', async () => {
+    const g = gateway({ limits: { outboundHighWater: 4 * 1024, outboundHardLimit: 16 * 1024 } });
+    const svc = g.service('svc', 'svc-1', ['svc.log']);
+    const req = g.requester();
+    await settle();
+    // The service stops reading: what the gateway sends it stays in the gateway's buffers.
+    svc.gatewayTransport.pause();
+    const line = 'x'.repeat(1000);
+    for (let i = 0; i < 40; i++) req.connection.fireAndForget(request('svc.log', line));
+    await settle();
+    expect(svc.gatewaySide.isOpen).toBe(true);
+    expect(svc.gatewaySide.bufferedBytes).toBeLessThan(16 * 1024);
+    svc.gatewayTransport.resume();
+    await settle();
+    expect(svc.fnf.length).toBeGreaterThan(0);
+    expect(svc.fnf.length).toBeLessThan(40);
+    expect(g.metrics.errorsOf('svc.log').get('OVERLOADED')).toBe(40 - svc.fnf.length);
+  });
+});
+
+describe('bulkhead accounting', () => {
+  it('a refusal by a bulkhead with no queue is counted like one by a full queue', async () => {
+    const g = gateway({ policies: { routes: { 'svc.op': { bulkhead: { maxConcurrent: 1, maxQueue: 0 } } } } });
+    const svc = g.service('svc', 'svc-1', ['svc.op']);
+    const req = g.requester();
+    await settle();
+    req.connection.requestResponse(request('svc.op', 1), events());
+    const refused = events();
+    req.connection.requestResponse(request('svc.op', 2), refused);
+    await settle();
+    expect(refused.events).toEqual(['error:OVERLOADED']);
+    expect(g.policies.for('svc.op').bulkhead.counters.rejected).toBe(1);
+    svc.served[0]!.stream.next({ data: new TextEncoder().encode('1'), metadata: null }, true);
+    await settle();
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+});
+
+describe('what an interaction keeps', () => {
+  it('the request it keeps for retries and dead letters is its own bytes, not a view pinning the transport\'s receive buffer', async () => {
+    const g = gateway();
+    g.service('svc', 'svc-1', ['svc.op']);
+    await settle();
+    // A transport that hands frames over as views into one large read buffer, as the TCP splitter does.
+    let handler!: TransportHandler;
+    const transport: FrameTransport = { bufferedBytes: 0, remoteAddress: 'test', start: (h) => void (handler = h), send: () => {}, close: () => {}, destroy: () => {} };
+    const conn = Connection.accept(transport, { accept: (_setup, c) => g.forwarder.responderFor(c) });
+    const readBuffer = 1 << 20;
+    const deliver = (frame: Uint8Array) => {
+      const big = new Uint8Array(readBuffer);
+      big.set(frame, 1000);
+      handler.onFrame(big.subarray(1000, 1000 + frame.length));
+    };
+    deliver(encodeSetup({ keepAlive: 20_000, lifetime: 90_000, metadataMimeType: MimeTypes.COMPOSITE, dataMimeType: MimeTypes.JSON }));
+    deliver(encodePayloadFrame(FrameType.REQUEST_STREAM, 1, 0, request('svc.op', 'x', [deadlineEntry(60_000)]), 1));
+    await settle();
+    const [interaction] = [...g.forwarder.live];
+    const kept = (interaction as unknown as { request: { payload: Payload; entries: Array<{ content: Uint8Array }> } }).request;
+    const pinned = [kept.payload.data, kept.payload.metadata, ...kept.entries.map((e) => e.content)].map((b) => b?.buffer.byteLength ?? 0);
+    expect(Math.max(...pinned)).toBeLessThan(readBuffer);
+    conn.close();
+  });
+});
+
+describe('breakers and fallbacks', () => {
+  it('with every breaker open and the fallback route not served, the answer is CIRCUIT_OPEN for the route called', async () => {
+    const g = gateway({
+      clock: () => 0,
+      policies: { routes: { 'svc.op': { fallback: 'svc.backup', breaker: { windowSize: 1, minimumCalls: 1, failureRateThreshold: 1, openDurationMs: 1_000 } } } },
+    });
+    const svc = g.service('svc', 'svc-1', ['svc.op'], (s) => s.stream.error(failWith('INTERNAL')));
+    const req = g.requester();
+    await settle();
+    req.connection.requestResponse(request('svc.op', 1), events());
+    await settle();
+    expect(g.policies.breakerState('svc.op')).toBe('open');
+    const got = events();
+    req.connection.requestResponse(request('svc.op', 2), got);
+    await settle();
+    expect(got.events).toEqual(['error:CIRCUIT_OPEN']);
+    expect(got.messages[0]).toMatch(/^circuit open for route 'svc.op' on every instance; retry after \d+ ms$/);
+    expect(g.policies.for('svc.op').counters.fallbacks).toBe(0);
+    expect(svc.served).toHaveLength(1);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+});
+
+describe('what the requester is told about an instance', () => {
+  it('an instance that sends more than was requested of it is named, as INTERNAL, not blamed on the requester', async () => {
+    const g = gateway();
+    g.service('svc', 'svc-1', ['svc.op'], (s) => {
+      // Two payloads for one unit of demand: the second breaks the gateway's grant.
+      for (const n of [1, 2]) s.stream.host.sendFrame(encodePayloadFrame(FrameType.PAYLOAD, s.stream.id, 0x20, { data: new TextEncoder().encode(String(n)), metadata: null }));
+    });
+    const req = g.requester();
+    await settle();
+    const got = events();
+    req.connection.requestStream(request('svc.op', {}), 1, got);
+    await eventually(() => got.events.some((e) => e.startsWith('error')));
+    expect(got.events).toEqual(['next:1', 'error:INTERNAL']);
+    expect(got.messages).toEqual(["instance 'svc-1' of service 'svc' sent more payloads than were requested of it"]);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('a request the instance connection refuses before sending is not judged by the breaker', async () => {
+    const g = gateway({ limits: { maxOutboundStreams: 1 } });
+    const svc = g.service('svc', 'svc-1', ['svc.op']);
+    const req = g.requester();
+    await settle();
+    req.connection.requestStream(request('svc.op', 'a'), 1, events());
+    await settle();
+    const breaker = g.policies.for('svc.op').breaker(svc.instance())!;
+    const before = { ...breaker.counters };
+    req.connection.requestStream(request('svc.op', 'b'), 1, events());
+    await settle();
+    expect(breaker.counters.successes).toBe(before.successes);
+    expect(breaker.counters.failures).toBe(before.failures);
+    svc.served[0]!.stream.complete();
+    await settle();
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('new work goes to an instance that keeps up with reading before a congested one, even a less loaded one', async () => {
+    const g = gateway();
+    const a = g.service('svc', 'svc-a', ['svc.op']);
+    const b = g.service('svc', 'svc-b', ['svc.op']);
+    const req = g.requester();
+    await settle();
+    req.connection.requestStream(request('svc.op', 'first'), 1, events());
+    await settle();
+    const [busy, idle] = a.served.length === 1 ? [a, b] : [b, a];
+    // The idle instance stops reading its socket: by load it would be picked next, but it is congested.
+    idle.gatewayTransport.setBufferedBytes(2 * 1024 * 1024);
+    for (let i = 0; i < 3; i++) req.connection.requestStream(request('svc.op', i), 1, events());
+    await settle();
+    expect(busy.served).toHaveLength(4);
+    expect(idle.served).toHaveLength(0);
   });
 });

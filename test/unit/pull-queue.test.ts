@@ -135,6 +135,14 @@ describe('PullQueue', () => {
     expect(h.cancels).toBe(1);
   });
 
+  it('return() while a next() is waiting resolves that next() with done (an abort does not leave the consumer hanging)', async () => {
+    const t = queue();
+    const waiting = t.q.next();
+    await t.q.return();
+    await expect(waiting).resolves.toEqual({ value: undefined, done: true });
+    expect(t.cancels).toBe(1);
+  });
+
   it('return() after the stream ended does not cancel', async () => {
     const h = queue();
     h.q.complete();

@@ -334,3 +334,17 @@ describe('addCredit', () => {
     expect(addCredit(MAX_REQUEST_N - 1, MAX_REQUEST_N - 1)).toBe(2 * (MAX_REQUEST_N - 1));
   });
 });
+
+describe('connection-level codes on a stream', () => {
+  it('travel as APPLICATION_ERROR with the code kept in the message (the spec reserves them for stream 0)', () => {
+    const { host, stream } = make('stream', 'responder');
+    stream.sendCredit = 1;
+    stream.error(new SluiceError('CONNECTION_CLOSED', 'passed along by a service'));
+    const frame = host.frames.at(-1) as Frame & { code: number; message: string };
+    expect(frame.code).toBe(0x201);
+    expect(frame.message).toBe('CONNECTION_CLOSED: passed along by a service');
+    const other = make('stream', 'responder');
+    other.stream.error(new SluiceError('NO_ROUTE', 'stream-level codes are kept'));
+    expect((other.host.frames.at(-1) as Frame & { code: number }).code).toBe(0x202);
+  });
+});

@@ -1,0 +1,107 @@
+/**
+ * The service responder (route table -> RSocket responder) on in-memory
+ * transports: a handler's result that cannot travel ends its stream with a
+ * coded error for the requester; it never escapes into the process (an
+ * uncaught exception or an unhandled rejection would kill the service).
+ */
+import { of } from 'rxjs';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { deadlineEntry } from '../../src/resilience/deadline.js';
+import { MimeTypes } from '../../src/protocol/metadata.js';
+import { Connection, refusingResponder } from '../../src/rsocket/connection.js';
+import { createServiceResponder } from '../../src/service/responder.js';
+import type { RouteTable } from '../../src/service/handlers.js';
+import { silentLogger } from '../../src/observability/log.js';
+import { events, request } from '../helpers/memory-gateway.js';
+import { memoryPair, settle } from '../helpers/memory-transport.js';
+
+const MIME = { metadataMimeType: MimeTypes.COMPOSITE, dataMimeType: MimeTypes.JSON };
+
+/** Errors that escaped to the process while a test ran. */
+let escaped: unknown[] = [];
+const onEscape = (err: unknown) => void escaped.push(err);
+const cleanups: Array<() => void> = [];
+beforeEach(() => {
+  escaped = [];
+  process.on('uncaughtException', onEscape);
+  process.on('unhandledRejection', onEscape);
+});
+afterEach(() => {
+  process.off('uncaughtException', onEscape);
+  process.off('unhandledRejection', onEscape);
+  for (const c of cleanups.splice(0)) c();
+});
+
+/** A requester connection facing a service responder serving `routes`. */
+function serve(routes: RouteTable) {
+  const [ct, st] = memoryPair();
+  const service = Connection.accept(st, { accept: () => createServiceResponder(routes, silentLogger) });
+  const requester = Connection.connect(ct, MIME, refusingResponder);
+  cleanups.push(() => {
+    requester.close();
+    service.close();
+  });
+  return requester;
+}
+
+/** Lets timers queued by the code under test (RxJS reports unhandled errors from one) run. */
+const turn = () => new Promise((r) => setTimeout(r, 0));
+
+describe('results that cannot be encoded as JSON', () => {
+  it('a request-response answer ends its call with INTERNAL', async () => {
+    const requester = serve({ 'svc.op': { requestResponse: () => ({ id: 1n }) } });
+    const got = events();
+    requester.requestResponse(request('svc.op', 1), got);
+    await settle();
+    await turn();
+    await settle();
+    expect(escaped).toEqual([]);
+    expect(got.events).toEqual(['error:INTERNAL']);
+  });
+
+  it('an Observable stream item ends the stream with INTERNAL', async () => {
+    const requester = serve({ 'svc.op': { requestStream: () => of({ n: 1 }, { n: 2n }) } });
+    const got = events();
+    requester.requestStream(request('svc.op', 1), 10, got);
+    await settle();
+    await turn();
+    await settle();
+    expect(escaped).toEqual([]);
+    expect(got.events).toEqual(['next:{"n":1}', 'error:INTERNAL']);
+  });
+});
+
+describe('a deadline after the work is done', () => {
+  it.each([
+    ['an AsyncIterable', () => (async function* () {
+      yield 1;
+    })()],
+    ['an Observable', () => of(1)],
+  ])('a stream (%s) that completed holds no deadline timer, and its signal is not aborted later', async (_what, result) => {
+    vi.useFakeTimers();
+    try {
+      let signal: AbortSignal | undefined;
+      const requester = serve({
+        'svc.op': {
+          requestStream: (_data, ctx) => {
+            signal = ctx.signal;
+            return result();
+          },
+        },
+      });
+      await settle();
+      const timers = vi.getTimerCount();
+      const got = events();
+      requester.requestStream(request('svc.op', 1, [deadlineEntry(3_600_000)]), 10, got);
+      await settle();
+      await vi.advanceTimersByTimeAsync(0);
+      await settle();
+      expect(got.events).toEqual(['next:1', 'complete']);
+      expect(vi.getTimerCount()).toBe(timers);
+      await vi.advanceTimersByTimeAsync(3_600_000);
+      expect(signal?.aborted).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
