@@ -47,6 +47,8 @@ export interface GatewayConfig {
     slowConsumerTimeoutMs: number;
     /** Time to wait for SETUP after a connection opens. Default 10 s. */
     setupTimeoutMs: number;
+    /** Distinct routes registered at once; a registration beyond it is refused with REJECTED_SETUP. Default 10000. */
+    maxRoutes: number;
   };
   flow: {
     /** Items a forwarded stream may have requested upstream and not delivered, per direction. Default 512. */
@@ -101,6 +103,7 @@ export const defaultGatewayConfig: GatewayConfig = {
     outboundHardLimit: 16 * 1024 * 1024,
     slowConsumerTimeoutMs: 30_000,
     setupTimeoutMs: 10_000,
+    maxRoutes: 10_000,
   },
   flow: { window: 512, windowBytes: 512 * 1024 },
   keepAlive: { minLifetimeMs: 1_000, maxLifetimeMs: 600_000 },
@@ -125,6 +128,7 @@ const INT_RANGES: Record<string, Range> = {
   'limits.outboundHardLimit': [2048, 4 * 1024 * 1024 * 1024],
   'limits.slowConsumerTimeoutMs': [100, 3_600_000],
   'limits.setupTimeoutMs': [100, 600_000],
+  'limits.maxRoutes': [1, 1_000_000],
   'flow.window': [1, 65_536],
   'flow.windowBytes': [1024, 64 * 1024 * 1024],
   'keepAlive.minLifetimeMs': [100, 3_600_000],

@@ -70,6 +70,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     registered: (i) => log.info({ service: i.service, instance: i.id, conn: i.connection.id, routes: [...i.routes.keys()] }, 'instance registered'),
     unregistered: (i) => {
       policies.forgetInstance(i);
+      policies.prune((route) => registry.has(route));
       log.info({ service: i.service, instance: i.id, conn: i.connection.id }, 'instance removed');
     },
   });
@@ -130,6 +131,10 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     identities.set(conn, identityOf(setup, conn.remoteAddress));
     const registration = readRegistration(setup.metadata);
     if (registration) {
+      const added = registration.routes.filter((r) => !registry.has(r.name)).length;
+      if (registry.routes().length + added > config.limits.maxRoutes) {
+        throw new SluiceError('REJECTED_SETUP', `registration: the gateway serves ${registry.routes().length} routes and takes at most ${config.limits.maxRoutes}`);
+      }
       const { instance, replaced } = registry.register(registration.service, registration.instance, registration.routes, conn);
       replaced?.connection.close(new SluiceError('CONNECTION_CLOSED', `replaced by a newer registration of ${registration.service}/${registration.instance}`));
       services.add(conn);

@@ -25,3 +25,12 @@ export type { MetadataEntry } from './protocol/metadata.js';
 
 /* For integrators: the bench service's routes, to embed in another process. */
 export { benchRoutes } from './bench/bench-service.js';
+
+/* For integrators: the checkout services (docs/checkout.md), to run in another process. */
+export { startOrderService } from './checkout/order-service.js';
+export { startPaymentService } from './checkout/payment-service.js';
+export { startInventoryService } from './checkout/inventory-service.js';
+export type { CheckoutServiceOptions, RunningService } from './checkout/service-host.js';
+export type { OrderOptions, PaymentOptions, InventoryOptions, ChaosOptions } from './checkout/config.js';
+export type { OrderEvent, OrderEventType, OrderLine } from './checkout/events.js';
+export type { OrderView, OrderStatus } from './checkout/read-model.js';

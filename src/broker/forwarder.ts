@@ -91,7 +91,10 @@ export class Forwarder {
       const entries = decodeEntries(payload.metadata);
       route = routeOf(entries);
       const local = this.local.get(route);
-      if (local) return this.openLocal(local, route, model, payload, down, complete);
+      if (local) {
+        if (this.draining) throw new SluiceError('UNAVAILABLE', 'gateway is draining and accepts no new requests');
+        return this.openLocal(local, route, model, payload, down, complete);
+      }
       const requesterDeadlineMs = readDeadline(entries);
       this.admit(conn, route);
       return new Forwarding(this.ctx, { route, model, payload, entries, requesterDeadlineMs, complete }, down).handler;

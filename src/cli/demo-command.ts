@@ -1,11 +1,21 @@
 /**
- * `sluice demo` (what `npm start` runs): the gateway and the demo services,
- * each its own process, connected over WebSocket. Waits until every service
- * is registered (/readyz 200), prints where to look, and on Ctrl-C stops the
- * gateway first (it drains in-flight work) and then the services.
+ * `sluice demo` (what `npm start` runs): the gateway, the checkout services
+ * (order, payment, inventory) and the bench service, each its own process,
+ * connected over WebSocket. Waits until every service is registered
+ * (/readyz 200), prints where to look, and on Ctrl-C stops the gateway first
+ * (it drains in-flight work) and then the services.
  */
+import { join, resolve } from 'node:path';
+import { resolveInventoryOptions, resolvePaymentOptions } from '../checkout/config.js';
+import { prepareStoreDirs } from '../checkout/db.js';
+import { INVENTORY_ROUTES } from '../checkout/inventory-service.js';
+import { ORDER_ROUTES } from '../checkout/order-service.js';
+import { PAYMENT_ROUTES } from '../checkout/payment-service.js';
+import { DEFAULT_DATA_DIR } from '../checkout/service-host.js';
+import { createLogger } from '../observability/logger.js';
 import { startChild, waitForHttpOk, type Child, type ChildSpec } from '../demo/supervisor.js';
-import { intFlag, parseFlags, stopSignal } from './args.js';
+import { intFlag, parseFlags, stopSignal, type Flags } from './args.js';
+import { INVENTORY_KNOBS, PAYMENT_KNOBS, knobArgs, readKnobs, withKnobNames } from './knobs.js';
 
 const usage = `usage: sluice demo [options]    (npm start -- [options])
 
@@ -13,25 +23,53 @@ const usage = `usage: sluice demo [options]    (npm start -- [options])
   --port N            gateway WebSocket port (env SLUICE_PORT, default 7878; 0 = any free)
   --admin-port N      admin HTTP port (env SLUICE_ADMIN_PORT, default 7879; 0 = any free)
   --log-level LEVEL   children's log level (env SLUICE_LOG_LEVEL, default warn)
+  --data-dir DIR      where the checkout services keep their stores (env SLUICE_DATA_DIR, default ${DEFAULT_DATA_DIR})
+
+The failure story (see docs/checkout.md):
+  --payment-latency-ms N      payment answers N ms after doing the work (env SLUICE_PAYMENT_LATENCY_MS, default 0)
+  --payment-failure-rate R    share of payment calls failing with UNAVAILABLE, 0-1 (env SLUICE_PAYMENT_FAILURE_RATE, default 0)
+  --inventory-latency-ms N    same for inventory (env SLUICE_INVENTORY_LATENCY_MS, default 0)
+  --inventory-failure-rate R  same for inventory (env SLUICE_INVENTORY_FAILURE_RATE, default 0)
 `;
 
 interface DemoService {
   readonly name: string;
   readonly routes: readonly string[];
+  /** Arguments after `service <name> --url <url>`. */
+  readonly args: readonly string[];
 }
 
-const SERVICES: readonly DemoService[] = [{ name: 'bench', routes: ['bench.echo', 'bench.source', 'bench.stats', 'bench.sink'] }];
+/** Started first; the order service follows once they are registered, so the sagas it resumes find them. */
+const BENCH: DemoService = { name: 'bench', routes: ['bench.echo', 'bench.source', 'bench.stats', 'bench.sink'], args: [] };
 
 export async function demoCommand(argv: string[]): Promise<void> {
-  const f = parseFlags(argv, { host: { type: 'string' }, port: { type: 'string' }, 'admin-port': { type: 'string' }, 'log-level': { type: 'string' } }, usage);
+  const flags: Flags = { host: { type: 'string' }, port: { type: 'string' }, 'admin-port': { type: 'string' }, 'log-level': { type: 'string' }, 'data-dir': { type: 'string' } };
+  for (const k of PAYMENT_KNOBS) flags[`payment-${k.flag}`] = { type: 'string' };
+  for (const k of INVENTORY_KNOBS) flags[`inventory-${k.flag}`] = { type: 'string' };
+  const f = parseFlags(argv, flags, usage);
   const env = process.env;
   const host = (f.host as string | undefined) ?? env.SLUICE_HOST ?? '127.0.0.1';
   const port = intFlag(f.port ?? env.SLUICE_PORT, '--port', 0, 65535) ?? 7878;
   const adminPort = intFlag(f['admin-port'] ?? env.SLUICE_ADMIN_PORT, '--admin-port', 0, 65535) ?? 7879;
   const level = (f['log-level'] as string | undefined) ?? env.SLUICE_LOG_LEVEL ?? 'warn';
+  const dataDir = resolve((f['data-dir'] as string | undefined) ?? env.SLUICE_DATA_DIR ?? DEFAULT_DATA_DIR);
+  // Validated here, before anything starts, with the demo's flag names in the message.
+  const payment = readKnobs(f, PAYMENT_KNOBS, 'payment-');
+  const inventory = readKnobs(f, INVENTORY_KNOBS, 'inventory-');
+  const paymentOptions = withKnobNames(PAYMENT_KNOBS, () => resolvePaymentOptions(payment), 'payment-');
+  const inventoryOptions = withKnobNames(INVENTORY_KNOBS, () => resolveInventoryOptions(inventory), 'inventory-');
   const childEnv = { SLUICE_LOG_LEVEL: level };
 
-  const readyRoutes = SERVICES.flatMap((s) => s.routes.flatMap((r) => ['--ready-route', r]));
+  const checkout = (name: string, routes: readonly string[], extra: string[] = []): DemoService => ({ name, routes, args: ['--data-dir', dataDir, ...extra] });
+  const first = [checkout('payment', PAYMENT_ROUTES, knobArgs(payment, PAYMENT_KNOBS)), checkout('inventory', INVENTORY_ROUTES, knobArgs(inventory, INVENTORY_KNOBS)), BENCH];
+  const order = checkout('order', ORDER_ROUTES);
+  const all = [...first, order];
+
+  const log = createLogger({ name: 'sluice-demo', level });
+  process.stdout.write(`Starting the Sluice demo (stores in ${dataDir})...\n`);
+  await prepareStoreDirs(['order', 'payment', 'inventory'].map((s) => join(dataDir, s)), log);
+
+  const readyRoutes = all.flatMap((s) => s.routes.flatMap((r) => ['--ready-route', r]));
   const gatewaySpec: ChildSpec = {
     name: 'gateway',
     args: ['gateway', '--host', host, '--port', String(port), '--admin-port', String(adminPort), ...readyRoutes],
@@ -43,11 +81,17 @@ export async function demoCommand(argv: string[]): Promise<void> {
     await gateway.stop(15_000);
     await Promise.all(services.map((s) => s.stop(5_000)));
   };
+  const start = (s: DemoService, url: string) => {
+    const child = startChild({ name: s.name, args: ['service', s.name, '--url', url, ...s.args], env: childEnv });
+    services.push(child);
+    return child.message('registered', 60_000);
+  };
   try {
     const { url, adminUrl } = await gateway.message<{ url: string; adminUrl: string }>('listening', 30_000);
-    for (const s of SERVICES) services.push(startChild({ name: s.name, args: ['service', s.name, '--url', url], env: childEnv }));
+    await Promise.all(first.map((s) => start(s, url)));
+    await start(order, url);
     await waitForHttpOk(`${adminUrl}/readyz`, 60_000);
-    process.stdout.write(banner(url, adminUrl));
+    process.stdout.write(banner(url, adminUrl, dataDir, all, { payment: paymentOptions, inventory: inventoryOptions }));
   } catch (err) {
     await stopAll();
     throw err;
@@ -59,18 +103,26 @@ export async function demoCommand(argv: string[]): Promise<void> {
   process.exit(0);
 }
 
-function banner(url: string, adminUrl: string): string {
+function banner(url: string, adminUrl: string, dataDir: string, services: readonly DemoService[], knobs: { payment: { latencyMs: number; failureRate: number }; inventory: { latencyMs: number; failureRate: number } }): string {
+  const knob = (k: { latencyMs: number; failureRate: number }) => `latency ${k.latencyMs} ms, failure rate ${k.failureRate}`;
   return [
     '',
     'Sluice demo is up.',
     `  gateway   ${url}   (RSocket over WebSocket)`,
     `  admin     ${adminUrl}   /healthz  /readyz  /metrics`,
     `  dashboard ${adminUrl}/`,
-    `  services  ${SERVICES.map((s) => s.name).join(', ')}`,
+    `  services  ${services.map((s) => s.name).join(', ')}`,
+    `  data      ${dataDir}`,
+    `  payment   ${knob(knobs.payment)};  inventory   ${knob(knobs.inventory)}`,
     '',
     'Try it:',
+    `  node bin/sluice.js order --sku A1 --qty 2 --url ${url}`,
+    '',
+    'More:',
+    `  node bin/sluice.js order --sku Z9 --url ${url}                    (sold out: payment refunded, order cancelled)`,
+    `  node bin/sluice.js call inventory.stock '{}' --url ${url}`,
     `  node bin/sluice.js call bench.echo '{"hello":"sluice"}' --url ${url}`,
-    `  node bin/sluice.js stream bench.source '{"count":5}' --url ${url}`,
+    `  npm start -- --inventory-latency-ms 2000 --inventory-failure-rate 0.2   (checkout.place stays fast)`,
     '',
     'Ctrl-C stops everything.',
     '',

@@ -3,6 +3,7 @@ import { gatewayCommand } from './gateway-command.js';
 import { serviceCommand } from './service-command.js';
 import { demoCommand } from './demo-command.js';
 import { callCommand, streamCommand } from './call-command.js';
+import { orderCommand } from './order-command.js';
 import { benchCommand } from './bench-command.js';
 import { loadtestCommand } from './loadtest-command.js';
 import { buildBrowserCommand } from './build-browser-command.js';
@@ -13,11 +14,12 @@ type Command = (argv: string[]) => Promise<void>;
 
 const commands: Record<string, { run: Command; summary: string }> = {
   gateway: { run: gatewayCommand, summary: 'run the gateway (RSocket over WebSocket and TCP, admin HTTP)' },
-  service: { run: serviceCommand, summary: 'run a built-in service: bench' },
+  service: { run: serviceCommand, summary: 'run a built-in service: bench, order, payment, inventory' },
   demo: { run: demoCommand, summary: 'run the gateway and the demo services as child processes (npm start)' },
   call: { run: callCommand, summary: 'send one request-response and print the answer' },
   stream: { run: streamCommand, summary: 'open a request-stream and print its items' },
   loadtest: { run: loadtestCommand, summary: 'flood a route through a gateway and report throughput, latency, errors and gateway memory' },
+  order: { run: orderCommand, summary: 'place a checkout order and print its events as they happen' },
   dlq: { run: dlqCommand, summary: 'list or replay the dead-letter queue' },
   bench: { run: benchCommand, summary: 'run the benchmarks (ratios against baselines measured in the same run)' },
   'bench-peer': { run: benchPeerCommand, summary: 'a baseline process for the benchmarks (started by npm run bench)' },

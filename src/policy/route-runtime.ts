@@ -119,4 +119,15 @@ export class PolicyRuntime {
   forgetInstance(instance: Instance): void {
     for (const r of this.routes.values()) r.forget(instance);
   }
+
+  /**
+   * Drops the state of routes that no instance serves any more and that hold
+   * no interaction: services that come and go with ever-new route names do
+   * not grow the gateway. A route that comes back starts with fresh state.
+   */
+  prune(served: (route: string) => boolean): void {
+    for (const [route, r] of this.routes) {
+      if (!served(route) && r.bulkhead.active === 0 && r.bulkhead.queued === 0) this.routes.delete(route);
+    }
+  }
 }

@@ -79,7 +79,8 @@ export function encodeComposite(entries: Iterable<MetadataEntry>): Uint8Array {
   const parts: Uint8Array[] = [];
   let size = 0;
   for (const { mimeType, content } of entries) {
-    const id = WELL_KNOWN_IDS.get(mimeType);
+    // A reserved id this table does not name decodes as 'unknown-well-known/0xNN' and encodes back to that id.
+    const id = WELL_KNOWN_IDS.get(mimeType) ?? unknownWellKnownId(mimeType);
     let head: Uint8Array;
     if (id !== undefined) {
       head = Uint8Array.of(0x80 | id);
@@ -104,6 +105,11 @@ export function encodeComposite(entries: Iterable<MetadataEntry>): Uint8Array {
     o += p.length;
   }
   return out;
+}
+
+function unknownWellKnownId(mimeType: string): number | undefined {
+  const m = /^unknown-well-known\/0x([0-9a-f]{1,2})$/.exec(mimeType);
+  return m ? Number.parseInt(m[1]!, 16) & 0x7f : undefined;
 }
 
 /** Routing metadata: a sequence of 8-bit length-prefixed UTF-8 tags; the first is the route. */

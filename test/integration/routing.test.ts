@@ -137,3 +137,22 @@ describe('routing', () => {
     expect(items).toHaveLength(3);
   });
 });
+
+describe('route churn', () => {
+  it('refuses a registration beyond limits.maxRoutes, and forgets the policy state of routes nobody serves', async () => {
+    const gw = await h.gateway({ limits: { maxRoutes: 4 } });
+    const first = await h.service({ url: gw.url, service: 'bench' });
+    const err = await establish(nodeTransport, {
+      url: gw.url,
+      setupMetadata: [{ mimeType: MimeTypes.REGISTRATION, content: encodeJson({ service: 'extra', instance: 'extra-1', routes: ['extra.one'] }) }],
+    }).catch((e: unknown) => e);
+    expect((err as SluiceError).code).toBe('REJECTED_SETUP');
+    expect((err as SluiceError).message).toBe('registration: the gateway serves 4 routes and takes at most 4');
+    const client = await h.client(gw.url);
+    await client.requestResponse('bench.echo', 1);
+    expect([...gw.policies.all()].map((r) => r.route)).toEqual(['bench.echo']);
+    first.close();
+    await eventually(() => !gw.registry.has('bench.echo'), 'the instance to leave');
+    expect([...gw.policies.all()]).toHaveLength(0);
+  });
+});

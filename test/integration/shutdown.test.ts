@@ -19,6 +19,10 @@ describe('gateway shutdown', () => {
     const r = await refused.ended;
     expect(r.error.code).toBe('UNAVAILABLE');
     expect(r.error.message).toContain('draining');
+    // Routes served inside the gateway refuse new work too.
+    const stats = recorder();
+    conn.requestStream(jsonPayload('sluice.stats', {}), 1, stats.handler);
+    expect((await stats.ended).error.code).toBe('UNAVAILABLE');
     expect(closed).toBe(false);
     stream.request(15);
     const end = await rec.ended;

@@ -44,6 +44,7 @@ const RANGES: Array<[key: string, min: number, max: number]> = [
   ['limits.outboundHardLimit', 2048, 4 * 1024 * MiB],
   ['limits.slowConsumerTimeoutMs', 100, 3_600_000],
   ['limits.setupTimeoutMs', 100, 600_000],
+  ['limits.maxRoutes', 1, 1_000_000],
   ['flow.window', 1, 65_536],
   ['flow.windowBytes', 1024, 64 * MiB],
   ['keepAlive.minLifetimeMs', 100, 3_600_000],
@@ -114,7 +115,7 @@ describe('resolveGatewayConfig', () => {
     expect(e.message).toBe(
       "config 'limits.maxStreams': unknown key; known keys are limits.maxConnections, limits.maxPayloadSize, limits.maxFrameSize, " +
         'limits.maxStreamsPerConnection, limits.maxStreamsPerInstance, limits.outboundHighWater, limits.outboundHardLimit, ' +
-        'limits.slowConsumerTimeoutMs, limits.setupTimeoutMs',
+        'limits.slowConsumerTimeoutMs, limits.setupTimeoutMs, limits.maxRoutes',
     );
     expect(configError({ flow: { windw: 5 } }).message).toBe("config 'flow.windw': unknown key; known keys are flow.window, flow.windowBytes");
   });

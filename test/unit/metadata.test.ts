@@ -154,3 +154,12 @@ describe('routeMetadata, findRoute, findEntry', () => {
     expect(findEntry(entries, 'c/d')).toBeUndefined();
   });
 });
+
+describe('reserved well-known ids this table does not name', () => {
+  it('pass through a decode and re-encode unchanged', () => {
+    const original = Uint8Array.of(0x80 | 0x50, 0, 0, 2, 0xab, 0xcd, 0x80 | 0x7e, 0, 0, 2, 1, 0x78);
+    const entries = decodeComposite(original);
+    expect(entries[0]!.mimeType).toBe('unknown-well-known/0x50');
+    expect([...encodeComposite(entries)]).toEqual([...original]);
+  });
+});

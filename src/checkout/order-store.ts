@@ -1,0 +1,254 @@
+/**
+ * The order service's store: the source of truth for orders.
+ *
+ * - `orders`: one row per accepted order; `idempotency_key` is unique, so a
+ *   key can never produce a second order, whatever the concurrency.
+ * - `order_events`: the append-only event log, `(order_id, seq)` the key and
+ *   `(order_id, type)` unique: a saga step re-run after a crash cannot log
+ *   its event twice.
+ * - `order_views`: the read model, each view the projection of its events
+ *   (read-model.ts), written in the same transaction as the events.
+ * - `sagas`: each order's saga state, failed attempts of the current step
+ *   and when a parked compensation may run again.
+ *
+ * Every state change is one transaction: placing an order commits the order,
+ * its OrderPlaced event, its view and its saga together, and a saga
+ * transition commits its events, the view and the new state together.
+ */
+import { randomUUID } from 'node:crypto';
+import { SluiceError } from '../errors.js';
+import type { Logger } from '../observability/log.js';
+import { cartAmountCents } from './catalogue.js';
+import { openStore, type Store } from './db.js';
+import type { EventDraft, OrderEvent, OrderLine } from './events.js';
+import { project, type OrderStatus, type OrderView } from './read-model.js';
+import { isSagaState, type Saga, type SagaState, type Transition } from './saga.js';
+import { commandFingerprint, type PlaceCommand } from './validation.js';
+
+export interface PlaceResult {
+  readonly orderId: string;
+  readonly status: OrderStatus;
+  /** False when the idempotency key had already placed this order. */
+  readonly created: boolean;
+}
+
+export interface OrderCounts {
+  readonly total: number;
+  readonly pending: number;
+  readonly confirmed: number;
+  readonly cancelled: number;
+}
+
+const SCHEMA = `
+create table if not exists orders (
+  order_id text primary key,
+  idempotency_key text not null unique,
+  fingerprint text not null,
+  customer_id text not null,
+  items json not null,
+  amount_cents integer not null,
+  created_at text not null
+);
+create table if not exists order_events (
+  order_id text not null references orders (order_id),
+  seq integer not null check (seq >= 1),
+  type text not null,
+  at text not null,
+  details json not null,
+  primary key (order_id, seq),
+  unique (order_id, type)
+);
+create table if not exists order_views (
+  order_id text primary key references orders (order_id),
+  status text not null,
+  view json not null
+);
+create table if not exists sagas (
+  order_id text primary key references orders (order_id),
+  state text not null,
+  attempts integer not null default 0,
+  reason text,
+  last_error text,
+  retry_at double precision,
+  created_seq bigserial
+);
+create index if not exists sagas_active on sagas (created_seq) where state not in ('CONFIRMED', 'CANCELLED');
+`;
+
+interface EventRow {
+  order_id: string;
+  seq: number;
+  type: string;
+  at: string;
+  details: Record<string, unknown>;
+}
+
+interface SagaRow {
+  order_id: string;
+  state: string;
+  attempts: number;
+  reason: string | null;
+  last_error: string | null;
+  items: OrderLine[];
+  amount_cents: number;
+}
+
+export class OrderStore {
+  private constructor(private readonly store: Store) {}
+
+  static async open(dir: string, log: Logger): Promise<OrderStore> {
+    return new OrderStore(await openStore(dir, SCHEMA, log));
+  }
+
+  /**
+   * Records a validated order with its OrderPlaced event, view and saga, or
+   * returns the order its idempotency key already placed. A key reused with
+   * a different cart or customer is INVALID_ARGUMENT and records nothing.
+   */
+  place(cmd: PlaceCommand): Promise<PlaceResult> {
+    const fingerprint = commandFingerprint(cmd);
+    return this.store.db.transaction(async (tx) => {
+      const orderId = `ord_${randomUUID()}`;
+      const at = new Date().toISOString();
+      const items = cmd.items.map((l) => ({ sku: l.sku, qty: l.qty }));
+      const amountCents = cartAmountCents(items);
+      // The unique key decides: a second insert with the same key inserts nothing, whatever the timing.
+      const inserted = await tx.query('insert into orders values ($1, $2, $3, $4, $5, $6, $7) on conflict (idempotency_key) do nothing', [
+        orderId,
+        cmd.idempotencyKey,
+        fingerprint,
+        cmd.customerId,
+        JSON.stringify(items),
+        amountCents,
+        at,
+      ]);
+      if (inserted.affectedRows === 0) {
+        const existing = (await tx.query<{ order_id: string; fingerprint: string; status: OrderStatus }>(
+          'select o.order_id, o.fingerprint, v.status from orders o join order_views v using (order_id) where o.idempotency_key = $1',
+          [cmd.idempotencyKey],
+        )).rows[0]!;
+        if (existing.fingerprint !== fingerprint) {
+          throw new SluiceError('INVALID_ARGUMENT', `'idempotencyKey' '${cmd.idempotencyKey}' already placed order ${existing.order_id} with a different cart or customer`);
+        }
+        return { orderId: existing.order_id, status: existing.status, created: false };
+      }
+      const placed: OrderEvent = { type: 'OrderPlaced', orderId, seq: 1, at, customerId: cmd.customerId, items, amountCents };
+      await insertEvent(tx, placed);
+      const view = project(undefined, placed);
+      await tx.query('insert into order_views values ($1, $2, $3)', [orderId, view.status, JSON.stringify(view)]);
+      await tx.query("insert into sagas (order_id, state) values ($1, 'AUTHORIZING')", [orderId]);
+      return { orderId, status: view.status, created: true };
+    });
+  }
+
+  /** Up to `limit` events of an order from `fromSeq` on, in order. */
+  async events(orderId: string, fromSeq: number, limit: number): Promise<OrderEvent[]> {
+    const rows = (await this.store.db.query<EventRow>('select * from order_events where order_id = $1 and seq >= $2 order by seq limit $3', [orderId, fromSeq, limit])).rows;
+    return rows.map(toEvent);
+  }
+
+  async view(orderId: string): Promise<OrderView | undefined> {
+    return (await this.store.db.query<{ view: OrderView }>('select view from order_views where order_id = $1', [orderId])).rows[0]?.view;
+  }
+
+  async saga(orderId: string): Promise<Saga | undefined> {
+    const row = (await this.store.db.query<SagaRow>(
+      'select s.order_id, s.state, s.attempts, s.reason, s.last_error, o.items, o.amount_cents from sagas s join orders o using (order_id) where s.order_id = $1',
+      [orderId],
+    )).rows[0];
+    if (!row) return undefined;
+    if (!isSagaState(row.state)) throw new Error(`order ${orderId}: unknown saga state '${row.state}' in the store`);
+    return { orderId: row.order_id, state: row.state, attempts: row.attempts, reason: row.reason, lastError: row.last_error, items: row.items, amountCents: row.amount_cents };
+  }
+
+  /**
+   * Commits a transition: its events (seq continuing the log), the view they
+   * project to and the new saga state. Refuses a transition from a state the
+   * saga is no longer in.
+   */
+  apply(orderId: string, transition: Transition): Promise<OrderEvent[]> {
+    return this.store.db.transaction(async (tx) => {
+      const row = (await tx.query<{ state: string; view: OrderView }>('select s.state, v.view from sagas s join order_views v using (order_id) where order_id = $1', [orderId])).rows[0];
+      if (row?.state !== transition.from) throw new Error(`order ${orderId}: saga is in state ${row?.state ?? 'none'}, not ${transition.from}`);
+      let view = row.view;
+      const at = new Date().toISOString();
+      const appended: OrderEvent[] = [];
+      for (const draft of transition.events) {
+        const event = withEnvelope(draft, orderId, view.lastSeq + 1, at);
+        view = project(view, event);
+        appended.push(event);
+      }
+      await insertEvents(tx, appended);
+      await tx.query('update order_views set status = $2, view = $3 where order_id = $1', [orderId, view.status, JSON.stringify(view)]);
+      await tx.query('update sagas set state = $2, attempts = 0, reason = $3, last_error = null, retry_at = null where order_id = $1', [orderId, transition.to, transition.reason]);
+      return appended;
+    });
+  }
+
+  /** Counts a failed attempt of the current step, so retries stay bounded across restarts. */
+  async noteFailedAttempt(orderId: string, state: SagaState, attempts: number, error: string): Promise<void> {
+    await this.store.db.query('update sagas set attempts = $3, last_error = $4 where order_id = $1 and state = $2', [orderId, state, attempts, error]);
+  }
+
+  /** Parks a saga until `retryAtMs` (epoch ms) with a fresh attempt budget. */
+  async park(orderId: string, state: SagaState, retryAtMs: number, error: string): Promise<void> {
+    await this.store.db.query('update sagas set attempts = 0, retry_at = $3, last_error = $4 where order_id = $1 and state = $2', [orderId, state, retryAtMs, error]);
+  }
+
+  /** Non-terminal sagas due to run (not parked), oldest first, skipping `running`. */
+  async dueSagas(running: readonly string[], limit: number, nowMs: number): Promise<string[]> {
+    const rows = (await this.store.db.query<{ order_id: string }>(
+      `select order_id from sagas
+       where state not in ('CONFIRMED', 'CANCELLED') and (retry_at is null or retry_at <= $1) and not (order_id = any($2::text[]))
+       order by created_seq limit $3`,
+      [nowMs, running, limit],
+    )).rows;
+    return rows.map((r) => r.order_id);
+  }
+
+  async counts(): Promise<OrderCounts> {
+    const rows = (await this.store.db.query<{ status: OrderStatus; n: number }>('select status, count(*)::int as n from order_views group by status')).rows;
+    const by = Object.fromEntries(rows.map((r) => [r.status, r.n])) as Partial<Record<OrderStatus, number>>;
+    const pending = by.PENDING ?? 0;
+    const confirmed = by.CONFIRMED ?? 0;
+    const cancelled = by.CANCELLED ?? 0;
+    return { total: pending + confirmed + cancelled, pending, confirmed, cancelled };
+  }
+
+  /** Sagas parked after failed compensation attempts. */
+  async parkedCount(): Promise<number> {
+    return (await this.store.db.query<{ n: number }>("select count(*)::int as n from sagas where retry_at is not null and state not in ('CONFIRMED', 'CANCELLED')")).rows[0]?.n ?? 0;
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+}
+
+type Queryable = { query(sql: string, params?: unknown[]): Promise<unknown> };
+
+async function insertEvent(tx: Queryable, event: OrderEvent): Promise<void> {
+  await insertEvents(tx, [event]);
+}
+
+/** One statement for all of a transition's events (each statement is a round trip into PGlite). */
+async function insertEvents(tx: Queryable, events: readonly OrderEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  const params: unknown[] = [];
+  const rows = events.map((event) => {
+    const { type, orderId, seq, at, ...details } = event;
+    params.push(orderId, seq, type, at, JSON.stringify(details));
+    const b = params.length - 5;
+    return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5})`;
+  });
+  await tx.query(`insert into order_events values ${rows.join(', ')}`, params);
+}
+
+function withEnvelope(draft: EventDraft, orderId: string, seq: number, at: string): OrderEvent {
+  const { type, ...details } = draft;
+  return { type, orderId, seq, at, ...details } as OrderEvent;
+}
+
+function toEvent(row: EventRow): OrderEvent {
+  return { type: row.type, orderId: row.order_id, seq: row.seq, at: row.at, ...row.details } as OrderEvent;
+}

@@ -1,0 +1,46 @@
+/** What the three checkout services share: where their data lives and how they connect. */
+import { join } from 'node:path';
+import type { ReconnectOptions } from '../../clients/core/reconnect.js';
+import { connectService, type Service, type ServiceStatusEvents } from '../service/connect-service.js';
+import type { RouteTable } from '../service/handlers.js';
+import { silentLogger, type Logger } from '../observability/log.js';
+
+/** Default root data directory (relative to the working directory). */
+export const DEFAULT_DATA_DIR = './data';
+
+export interface CheckoutServiceOptions {
+  /** Gateway URL, e.g. `ws://127.0.0.1:7878`. */
+  url: string;
+  /** Root data directory; the service keeps its store in `<dataDir>/<service>`. Default `./data`. */
+  dataDir?: string;
+  /** Instance id. Default `<service>-1`: one instance per data dir, and a restarted process replaces its predecessor's registration at once. */
+  instance?: string;
+  logger?: Logger;
+  reconnect?: Partial<ReconnectOptions>;
+}
+
+export interface RunningService {
+  readonly service: Service;
+  /** Stops serving and closes the store. */
+  close(): Promise<void>;
+}
+
+/** `<dataDir>/<name>`: where one service keeps its store. */
+export function serviceDir(options: CheckoutServiceOptions, name: string): string {
+  return join(options.dataDir ?? DEFAULT_DATA_DIR, name);
+}
+
+/** Connects a checkout service with its fixed default instance id (`<name>-1`). */
+export function connectCheckoutService(options: CheckoutServiceOptions, name: string, routes: RouteTable, events: Partial<ServiceStatusEvents> = {}): Promise<Service> {
+  return connectService(
+    {
+      url: options.url,
+      service: name,
+      instance: options.instance ?? `${name}-1`,
+      routes,
+      logger: options.logger ?? silentLogger,
+      ...(options.reconnect ? { reconnect: options.reconnect } : {}),
+    },
+    events,
+  );
+}
