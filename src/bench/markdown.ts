@@ -135,10 +135,15 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
         if (!pt.sluice.available) continue;
         const s = pt.sluice;
         out.push(
-          `- ${pt.rate} orders/s: ${int(s.accepted)} accepted; ${Object.entries(s.outcomes).map(([k, v]) => `${int(v)} ${k}`).join(', ') || 'none'}; **${int(s.lost)} lost** (unknown to the order service); ${int(s.unfinished)} sagas still running when the drain time ran out${s.settledAfterS !== null ? ` (every saga had ended ${s.settledAfterS.toFixed(0)} s after sending stopped)` : ''}; gateway RSS ${s.memory ? `${mib(s.memory.rssStart)} -> ${mib(s.memory.rssEnd)} (max ${mib(s.memory.rssMax)})` : 'not read'}.`,
+          `- ${pt.rate} orders/s: ${int(s.accepted)} accepted; ${Object.entries(s.outcomes).map(([k, v]) => `${int(v)} ${k}`).join(', ') || 'none'}${Object.keys(s.cancelledBy).length ? ` (cancelled after their last step failed with ${Object.entries(s.cancelledBy).map(([k, v]) => `${k} ${int(v)}`).join(', ')})` : ''}; **${int(s.lost)} lost** (unknown to the order service); ${int(s.unfinished)} sagas still running when the drain time ran out${s.settledAfterS !== null ? ` (every saga had ended ${s.settledAfterS.toFixed(0)} s after sending stopped)` : ''}; gateway RSS ${s.memory ? `${mib(s.memory.rssStart)} -> ${mib(s.memory.rssEnd)} (max ${mib(s.memory.rssMax)})` : 'not read'}.`,
         );
       }
       out.push('');
+    }
+    if (measured.some((pt) => pt.sluice.available && (pt.sluice.cancelledBy.CIRCUIT_OPEN ?? 0) > 0)) {
+      p(
+        "Cancelled orders were compensated, not lost: a saga whose inventory step keeps failing gives up after its attempts and refunds the payment. With inventory failing 20% of calls after 2 s, the gateway's default circuit breaker on `inventory.reserve` opens, so many of those attempts fail fast with `CIRCUIT_OPEN` instead of waiting; that is the resilience policy protecting inventory, and what the counts above show.",
+      );
     }
     const missing = c.points.find((pt) => !pt.sluice.available);
     if (missing && !missing.sluice.available) p(`**Sluice side not measured**: ${missing.sluice.reason}. No numbers are shown for it rather than made-up ones.`);

@@ -41,6 +41,8 @@ export interface SluiceCheckoutResult {
   readonly errorRate: number;
   /** Accepted orders by final status once their sagas ended (CONFIRMED, CANCELLED), and PENDING if still running. */
   readonly outcomes: Readonly<Record<string, number>>;
+  /** Cancelled orders by the error code their reason ends with (e.g. CIRCUIT_OPEN, UNAVAILABLE), from `orders.get`. */
+  readonly cancelledBy: Readonly<Record<string, number>>;
   /** Accepted orders the order service does not know: lost. */
   readonly lost: number;
   /** Accepted orders still running when the drain time ran out (known, not lost). */
@@ -115,7 +117,7 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
     let views = await lookUp(c, [...accepted]);
     let settledAfterS: number | null = null;
     for (;;) {
-      const pending = [...views.values()].filter((v) => v === 'PENDING').length;
+      const pending = [...views.values()].filter((v) => v.status === 'PENDING').length;
       if (pending === 0) {
         settledAfterS = (performance.now() - sentEnd) / 1000;
         break;
@@ -123,15 +125,20 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
       if (performance.now() >= deadline) break;
       ctx.log(`  ${pending} accepted orders still running`);
       await new Promise((res) => setTimeout(res, 2_000));
-      views = new Map([...views, ...(await lookUp(c, [...views].filter(([, v]) => v === 'PENDING').map(([id]) => id)))]);
+      views = new Map([...views, ...(await lookUp(c, [...views].filter(([, v]) => v.status === 'PENDING').map(([id]) => id)))]);
     }
     clearInterval(poll);
     poll = undefined;
     const samples = await sampler.stop();
     sampler = undefined;
     const outcomes: Record<string, number> = {};
-    for (const v of views.values()) if (v !== 'UNKNOWN') outcomes[v] = (outcomes[v] ?? 0) + 1;
-    const lost = [...views.values()].filter((v) => v === 'UNKNOWN').length;
+    const cancelledBy: Record<string, number> = {};
+    for (const v of views.values()) {
+      if (v.status === 'UNKNOWN') continue;
+      outcomes[v.status] = (outcomes[v.status] ?? 0) + 1;
+      if (v.status === 'CANCELLED') cancelledBy[reasonCode(v.reason)] = (cancelledBy[reasonCode(v.reason)] ?? 0) + 1;
+    }
+    const lost = [...views.values()].filter((v) => v.status === 'UNKNOWN').length;
     const unfinished = outcomes.PENDING ?? 0;
     ctx.log(`Sluice: accepted orders ${JSON.stringify(outcomes)}, ${lost} lost${settledAfterS !== null ? `, all settled ${settledAfterS.toFixed(1)} s after sending stopped` : ''}`);
     return {
@@ -144,6 +151,7 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
       errors: stats.errors.toJSON(),
       errorRate: stats.sent ? stats.errors.total / stats.sent : 0,
       outcomes,
+      cancelledBy,
       lost,
       unfinished,
       settledAfterS,
@@ -160,24 +168,33 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
   }
 }
 
-/**
- * Each order's status (`orders.get`), 64 lookups at a time: PENDING,
- * CONFIRMED, CANCELLED; UNKNOWN when the order service does not know it.
- */
-async function lookUp(client: Client, ids: readonly string[]): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
+/** What `orders.get` says about one order: its status (UNKNOWN when the order service does not know it) and why it was cancelled. */
+interface Looked {
+  readonly status: string;
+  readonly reason?: string;
+}
+
+/** Each order's view (`orders.get`), 64 lookups at a time. */
+async function lookUp(client: Client, ids: readonly string[]): Promise<Map<string, Looked>> {
+  const out = new Map<string, Looked>();
   for (let i = 0; i < ids.length; i += 64) {
     await Promise.all(
       ids.slice(i, i + 64).map(async (orderId) => {
         try {
-          const view = await client.requestResponse<{ status: string }>('orders.get', { orderId });
-          out.set(orderId, view.status);
+          const view = await client.requestResponse<{ status: string; reason?: string }>('orders.get', { orderId });
+          out.set(orderId, view.reason ? { status: view.status, reason: view.reason } : { status: view.status });
         } catch (err) {
           // "no order": the order service does not know it. Anything else (a timeout) is asked again next round.
-          out.set(orderId, isSluiceError(err) && err.code === 'INVALID_ARGUMENT' ? 'UNKNOWN' : 'PENDING');
+          out.set(orderId, { status: isSluiceError(err) && err.code === 'INVALID_ARGUMENT' ? 'UNKNOWN' : 'PENDING' });
         }
       }),
     );
   }
   return out;
+}
+
+/** The last error code named in a cancellation reason (`... (last: CIRCUIT_OPEN: ...)`), or OTHER. */
+export function reasonCode(reason: string | undefined): string {
+  const codes = reason?.match(/\b[A-Z][A-Z_]{3,}(?=:)/g);
+  return codes?.at(-1) ?? 'OTHER';
 }
