@@ -74,6 +74,7 @@ export const ErrorCodes = {
 export type ErrorCode = keyof typeof ErrorCodes;
 
 const CODE_PREFIX = /^([A-Z][A-Z0-9_]+): ?/;
+const RETRY_AFTER = /retry after (\d{1,10}) ms/;
 
 const WIRE_FALLBACK: Record<number, ErrorCode> = {
   [WireCode.INVALID_SETUP]: 'INVALID_SETUP',
@@ -115,14 +116,20 @@ export class SluiceError extends Error {
     return `${this.code}: ${this.message}`;
   }
 
-  /** Rebuilds an error received in an ERROR frame. */
+  /**
+   * Rebuilds an error received in an ERROR frame. A `retry after N ms` hint in
+   * the message (OVERLOADED by a rate limit, CIRCUIT_OPEN) comes back as
+   * `details.retryAfterMs`.
+   */
   static fromWire(wireCode: number, message: string): SluiceError {
+    const retryAfter = RETRY_AFTER.exec(message);
+    const options = retryAfter ? { details: { retryAfterMs: Number(retryAfter[1]) } } : undefined;
     const match = CODE_PREFIX.exec(message);
     const named = match?.[1];
     if (named !== undefined && isErrorCode(named)) {
-      return new SluiceError(named, message.slice(match![0].length));
+      return new SluiceError(named, message.slice(match![0].length), options);
     }
-    return new SluiceError(WIRE_FALLBACK[wireCode] ?? 'INTERNAL', message);
+    return new SluiceError(WIRE_FALLBACK[wireCode] ?? 'INTERNAL', message, options);
   }
 
   /** Any thrown value as a SluiceError; plain errors become `INTERNAL`. */

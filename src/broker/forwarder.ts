@@ -14,7 +14,7 @@ import type { Logger } from '../observability/log.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { readDeadline } from '../resilience/deadline.js';
 import type { PolicyRuntime } from '../policy/route-runtime.js';
-import { Forwarding, type DeadLetterSink, type ForwardingContext, type Interaction } from './forwarding.js';
+import { Forwarding, deadLetterThenAnswer, type DeadLetterSink, type ForwardingContext, type Interaction } from './forwarding.js';
 import type { Instance, Registry } from './registry.js';
 
 export type { Interaction } from './forwarding.js';
@@ -102,6 +102,12 @@ export class Forwarder {
       const e = SluiceError.from(err);
       this.deps.metrics.error(this.label(route), e.code);
       conn.log.debug({ stream: down.id, route, code: e.code }, 'request refused');
+      // A command to a route whose policy dead-letters is kept even when no instance serves it right now.
+      const sink = this.deps.deadLetter;
+      if (sink && model === 'response' && e.code === 'NO_ROUTE' && this.deps.policies.table.for(route).deadLetter) {
+        void deadLetterThenAnswer(sink, { route, model, payload, error: e, attempts: 0, firstFailedAt: Date.now() }, down, conn.log);
+        return down.handler;
+      }
       down.error(e);
       return down.handler;
     }

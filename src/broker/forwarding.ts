@@ -413,17 +413,11 @@ export class Forwarding implements Interaction {
     // Everything the attempt held goes back now; the interaction stays live (a drain waits for it)
     // until the requester has its answer.
     this.finish(false);
-    sink({ route: this.route, model: 'response', payload: this.request.payload, error, attempts: this.attempts, firstFailedAt: this.firstFailedAt || Date.now() })
-      .then(
-        (id) => {
-          this.rt.counters.deadLettered++;
-          this.down.error(new SluiceError(error.code, `${error.message} (dead-lettered as ${id})`, { details: { deadLetterId: id } }));
-        },
-        (err: unknown) => {
-          this.ctx.log.error({ route: this.route, code: error.code, reason: (err as Error).message }, 'dead-letter refused');
-          this.down.error(new SluiceError(error.code, `${error.message} (not dead-lettered: ${(err as Error).message})`));
-        },
-      )
+    const letter = { route: this.route, model: 'response' as const, payload: this.request.payload, error, attempts: this.attempts, firstFailedAt: this.firstFailedAt || Date.now() };
+    void deadLetterThenAnswer(sink, letter, this.down, this.ctx.log)
+      .then((stored) => {
+        if (stored) this.rt.counters.deadLettered++;
+      })
       .finally(() => this.ctx.live.delete(this));
   }
 
@@ -499,4 +493,24 @@ function describeUpstreamError(instance: Instance, error: SluiceError): SluiceEr
   if (error.code === 'UNAVAILABLE' && !instance.connection.isOpen) return new SluiceError('UNAVAILABLE', `${who} disconnected`);
   if (error.code === 'DEMAND_EXCEEDED') return new SluiceError('INTERNAL', `${who} sent more payloads than were requested of it`, { cause: error });
   return error;
+}
+
+/**
+ * Stores a finally failed request in the dead-letter queue, then answers the
+ * requester with the error naming the entry (or saying why it was not
+ * stored). Resolves with whether it was stored.
+ */
+export function deadLetterThenAnswer(sink: DeadLetterSink, letter: Parameters<DeadLetterSink>[0], down: Stream, log: Logger): Promise<boolean> {
+  const { error, route } = letter;
+  return sink(letter).then(
+    (id) => {
+      down.error(new SluiceError(error.code, `${error.message} (dead-lettered as ${id})`, { details: { deadLetterId: id } }));
+      return true;
+    },
+    (err: unknown) => {
+      log.error({ route, code: error.code, reason: (err as Error).message }, 'dead-letter refused');
+      down.error(new SluiceError(error.code, `${error.message} (not dead-lettered: ${(err as Error).message})`));
+      return false;
+    },
+  );
 }

@@ -188,7 +188,9 @@ export class SagaRunner {
         await this.store.noteFailedAttempt(saga.orderId, saga.state, attempts, lastError);
         if (attempts < this.options.stepAttempts) {
           try {
-            await sleep(backoffDelay(attempts - 1, this.backoff), undefined, { signal: this.stop.signal });
+            // An open breaker or a rate limit says when to come back: sooner would only spend an attempt.
+            const hint = typeof e.details?.retryAfterMs === 'number' ? e.details.retryAfterMs : 0;
+            await sleep(Math.max(backoffDelay(attempts - 1, this.backoff), hint), undefined, { signal: this.stop.signal });
           } catch {
             return 'stopped';
           }

@@ -13,6 +13,7 @@ import { ORDER_ROUTES } from '../checkout/order-service.js';
 import { PAYMENT_ROUTES } from '../checkout/payment-service.js';
 import { DEFAULT_DATA_DIR } from '../checkout/service-host.js';
 import { createLogger } from '../observability/logger.js';
+import { checkoutPolicies, policyFlags } from '../checkout/gateway-policies.js';
 import { startChild, waitForHttpOk, type Child, type ChildSpec } from '../demo/supervisor.js';
 import { intFlag, parseFlags, stopSignal, type Flags } from './args.js';
 import { INVENTORY_KNOBS, PAYMENT_KNOBS, knobArgs, readKnobs, withKnobNames } from './knobs.js';
@@ -72,7 +73,13 @@ export async function demoCommand(argv: string[]): Promise<void> {
   const readyRoutes = all.flatMap((s) => s.routes.flatMap((r) => ['--ready-route', r]));
   const gatewaySpec: ChildSpec = {
     name: 'gateway',
-    args: ['gateway', '--host', host, '--port', String(port), '--admin-port', String(adminPort), ...readyRoutes],
+    args: [
+      'gateway',
+      ...['--host', host, '--port', String(port), '--admin-port', String(adminPort)],
+      ...readyRoutes,
+      ...policyFlags(checkoutPolicies),
+      ...['--dead-letter-dir', join(dataDir, 'gateway')],
+    ],
     env: childEnv,
   };
   const gateway = startChild(gatewaySpec);

@@ -14,6 +14,7 @@ const usage = `usage: sluice gateway [options]
   --admin-port N       admin HTTP port                (env SLUICE_ADMIN_PORT, default 7879)
   --window N           per-stream demand window       (default 512)
   --ready-route ROUTE  /readyz waits for this route (repeatable)
+  --dead-letter-dir D  where the dead-letter log lives (env SLUICE_DEAD_LETTER_DIR, default ./data/gateway)
   --policy R:KEY=VAL   a route policy setting, e.g. 'payment.refund:retry.maxAttempts=5'
                        (repeatable; R is a route, a prefix like 'payment.*', or 'defaults';
                        VAL is JSON; see docs/resilience.md)
@@ -33,6 +34,7 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
       window: { type: 'string' },
       'ready-route': { type: 'string', multiple: true },
       policy: { type: 'string', multiple: true },
+      'dead-letter-dir': { type: 'string' },
       'log-level': { type: 'string' },
     },
     usage,
@@ -54,6 +56,7 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
     readiness: { ...file.readiness, ...defined({ routes: f['ready-route'] as string[] | undefined }) },
     logging: { ...file.logging, ...defined({ level: (f['log-level'] as string | undefined) ?? env.SLUICE_LOG_LEVEL }) },
     policies: applyPolicyFlags(file.policies, (f.policy as string[] | undefined) ?? []),
+    deadLetter: { ...file.deadLetter, ...defined({ dir: (f['dead-letter-dir'] as string | undefined) ?? env.SLUICE_DEAD_LETTER_DIR }) },
   };
   const gateway = await createGateway(options);
   notifyParent({ type: 'listening', url: gateway.url, adminUrl: gateway.adminUrl, tcp: gateway.tcp });

@@ -58,10 +58,14 @@ export class DeadLetterQueue implements DeadLetterStats {
   readonly sink: DeadLetterSink = async ({ route, model, payload, error, attempts, firstFailedAt }) => {
     const replayOf = replayMarker(payload.metadata);
     if (replayOf && this.store.get(replayOf)) return replayOf;
+    // A caller that retries the same command (same route, same data) must not fill the queue with copies.
+    const data = toBase64(payload.data);
+    const same = this.store.list({ state: 'pending', route, limit: MAX_LIST }).find((e) => e.data === data && e.model === model);
+    if (same) return same.id;
     const entry = await this.store.add({
       route,
       model,
-      data: toBase64(payload.data),
+      data,
       metadata: toBase64(payload.metadata),
       error: { code: error.code, message: error.message },
       attempts,

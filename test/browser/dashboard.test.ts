@@ -4,26 +4,33 @@
  * while load runs, stays responsive, places an order and shows its events up
  * to OrderConfirmed, and says so when the gateway goes away.
  *
- * The checkout routes come from a TEST-ONLY stub (test/helpers/checkout-stub.ts)
- * until the real checkout services (issue 3) are on main.
+ * The checkout panel talks to the real checkout services (order, payment,
+ * inventory as child processes) on the demo's gateway policies.
  */
 import { copyFile, mkdir } from 'node:fs/promises';
 import { expect, it } from 'vitest';
 import { describeBrowser, useBrowser } from '../helpers/browser.js';
-import { checkoutStubRoutes } from '../helpers/checkout-stub.js';
+import { checkoutPolicies } from '../../src/checkout/gateway-policies.js';
+import { startCheckoutStack } from '../helpers/checkout.js';
 import { useHarness } from '../helpers/harness.js';
 
 const h = useHarness();
 const b = useBrowser();
 
+/** A real gateway with the checkout services around it, closed after the test. */
+async function checkoutGateway() {
+  const stack = await startCheckoutStack({ gateway: { policies: checkoutPolicies } });
+  h.onCleanup(() => stack.close());
+  return stack.gateway;
+}
+
 const ARTIFACT = 'test-results/dashboard.png';
 const README_IMAGE = 'docs/img/dashboard.png';
 
 describeBrowser('dashboard', () => {
-  it('connects, shows live numbers under load, stays responsive, and reports a lost gateway', { timeout: 60_000 }, async () => {
-    const gw = await h.gateway();
+  it('connects, shows live numbers under load, stays responsive, and reports a lost gateway', { timeout: 90_000 }, async () => {
+    const gw = await checkoutGateway();
     await h.service({ url: gw.url, service: 'bench', instance: 'bench-1' });
-    await h.service({ url: gw.url, service: 'checkout', instance: 'checkout-stub', routes: checkoutStubRoutes() });
     const page = await b.page();
     await page.goto(`${gw.adminUrl}/`);
     await page.locator('#conn[data-state="connected"]').waitFor({ timeout: 15_000 });
@@ -72,9 +79,8 @@ describeBrowser('dashboard', () => {
     expect(await page.locator('#conn').textContent()).toBe('disconnected, retrying…');
   });
 
-  it('places an order and shows its events up to OrderConfirmed', async () => {
-    const gw = await h.gateway();
-    await h.service({ url: gw.url, service: 'checkout', instance: 'checkout-stub', routes: checkoutStubRoutes() });
+  it('places an order and shows its events up to OrderConfirmed', { timeout: 90_000 }, async () => {
+    const gw = await checkoutGateway();
     const page = await b.page();
     await page.goto(`${gw.adminUrl}/`);
     await page.locator('#conn[data-state="connected"]').waitFor({ timeout: 15_000 });
@@ -85,7 +91,8 @@ describeBrowser('dashboard', () => {
     const types = await page.locator('#order-events li').evaluateAll((lis) => lis.map((li) => (li as HTMLElement).dataset.type));
     expect(types.at(-1)).toBe('OrderConfirmed');
     expect(types[0]).toBe('OrderPlaced');
-    expect(await page.locator('#order-status').textContent()).toMatch(/^order ord-\d+: OrderConfirmed$/);
+    expect(types).toEqual(['OrderPlaced', 'PaymentAuthorized', 'StockReserved', 'OrderConfirmed']);
+    expect(await page.locator('#order-status').textContent()).toMatch(/^order ord_[0-9a-f-]+: OrderConfirmed$/);
     expect(b.errors).toEqual([]);
   });
 

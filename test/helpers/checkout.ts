@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { createGateway, type Gateway } from '../../src/gateway.js';
+import type { GatewayOptions } from '../../src/config.js';
 import { connect, type Client } from '../../clients/node/index.js';
 import { startChild, type Child } from '../../src/demo/supervisor.js';
 import type { OrderEvent } from '../../src/checkout/events.js';
@@ -23,6 +24,8 @@ export type ServiceName = 'order' | 'payment' | 'inventory';
 export interface StackOptions {
   /** Extra flags per service, e.g. `{ inventory: ['--latency-ms', '1000'] }`. */
   flags?: Partial<Record<ServiceName, string[]>>;
+  /** Gateway options on top of the test defaults (policies, for example); the dead-letter dir defaults into the stack's data dir. */
+  gateway?: GatewayOptions;
 }
 
 export interface CheckoutStack {
@@ -47,7 +50,14 @@ export async function startCheckoutStack(options: StackOptions = {}): Promise<Ch
   const template = await pgliteTemplate();
   const dataDir = await mkdtemp(join(tmpdir(), 'sluice-checkout-'));
   const flags = options.flags ?? {};
-  const gateway = await createGateway({ listen: { port: 0 }, admin: { port: 0 }, logging: { level: process.env.SLUICE_TEST_LOG ?? 'silent' }, drainTimeoutMs: 500 });
+  const gateway = await createGateway({
+    ...options.gateway,
+    listen: { port: 0 },
+    admin: { port: 0 },
+    logging: { level: process.env.SLUICE_TEST_LOG ?? 'silent' },
+    drainTimeoutMs: 500,
+    deadLetter: { dir: join(dataDir, 'gateway'), ...options.gateway?.deadLetter },
+  });
   const children = {} as Record<ServiceName, Child>;
   const log = process.env.SLUICE_TEST_LOG;
 

@@ -24,8 +24,9 @@ beforeAll(async () => {
     flags: {
       payment: ['--latency-ms', String(LATENCY_MS)],
       inventory: ['--latency-ms', String(LATENCY_MS)],
-      // Enough attempts to outlast a service restart: the saga must wait, not give up.
-      order: ['--step-attempts', '30', '--retry-initial-delay-ms', '50', '--retry-max-delay-ms', '400'],
+      // Enough attempts to outlast a service restart on a loaded 2-core CI machine (about 30 s of
+      // jittered backoff against a restart of a few seconds): the saga must wait, not give up.
+      order: ['--step-attempts', '100', '--retry-initial-delay-ms', '50', '--retry-max-delay-ms', '600'],
     },
   });
 }, 60_000);

@@ -139,3 +139,12 @@ describe('the error catalogue is documented', () => {
     expect(new Set(listed).size).toBe(listed.length);
   });
 });
+
+describe('retry hints', () => {
+  it('a "retry after N ms" in the message comes back as details.retryAfterMs', () => {
+    const e = SluiceError.fromWire(0x202, "CIRCUIT_OPEN: circuit open for route 'x' on every instance; retry after 1234 ms");
+    expect(e.code).toBe('CIRCUIT_OPEN');
+    expect(e.details).toEqual({ retryAfterMs: 1234 });
+    expect(SluiceError.fromWire(0x201, 'UNAVAILABLE: down').details).toBeUndefined();
+  });
+});
