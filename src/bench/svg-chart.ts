@@ -72,8 +72,21 @@ function esc(s: string): string {
 export function lineChart(o: LineChartOptions): string {
   const W = o.width ?? 720;
   const H = o.height ?? 400;
-  // The legend sits in a row above the plot, so it never hides data.
-  const m = { top: o.subtitle ? 78 : 62, right: 24, bottom: 52, left: 72 };
+  // The legend sits in rows above the plot, so it never hides data; a long one wraps and the plot starts lower.
+  const margin = { right: 24, bottom: 52, left: 72 };
+  const itemWidth = (s: Series) => 28 + s.name.length * 6.6 + 18;
+  const rows: Series[][] = [[]];
+  let used = 0;
+  for (const s of o.series) {
+    if (used > 0 && margin.left + used + itemWidth(s) > W - margin.right) {
+      rows.push([]);
+      used = 0;
+    }
+    rows.at(-1)!.push(s);
+    used += itemWidth(s);
+  }
+  const extra = (rows.length - 1) * 18;
+  const m = { ...margin, top: (o.subtitle ? 78 : 62) + extra };
   const pw = W - m.left - m.right;
   const ph = H - m.top - m.bottom;
   const all = o.series.flatMap((s) => s.points);
@@ -139,14 +152,15 @@ export function lineChart(o: LineChartOptions): string {
     if (s.points.length > 1) out.push(`<polyline fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''} points="${pts}"/>`);
     if (s.points.length <= 30) for (const [x, y] of s.points) out.push(`<circle cx="${px(sx(x))}" cy="${px(sy(y))}" r="3" fill="${color}"/>`);
   });
-  // Legend, one row above the plot.
-  let lx = m.left;
-  const ly = m.top - 16;
+  // Legend above the plot, in as many rows as it needs (laid out before the plot area, which starts below it).
   o.series.forEach((s, i) => {
+    const row = rows.findIndex((r) => r.includes(s));
+    const before = rows[row]!.slice(0, rows[row]!.indexOf(s)).reduce((n, x) => n + itemWidth(x), 0);
+    const lx = m.left + before;
+    const ly = m.top - 16 - extra + row * 18;
     const color = COLORS[i % COLORS.length]!;
     out.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
     out.push(`<text x="${lx + 28}" y="${ly}" dominant-baseline="middle" fill="#222">${esc(s.name)}</text>`);
-    lx += 28 + s.name.length * 6.6 + 18;
   });
   out.push('</svg>');
   return `${out.join('\n')}\n`;
