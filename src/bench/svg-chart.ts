@@ -110,8 +110,9 @@ export function lineChart(o: LineChartOptions): string {
     yTicks = niceTicks(yLo, top > yLo ? top : yLo + 1);
     yHi = Math.max(top, yTicks.at(-1)!);
   }
-  const xTicks = niceTicks(xMin, xMax > xMin ? xMax : xMin + 1, 6);
-  const xHi = Math.max(xMax > xMin ? xMax : xMin + 1, xTicks.at(-1)!);
+  // The x axis ends at the data (a time series ending at 60.3 s should not run to 80 s): ticks past it are dropped.
+  const xHi = xMax > xMin ? xMax : xMin + 1;
+  const xTicks = niceTicks(xMin, xHi, 6).filter((t) => t <= xHi * (1 + 1e-9));
   const sx = (x: number) => m.left + ((x - xMin) / (xHi - xMin)) * pw;
   const sy = (y: number) => {
     const f = o.logY ? (Math.log10(Math.max(y, yLo)) - Math.log10(yLo)) / (Math.log10(yHi) - Math.log10(yLo)) : (y - yLo) / (yHi - yLo);
