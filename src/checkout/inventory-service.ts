@@ -7,12 +7,11 @@
  * - `inventory.release` `{orderId}` -> `{released, status, items}` (internal)
  * - `inventory.get` `{orderId}` -> the order's reservation and the calls received (for operators and tests)
  */
-import { silentLogger, type Logger } from '../observability/log.js';
 import type { RouteTable } from '../service/handlers.js';
 import { createChaos } from './chaos.js';
 import { resolveInventoryOptions, type InventoryOptions } from './config.js';
 import { InventoryStore } from './inventory-store.js';
-import { connectCheckoutService, serviceDir, type CheckoutServiceOptions, type RunningService } from './service-host.js';
+import { serveStore, type CheckoutServiceOptions, type RunningService } from './service-host.js';
 import { idField, parseEmpty, parseLines, parseObject, parseOrderRef } from './validation.js';
 
 /** The routes the inventory service registers. */
@@ -65,20 +64,5 @@ export function inventoryRoutes(store: InventoryStore, options: InventoryOptions
 /** Opens the inventory store in `<dataDir>/inventory` and serves the inventory routes until closed. */
 export async function startInventoryService(options: CheckoutServiceOptions & { inventory?: Partial<InventoryOptions> }): Promise<RunningService> {
   const resolved = resolveInventoryOptions(options.inventory);
-  const log: Logger = options.logger ?? silentLogger;
-  const store = await InventoryStore.open(serviceDir(options, 'inventory'), log);
-  try {
-    const service = await connectCheckoutService(options, 'inventory', inventoryRoutes(store, resolved));
-    log.info({ ...resolved }, 'inventory service ready');
-    return {
-      service,
-      async close() {
-        service.close();
-        await store.close();
-      },
-    };
-  } catch (err) {
-    await store.close();
-    throw err;
-  }
+  return serveStore(options, 'inventory', (dir, log) => InventoryStore.open(dir, log), (store) => inventoryRoutes(store, resolved), resolved);
 }

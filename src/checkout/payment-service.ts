@@ -7,13 +7,11 @@
  * - `payment.refund` `{orderId}` -> `{refunded, status, paymentId?, amountCents?}`
  * - `payment.get` `{orderId}` -> the payment, its ledger and the calls received (for operators and tests)
  */
-import type { Logger } from '../observability/log.js';
-import { silentLogger } from '../observability/log.js';
 import type { RouteTable } from '../service/handlers.js';
 import { createChaos } from './chaos.js';
 import { resolvePaymentOptions, type PaymentOptions } from './config.js';
 import { PaymentStore } from './payment-store.js';
-import { connectCheckoutService, serviceDir, type CheckoutServiceOptions, type RunningService } from './service-host.js';
+import { serveStore, type CheckoutServiceOptions, type RunningService } from './service-host.js';
 import { amountField, idField, parseObject, parseOrderRef } from './validation.js';
 
 /** The routes the payment service registers. */
@@ -59,20 +57,5 @@ export function paymentRoutes(store: PaymentStore, options: PaymentOptions, rand
 /** Opens the payment store in `<dataDir>/payment` and serves the payment routes until closed. */
 export async function startPaymentService(options: CheckoutServiceOptions & { payment?: Partial<PaymentOptions> }): Promise<RunningService> {
   const resolved = resolvePaymentOptions(options.payment);
-  const log: Logger = options.logger ?? silentLogger;
-  const store = await PaymentStore.open(serviceDir(options, 'payment'), log);
-  try {
-    const service = await connectCheckoutService(options, 'payment', paymentRoutes(store, resolved));
-    log.info({ ...resolved }, 'payment service ready');
-    return {
-      service,
-      async close() {
-        service.close();
-        await store.close();
-      },
-    };
-  } catch (err) {
-    await store.close();
-    throw err;
-  }
+  return serveStore(options, 'payment', (dir, log) => PaymentStore.open(dir, log), (store) => paymentRoutes(store, resolved), resolved);
 }

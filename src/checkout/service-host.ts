@@ -44,3 +44,34 @@ export function connectCheckoutService(options: CheckoutServiceOptions, name: st
     events,
   );
 }
+
+/**
+ * Serves `routes(store)` over a store opened by `open`: the store is closed
+ * when connecting fails and when the service stops. What the payment and
+ * inventory services are made of.
+ */
+export async function serveStore<S extends { close(): Promise<void> }>(
+  options: CheckoutServiceOptions,
+  name: string,
+  open: (dir: string, log: Logger) => Promise<S>,
+  routes: (store: S) => RouteTable,
+  settings: object,
+): Promise<RunningService> {
+  const log: Logger = options.logger ?? silentLogger;
+  const store = await open(serviceDir(options, name), log);
+  let service: Service;
+  try {
+    service = await connectCheckoutService(options, name, routes(store));
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  log.info({ ...settings }, `${name} service ready`);
+  return {
+    service,
+    async close() {
+      service.close();
+      await store.close();
+    },
+  };
+}

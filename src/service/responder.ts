@@ -13,7 +13,7 @@ import { decodeJson, encodeJson } from '../protocol/json.js';
 import { MetadataError, MimeTypes, decodeComposite, decodeRoutes, type MetadataEntry } from '../protocol/metadata.js';
 import type { Payload } from '../protocol/frames.js';
 import type { Responder } from '../rsocket/connection.js';
-import type { InteractionModel, Stream, StreamHandler } from '../rsocket/stream.js';
+import type { InteractionModel, Stream } from '../rsocket/stream.js';
 import type { Logger } from '../observability/log.js';
 import { readDeadline } from '../resilience/deadline.js';
 import { setLongTimeout } from '../resilience/long-timeout.js';
@@ -53,9 +53,14 @@ export function createServiceResponder(routes: RouteTable, log: Logger): Respond
   const context = (d: Decoded, stream?: Stream): HandlerContext =>
     new HandlerContext(d.route, d.metadata, log.child({ route: d.route, ...(stream ? { stream: stream.id } : {}) }), d.deadlineMs, stream);
 
-  const refuse = (stream: Stream, err: unknown): StreamHandler => {
-    stream.error(SluiceError.from(err));
-    return stream.handler;
+  /** The decoded request, or undefined after answering the requester with why it cannot be served. */
+  const decodeOrRefuse = (payload: Payload, model: InteractionModel, stream: Stream): Decoded | undefined => {
+    try {
+      return decode(payload, model);
+    } catch (err) {
+      stream.error(SluiceError.from(err));
+      return undefined;
+    }
   };
 
   return {
@@ -75,12 +80,8 @@ export function createServiceResponder(routes: RouteTable, log: Logger): Respond
     },
 
     requestResponse(payload, stream) {
-      let d: Decoded;
-      try {
-        d = decode(payload, 'response');
-      } catch (err) {
-        return refuse(stream, err);
-      }
+      const d = decodeOrRefuse(payload, 'response', stream);
+      if (!d) return stream.handler;
       const ctx = context(d, stream);
       Promise.resolve()
         .then(() => d.handlers.requestResponse!(d.data, ctx))
@@ -98,12 +99,8 @@ export function createServiceResponder(routes: RouteTable, log: Logger): Respond
     },
 
     requestStream(payload, stream) {
-      let d: Decoded;
-      try {
-        d = decode(payload, 'stream');
-      } catch (err) {
-        return refuse(stream, err);
-      }
+      const d = decodeOrRefuse(payload, 'stream', stream);
+      if (!d) return stream.handler;
       const ctx = context(d, stream);
       const emitter = startEmitter(() => d.handlers.requestStream!(d.data, ctx), d.handlers, stream, ctx);
       return {
@@ -116,12 +113,8 @@ export function createServiceResponder(routes: RouteTable, log: Logger): Respond
     },
 
     requestChannel(payload, complete, stream) {
-      let d: Decoded;
-      try {
-        d = decode(payload, 'channel');
-      } catch (err) {
-        return refuse(stream, err);
-      }
+      const d = decodeOrRefuse(payload, 'channel', stream);
+      if (!d) return stream.handler;
       const ctx = context(d, stream);
       const input = new PullQueue<unknown>({
         prefetch: d.handlers.inputPrefetch ?? 16,
