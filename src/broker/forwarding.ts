@@ -93,7 +93,13 @@ export class Forwarding implements Interaction {
   private emitted = false;
   private firstObserved = false;
   private slot: Release | undefined;
-  private readonly waiting = new AbortController();
+  /**
+   * Aborts a wait for a bulkhead slot. Created only when a request has to
+   * queue: aborting a controller builds a DOMException with a stack trace,
+   * which cost about a tenth of the gateway's CPU on request-response when
+   * every interaction made and aborted one.
+   */
+  private waiting: AbortController | undefined;
   private cancelDeadline: (() => void) | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private firstFailedAt = 0;
@@ -164,6 +170,7 @@ export class Forwarding implements Interaction {
       return;
     }
     const wait = Math.min(maxWaitMs, this.remainingMs() ?? maxWaitMs);
+    this.waiting = new AbortController();
     this.rt.bulkhead.acquire(wait, this.waiting.signal).then(
       (release) => {
         if (this.finished) return release();
@@ -461,7 +468,7 @@ export class Forwarding implements Interaction {
     this.observeFirst();
     this.cancelDeadline?.();
     clearTimeout(this.retryTimer);
-    this.waiting.abort();
+    this.waiting?.abort();
     // A call admitted by its breaker and ended by the requester is neither a success nor a failure.
     this.unjudge();
     this.endAttempt();
