@@ -8,11 +8,11 @@
  * `platform: 'browser'` makes any import of a Node builtin a build error, so a
  * bundle that builds is a bundle with no Node-only module in it.
  */
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../paths.js';
 import { gzipSync } from 'node:zlib';
 import { build, type BuildOptions } from 'esbuild';
 
-const root = (path: string): string => fileURLToPath(new URL(`../../${path}`, import.meta.url));
+const root = (path: string): string => packagePath(path);
 
 /** Entry of the browser client bundle. */
 export const BROWSER_CLIENT_ENTRY = root('clients/browser/index.ts');

@@ -13,7 +13,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../paths.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../observability/log.js';
 import { BROWSER_CLIENT_ENTRY, DASHBOARD_ENTRY, buildBundle } from './bundles.js';
@@ -28,8 +28,8 @@ export interface DashboardOptions {
 
 type Asset = { type: string; body: () => Promise<string> };
 
-const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
-const require = createRequire(import.meta.url);
+const here = (file: string): string => packagePath('src/admin', file);
+const require = createRequire(packagePath('package.json'));
 
 /** Returns the admin server's `extra` handler serving the dashboard. */
 export function dashboardRoutes(options: DashboardOptions): (req: IncomingMessage, res: ServerResponse) => boolean {

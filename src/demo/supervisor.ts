@@ -5,9 +5,9 @@
  * if the supervisor goes away.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../paths.js';
 
-export const SLUICE_BIN = fileURLToPath(new URL('../../bin/sluice.js', import.meta.url));
+export const SLUICE_BIN = packagePath('bin/sluice.js');
 
 export interface ChildSpec {
   readonly name: string;

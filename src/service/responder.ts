@@ -86,7 +86,7 @@ export function createServiceResponder(routes: RouteTable, log: Logger): Respond
       Promise.resolve()
         .then(() => d.handlers.requestResponse!(d.data, ctx))
         .then((value) => {
-          if (!ctx.signal.aborted && !stream.closed) stream.next({ data: encodeJson(value), metadata: null }, true);
+          if (!ctx.ended && !stream.closed) stream.next({ data: encodeJson(value), metadata: null }, true);
         })
         // The handler's failure, or a value that cannot be encoded: either way the caller gets an error, the process nothing.
         .catch((err: unknown) => {
@@ -151,7 +151,13 @@ export function createServiceResponder(routes: RouteTable, log: Logger): Respond
 class HandlerContext implements StreamContext {
   emitted = 0;
   readonly deadline: number | undefined;
-  private readonly controller = new AbortController();
+  /**
+   * Made only when the handler looks at `signal`: aborting a controller
+   * builds a DOMException with a stack trace, too dear to pay on every
+   * request whose handler never listens.
+   */
+  private controller: AbortController | undefined;
+  private endReason: SluiceError | undefined;
   private cancelDeadline: (() => void) | undefined;
 
   constructor(
@@ -167,6 +173,10 @@ class HandlerContext implements StreamContext {
   }
 
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.endReason) this.controller.abort(this.endReason);
+    }
     return this.controller.signal;
   }
 
@@ -174,10 +184,17 @@ class HandlerContext implements StreamContext {
     return this.stream?.totalRequested ?? 0;
   }
 
+  /** Whether the requester cancelled, went away, or the deadline passed. */
+  get ended(): boolean {
+    return this.endReason !== undefined;
+  }
+
   /** The requester cancelled, went away, or the deadline passed: abort the handler's work. */
   end(reason?: SluiceError): void {
     this.cancelDeadline?.();
-    if (!this.controller.signal.aborted) this.controller.abort(reason ?? new SluiceError('CANCELED', 'the requester cancelled'));
+    if (this.endReason) return;
+    this.endReason = reason ?? new SluiceError('CANCELED', 'the requester cancelled');
+    this.controller?.abort(this.endReason);
   }
 
   /** The handler finished: its deadline no longer matters. */
