@@ -29,6 +29,7 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
     `- ${m.cores} x ${m.cpu}, ${m.memoryGiB} GiB RAM, ${m.os}, Node ${m.node}`,
     `- 1-minute load average: ${m.loadAtStart.toFixed(2)} at the start, ${r.loadAtEnd.toFixed(2)} at the end. This is a shared ${m.cores}-core machine where other engineers run test suites at the same time, so absolute numbers are noisy; each comparison alternates or runs back to back in the same run so that noise hits both sides.`,
     '- Every process is separate, as in production: the gateway, each service, each baseline broker or server, and the load generator (which is also the client). On 2 cores they compete for CPU, equally on both sides of each comparison.',
+    `- Every Sluice process ran ${m.build ?? 'the TypeScript sources through tsx'}.`,
     '- Loopback only (127.0.0.1).',
   );
 

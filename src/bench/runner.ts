@@ -5,7 +5,7 @@
  * is recorded as failed, with its error, and the others still run.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../paths.js';
 import { join } from 'node:path';
 import { benchCharts } from './charts.js';
 import { runFlood } from './flood.js';
@@ -22,7 +22,7 @@ import { runSyncChain } from './sync-chain.js';
 import { runTransportLimit } from './transport-limit.js';
 
 /** The repository root (BENCHMARKS.md lives there). */
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const REPO_ROOT = PACKAGE_ROOT;
 
 /** Hard cap per scenario: each one bounds its own loops; this only catches a hang (a child that never answers). */
 const SCENARIO_TIMEOUT_MS = 10 * 60_000;

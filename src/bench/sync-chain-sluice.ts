@@ -13,11 +13,11 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Client } from '../../clients/node/index.js';
 import { isSluiceError } from '../errors.js';
+import { packagePath } from '../paths.js';
 import { systemClock } from '../loadtest/clock.js';
 import { MemorySampler, summarizeMemory, type MemorySample, type MemorySummary } from '../loadtest/metrics-scraper.js';
 import { runRequestReply } from '../loadtest/request-reply.js';
@@ -62,7 +62,7 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
   let sampler: MemorySampler | undefined;
   let poll: ReturnType<typeof setInterval> | undefined;
   try {
-    if (!existsSync(fileURLToPath(new URL('../checkout/order-service.ts', import.meta.url)))) {
+    if (!existsSync(packagePath('src', 'checkout', 'order-service.ts'))) {
       return unavailable('checkout services not available: src/checkout/ (order, payment, inventory) is not on this branch yet');
     }
     const gw = await processes.gateway();

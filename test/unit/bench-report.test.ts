@@ -5,7 +5,7 @@ import type { BenchResults } from '../../src/bench/results.js';
 import { lineChart, niceTicks, tickLabel } from '../../src/bench/svg-chart.js';
 import { checkTargets, ratioLines } from '../../src/bench/targets.js';
 
-const machine = { cpu: 'Test CPU', cores: 2, memoryGiB: 8, os: 'Linux test x64', node: 'v20.0.0', loadAtStart: 1.5 };
+const machine = { cpu: 'Test CPU', cores: 2, memoryGiB: 8, os: 'Linux test x64', node: 'v20.0.0', loadAtStart: 1.5, build: 'the compiled bundle (dist/sluice.mjs)' };
 
 function results(overrides: Partial<BenchResults> = {}): BenchResults {
   return {
@@ -76,6 +76,7 @@ describe('targets and BENCHMARKS.md', () => {
     const r = results();
     const md = benchMarkdown(r, benchCharts(r));
     expect(md).toContain('- 2 x Test CPU, 8 GiB RAM, Linux test x64, Node v20.0.0');
+    expect(md).toContain('- Every Sluice process ran the compiled bundle (dist/sluice.mjs).');
     expect(md).toContain('| Hop cost | gateway / direct >= 0.8 | 0.70 at prefetch 256 (0.90 at prefetch 1024) | **no** |');
     expect(md).toContain('| 1024 | 180,000 items/s | 200,000 items/s | 0.90 |');
     expect(md).toContain('![Hop cost: bench.source items/s by consumer prefetch](docs/bench/hop-cost.svg)');
