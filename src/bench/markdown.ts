@@ -136,7 +136,7 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
         if (!pt.sluice.available) continue;
         const s = pt.sluice;
         out.push(
-          `- ${pt.rate} orders/s: ${int(s.accepted)} accepted; ${Object.entries(s.outcomes).map(([k, v]) => `${int(v)} ${k}`).join(', ') || 'none'}${Object.keys(s.cancelledBy).length ? ` (cancelled after their last step failed with ${Object.entries(s.cancelledBy).map(([k, v]) => `${k} ${int(v)}`).join(', ')})` : ''}; **${int(s.lost)} lost** (unknown to the order service); ${int(s.unfinished)} sagas still running when the drain time ran out${s.settledAfterS !== null ? ` (every saga had ended ${s.settledAfterS.toFixed(0)} s after sending stopped)` : ''}; gateway RSS ${s.memory ? `${mib(s.memory.rssStart)} -> ${mib(s.memory.rssEnd)} (max ${mib(s.memory.rssMax)})` : 'not read'}.`,
+          `- ${pt.rate} orders/s: ${int(s.accepted)} accepted; ${Object.entries(s.outcomes).map(([k, v]) => `${int(v)} ${k}`).join(', ') || 'none'}${Object.keys(s.cancelledBy).length ? ` (cancelled after their last step failed with ${Object.entries(s.cancelledBy).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${int(v)}`).join(', ')})` : ''}; **${int(s.lost)} lost** (unknown to the order service); ${int(s.unfinished)} sagas still running when the drain time ran out${s.settledAfterS !== null ? ` (every saga had ended ${s.settledAfterS.toFixed(0)} s after sending stopped)` : ''}; gateway RSS ${s.memory ? `${mib(s.memory.rssStart)} -> ${mib(s.memory.rssEnd)} (max ${mib(s.memory.rssMax)})` : 'not read'}.`,
         );
       }
       out.push('');

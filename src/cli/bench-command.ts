@@ -3,7 +3,8 @@
  * same run, ratios printed at the end, BENCHMARKS.md and docs/bench/ written
  * after a full run. Loopback only; every scenario bounds its own time.
  */
-import { SCENARIOS, type ScenarioName } from '../bench/results.js';
+import { readFile } from 'node:fs/promises';
+import { SCENARIOS, type BenchResults, type ScenarioName } from '../bench/results.js';
 import { runBench, writeBenchOutputs } from '../bench/runner.js';
 import { checkTargets, ratioLines } from '../bench/targets.js';
 import { parseFlags } from './args.js';
@@ -20,10 +21,22 @@ and docs/bench/results.json.
   --write          write BENCHMARKS.md and docs/bench/ even with --quick or --only
   --no-write       never write files
   --json           print the results as JSON instead of text
+  --render FILE    run nothing: write BENCHMARKS.md and the charts again from a
+                   results.json an earlier run wrote (after changing how they are drawn)
 `;
 
 export async function benchCommand(argv: string[]): Promise<void> {
-  const f = parseFlags(argv, { quick: { type: 'boolean' }, only: { type: 'string' }, write: { type: 'boolean' }, 'no-write': { type: 'boolean' }, json: { type: 'boolean' } }, usage);
+  const f = parseFlags(
+    argv,
+    { quick: { type: 'boolean' }, only: { type: 'string' }, write: { type: 'boolean' }, 'no-write': { type: 'boolean' }, json: { type: 'boolean' }, render: { type: 'string' } },
+    usage,
+  );
+  if (typeof f.render === 'string') {
+    const results = JSON.parse(await readFile(f.render, 'utf8')) as BenchResults;
+    const files = await writeBenchOutputs(results);
+    process.stdout.write(`wrote ${files.join(', ')} from ${f.render}\n`);
+    return;
+  }
   const only = f.only === undefined ? undefined : parseOnly(String(f.only));
   const quick = f.quick === true;
   const write = f['no-write'] === true ? false : f.write === true || (!quick && !only);
