@@ -120,13 +120,15 @@ export function decodeFrame(bytes: Uint8Array): Frame {
   if (bytes.length < FRAME_HEADER_SIZE) {
     throw new FrameDecodeError(`frame of ${bytes.length} bytes is shorter than the ${FRAME_HEADER_SIZE}-byte header`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const rawStreamId = view.getUint32(0);
-  if (rawStreamId > 0x7fffffff) throw new FrameDecodeError('stream id has its reserved high bit set');
-  const streamId = rawStreamId;
-  const typeAndFlags = view.getUint16(4);
+  if (bytes[0]! & 0x80) throw new FrameDecodeError('stream id has its reserved high bit set');
+  const streamId = readU32(bytes, 0);
+  const typeAndFlags = (bytes[4]! << 8) | bytes[5]!;
   const type = typeAndFlags >>> 10;
   const flags = typeAndFlags & 0x3ff;
+  // The hot path of a forwarding gateway: PAYLOAD frames, decoded without a Reader.
+  if (type === FrameType.PAYLOAD && streamId !== 0 && (flags & (Flags.NEXT | Flags.COMPLETE | Flags.FOLLOWS)) !== 0) {
+    return decodePayloadFrame(bytes, streamId, flags);
+  }
   const r = new Reader(bytes, streamId);
 
   switch (type) {
@@ -208,7 +210,47 @@ export function decodeFrame(bytes: Uint8Array): Frame {
   }
 }
 
+function decodePayloadFrame(bytes: Uint8Array, streamId: number, flags: number): Frame {
+  if (!(flags & Flags.METADATA)) return { type: FrameType.PAYLOAD, streamId, flags, metadata: null, data: bytes.subarray(FRAME_HEADER_SIZE) };
+  if (bytes.length < FRAME_HEADER_SIZE + 3) {
+    throw new FrameDecodeError(`truncated frame: metadata length needs 3 bytes, ${bytes.length - FRAME_HEADER_SIZE} left`, streamId);
+  }
+  const n = (bytes[6]! << 16) | (bytes[7]! << 8) | bytes[8]!;
+  const start = FRAME_HEADER_SIZE + 3;
+  if (bytes.length - start < n) throw new FrameDecodeError(`truncated frame: metadata needs ${n} bytes, ${bytes.length - start} left`, streamId);
+  return { type: FrameType.PAYLOAD, streamId, flags, metadata: bytes.subarray(start, start + n), data: bytes.subarray(start + n) };
+}
+
+function readU32(b: Uint8Array, o: number): number {
+  return ((b[o]! << 24) >>> 0) + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
+}
+
 // ---------------------------------------------------------------- encoding
+
+/**
+ * Where frame buffers come from. Plain Uint8Arrays by default (browsers);
+ * Node transports install Buffer.allocUnsafe, whose pool makes the many small
+ * frames of a stream cheap to allocate.
+ */
+let allocate: (size: number) => Uint8Array = (size) => new Uint8Array(size);
+
+export function setFrameAllocator(fn: (size: number) => Uint8Array): void {
+  allocate = fn;
+}
+
+function writeU32(out: Uint8Array, o: number, v: number): void {
+  out[o] = v >>> 24;
+  out[o + 1] = (v >>> 16) & 0xff;
+  out[o + 2] = (v >>> 8) & 0xff;
+  out[o + 3] = v & 0xff;
+}
+
+function writeHeader(out: Uint8Array, streamId: number, type: number, flags: number): void {
+  writeU32(out, 0, streamId);
+  const tf = (type << 10) | (flags & 0x3ff);
+  out[4] = tf >>> 8;
+  out[5] = tf & 0xff;
+}
 
 function payloadSize(p: Payload): number {
   return (p.metadata ? 3 + p.metadata.length : 0) + (p.data ? p.data.length : 0);
@@ -223,11 +265,12 @@ function header(view: DataView, streamId: number, type: number, flags: number): 
   view.setUint16(4, (type << 10) | (flags & 0x3ff));
 }
 
-function writePayload(out: Uint8Array, view: DataView, offset: number, p: Payload): void {
+function writePayload(out: Uint8Array, offset: number, p: Payload): void {
   if (p.metadata) {
     const n = p.metadata.length;
-    view.setUint8(offset, n >>> 16);
-    view.setUint16(offset + 1, n & 0xffff);
+    out[offset] = n >>> 16;
+    out[offset + 1] = (n >>> 8) & 0xff;
+    out[offset + 2] = n & 0xff;
     out.set(p.metadata, offset + 3);
     offset += 3 + n;
   }
@@ -235,8 +278,8 @@ function writePayload(out: Uint8Array, view: DataView, offset: number, p: Payloa
 }
 
 function alloc(size: number): { out: Uint8Array; view: DataView } {
-  const out = new Uint8Array(size);
-  return { out, view: new DataView(out.buffer) };
+  const out = allocate(size);
+  return { out, view: new DataView(out.buffer, out.byteOffset, out.byteLength) };
 }
 
 /** REQUEST_*, PAYLOAD and EXT-like frames: header, optional request n, payload. */
@@ -250,23 +293,23 @@ export function encodePayloadFrame(
   checkMetadata(payload);
   const extra = requestN === undefined ? 0 : 4;
   const f = payload.metadata ? flags | Flags.METADATA : flags & ~Flags.METADATA;
-  const { out, view } = alloc(FRAME_HEADER_SIZE + extra + payloadSize(payload));
-  header(view, streamId, type, f);
-  if (requestN !== undefined) view.setUint32(FRAME_HEADER_SIZE, requestN);
-  writePayload(out, view, FRAME_HEADER_SIZE + extra, payload);
+  const out = allocate(FRAME_HEADER_SIZE + extra + payloadSize(payload));
+  writeHeader(out, streamId, type, f);
+  if (requestN !== undefined) writeU32(out, FRAME_HEADER_SIZE, requestN);
+  writePayload(out, FRAME_HEADER_SIZE + extra, payload);
   return out;
 }
 
 export function encodeRequestN(streamId: number, n: number): Uint8Array {
-  const { out, view } = alloc(10);
-  header(view, streamId, FrameType.REQUEST_N, 0);
-  view.setUint32(6, n);
+  const out = allocate(10);
+  writeHeader(out, streamId, FrameType.REQUEST_N, 0);
+  writeU32(out, 6, n);
   return out;
 }
 
 export function encodeCancel(streamId: number): Uint8Array {
-  const { out, view } = alloc(6);
-  header(view, streamId, FrameType.CANCEL, 0);
+  const out = allocate(6);
+  writeHeader(out, streamId, FrameType.CANCEL, 0);
   return out;
 }
 
@@ -344,7 +387,7 @@ export function encodeSetup(s: SetupOptions): Uint8Array {
   view.setUint8(o, dm.length);
   out.set(dm, o + 1);
   o += 1 + dm.length;
-  writePayload(out, view, o, p);
+  writePayload(out, o, p);
   return out;
 }
 

@@ -1,6 +1,10 @@
 /** RSocket over TCP: length-prefixed frames on a `net.Socket`. */
 import type { Socket } from 'node:net';
 import type { FrameTransport, TransportHandler } from '../rsocket/transport.js';
+import { setFrameAllocator } from '../protocol/codec.js';
+
+// Frames in Node come from Buffer's pool: most are small and short-lived.
+setFrameAllocator((size) => Buffer.allocUnsafe(size));
 import { FrameSplitter, lengthPrefix } from './length-framing.js';
 
 export class TcpTransport implements FrameTransport {

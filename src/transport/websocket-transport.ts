@@ -11,6 +11,10 @@
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { FrameTransport, TransportHandler } from '../rsocket/transport.js';
+import { setFrameAllocator } from '../protocol/codec.js';
+
+// Frames in Node come from Buffer's pool: most are small and short-lived.
+setFrameAllocator((size) => Buffer.allocUnsafe(size));
 
 export class WebSocketTransport implements FrameTransport {
   private corked = false;

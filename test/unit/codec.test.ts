@@ -453,3 +453,32 @@ describe('rewriteStreamId', () => {
     expect(decodeFrame(frame)).toMatchObject({ streamId: 0x7fffffff });
   });
 });
+
+describe('frames from a pooled allocator', () => {
+  it('encode into slices of a shared buffer (non-zero byteOffset) and decode back', async () => {
+    const { setFrameAllocator, encodeSetup: setup, encodeError: error, encodePayloadFrame: payload, encodeRequestN: requestN, decodeFrame: decode } = await import('../../src/protocol/codec.js');
+    const pool = new Uint8Array(64 * 1024).fill(0xee);
+    let used = 7; // deliberately unaligned, and dirty memory underneath
+    setFrameAllocator((size) => {
+      const out = pool.subarray(used, used + size);
+      used += size + 3;
+      return out;
+    });
+    try {
+      const frames = [
+        setup({ keepAlive: 1000, lifetime: 5000, metadataMimeType: 'message/x.rsocket.composite-metadata.v0', dataMimeType: 'application/json', data: Uint8Array.of(1, 2) }),
+        error(3, 0x201, 'INTERNAL: boom'),
+        payload(0x0a, 5, 0x20, { data: Uint8Array.of(9), metadata: Uint8Array.of(4, 5) }),
+        requestN(7, 42),
+      ];
+      expect(frames.every((f) => f.byteOffset > 0)).toBe(true);
+      const [s, e, p, n] = frames.map((f) => decode(f)) as any[];
+      expect([s.keepAlive, s.lifetime, [...s.data]]).toEqual([1000, 5000, [1, 2]]);
+      expect([e.streamId, e.code, e.message]).toEqual([3, 0x201, 'INTERNAL: boom']);
+      expect([p.streamId, [...p.metadata], [...p.data]]).toEqual([5, [4, 5], [9]]);
+      expect([n.streamId, n.requestN]).toEqual([7, 42]);
+    } finally {
+      setFrameAllocator((size) => new Uint8Array(size));
+    }
+  });
+});
