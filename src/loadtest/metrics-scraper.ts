@@ -2,7 +2,7 @@
  * Reads the gateway's memory from its admin `/metrics` (Prometheus text) at
  * a fixed interval during a run. Only the load tester's own numbers come
  * from the client side; gateway memory is what the gateway reports about
- * itself (prom-client's process metrics, prefixed `sluice_process_`).
+ * itself (prom-client's process metrics, prefixed `sluice_`).
  */
 import type { Clock } from './clock.js';
 
@@ -25,9 +25,9 @@ export interface MemorySummary {
   readonly heapUsedMax: number;
 }
 
-/** Metric names as prom-client exposes them with the `sluice_process_` prefix (older spellings second). */
-const RSS_NAMES = ['sluice_process_process_resident_memory_bytes', 'sluice_process_resident_memory_bytes'];
-const HEAP_NAMES = ['sluice_process_nodejs_heap_size_used_bytes', 'sluice_process_heap_size_used_bytes'];
+/** Metric names as prom-client exposes them with the `sluice_` prefix. */
+const RSS_NAMES = ['sluice_process_resident_memory_bytes'];
+const HEAP_NAMES = ['sluice_nodejs_heap_size_used_bytes'];
 
 /** The value of an unlabelled sample `name` in Prometheus text, if present. */
 export function metricFromText(text: string, name: string): number | undefined {

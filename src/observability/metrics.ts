@@ -40,7 +40,7 @@ export class GatewayMetrics {
 
   constructor(source: MetricsSource, options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    if (options.defaultMetrics !== false) client.collectDefaultMetrics({ register: this.registry, prefix: 'sluice_process_' });
+    if (options.defaultMetrics !== false) client.collectDefaultMetrics({ register: this.registry, prefix: 'sluice_' });
 
     new client.Gauge({
       name: 'sluice_connections',

@@ -148,17 +148,17 @@ describe('errors by code', () => {
 
 describe('gateway memory from /metrics', () => {
   const text = [
-    '# HELP sluice_process_process_resident_memory_bytes Resident memory size in bytes.',
-    'sluice_process_process_resident_memory_bytes 95547392',
-    'sluice_process_process_resident_memory_bytes_extra 1',
-    'sluice_process_nodejs_heap_size_used_bytes 12622616',
+    '# HELP sluice_process_resident_memory_bytes Resident memory size in bytes.',
+    'sluice_process_resident_memory_bytes 95547392',
+    'sluice_process_resident_memory_bytes_extra 1',
+    'sluice_nodejs_heap_size_used_bytes 12622616',
     'sluice_connections{role="client"} 3',
   ].join('\n');
 
   it('reads exact metric names only', () => {
-    expect(metricFromText(text, 'sluice_process_process_resident_memory_bytes')).toBe(95547392);
+    expect(metricFromText(text, 'sluice_process_resident_memory_bytes')).toBe(95547392);
     expect(metricFromText(text, 'sluice_connections')).toBe(3);
-    expect(metricFromText(text, 'sluice_process_process_resident')).toBeUndefined();
+    expect(metricFromText(text, 'sluice_process_resident')).toBeUndefined();
     expect(memoryFromText(text)).toEqual({ rss: 95547392, heapUsed: 12622616 });
     expect(memoryFromText('sluice_connections 1')).toBeUndefined();
   });
