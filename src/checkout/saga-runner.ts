@@ -12,6 +12,7 @@
  * non-terminal saga is due, so a restarted order service resumes where the
  * last one stopped.
  */
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
@@ -54,6 +55,35 @@ export class SagaRunner {
     private readonly log: Logger,
   ) {
     this.backoff = { initialDelayMs: options.retryInitialDelayMs, maxDelayMs: options.retryMaxDelayMs, multiplier: 2 };
+    // One listener per running saga's step call at most (each removed when its call ends).
+    setMaxListeners(options.maxSagas + 16, this.stop.signal);
+  }
+
+  /**
+   * The signal of one step call: aborts at the step deadline or when the
+   * runner stops. `release()` once the call is over removes the timer and the
+   * listener (AbortSignal.any would keep one per call on the runner's
+   * long-lived stop signal).
+   */
+  private stepSignal(): { readonly signal: AbortSignal; readonly timedOut: boolean; release(): void } {
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new SluiceError('DEADLINE_EXCEEDED', `no answer within ${this.options.stepDeadlineMs} ms`));
+    }, this.options.stepDeadlineMs);
+    const onStop = () => controller.abort(this.stop.signal.reason);
+    this.stop.signal.addEventListener('abort', onStop, { once: true });
+    return {
+      signal: controller.signal,
+      get timedOut() {
+        return timedOut;
+      },
+      release: () => {
+        clearTimeout(timer);
+        this.stop.signal.removeEventListener('abort', onStop);
+      },
+    };
   }
 
   /** Sagas running now. */
@@ -163,16 +193,18 @@ export class SagaRunner {
         return 'parked';
       }
       if (this.stop.signal.aborted) return 'stopped';
-      const deadline = AbortSignal.timeout(this.options.stepDeadlineMs);
+      const deadline = this.stepSignal();
       try {
-        const answer = await this.caller.call(step, stepRequest(saga, step), this.options.stepDeadlineMs, AbortSignal.any([deadline, this.stop.signal]));
+        const answer = await this.caller.call(step, stepRequest(saga, step), this.options.stepDeadlineMs, deadline.signal);
+        deadline.release();
         return interpret(step, answer);
       } catch (err) {
+        deadline.release();
         if (this.stop.signal.aborted) return 'stopped';
         const e = SluiceError.from(err);
-        lastError = deadline.aborted || e.code === 'DEADLINE_EXCEEDED' ? `DEADLINE_EXCEEDED: no answer within ${this.options.stepDeadlineMs} ms` : `${e.code}: ${e.message}`;
+        lastError = deadline.timedOut || e.code === 'DEADLINE_EXCEEDED' ? `DEADLINE_EXCEEDED: no answer within ${this.options.stepDeadlineMs} ms` : `${e.code}: ${e.message}`;
         // The other service refused the request itself: a retry would get the same answer.
-        if (e.code === 'INVALID_ARGUMENT' && !deadline.aborted && !compensation) return refused(step, lastError);
+        if (e.code === 'INVALID_ARGUMENT' && !deadline.timedOut && !compensation) return refused(step, lastError);
         if (!this.caller.connected) {
           // Our own link to the gateway is down: nothing can succeed, and it is not the step's failure. Wait, uncounted.
           this.log.warn({ orderId: saga.orderId, step }, 'not connected to the gateway; the saga waits');
