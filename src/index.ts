@@ -23,6 +23,19 @@ export type { ErrorCode } from './errors.js';
 export { MimeTypes, routeMetadata, encodeComposite, decodeComposite, encodeRoutes, decodeRoutes } from './protocol/metadata.js';
 export type { MetadataEntry } from './protocol/metadata.js';
 
+/* Resilience for services: RxJS operators and the primitives behind them (the gateway uses the same ones). */
+export { withDeadline, retryWithBackoff, isRetryable, circuitBreaker, bulkhead } from './resilience/operators/index.js';
+export type { RetryWithBackoffOptions } from './resilience/operators/index.js';
+export { CircuitBreaker } from './resilience/circuit-breaker.js';
+export type { CircuitBreakerOptions, BreakerState } from './resilience/circuit-breaker.js';
+export { Bulkhead } from './resilience/bulkhead.js';
+export type { BulkheadOptions } from './resilience/bulkhead.js';
+export { RetryBudget } from './resilience/retry-budget.js';
+export type { RetryBudgetOptions } from './resilience/retry-budget.js';
+export { TokenBucket } from './resilience/token-bucket.js';
+export { deadlineEntry, readDeadline, DEADLINE_MIME } from './resilience/deadline.js';
+export type { RoutePolicyInput, PoliciesConfig } from './policy/policy-config.js';
+
 /* For integrators: the bench service's routes, to embed in another process. */
 export { benchRoutes } from './bench/bench-service.js';
 

@@ -1,0 +1,28 @@
+/** The public entry points export what the README and docs promise. */
+import { describe, expect, it } from 'vitest';
+import { defer, lastValueFrom, throwError } from 'rxjs';
+import * as sluice from '../../src/index.js';
+import * as browserClient from '../../clients/browser/index.js';
+import * as nodeClient from '../../clients/node/index.js';
+
+describe('public API', () => {
+  it('sluice exports the gateway, service, client, errors and resilience operators', () => {
+    for (const name of ['createGateway', 'connectService', 'connect', 'SluiceError', 'lastItem', 'withDeadline', 'retryWithBackoff', 'circuitBreaker', 'bulkhead', 'CircuitBreaker', 'Bulkhead', 'RetryBudget', 'deadlineEntry', 'benchRoutes', 'startOrderService']) {
+      expect(sluice, name).toHaveProperty(name);
+    }
+  });
+
+  it('the Node and browser clients export the same API', () => {
+    for (const name of ['connect', 'SluiceError', 'MimeTypes', 'routeMetadata']) {
+      expect(nodeClient, name).toHaveProperty(name);
+      expect(browserClient, name).toHaveProperty(name);
+    }
+  });
+
+  it('the operators work from the public entry point', async () => {
+    let attempts = 0;
+    const flaky = defer(() => (++attempts < 3 ? throwError(() => new sluice.SluiceError('UNAVAILABLE', 'down')) : Promise.resolve('ok')));
+    await expect(lastValueFrom(flaky.pipe(sluice.retryWithBackoff({ maxAttempts: 3, initialDelayMs: 0, maxDelayMs: 0 })))).resolves.toBe('ok');
+    expect(attempts).toBe(3);
+  });
+});
