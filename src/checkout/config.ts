@@ -39,7 +39,7 @@ export interface OrderOptions {
   maxQueueWaiters: number;
   /** Open `checkout.submit` channels; more are refused with OVERLOADED. Default 64. */
   maxSubmitChannels: number;
-  /** Sagas running at once; the others wait in the store (not in memory) for a slot. Default 256: a saga mostly waits on its dependencies, so enough must run at once to keep up with a slow one. */
+  /** Sagas running at once; the others wait in the store (not in memory) for a slot. Default 32. */
   maxSagas: number;
   /** Open `orders.watch` streams; more are refused with OVERLOADED. Default 10,000. */
   maxWatchers: number;
@@ -65,7 +65,7 @@ export const defaultOrderOptions: OrderOptions = {
   queueSize: 64,
   maxQueueWaiters: 1024,
   maxSubmitChannels: 64,
-  maxSagas: 256,
+  maxSagas: 32,
   maxWatchers: 10_000,
   stepDeadlineMs: 5_000,
   stepAttempts: 6,

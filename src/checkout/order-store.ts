@@ -93,8 +93,40 @@ interface SagaRow {
   amount_cents: number;
 }
 
+/**
+ * One store operation at a time, accepting orders first: PGlite runs one
+ * statement at a time anyway, and without this a burst of saga writes queued
+ * ahead of a `checkout.place` would make accepting an order wait for the
+ * background work of the orders before it. Waiters are bounded by their
+ * callers (the work queue, the saga limit, the watcher limit).
+ */
+class PriorityGate {
+  private busy = false;
+  private readonly first: Array<() => void> = [];
+  private readonly rest: Array<() => void> = [];
+
+  async run<T>(urgent: boolean, op: () => Promise<T>): Promise<T> {
+    if (this.busy) await new Promise<void>((resolve) => (urgent ? this.first : this.rest).push(resolve));
+    else this.busy = true;
+    try {
+      return await op();
+    } finally {
+      const next = this.first.shift() ?? this.rest.shift();
+      if (next) next();
+      else this.busy = false;
+    }
+  }
+}
+
 export class OrderStore {
+  private readonly gate = new PriorityGate();
+
   private constructor(private readonly store: Store) {}
+
+  /** A store operation in the background lane (everything but accepting orders). */
+  private background<T>(op: () => Promise<T>): Promise<T> {
+    return this.gate.run(false, op);
+  }
 
   static async open(dir: string, log: Logger): Promise<OrderStore> {
     return new OrderStore(await openStore(dir, SCHEMA, log));
@@ -107,7 +139,7 @@ export class OrderStore {
    */
   place(cmd: PlaceCommand): Promise<PlaceResult> {
     const fingerprint = commandFingerprint(cmd);
-    return this.store.db.transaction(async (tx) => {
+    return this.gate.run(true, () => this.store.db.transaction(async (tx) => {
       const orderId = `ord_${randomUUID()}`;
       const at = new Date().toISOString();
       const items = cmd.items.map((l) => ({ sku: l.sku, qty: l.qty }));
@@ -138,24 +170,24 @@ export class OrderStore {
       await tx.query('insert into order_views values ($1, $2, $3)', [orderId, view.status, JSON.stringify(view)]);
       await tx.query("insert into sagas (order_id, state) values ($1, 'AUTHORIZING')", [orderId]);
       return { orderId, status: view.status, created: true };
-    });
+    }));
   }
 
   /** Up to `limit` events of an order from `fromSeq` on, in order. */
   async events(orderId: string, fromSeq: number, limit: number): Promise<OrderEvent[]> {
-    const rows = (await this.store.db.query<EventRow>('select * from order_events where order_id = $1 and seq >= $2 order by seq limit $3', [orderId, fromSeq, limit])).rows;
+    const rows = (await this.background(() => this.store.db.query<EventRow>('select * from order_events where order_id = $1 and seq >= $2 order by seq limit $3', [orderId, fromSeq, limit]))).rows;
     return rows.map(toEvent);
   }
 
   async view(orderId: string): Promise<OrderView | undefined> {
-    return (await this.store.db.query<{ view: OrderView }>('select view from order_views where order_id = $1', [orderId])).rows[0]?.view;
+    return (await this.background(() => this.store.db.query<{ view: OrderView }>('select view from order_views where order_id = $1', [orderId]))).rows[0]?.view;
   }
 
   async saga(orderId: string): Promise<Saga | undefined> {
-    const row = (await this.store.db.query<SagaRow>(
+    const row = (await this.background(() => this.store.db.query<SagaRow>(
       'select s.order_id, s.state, s.attempts, s.reason, s.last_error, o.items, o.amount_cents from sagas s join orders o using (order_id) where s.order_id = $1',
       [orderId],
-    )).rows[0];
+    ))).rows[0];
     if (!row) return undefined;
     if (!isSagaState(row.state)) throw new Error(`order ${orderId}: unknown saga state '${row.state}' in the store`);
     return { orderId: row.order_id, state: row.state, attempts: row.attempts, reason: row.reason, lastError: row.last_error, items: row.items, amountCents: row.amount_cents };
@@ -167,7 +199,7 @@ export class OrderStore {
    * saga is no longer in.
    */
   apply(orderId: string, transition: Transition): Promise<OrderEvent[]> {
-    return this.store.db.transaction(async (tx) => {
+    return this.background(() => this.store.db.transaction(async (tx) => {
       const row = (await tx.query<{ state: string; view: OrderView }>('select s.state, v.view from sagas s join order_views v using (order_id) where order_id = $1', [orderId])).rows[0];
       if (row?.state !== transition.from) throw new Error(`order ${orderId}: saga is in state ${row?.state ?? 'none'}, not ${transition.from}`);
       let view = row.view;
@@ -182,32 +214,32 @@ export class OrderStore {
       await tx.query('update order_views set status = $2, view = $3 where order_id = $1', [orderId, view.status, JSON.stringify(view)]);
       await tx.query('update sagas set state = $2, attempts = 0, reason = $3, last_error = null, retry_at = null where order_id = $1', [orderId, transition.to, transition.reason]);
       return appended;
-    });
+    }));
   }
 
   /** Counts a failed attempt of the current step, so retries stay bounded across restarts. */
   async noteFailedAttempt(orderId: string, state: SagaState, attempts: number, error: string): Promise<void> {
-    await this.store.db.query('update sagas set attempts = $3, last_error = $4 where order_id = $1 and state = $2', [orderId, state, attempts, error]);
+    await this.background(() => this.store.db.query('update sagas set attempts = $3, last_error = $4 where order_id = $1 and state = $2', [orderId, state, attempts, error]));
   }
 
   /** Parks a saga until `retryAtMs` (epoch ms) with a fresh attempt budget. */
   async park(orderId: string, state: SagaState, retryAtMs: number, error: string): Promise<void> {
-    await this.store.db.query('update sagas set attempts = 0, retry_at = $3, last_error = $4 where order_id = $1 and state = $2', [orderId, state, retryAtMs, error]);
+    await this.background(() => this.store.db.query('update sagas set attempts = 0, retry_at = $3, last_error = $4 where order_id = $1 and state = $2', [orderId, state, retryAtMs, error]));
   }
 
   /** Non-terminal sagas due to run (not parked), oldest first, skipping `running`. */
   async dueSagas(running: readonly string[], limit: number, nowMs: number): Promise<string[]> {
-    const rows = (await this.store.db.query<{ order_id: string }>(
+    const rows = (await this.background(() => this.store.db.query<{ order_id: string }>(
       `select order_id from sagas
        where state not in ('CONFIRMED', 'CANCELLED') and (retry_at is null or retry_at <= $1) and not (order_id = any($2::text[]))
        order by created_seq limit $3`,
       [nowMs, running, limit],
-    )).rows;
+    ))).rows;
     return rows.map((r) => r.order_id);
   }
 
   async counts(): Promise<OrderCounts> {
-    const rows = (await this.store.db.query<{ status: OrderStatus; n: number }>('select status, count(*)::int as n from order_views group by status')).rows;
+    const rows = (await this.background(() => this.store.db.query<{ status: OrderStatus; n: number }>('select status, count(*)::int as n from order_views group by status'))).rows;
     const by = Object.fromEntries(rows.map((r) => [r.status, r.n])) as Partial<Record<OrderStatus, number>>;
     const pending = by.PENDING ?? 0;
     const confirmed = by.CONFIRMED ?? 0;
@@ -217,7 +249,7 @@ export class OrderStore {
 
   /** Sagas parked after failed compensation attempts. */
   async parkedCount(): Promise<number> {
-    return (await this.store.db.query<{ n: number }>("select count(*)::int as n from sagas where retry_at is not null and state not in ('CONFIRMED', 'CANCELLED')")).rows[0]?.n ?? 0;
+    return (await this.background(() => this.store.db.query<{ n: number }>("select count(*)::int as n from sagas where retry_at is not null and state not in ('CONFIRMED', 'CANCELLED')"))).rows[0]?.n ?? 0;
   }
 
   close(): Promise<void> {
