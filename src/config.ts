@@ -58,6 +58,15 @@ export interface GatewayConfig {
      * items get a shorter window (never below 1 item). Default 512 KiB.
      */
     windowBytes: number;
+    /**
+     * Items the gateway asks of a producer beyond its consumer's demand, per
+     * stream, and holds until the consumer asks (within the window). Keeps a
+     * two-hop pipeline as deep as a one-hop one. 0 passes demand through
+     * unchanged. Default 256.
+     */
+    prefetch: number;
+    /** Bytes held ahead of demand over all streams; at this total, prefetch pauses. Default 64 MiB. */
+    prefetchBudgetBytes: number;
   };
   keepAlive: {
     /** Bounds on the keepalive lifetime clients ask for in SETUP. Default 1 s .. 10 min. */
@@ -105,7 +114,7 @@ export const defaultGatewayConfig: GatewayConfig = {
     setupTimeoutMs: 10_000,
     maxRoutes: 10_000,
   },
-  flow: { window: 512, windowBytes: 512 * 1024 },
+  flow: { window: 512, windowBytes: 512 * 1024, prefetch: 256, prefetchBudgetBytes: 64 * 1024 * 1024 },
   keepAlive: { minLifetimeMs: 1_000, maxLifetimeMs: 600_000 },
   drainTimeoutMs: 10_000,
   readiness: { routes: [] },
@@ -131,6 +140,8 @@ const INT_RANGES: Record<string, Range> = {
   'limits.maxRoutes': [1, 1_000_000],
   'flow.window': [1, 65_536],
   'flow.windowBytes': [1024, 64 * 1024 * 1024],
+  'flow.prefetch': [0, 65_536],
+  'flow.prefetchBudgetBytes': [0, 16 * 1024 * 1024 * 1024],
   'keepAlive.minLifetimeMs': [100, 3_600_000],
   'keepAlive.maxLifetimeMs': [100, 3_600_000],
   drainTimeoutMs: [0, 600_000],

@@ -84,6 +84,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
         return { route: s.route, model: s.model, consumerDemand: d.consumer, producerDemand: d.producer };
       }),
     bufferedBytes: () => [...connections].reduce((n, c) => n + c.bufferedBytes, 0),
+    prefetchHeldBytes: () => forwarder.prefetchBudget.held,
   });
   registerPolicyMetrics(metrics.registry, policies, () => deadLetters);
 
@@ -123,7 +124,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
       ...(deadLetters ? { deadLetter: deadLetters.sink } : {}),
       identityOf: (conn) => identities.get(conn) ?? identityOf(undefined, conn.remoteAddress),
     },
-    { window: config.flow.window, windowBytes: config.flow.windowBytes },
+    { window: config.flow.window, windowBytes: config.flow.windowBytes, prefetch: config.flow.prefetch, prefetchBudgetBytes: config.flow.prefetchBudgetBytes },
   );
 
   const accept = (setup: SetupFrame, conn: Connection) => {

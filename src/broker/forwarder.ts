@@ -14,6 +14,7 @@ import type { Logger } from '../observability/log.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { readDeadline } from '../resilience/deadline.js';
 import type { PolicyRuntime } from '../policy/route-runtime.js';
+import { PrefetchBudget } from '../flow/prefetch-budget.js';
 import { Forwarding, deadLetterThenAnswer, type DeadLetterSink, type ForwardingContext, type Interaction } from './forwarding.js';
 import type { Instance, Registry } from './registry.js';
 
@@ -24,6 +25,10 @@ export interface ForwarderOptions {
   window: number;
   /** Most bytes outstanding upstream per stream and direction (estimated from the average item size). */
   windowBytes: number;
+  /** Items asked of a producer beyond its consumer's demand, per stream. Default 0: pass-through. */
+  prefetch?: number;
+  /** Bytes held ahead of demand over all streams, beyond which prefetch pauses. Default: no prefetch budget. */
+  prefetchBudgetBytes?: number;
 }
 
 /** A route served inside the gateway process. */
@@ -42,6 +47,8 @@ export interface ForwarderDependencies {
 
 export class Forwarder {
   readonly live = new Set<Interaction>();
+  /** Bytes held for consumers ahead of their demand, over every stream. */
+  readonly prefetchBudget: PrefetchBudget;
   private draining = false;
   private readonly ctx: ForwardingContext;
   private readonly local: ReadonlyMap<string, LocalRoute>;
@@ -51,12 +58,15 @@ export class Forwarder {
     options: ForwarderOptions,
   ) {
     this.local = deps.local ?? new Map();
+    this.prefetchBudget = new PrefetchBudget(options.prefetchBudgetBytes ?? Infinity);
     this.ctx = {
       registry: deps.registry,
       metrics: deps.metrics,
       policies: deps.policies,
       window: options.window,
       windowBytes: options.windowBytes,
+      prefetch: options.prefetch ?? 0,
+      prefetchBudget: this.prefetchBudget,
       live: this.live,
       log: deps.log,
       deadLetter: deps.deadLetter,

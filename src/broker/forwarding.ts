@@ -13,6 +13,7 @@
  */
 import { SluiceError, type ErrorCode } from '../errors.js';
 import { DemandBridge } from '../flow/demand-bridge.js';
+import type { PrefetchBudget } from '../flow/prefetch-budget.js';
 import { MimeTypes, encodeComposite, encodeRoutes, type MetadataEntry } from '../protocol/metadata.js';
 import type { Payload } from '../protocol/frames.js';
 import type { InteractionModel, Stream, StreamHandler } from '../rsocket/stream.js';
@@ -37,6 +38,8 @@ export interface Interaction {
   /** The requester's connection (the consumer of the responder's payloads), for stats. */
   readonly requester: Connection;
   demand(): { consumer: number; producer: number };
+  /** Items (and their bytes) the gateway holds for the requester: sent by the producer ahead of the requester's demand. */
+  held(): { items: number; bytes: number };
   /** Average size in bytes of the payloads passed to the requester so far (0 before the first). */
   averageItemBytes(): number;
 }
@@ -50,6 +53,9 @@ export interface ForwardingContext {
   readonly policies: PolicyRuntime;
   readonly window: number;
   readonly windowBytes: number;
+  /** Items asked of a producer beyond its consumer's demand, per stream (the responder's output only). */
+  readonly prefetch: number;
+  readonly prefetchBudget: PrefetchBudget | undefined;
   readonly live: Set<Interaction>;
   readonly log: Logger;
   readonly deadLetter: DeadLetterSink | undefined;
@@ -111,6 +117,10 @@ export class Forwarding implements Interaction {
   private lastAverageItemBytes = 0;
   /** Channel: the requester has ended its input (possibly before any upstream exists to tell). */
   private inputComplete: boolean;
+  /** The producer's payloads sent ahead of the requester's demand, oldest first (at most the window). */
+  private readonly heldItems: (Uint8Array | Payload)[] = [];
+  /** The producer's completion, waiting until the held items are delivered. */
+  private heldEnd: (() => void) | undefined;
 
   constructor(
     private readonly ctx: ForwardingContext,
@@ -146,6 +156,11 @@ export class Forwarding implements Interaction {
     const b = this.toRequester;
     if (!b) return { consumer: this.finished ? 0 : 1, producer: this.up && !this.finished ? 1 : 0 };
     return { consumer: Math.min(b.credit, 0x7fffffff), producer: b.inflight };
+  }
+
+  held(): { items: number; bytes: number } {
+    const b = this.toRequester;
+    return b ? { items: b.held, bytes: b.heldBytes } : { items: 0, bytes: 0 };
   }
 
   // ------------------------------------------------------------------ admission
@@ -214,6 +229,8 @@ export class Forwarding implements Interaction {
       this.toRequester = new DemandBridge({
         window: this.ctx.window,
         windowBytes: this.ctx.windowBytes,
+        prefetch: this.ctx.prefetch,
+        ...(this.ctx.prefetchBudget ? { budget: this.ctx.prefetchBudget } : {}),
         requestUpstream: (n) => this.up?.request(n),
         writable: () => downConn.writable,
         whenWritable: (fn) => downConn.whenWritable(fn),
@@ -290,18 +307,24 @@ export class Forwarding implements Interaction {
       onNext: (payload, frame) => {
         this.judge(true);
         this.emitted = true;
-        this.counters.toRequester++;
         this.observeFirst();
-        if (frame) this.down.forward(frame);
-        else this.down.next(payload, this.model === 'response');
-        this.toRequester?.onItem(frame?.length ?? size(payload));
+        const bridge = this.toRequester;
+        if (!bridge || bridge.arrive(frame?.length ?? size(payload))) this.sendDown(frame ?? payload);
+        // The frame may be a view into a larger socket read: a copy holds only its own bytes.
+        else this.heldItems.push(frame ? new Uint8Array(frame) : payload);
         this.settle();
       },
       onComplete: () => {
         this.judge(true);
+        if (this.heldItems.length) {
+          this.heldEnd = () => this.down.complete();
+          return;
+        }
         this.down.complete();
         this.settle();
       },
+      // At once, whatever is held: an error needs no demand, and the held items were asked for by
+      // the gateway, not the requester (without the hop the producer would not have sent them yet).
       onError: (error) => this.onUpstreamError(instance, error),
       // Channel only: the instance grants the requester more input.
       onRequest: (n) => this.toResponder?.onRequest(n),
@@ -311,6 +334,28 @@ export class Forwarding implements Interaction {
         this.settle();
       },
     };
+  }
+
+  /** Sends one payload from the producer to the requester; returns its size in bytes. */
+  private sendDown(item: Uint8Array | Payload): number {
+    this.counters.toRequester++;
+    if (item instanceof Uint8Array) {
+      this.down.forward(item);
+      return item.length;
+    }
+    this.down.next(item, this.model === 'response');
+    return size(item);
+  }
+
+  /** The requester asked for `n` more: held items first, then the rest of the demand upstream. */
+  private onRequesterDemand(n: number): void {
+    this.toRequester?.onRequest(n, () => this.sendDown(this.heldItems.shift()!));
+    if (this.heldItems.length === 0 && this.heldEnd) {
+      const end = this.heldEnd;
+      this.heldEnd = undefined;
+      end();
+    }
+    this.settle();
   }
 
   /** `reached` is false when the request never left the gateway (the instance's connection refused the stream). */
@@ -373,7 +418,7 @@ export class Forwarding implements Interaction {
       },
       // Before the upstream opens, demand accumulates in the requester stream's credit.
       onRequest: (n) => {
-        if (this.up) this.toRequester?.onRequest(n);
+        if (this.up) this.onRequesterDemand(n);
       },
       onCancel: () => {
         this.up?.cancel();
@@ -446,6 +491,8 @@ export class Forwarding implements Interaction {
     this.lastAverageItemBytes = this.toRequester?.averageItemBytes ?? this.lastAverageItemBytes;
     this.toRequester?.stop();
     this.toResponder?.stop();
+    this.heldItems.length = 0;
+    this.heldEnd = undefined;
     this.toRequester = undefined;
     this.toResponder = undefined;
     this.up = undefined;

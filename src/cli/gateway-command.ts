@@ -13,6 +13,8 @@ const usage = `usage: sluice gateway [options]
   --admin-host HOST    admin HTTP interface           (env SLUICE_ADMIN_HOST, default 127.0.0.1)
   --admin-port N       admin HTTP port                (env SLUICE_ADMIN_PORT, default 7879)
   --window N           per-stream demand window       (default 512)
+  --prefetch N         items asked of a producer ahead of its consumer, per stream
+                       (default 256, within the window; 0 = demand passes through unchanged)
   --ready-route ROUTE  /readyz waits for this route (repeatable)
   --dead-letter-dir D  where the dead-letter log lives (env SLUICE_DEAD_LETTER_DIR, default ./data/gateway)
   --policy R:KEY=VAL   a route policy setting, e.g. 'payment.refund:retry.maxAttempts=5'
@@ -32,6 +34,7 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
       'admin-host': { type: 'string' },
       'admin-port': { type: 'string' },
       window: { type: 'string' },
+      prefetch: { type: 'string' },
       'ready-route': { type: 'string', multiple: true },
       policy: { type: 'string', multiple: true },
       'dead-letter-dir': { type: 'string' },
@@ -52,7 +55,7 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
       ...file.admin,
       ...defined({ host: (f['admin-host'] as string | undefined) ?? env.SLUICE_ADMIN_HOST, port: intFlag(f['admin-port'] ?? env.SLUICE_ADMIN_PORT, '--admin-port', 0, 65535) }),
     },
-    flow: { ...file.flow, ...defined({ window: intFlag(f.window, '--window', 1, 65536) }) },
+    flow: { ...file.flow, ...defined({ window: intFlag(f.window, '--window', 1, 65536), prefetch: intFlag(f.prefetch, '--prefetch', 0, 65536) }) },
     readiness: { ...file.readiness, ...defined({ routes: f['ready-route'] as string[] | undefined }) },
     logging: { ...file.logging, ...defined({ level: (f['log-level'] as string | undefined) ?? env.SLUICE_LOG_LEVEL }) },
     policies: applyPolicyFlags(file.policies, (f.policy as string[] | undefined) ?? []),

@@ -1,32 +1,53 @@
 /**
  * Carries demand across one hop, for one direction of one stream.
  *
- *   consumer ──request(n)──▶ [ credit ]  bridge  [ inflight ] ──request(k)──▶ producer
+ *   consumer ──request(n)──▶ [ credit ]  bridge  [ held | inflight ] ──request(k)──▶ producer
  *
  * `credit` is what the consumer asked for and has not received; `inflight` is
- * what we asked the producer for and have not received. The bridge keeps
+ * what we asked the producer for and have not received; `held` is what the
+ * producer sent ahead of the consumer's demand, kept by the caller until the
+ * consumer asks. The bridge keeps
  *
- *   inflight <= min(credit, window)
+ *   inflight + held <= min(credit + ahead, window)
  *
- * so the producer never gets more demand than the consumer gave, and never
- * more than `window` items can be between the two at once, even when the
- * consumer requests "unbounded" (2^31-1). The window is counted in items and
- * in bytes: with `windowBytes` set, it shrinks to what fits in that many bytes
- * at the stream's average item size (never below 1), so small items get a deep
- * pipeline and large ones a short one. Below the window, demand passes
- * through at once (a consumer requesting 1 at a time paces the producer 1 at
- * a time); beyond it, top-ups go out in batches of at least `window / 2` to
- * avoid one REQUEST_N per item. While the consumer's connection has unread
- * bytes over its high water mark, no demand goes upstream at all: the
- * producer is paced by what the consumer's socket absorbs.
+ * where `ahead` is the consumer's first request, capped by the `prefetch`
+ * option (0 while the gateway-wide budget of held bytes is spent). So the
+ * producer never gets more demand than the consumer gave plus `ahead`, and
+ * never more than `window` items are between the two at once, even when the
+ * consumer requests "unbounded" (2^31-1).
+ *
+ * Why ask ahead at all: without it the consumer's demand is spread over both
+ * hops, and the producer idles while each top-up crosses the gateway. Asking
+ * ahead as many as the consumer's own first request gives the second hop the
+ * pipeline depth the consumer chose for the first: a consumer requesting 1 at
+ * a time still paces the producer 1 at a time, one item ahead.
+ *
+ * The window is counted in items and in bytes: with `windowBytes` set, it
+ * shrinks to what fits in that many bytes at the stream's average item size
+ * (never below 1), so small items get a deep pipeline and large ones a short
+ * one. Below the window, demand passes through at once; beyond it, top-ups go
+ * out in batches of at least `window / 2` to avoid one REQUEST_N per item.
+ * While the consumer's connection has unread bytes over its high water mark,
+ * no demand goes upstream at all: the producer is paced by what the
+ * consumer's socket absorbs.
  */
 import { addCredit } from '../rsocket/stream.js';
+import type { PrefetchBudget } from './prefetch-budget.js';
 
 export interface DemandBridgeOptions {
   /** Most items outstanding upstream at once. */
   window: number;
   /** Most bytes outstanding upstream at once, estimated from the average item size. Default: no byte cap. */
   windowBytes?: number;
+  /**
+   * Most items to ask of the producer beyond the consumer's demand. A stream
+   * asks ahead as many as its consumer's first request, up to this and the
+   * window: the consumer's own pipeline depth, repeated on the second hop.
+   * Default 0: demand passes through unchanged.
+   */
+  prefetch?: number;
+  /** Gateway-wide bytes held ahead of demand; prefetch pauses while it is spent. */
+  budget?: PrefetchBudget;
   /** Sends `n` more demand to the producer. */
   requestUpstream(n: number): void;
   /** Whether the consumer's connection can take more bytes now. */
@@ -40,8 +61,14 @@ export class DemandBridge {
   credit = 0;
   /** Producer demand not yet satisfied. */
   inflight = 0;
+  /** Items received ahead of the consumer's demand, kept by the caller. */
+  held = 0;
+  /** Their bytes. */
+  heldBytes = 0;
   /** Running average item size in bytes (0 until the first item). */
   private averageSize = 0;
+  /** Items this stream asks ahead of its consumer: min(first request, prefetch option). */
+  private ahead = 0;
   private cancelWait: (() => void) | undefined;
   private stopped = false;
 
@@ -69,40 +96,77 @@ export class DemandBridge {
    */
   open(n: number): number {
     this.credit = addCredit(this.credit, n);
-    const first = this.options.writable() ? Math.max(1, Math.min(this.credit, this.window)) : 1;
+    this.ahead = Math.min(n, this.options.prefetch ?? 0);
+    const first = this.options.writable() ? Math.max(1, Math.min(this.credit + this.prefetch, this.window)) : 1;
     this.inflight = first;
     return first;
   }
 
-  /** The consumer requested `n` more. */
-  onRequest(n: number): void {
+  /**
+   * The consumer requested `n` more. Held items go first: `release` sends the
+   * oldest one to the consumer and returns its size in bytes.
+   */
+  onRequest(n: number, release?: () => number): void {
     this.credit = addCredit(this.credit, n);
+    while (release && this.held > 0 && this.credit > 0) {
+      const bytes = release();
+      this.held -= 1;
+      this.heldBytes -= bytes;
+      if (this.options.budget) this.options.budget.held -= bytes;
+      this.credit -= 1;
+    }
     this.pump();
   }
 
-  /** One item of `bytes` passed from producer to consumer. */
-  onItem(bytes = 0): void {
+  /**
+   * One item of `bytes` arrived from the producer. Returns true when it may go
+   * to the consumer now; false when the consumer has not asked for it yet, and
+   * the caller must hold it until `onRequest` releases it.
+   */
+  arrive(bytes = 0): boolean {
     // Exponential moving average over about 16 items: follows drifts in item size without storing them.
     this.averageSize = this.averageSize === 0 ? bytes : this.averageSize + (bytes - this.averageSize) / 16;
     this.inflight -= 1;
-    this.credit -= 1;
-    this.pump();
+    if (this.held === 0 && this.credit > 0) {
+      this.credit -= 1;
+      this.pump();
+      return true;
+    }
+    this.held += 1;
+    this.heldBytes += bytes;
+    if (this.options.budget) this.options.budget.held += bytes;
+    return false;
+  }
+
+  /** One item of `bytes` passed from producer to consumer (a direction without prefetch, where every item is wanted). */
+  onItem(bytes = 0): void {
+    this.arrive(bytes);
   }
 
   /** The stream ended: no more upstream requests, no pending wake-up. */
   stop(): void {
     this.stopped = true;
+    if (this.options.budget) this.options.budget.held -= this.heldBytes;
+    this.held = 0;
+    this.heldBytes = 0;
     this.cancelWait?.();
     this.cancelWait = undefined;
+  }
+
+  /** Items to ask for beyond the consumer's demand now. */
+  private get prefetch(): number {
+    const budget = this.options.budget;
+    return budget && !budget.open ? 0 : this.ahead;
   }
 
   private pump(): void {
     if (this.stopped || this.cancelWait) return;
     const window = this.window;
-    const want = Math.min(this.credit, window) - this.inflight;
+    const ahead = this.credit + this.prefetch;
+    const want = Math.min(ahead, window) - this.inflight - this.held;
     if (want <= 0) return;
-    // Hold small top-ups only when the consumer wants more than the window anyway.
-    if (want < Math.max(1, window >> 1) && want < this.credit - this.inflight) return;
+    // Hold small top-ups only when the window, not the consumer, is the limit.
+    if (want < Math.max(1, window >> 1) && window < ahead) return;
     if (!this.options.writable()) {
       this.cancelWait = this.options.whenWritable(() => {
         this.cancelWait = undefined;

@@ -23,6 +23,8 @@ export interface MetricsSource {
   /** Per route and model: active interactions and outstanding demand. */
   streams(): Iterable<{ route: string; model: string; consumerDemand: number; producerDemand: number }>;
   bufferedBytes(): number;
+  /** Bytes producers sent ahead of their consumers' demand, held at the gateway. */
+  prefetchHeldBytes(): number;
 }
 
 const EMPTY: ReadonlyMap<string, number> = new Map();
@@ -69,6 +71,14 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.set(source.bufferedBytes());
+      },
+    });
+    new client.Gauge({
+      name: 'sluice_prefetch_held_bytes',
+      help: 'Bytes producers sent ahead of their consumers\' demand and the gateway holds until asked (bounded by flow.prefetchBudgetBytes)',
+      registers,
+      collect() {
+        this.set(source.prefetchHeldBytes());
       },
     });
 

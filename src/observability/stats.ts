@@ -23,11 +23,12 @@ export interface RouteStats {
    */
   demand: { consumer: number; producer: number };
   /**
-   * What waits in this route's consumers' connections, written by the gateway
-   * and not yet taken by the socket: `bytes` exactly, `items` estimated as
-   * those bytes over the route's average item size. Counted per connection: one
-   * carrying several routes counts toward each of them. (The gateway itself
-   * queues no items: demand stops producers before anything piles up.)
+   * What waits at the gateway for this route's consumers: items producers
+   * sent ahead of demand (prefetch, held until the consumer asks; at most the
+   * window per stream), plus what waits in the consumers' connections, written
+   * and not yet taken by the socket (`bytes` exactly, `items` estimated as
+   * those bytes over the route's average item size; counted per connection:
+   * one carrying several routes counts toward each of them).
    */
   buffered: { items: number; bytes: number };
   /** Errors sent to requesters of this route since the gateway started, by code. */
@@ -56,6 +57,7 @@ export interface LiveStream {
   readonly route: string;
   readonly requester: { readonly id: string; readonly bufferedBytes: number };
   demand(): { consumer: number; producer: number };
+  held(): { items: number; bytes: number };
   averageItemBytes(): number;
 }
 
@@ -127,6 +129,9 @@ export class StatsSampler {
       r.inFlight++;
       r.demand.consumer += d.consumer;
       r.demand.producer += d.producer;
+      const held = stream.held();
+      r.buffered.items += held.items;
+      r.buffered.bytes += held.bytes;
       let seen = countedConnections.get(stream.route);
       if (!seen) countedConnections.set(stream.route, (seen = new Set()));
       if (seen.has(stream.requester.id)) continue;

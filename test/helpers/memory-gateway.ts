@@ -74,6 +74,9 @@ export interface MemoryGatewayOptions {
   policies?: unknown;
   window?: number;
   windowBytes?: number;
+  /** Items asked ahead of a consumer's demand, per stream. Default 0 (the gateway's default is 256): demand passes through, so tests can count it exactly. */
+  prefetch?: number;
+  prefetchBudgetBytes?: number;
   deadLetter?: DeadLetterSink;
   limits?: Partial<ConnectionLimits>;
   /** Time source of breakers, budgets and rate limits. */
@@ -84,7 +87,7 @@ export function memoryGateway(options: MemoryGatewayOptions = {}) {
   const policies = new PolicyRuntime(compilePolicies(options.policies ?? {}), options.clock);
   const registry = new Registry({ unregistered: (i) => policies.forgetInstance(i) });
   const metrics = new GatewayMetrics(
-    { connections: () => ({ client: 0, service: 0 }), instances: () => new Map(), streams: () => [], bufferedBytes: () => 0 },
+    { connections: () => ({ client: 0, service: 0 }), instances: () => new Map(), streams: () => [], bufferedBytes: () => 0, prefetchHeldBytes: () => 0 },
     { defaultMetrics: false },
   );
   const forwarder = new Forwarder(
@@ -96,7 +99,12 @@ export function memoryGateway(options: MemoryGatewayOptions = {}) {
       ...(options.deadLetter ? { deadLetter: options.deadLetter } : {}),
       identityOf: () => 'test',
     },
-    { window: options.window ?? 512, windowBytes: options.windowBytes ?? 512 * 1024 },
+    {
+      window: options.window ?? 512,
+      windowBytes: options.windowBytes ?? 512 * 1024,
+      prefetch: options.prefetch ?? 0,
+      ...(options.prefetchBudgetBytes !== undefined ? { prefetchBudgetBytes: options.prefetchBudgetBytes } : {}),
+    },
   );
   const connections: Connection[] = [];
   const accept = (setup: SetupFrame, conn: Connection): Responder => {
@@ -170,6 +178,7 @@ export function memoryGateway(options: MemoryGatewayOptions = {}) {
         routeActive: routes.reduce((n, rt) => n + registry.instances().reduce((m, i) => m + rt.activeOn(i), 0), 0),
         bulkheadActive: routes.reduce((n, rt) => n + rt.bulkhead.active, 0),
         bulkheadQueued: routes.reduce((n, rt) => n + rt.bulkhead.queued, 0),
+        prefetchHeldBytes: forwarder.prefetchBudget.held,
       };
     },
 

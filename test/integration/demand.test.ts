@@ -13,8 +13,8 @@ async function stats(client: Awaited<ReturnType<typeof h.client>>, id: string) {
 }
 
 describe('demand through the gateway', () => {
-  it('a consumer requesting 1 at a time paces the producer 1 at a time', async () => {
-    const gw = await h.gateway();
+  it('a consumer requesting 1 at a time paces the producer 1 at a time, with demand passed through unchanged', async () => {
+    const gw = await h.gateway({ flow: { prefetch: 0 } });
     await h.service({ url: gw.url, service: 'bench' });
     const observer = await h.client(gw.url);
     const conn = await h.raw(gw.url);
@@ -25,7 +25,6 @@ describe('demand through the gateway', () => {
       await rec.received(received);
       // The consumer is slow: it does a round trip of work before asking for more.
       const s = await stats(observer, 'one-by-one');
-      expect(s.emitted - received).toBeLessThanOrEqual(gw.config.flow.window);
       expect(s.emitted).toBeLessThanOrEqual(consumerRequested);
       expect(s.requested).toBeLessThanOrEqual(consumerRequested);
       // Nothing beyond what the consumer asked for: the producer is at the consumer's pace.
@@ -40,8 +39,45 @@ describe('demand through the gateway', () => {
     stream.cancel();
   });
 
+  it('with the default prefetch, a consumer requesting 1 at a time keeps the producer one item ahead, held at the gateway', async () => {
+    const gw = await h.gateway();
+    expect(gw.config.flow.prefetch).toBeGreaterThanOrEqual(1);
+    await h.service({ url: gw.url, service: 'bench' });
+    const observer = await h.client(gw.url);
+    const conn = await h.raw(gw.url);
+    const rec = recorder();
+    const stream = conn.requestStream(jsonPayload('bench.source', { id: 'one-ahead', size: 100 }), 1, rec.handler);
+    let consumerRequested = 1;
+    for (let received = 1; received <= 40; received++) {
+      await rec.received(received);
+      // Wait for the item asked ahead to reach the gateway, then check the producer from its own counters.
+      const s = await eventually(async () => {
+        const r = await stats(observer, 'one-ahead');
+        return r.emitted === received + 1 ? r : undefined;
+      }, `the producer to be one item ahead of the consumer's ${received}`);
+      // Asked ahead as many as the consumer's first request (1), never more.
+      expect(s.requested).toBe(consumerRequested + 1);
+      expect(rec.items).toHaveLength(received);
+      stream.request(1);
+      consumerRequested++;
+    }
+    const items = rec.items.map((p) => json<{ seq: number }>(p));
+    expect(items.map((i) => i.seq)).toEqual([...Array(40).keys()]);
+    // The held item is delivered the moment the consumer asks, without waiting for the producer.
+    stream.request(1);
+    await rec.received(41);
+    stream.cancel();
+    const end = await eventually(async () => {
+      const r = await stats(observer, 'one-ahead');
+      return r.cancelled ? r : undefined;
+    }, 'cancel to reach the producer');
+    // The consumer asked for 42 in all (1, then 41 times 1), and the gateway for one more ahead.
+    expect(end.emitted).toBeLessThanOrEqual(43);
+    await eventually(async () => metricValue(await metricsText(gw), 'sluice_prefetch_held_bytes') === 0, 'the held item to be freed by the cancel');
+  });
+
   it('a consumer asking for more than the window gets it, with the gateway holding at most the window', async () => {
-    const gw = await h.gateway({ flow: { window: 16 } });
+    const gw = await h.gateway({ flow: { window: 16, prefetch: 0 } });
     await h.service({ url: gw.url, service: 'bench' });
     const observer = await h.client(gw.url);
     const conn = await h.raw(gw.url);
@@ -59,6 +95,30 @@ describe('demand through the gateway', () => {
     expect(s.requested).toBe(1100);
     const metrics = await metricsText(gw);
     expect(metricValue(metrics, 'sluice_demand_outstanding', { route: 'bench.source', side: 'producer' }) ?? 0).toBeLessThanOrEqual(16);
+    stream.cancel();
+  });
+
+  it('with prefetch, the producer is never more than the window ahead of the consumer', async () => {
+    const gw = await h.gateway({ flow: { window: 16, prefetch: 256 } });
+    await h.service({ url: gw.url, service: 'bench' });
+    const observer = await h.client(gw.url);
+    const conn = await h.raw(gw.url);
+    const rec = recorder();
+    const stream = conn.requestStream(jsonPayload('bench.source', { id: 'ahead-window', size: 100 }), 100, rec.handler);
+    await rec.received(100);
+    // Asked ahead: 100 (the first request), capped by the window: at most 16 beyond what the consumer took.
+    const s = await eventually(async () => {
+      const r = await stats(observer, 'ahead-window');
+      return r.emitted > 100 ? r : undefined;
+    }, 'the producer to send ahead of the consumer');
+    expect(s.emitted).toBeLessThanOrEqual(100 + 16);
+    expect(s.requested).toBeLessThanOrEqual(100 + 16);
+    expect(rec.items).toHaveLength(100);
+    stream.request(50);
+    await rec.received(150);
+    const t = await stats(observer, 'ahead-window');
+    expect(t.requested - 150).toBeLessThanOrEqual(16);
+    expect(rec.items.map((p) => json<{ seq: number }>(p).seq)).toEqual([...Array(150).keys()]);
     stream.cancel();
   });
 
@@ -102,7 +162,8 @@ describe('demand through the gateway', () => {
     const s = await stats(client, 'to-cancel');
     expect(s.cancelled).toBe(true);
     expect(s.completed).toBe(false);
-    expect(s.emitted).toBeLessThanOrEqual(8 + 4);
+    // The 8 asked for, 4 more as the client topped up, and as many ahead as the first request (8).
+    expect(s.emitted).toBeLessThanOrEqual(8 + 4 + 8);
   });
 
   it('a consumer that disconnects cancels its streams at the producer', async () => {
@@ -118,6 +179,8 @@ describe('demand through the gateway', () => {
       const r = await stats(observer, 'gone');
       return r.cancelled ? r : undefined;
     }, 'cancel after disconnect');
-    expect(s.emitted).toBe(4);
+    // The 4 asked for, and at most 4 more asked ahead of the consumer (as many as its first request).
+    expect(s.emitted).toBeGreaterThanOrEqual(4);
+    expect(s.emitted).toBeLessThanOrEqual(8);
   });
 });

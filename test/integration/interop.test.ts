@@ -43,7 +43,8 @@ describe('rsocket-js against the gateway', () => {
   });
 
   it('request-stream with explicit request(n) and cancel, checked against the producer', async () => {
-    const gw = await h.gateway();
+    // Demand passed through unchanged (no prefetch), so the producer's counts equal the requester's.
+    const gw = await h.gateway({ flow: { prefetch: 0 } });
     await h.service({ url: gw.url, service: 'bench' });
     const rs = await jsConnect(gw.url);
     h.onCleanup(() => rs.close());

@@ -115,18 +115,23 @@ describe('sluice.stats', () => {
     };
     const route = (s: StatsSnapshot, name: string) => s.routes.find((r) => r.route === name)!;
 
-    // An endless source whose consumer took its 5 items: open, owed nothing, asked nothing of the producer.
+    // An endless source whose consumer took its 5 items: open, owed nothing, asked nothing more of the producer,
+    // which sent 5 more ahead of demand (prefetch: as many as the consumer's first request) that the gateway holds.
     const consumer = await h.raw(gw.url);
     const src = recorder();
     const source = consumer.requestStream(jsonPayload('bench.source', { id: 'stats-load' }), 5, src.handler);
     await src.received(5);
-    // A sink channel granted 10 results it has no input for yet: 10 owed to the consumer, 10 asked of the producer.
+    // A sink channel granted 10 results it has no input for yet: 10 owed to the consumer; asked of the producer,
+    // those 10 and as many again ahead of them, within the window of 16.
     const sinkRec = recorder();
     const sink = consumer.requestChannel(jsonPayload('bench.sink', { delayMs: 0 }), 10, false, sinkRec.handler);
-    await eventually(async () => route(await next(), 'bench.sink').inFlight === 1, 'the sink channel in the snapshot');
+    await eventually(async () => {
+      const snap = await next();
+      return route(snap, 'bench.sink').inFlight === 1 && route(snap, 'bench.source').buffered.items === 5;
+    }, 'the sink channel, and the source items sent ahead of demand, in the snapshot');
     let s = await next();
-    expect(route(s, 'bench.source')).toMatchObject({ inFlight: 1, demand: { consumer: 0, producer: 0 } });
-    expect(route(s, 'bench.sink')).toMatchObject({ inFlight: 1, demand: { consumer: 10, producer: 10 } });
+    expect(route(s, 'bench.source')).toMatchObject({ inFlight: 1, demand: { consumer: 0, producer: 0 }, buffered: { items: 5 } });
+    expect(route(s, 'bench.sink')).toMatchObject({ inFlight: 1, demand: { consumer: 10, producer: 16 } });
 
     // 200 items flow, then nothing: some snapshot shows the rate, a later one shows it back at zero.
     source.request(200);

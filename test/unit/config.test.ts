@@ -117,7 +117,7 @@ describe('resolveGatewayConfig', () => {
         'limits.maxStreamsPerConnection, limits.maxStreamsPerInstance, limits.outboundHighWater, limits.outboundHardLimit, ' +
         'limits.slowConsumerTimeoutMs, limits.setupTimeoutMs, limits.maxRoutes',
     );
-    expect(configError({ flow: { windw: 5 } }).message).toBe("config 'flow.windw': unknown key; known keys are flow.window, flow.windowBytes");
+    expect(configError({ flow: { windw: 5 } }).message).toBe("config 'flow.windw': unknown key; known keys are flow.window, flow.windowBytes, flow.prefetch, flow.prefetchBudgetBytes");
   });
 
   it('a group must be an object', () => {

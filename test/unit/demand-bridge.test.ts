@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DemandBridge } from '../../src/flow/demand-bridge.js';
+import { PrefetchBudget } from '../../src/flow/prefetch-budget.js';
 import { MAX_REQUEST_N } from '../../src/protocol/frames.js';
 
 /** Small seeded PRNG (mulberry32) so every failure replays. */
@@ -14,7 +15,7 @@ function prng(seed: number): () => number {
   };
 }
 
-function harness(window: number, windowBytes?: number) {
+function harness(window: number, windowBytes?: number, extra: { prefetch?: number; budget?: PrefetchBudget } = {}) {
   const upstream: number[] = [];
   let writable = true;
   const waiters = new Set<() => void>();
@@ -22,6 +23,7 @@ function harness(window: number, windowBytes?: number) {
   const bridge = new DemandBridge({
     window,
     ...(windowBytes === undefined ? {} : { windowBytes }),
+    ...extra,
     requestUpstream: (n) => upstream.push(n),
     writable: () => writable,
     whenWritable: (fn) => {
@@ -246,5 +248,124 @@ describe('DemandBridge', () => {
       }
     }
     expect(checks).toBeGreaterThan(300 * 400);
+  });
+
+  describe('with prefetch', () => {
+    it('asks ahead as many as the first request, capped by the prefetch option and the window', () => {
+      expect(harness(512, undefined, { prefetch: 256 }).bridge.open(1)).toBe(2);
+      expect(harness(512, undefined, { prefetch: 256 }).bridge.open(100)).toBe(200);
+      expect(harness(512, undefined, { prefetch: 256 }).bridge.open(300)).toBe(512);
+      expect(harness(512, undefined, { prefetch: 8 }).bridge.open(100)).toBe(108);
+      expect(harness(512, undefined, { prefetch: 0 }).bridge.open(100)).toBe(100);
+      expect(harness(16, undefined, { prefetch: 256 }).bridge.open(MAX_REQUEST_N)).toBe(16);
+    });
+
+    it('holds items that arrive ahead of demand and releases them, oldest first, before asking upstream', () => {
+      const budget = new PrefetchBudget(1_000_000);
+      const h = harness(512, undefined, { prefetch: 256, budget });
+      expect(h.bridge.open(2)).toBe(4);
+      expect([h.bridge.arrive(10), h.bridge.arrive(10), h.bridge.arrive(10), h.bridge.arrive(10)]).toEqual([true, true, false, false]);
+      expect([h.bridge.held, h.bridge.heldBytes, budget.held]).toEqual([2, 20, 20]);
+      const released: number[] = [];
+      h.bridge.onRequest(3, () => (released.push(released.length), 10));
+      expect(released).toEqual([0, 1]);
+      expect([h.bridge.held, h.bridge.heldBytes, budget.held, h.bridge.credit]).toEqual([0, 0, 0, 1]);
+      // Credit 1 plus 2 ahead: 3 asked for, in one top-up.
+      expect(h.upstream).toEqual([3]);
+      expect(h.bridge.arrive(10)).toBe(true);
+    });
+
+    it('stop() gives the held bytes back to the budget', () => {
+      const budget = new PrefetchBudget(1_000_000);
+      const h = harness(512, undefined, { prefetch: 256, budget });
+      h.bridge.open(1);
+      h.bridge.arrive(100);
+      h.bridge.arrive(100);
+      expect(budget.held).toBe(100);
+      h.bridge.stop();
+      expect(budget.held).toBe(0);
+    });
+
+    it('asks no further ahead while the budget is spent, and resumes when it has room', () => {
+      const budget = new PrefetchBudget(100);
+      const h = harness(512, undefined, { prefetch: 256, budget });
+      h.bridge.open(4);
+      budget.held = 100;
+      for (let i = 0; i < 8; i++) h.bridge.arrive(1);
+      expect(h.bridge.held).toBe(4);
+      h.bridge.onRequest(10, () => 1);
+      // 4 released from the held items, 6 still owed: asked for exactly that, nothing ahead.
+      expect(h.upstream).toEqual([6]);
+      budget.held = 0;
+      h.bridge.onRequest(1);
+      expect(h.upstream).toEqual([6, 5]);
+    });
+
+    it.each([
+      ['items only', false],
+      ['items and bytes', true],
+    ])('never asks beyond the requester\'s demand plus what it asks ahead, nor holds while the requester has credit (%s)', (_name, bytes) => {
+      let checks = 0;
+      for (let run = 0; run < 300; run++) {
+        const rand = prng(run + 1000);
+        const window = 1 + Math.floor(rand() * 64);
+        const prefetch = Math.floor(rand() * 2 * window);
+        const budget = new PrefetchBudget(rand() < 0.2 ? Math.floor(rand() * 4096) : 1 << 30);
+        const h = harness(window, bytes ? 1024 + Math.floor(rand() * 64 * 1024) : undefined, { prefetch, budget });
+        const itemSize = () => (bytes ? Math.floor(rand() * rand() * 32 * 1024) : 0);
+        if (rand() < 0.3) h.setWritable(false);
+        const initial = rand() < 0.1 ? MAX_REQUEST_N : 1 + Math.floor(rand() * 3 * window);
+        const ahead = Math.min(initial, prefetch);
+        let consumerRequested = initial === MAX_REQUEST_N ? Infinity : initial;
+        let upstreamRequested = h.bridge.open(initial);
+        let lastSeen = 0;
+        let arrived = 0;
+        let delivered = 0;
+        const heldSizes: number[] = [];
+        const ensure = (ok: boolean, what: string) => {
+          checks++;
+          if (!ok) throw new Error(`run ${run} (window ${window}, prefetch ${prefetch}): ${what}; credit ${h.bridge.credit}, inflight ${h.bridge.inflight}, held ${h.bridge.held}`);
+        };
+        const check = (step: string) => {
+          const { credit, inflight, held } = h.bridge;
+          for (const n of h.upstream.slice(lastSeen)) {
+            ensure(h.writable, `${step}: requested upstream while congested`);
+            ensure(n >= 1, `${step}: empty request`);
+            upstreamRequested += n;
+          }
+          lastSeen = h.upstream.length;
+          ensure(upstreamRequested <= Math.max(consumerRequested + ahead, 1), `${step}: producer got more than the consumer's demand plus ${ahead} ahead`);
+          if (!bytes) ensure(inflight + held <= window, `${step}: more than the window between producer and consumer`);
+          ensure(delivered <= consumerRequested, `${step}: delivered more than the consumer asked for`);
+          ensure(held === heldSizes.length, `${step}: held count drifted`);
+          ensure(h.bridge.heldBytes === heldSizes.reduce((a, b) => a + b, 0), `${step}: held bytes drifted`);
+          ensure(inflight === upstreamRequested - arrived, `${step}: inflight is not requested - arrived`);
+          ensure(held === 0 || credit === 0, `${step}: holding items the consumer has asked for`);
+        };
+        check('open');
+        for (let step = 0; step < 400; step++) {
+          const r = rand();
+          if (r < 0.5 && h.bridge.inflight > 0) {
+            const size = itemSize();
+            arrived++;
+            if (h.bridge.arrive(size)) delivered++;
+            else heldSizes.push(size);
+            check('item');
+          } else if (r < 0.75) {
+            const n = rand() < 0.05 ? MAX_REQUEST_N : 1 + Math.floor(rand() * 2 * window);
+            consumerRequested = n === MAX_REQUEST_N ? Infinity : consumerRequested + n;
+            h.bridge.onRequest(n, () => (delivered++, heldSizes.shift()!));
+            check('request');
+          } else {
+            h.setWritable(!h.writable);
+            check(h.writable ? 'drain' : 'congestion');
+          }
+        }
+        h.bridge.stop();
+        // This bridge is the budget's only user: whatever it held is given back.
+        ensure(budget.held === 0, 'stop() left held bytes in the budget');
+      }
+      expect(checks).toBeGreaterThan(300 * 400);
+    });
   });
 });
