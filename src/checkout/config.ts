@@ -47,6 +47,12 @@ export interface OrderOptions {
   stepDeadlineMs: number;
   /** Attempts of a forward step (authorize, reserve) before the saga gives up and compensates. Default 6. */
   stepAttempts: number;
+  /**
+   * Refusals in a row by the gateway itself (CIRCUIT_OPEN, OVERLOADED, with a
+   * "retry after" hint) that a step waits out without spending an attempt:
+   * the service never saw those calls. Past it they count. Default 20.
+   */
+  stepDeferrals: number;
   /** Backoff between attempts: first ceiling in ms (full jitter, doubling). Default 200. */
   retryInitialDelayMs: number;
   /** Backoff between attempts: largest ceiling in ms. Default 5000. */
@@ -69,6 +75,7 @@ export const defaultOrderOptions: OrderOptions = {
   maxWatchers: 10_000,
   stepDeadlineMs: 5_000,
   stepAttempts: 6,
+  stepDeferrals: 20,
   retryInitialDelayMs: 200,
   retryMaxDelayMs: 5_000,
   compensationRetryMs: 10_000,
@@ -86,6 +93,7 @@ const ORDER_RANGES: Record<keyof OrderOptions, Range> = {
   maxWatchers: [1, 1_000_000, 'int'],
   stepDeadlineMs: [10, 600_000, 'int'],
   stepAttempts: [1, 100, 'int'],
+  stepDeferrals: [0, 1_000, 'int'],
   retryInitialDelayMs: [1, 600_000, 'int'],
   retryMaxDelayMs: [1, 600_000, 'int'],
   compensationRetryMs: [10, 3_600_000, 'int'],

@@ -31,7 +31,7 @@ export interface StepCaller {
   whenConnected(signal: AbortSignal): Promise<void>;
 }
 
-export type SagaRunnerOptions = Pick<OrderOptions, 'maxSagas' | 'stepDeadlineMs' | 'stepAttempts' | 'retryInitialDelayMs' | 'retryMaxDelayMs' | 'compensationRetryMs'> & {
+export type SagaRunnerOptions = Pick<OrderOptions, 'maxSagas' | 'stepDeadlineMs' | 'stepAttempts' | 'stepDeferrals' | 'retryInitialDelayMs' | 'retryMaxDelayMs' | 'compensationRetryMs'> & {
   /** How often due sagas are looked for even without a kick (parked ones come back this way), in ms. Default 1000. */
   sweepIntervalMs?: number;
 };
@@ -183,6 +183,7 @@ export class SagaRunner {
   private async perform(saga: Saga, step: SagaStep): Promise<StepResult> {
     const compensation = isCompensation(saga.state);
     let attempts = saga.attempts;
+    let deferrals = 0;
     let lastError = saga.lastError ?? 'none recorded';
     for (;;) {
       if (attempts >= this.options.stepAttempts) {
@@ -215,14 +216,29 @@ export class SagaRunner {
           }
           continue;
         }
+        // Refused by the gateway before reaching the service (a breaker letting its probes through, a
+        // rate limit): nothing was tried, so it spends no attempt. Counting it let every saga waiting
+        // on a half-open breaker burn its attempts in the probes' shadow and cancel orders whose
+        // service had recovered. Bounded: past stepDeferrals in a row, refusals count again.
+        const hint = typeof e.details?.retryAfterMs === 'number' ? e.details.retryAfterMs : undefined;
+        if (refusedBeforeService(e.code, hint) && deferrals < this.options.stepDeferrals) {
+          deferrals++;
+          this.log.debug({ orderId: saga.orderId, step, deferral: deferrals, error: lastError }, 'saga step deferred');
+          try {
+            await sleep(Math.max(backoffDelay(deferrals - 1, this.backoff), hint ?? 0), undefined, { signal: this.stop.signal });
+          } catch {
+            return 'stopped';
+          }
+          continue;
+        }
+        deferrals = 0;
         attempts++;
         this.log.warn({ orderId: saga.orderId, step, attempt: attempts, of: this.options.stepAttempts, error: lastError }, 'saga step failed');
         await this.store.noteFailedAttempt(saga.orderId, saga.state, attempts, lastError);
         if (attempts < this.options.stepAttempts) {
           try {
             // An open breaker or a rate limit says when to come back: sooner would only spend an attempt.
-            const hint = typeof e.details?.retryAfterMs === 'number' ? e.details.retryAfterMs : 0;
-            await sleep(Math.max(backoffDelay(attempts - 1, this.backoff), hint), undefined, { signal: this.stop.signal });
+            await sleep(Math.max(backoffDelay(attempts - 1, this.backoff), hint ?? 0), undefined, { signal: this.stop.signal });
           } catch {
             return 'stopped';
           }
@@ -230,6 +246,11 @@ export class SagaRunner {
       }
     }
   }
+}
+
+/** The gateway refused the call itself and said when to come back: the service never saw it. */
+function refusedBeforeService(code: string, retryAfterMs: number | undefined): boolean {
+  return retryAfterMs !== undefined && (code === 'CIRCUIT_OPEN' || code === 'OVERLOADED');
 }
 
 function stepRequest(saga: Saga, step: SagaStep): unknown {

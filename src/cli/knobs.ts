@@ -32,6 +32,7 @@ export const ORDER_KNOBS: readonly Knob[] = [
   { flag: 'max-submit-channels', key: 'maxSubmitChannels' },
   { flag: 'step-deadline-ms', key: 'stepDeadlineMs', env: 'SLUICE_STEP_DEADLINE_MS' },
   { flag: 'step-attempts', key: 'stepAttempts', env: 'SLUICE_STEP_ATTEMPTS' },
+  { flag: 'step-deferrals', key: 'stepDeferrals' },
   { flag: 'retry-initial-delay-ms', key: 'retryInitialDelayMs' },
   { flag: 'retry-max-delay-ms', key: 'retryMaxDelayMs' },
   { flag: 'compensation-retry-ms', key: 'compensationRetryMs' },

@@ -32,6 +32,8 @@ order:
   --max-submit-channels N  checkout.submit channels at once (default 64)
   --step-deadline-ms N deadline of one saga step call (env SLUICE_STEP_DEADLINE_MS, default 5000)
   --step-attempts N    attempts of authorize / reserve before compensating (env SLUICE_STEP_ATTEMPTS, default 6)
+  --step-deferrals N   refusals in a row by the gateway itself (open breaker, rate limit) a step waits
+                       out without spending an attempt (default 20)
   --retry-initial-delay-ms N, --retry-max-delay-ms N   backoff between attempts (default 200, 5000)
   --compensation-retry-ms N  a failing refund / release is retried after N ms (default 10000)
 `;
