@@ -1,15 +1,20 @@
 /**
  * A count-based circuit breaker (the Resilience4j model): judge the last
- * `windowSize` calls, open when too many failed or were slow, let a few probes
- * through after `openDurationMs`, close again only when all of them succeed.
+ * `windowSize` calls, open when too many failed or were slow, let
+ * `halfOpenMaxCalls` probes through after `openDurationMs`, and judge them by
+ * the same thresholds: close when their failure and slow-call rates stay below
+ * them, open again as soon as either reaches its threshold. (Requiring every
+ * probe to succeed made a dependency failing 20% of calls, well under the 50%
+ * that opens the breaker, pass a round of 3 probes only half the time: the
+ * breaker stayed open most of the time for a dependency it should not fence.)
  * Isomorphic; the same instance serves the gateway's forwarder and the
  * `circuitBreaker` RxJS operator.
  *
  * ```
  *   closed ──(rate >= threshold, >= minimumCalls)──▶ open ──(openDurationMs)──▶ half-open
  *     ▲                                               ▲                            │
- *     └──────(halfOpenMaxCalls probes all fine)───────┼────────────────────────────┤
- *                                                     └──(a probe failed or slow)──┘
+ *     └──(probes done, rates below thresholds)────────┼────────────────────────────┤
+ *                                                     └──(probe rate >= threshold)─┘
  * ```
  *
  * The caller reports every admitted call exactly once: `onSuccess`,
@@ -83,7 +88,10 @@ export class CircuitBreaker {
   private openedAt = 0;
   /** Half-open: probes admitted and not yet reported, and probes that succeeded. */
   private probesInFlight = 0;
-  private probesSucceeded = 0;
+  /** Probes judged in this half-open round, and how many of them failed or were slow. */
+  private probesDone = 0;
+  private probesFailed = 0;
+  private probesSlow = 0;
 
   constructor(options: Partial<CircuitBreakerOptions> = {}, clock: Clock = systemClock) {
     this.options = validate({ ...defaultBreakerOptions, ...options });
@@ -103,7 +111,7 @@ export class CircuitBreaker {
       case 'closed':
         return true;
       case 'half-open':
-        if (this.probesInFlight + this.probesSucceeded < this.options.halfOpenMaxCalls) {
+        if (this.probesInFlight + this.probesDone < this.options.halfOpenMaxCalls) {
           this.probesInFlight++;
           return true;
         }
@@ -147,18 +155,27 @@ export class CircuitBreaker {
       case 'half-open':
         if (this.probesInFlight === 0) return; // likewise, not a probe
         this.probesInFlight--;
-        if (failed || slow) {
-          this.open();
-        } else if (++this.probesSucceeded >= this.options.halfOpenMaxCalls) {
-          this.resetWindow();
-          this.transition('closed');
-        }
+        this.judgeProbe(failed, slow);
         return;
       case 'closed':
         this.push((failed ? FAILED : 0) | (slow ? SLOW : 0));
         if (this.calls >= this.options.minimumCalls && (this.failed / this.calls >= this.options.failureRateThreshold || this.slowCalls / this.calls >= this.options.slowCallRateThreshold)) {
           this.open();
         }
+    }
+  }
+
+  /** One half-open probe's result: open once a rate reaches its threshold over the round, close when the round ends below. */
+  private judgeProbe(failed: boolean, slow: boolean): void {
+    const { halfOpenMaxCalls: round, failureRateThreshold, slowCallRateThreshold } = this.options;
+    this.probesDone++;
+    if (failed) this.probesFailed++;
+    if (slow) this.probesSlow++;
+    if (this.probesFailed / round >= failureRateThreshold || this.probesSlow / round >= slowCallRateThreshold) {
+      this.open();
+    } else if (this.probesDone >= round) {
+      this.resetWindow();
+      this.transition('closed');
     }
   }
 
@@ -190,7 +207,7 @@ export class CircuitBreaker {
   private transition(to: BreakerState): void {
     const from = this.current;
     this.current = to;
-    this.probesInFlight = this.probesSucceeded = 0;
+    this.probesInFlight = this.probesDone = this.probesFailed = this.probesSlow = 0;
     if (from !== to) this.onStateChange?.(from, to);
   }
 }

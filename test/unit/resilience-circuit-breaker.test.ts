@@ -168,7 +168,7 @@ describe('CircuitBreaker', () => {
     expect(s.breaker.state).toBe('open');
   });
 
-  it('re-opens on a failed probe, for a full openDurationMs', () => {
+  it('re-opens once the failed probes reach the failure-rate threshold, for a full openDurationMs', () => {
     const s = setup();
     open(s);
     s.advance(1000);
@@ -180,12 +180,44 @@ describe('CircuitBreaker', () => {
     expect(s.changes).toEqual(['closed->open', 'open->half-open', 'half-open->open']);
   });
 
-  it('re-opens on a slow probe even though it succeeded', () => {
-    const s = setup({ slowCallDurationMs: 100 });
+  it('closes after a round whose failure rate stays below the threshold', () => {
+    const s = setup({ halfOpenMaxCalls: 3, failureRateThreshold: 0.5 });
+    open(s);
+    s.advance(1000);
+    s.call('fail');
+    expect(s.breaker.state).toBe('half-open'); // 1 of 3 < 50%: not decided yet
+    s.call('ok');
+    expect(s.breaker.state).toBe('half-open');
+    s.call('ok');
+    expect(s.breaker.state).toBe('closed');
+  });
+
+  it('re-opens as soon as the failed probes reach the threshold, without waiting for the rest of the round', () => {
+    const s = setup({ halfOpenMaxCalls: 3, failureRateThreshold: 0.5 });
+    open(s);
+    s.advance(1000);
+    expect(s.breaker.tryAcquire()).toBe(true); // a third probe still in flight
+    s.call('fail');
+    expect(s.breaker.state).toBe('half-open');
+    s.call('fail');
+    expect(s.breaker.state).toBe('open'); // 2 of 3 >= 50%, whatever the third does
+    s.breaker.onSuccess(1); // the third probe's late result is stale now
+    expect(s.breaker.state).toBe('open');
+  });
+
+  it('judges slow probes by the slow-call threshold, like the window does', () => {
+    const s = setup({ slowCallDurationMs: 100, slowCallRateThreshold: 0.5 });
     open(s);
     s.advance(1000);
     s.call('ok', 100);
-    expect(s.breaker.state).toBe('open');
+    expect(s.breaker.state).toBe('open'); // 1 slow of 2 >= 50%
+    const t = setup({ slowCallDurationMs: 100, slowCallRateThreshold: 1 });
+    open(t);
+    t.advance(1000);
+    t.call('ok', 100);
+    expect(t.breaker.state).toBe('half-open'); // 1 slow of 2 < 100%
+    t.call('ok', 100);
+    expect(t.breaker.state).toBe('open'); // 2 slow of 2
   });
 
   it('release frees a half-open probe slot without judging', () => {
