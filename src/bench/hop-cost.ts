@@ -5,10 +5,11 @@
  * separate processes, like in production; runs alternate between the two
  * sides so that drift on a noisy machine hits both alike.
  *
- * Why several prefetches: the gateway never asks a producer for more than
- * its consumer asked (that is the product), so a consumer's prefetch is the
- * whole pipeline depth across two hops instead of one. A shallow prefetch
- * makes the extra hop's latency visible; a deeper one hides it.
+ * Why several prefetches: a consumer's prefetch is its pipeline depth; the
+ * gateway asks its producer ahead as much as the consumer's first request
+ * (flow.prefetch, within the window), so the depth is the same on both hops.
+ * Shallow and deep prefetches show where the extra hop's latency and its CPU
+ * matter.
  */
 import { SluiceError } from '../errors.js';
 import { encodeJson } from '../protocol/json.js';
