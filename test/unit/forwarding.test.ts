@@ -485,15 +485,20 @@ describe('what the requester is told about an instance', () => {
 describe('prefetch: items asked ahead of the requester', () => {
   const item = (s: string): Payload => ({ data: new TextEncoder().encode(s), metadata: null });
 
-  it('asks ahead as many as the first request, holds what arrives early, and hands it over in order on demand', async () => {
+  /** A gateway asking ahead, one service, and a requester's stream opened with `n`; `up` is the service's side of it. */
+  async function opened(n: number) {
     const g = gateway({ prefetch: 256 });
     const svc = g.service('svc', 'svc-1', ['svc.op']);
     const req = g.requester();
     await settle();
     const got = events();
-    const stream = req.connection.requestStream(request('svc.op', 'x'), 2, got);
+    const stream = req.connection.requestStream(request('svc.op', 'x'), n, got);
     await settle();
-    const up = svc.served[0]!.stream;
+    return { g, svc, got, stream, up: svc.served[0]!.stream };
+  }
+
+  it('asks ahead as many as the first request, holds what arrives early, and hands it over in order on demand', async () => {
+    const { g, got, stream, up } = await opened(2);
     expect(up.sendCredit).toBe(4);
     for (const s of ['1', '2', '3', '4']) up.next(item(s));
     await settle();
@@ -515,14 +520,7 @@ describe('prefetch: items asked ahead of the requester', () => {
   });
 
   it('a producer that completes with items held: the requester gets every item, then the completion, as it asks', async () => {
-    const g = gateway({ prefetch: 256 });
-    const svc = g.service('svc', 'svc-1', ['svc.op']);
-    const req = g.requester();
-    await settle();
-    const got = events();
-    const stream = req.connection.requestStream(request('svc.op', 'x'), 1, got);
-    await settle();
-    const up = svc.served[0]!.stream;
+    const { g, got, stream, up } = await opened(1);
     up.next(item('1'));
     up.next(item('2'));
     up.complete();
@@ -536,14 +534,7 @@ describe('prefetch: items asked ahead of the requester', () => {
   });
 
   it('a producer that fails with items held: the requester hears the error at once, and the held items are freed', async () => {
-    const g = gateway({ prefetch: 256 });
-    const svc = g.service('svc', 'svc-1', ['svc.op']);
-    const req = g.requester();
-    await settle();
-    const got = events();
-    req.connection.requestStream(request('svc.op', 'x'), 1, got);
-    await settle();
-    const up = svc.served[0]!.stream;
+    const { g, got, up } = await opened(1);
     up.next(item('1'));
     up.next(item('2'));
     up.error(failWith('INTERNAL'));
@@ -553,13 +544,7 @@ describe('prefetch: items asked ahead of the requester', () => {
   });
 
   it('a requester that cancels with items held frees them and cancels the producer', async () => {
-    const g = gateway({ prefetch: 256 });
-    const svc = g.service('svc', 'svc-1', ['svc.op']);
-    const req = g.requester();
-    await settle();
-    const stream = req.connection.requestStream(request('svc.op', 'x'), 3, events());
-    await settle();
-    const up = svc.served[0]!.stream;
+    const { g, svc, stream, up } = await opened(3);
     for (const s of ['1', '2', '3', '4', '5', '6']) up.next(item(s));
     await settle();
     expect(g.leftovers().prefetchHeldBytes).toBeGreaterThan(0);
