@@ -63,6 +63,7 @@ describe('demand through the gateway', () => {
     }
     const items = rec.items.map((p) => json<{ seq: number }>(p));
     expect(items.map((i) => i.seq)).toEqual([...Array(40).keys()]);
+    await eventually(async () => (metricValue(await metricsText(gw), 'sluice_prefetch_held_bytes') ?? 0) > 0, 'the item asked ahead to be held at the gateway');
     // The held item is delivered the moment the consumer asks, without waiting for the producer.
     stream.request(1);
     await rec.received(41);
