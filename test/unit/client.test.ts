@@ -6,7 +6,7 @@
  */
 import { getEventListeners } from 'node:events';
 import { Subject, of, type Observable } from 'rxjs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SluiceClient } from '../../clients/core/client.js';
 import { MimeTypes } from '../../src/protocol/metadata.js';
 import { Connection, type Responder } from '../../src/rsocket/connection.js';
@@ -14,6 +14,7 @@ import type { InteractionModel, Stream, StreamHandler } from '../../src/rsocket/
 import type { Payload } from '../../src/protocol/frames.js';
 import { events, type Events } from '../helpers/memory-gateway.js';
 import { memoryPair, settle } from '../helpers/memory-transport.js';
+import { trackEscapes } from '../helpers/escapes.js';
 
 const MIME = { metadataMimeType: MimeTypes.COMPOSITE, dataMimeType: MimeTypes.JSON };
 const u8 = (s: string) => new TextEncoder().encode(s);
@@ -24,19 +25,8 @@ interface Served {
   handler: Events;
 }
 
-let escaped: unknown[] = [];
-const onEscape = (err: unknown) => void escaped.push(err);
-const cleanups: Array<() => void> = [];
-beforeEach(() => {
-  escaped = [];
-  process.on('uncaughtException', onEscape);
-  process.on('unhandledRejection', onEscape);
-});
-afterEach(() => {
-  process.off('uncaughtException', onEscape);
-  process.off('unhandledRejection', onEscape);
-  for (const c of cleanups.splice(0)) c();
-});
+/** Errors that escaped to the process while a test ran. */
+const { escaped, cleanups } = trackEscapes();
 
 /** A client over a connection to a responder that records every request; `act` may answer it. */
 async function clientTo(act?: (s: Served) => void) {

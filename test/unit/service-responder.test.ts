@@ -5,7 +5,7 @@
  * uncaught exception or an unhandled rejection would kill the service).
  */
 import { of } from 'rxjs';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { deadlineEntry } from '../../src/resilience/deadline.js';
 import { MimeTypes } from '../../src/protocol/metadata.js';
 import { Connection, refusingResponder } from '../../src/rsocket/connection.js';
@@ -14,23 +14,12 @@ import type { RouteTable } from '../../src/service/handlers.js';
 import { silentLogger } from '../../src/observability/log.js';
 import { events, request } from '../helpers/memory-gateway.js';
 import { memoryPair, settle } from '../helpers/memory-transport.js';
+import { trackEscapes } from '../helpers/escapes.js';
 
 const MIME = { metadataMimeType: MimeTypes.COMPOSITE, dataMimeType: MimeTypes.JSON };
 
 /** Errors that escaped to the process while a test ran. */
-let escaped: unknown[] = [];
-const onEscape = (err: unknown) => void escaped.push(err);
-const cleanups: Array<() => void> = [];
-beforeEach(() => {
-  escaped = [];
-  process.on('uncaughtException', onEscape);
-  process.on('unhandledRejection', onEscape);
-});
-afterEach(() => {
-  process.off('uncaughtException', onEscape);
-  process.off('unhandledRejection', onEscape);
-  for (const c of cleanups.splice(0)) c();
-});
+const { escaped, cleanups } = trackEscapes();
 
 /** A requester connection facing a service responder serving `routes`. */
 function serve(routes: RouteTable) {
