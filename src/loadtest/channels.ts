@@ -15,12 +15,11 @@
  */
 import { Observable, type Subscription } from 'rxjs';
 import type { SluiceClient } from '../../clients/core/client.js';
-import type { Clock } from './clock.js';
 import { LoadtestCodes, codeOf } from './error-counts.js';
 import { splitSchedule, type LoopEnd, type OpenLoopSchedule } from './rate.js';
-import type { RunStats } from './stats.js';
+import type { RunBounds } from './stats.js';
 
-export interface ChannelLoadOptions {
+export interface ChannelLoadOptions extends RunBounds {
   /** Producer connections; channel `c` uses `clients[c % clients.length]`. */
   clients: readonly SluiceClient[];
   route: string;
@@ -32,12 +31,6 @@ export interface ChannelLoadOptions {
   size: number;
   /** Items per second all producers would push if demand allowed; null: as fast as granted. */
   rate: number | null;
-  count: number;
-  durationMs: number;
-  drainMs: number;
-  clock: Clock;
-  stats: RunStats;
-  signal?: AbortSignal;
 }
 
 /** Exactly-once accounting over all channels. */

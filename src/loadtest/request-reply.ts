@@ -14,12 +14,11 @@
  * are awaited for at most `drainMs` more; requests still open then count as
  * UNFINISHED.
  */
-import type { Clock } from './clock.js';
 import { LoadtestCodes, codeOf } from './error-counts.js';
 import { runOpenLoop, type LoopEnd } from './rate.js';
-import type { RunStats } from './stats.js';
+import type { RunBounds } from './stats.js';
 
-export interface RequestReplyOptions {
+export interface RequestReplyOptions extends RunBounds {
   /** Makes request `i`; resolves on success, rejects with a coded error. */
   call(i: number): Promise<unknown>;
   /** Open loop at this many requests per second. Omit for closed loop. */
@@ -28,12 +27,6 @@ export interface RequestReplyOptions {
   concurrency?: number;
   /** Open loop: most requests waiting at once. */
   maxInFlight: number;
-  count: number;
-  durationMs: number;
-  drainMs: number;
-  clock: Clock;
-  stats: RunStats;
-  signal?: AbortSignal;
 }
 
 export interface RequestReplyResult {

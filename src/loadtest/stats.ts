@@ -4,6 +4,7 @@
  * final report. Plain fields: recording an answer costs a few additions and
  * one histogram write.
  */
+import type { Clock } from './clock.js';
 import { ErrorCounts } from './error-counts.js';
 import { LatencyHistogram } from './histogram.js';
 
@@ -19,6 +20,19 @@ export interface ProgressSnapshot {
   readonly inFlight: number;
   readonly completed: number;
   readonly errors: Readonly<Record<string, number>>;
+}
+
+/** What bounds a run and where it records, common to every driver. */
+export interface RunBounds {
+  /** Stop sending after this many requests or items. */
+  count: number;
+  /** Stop sending after this long. */
+  durationMs: number;
+  /** After sending stops, wait at most this long for answers. */
+  drainMs: number;
+  clock: Clock;
+  stats: RunStats;
+  signal?: AbortSignal;
 }
 
 export class RunStats {
