@@ -35,6 +35,8 @@ export const ErrorCodes = {
   OVERLOADED: WireCode.REJECTED,
   /** The route's circuit breaker is open; the call was not attempted. */
   CIRCUIT_OPEN: WireCode.REJECTED,
+  /** The caller's grant does not allow this route (call, registration or a gateway route); the message names the route. */
+  PERMISSION_DENIED: WireCode.REJECTED,
   /** The request or its metadata is invalid; the message names the field. */
   INVALID_ARGUMENT: WireCode.APPLICATION_ERROR,
   /** The request's deadline passed before it completed. */
@@ -59,8 +61,10 @@ export const ErrorCodes = {
   INVALID_SETUP: WireCode.INVALID_SETUP,
   /** The SETUP asks for something Sluice does not do (lease, resume, other MIME types). */
   UNSUPPORTED_SETUP: WireCode.UNSUPPORTED_SETUP,
-  /** The SETUP is well formed but refused (bad service registration). */
+  /** The SETUP is well formed but refused (bad or unauthorised service registration). */
   REJECTED_SETUP: WireCode.REJECTED_SETUP,
+  /** A credential is required and missing, or it is malformed, expired, badly signed or from an unknown issuer; the message says which. */
+  UNAUTHENTICATED: WireCode.REJECTED_SETUP,
   /** The peer sent nothing for longer than the keepalive max lifetime. */
   KEEPALIVE_TIMEOUT: WireCode.CONNECTION_ERROR,
   /** The peer does not read its socket and stayed over the outbound byte cap. */
