@@ -10,7 +10,18 @@
  * route). Isomorphic: no Node modules.
  */
 
-/** What a principal may do. Claims of a token map onto it one to one (see docs/security.md). */
+/**
+ * What a principal may do. A bearer token (a JWT) carries it in one private
+ * claim, `sluice`, beside the registered claims (`sub` required; `exp`,
+ * `nbf`, `iss`, `aud` checked when configured):
+ *
+ *   { "sub": "payment", "exp": 1767225600,
+ *     "sluice": { "call": ["inventory.*"], "service": "payment", "register": ["payment.*"], "admin": false } }
+ *
+ * Every field of `sluice` is optional; a missing one grants nothing.
+ */
+export const GRANT_CLAIM = 'sluice';
+
 export interface Grant {
   /** Route patterns the holder may call (all four interaction models, gateway routes included). */
   readonly call: readonly string[];
