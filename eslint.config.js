@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 const nodeOnly = ['node:*', 'ws', 'pino', 'prom-client', 'fs', 'net', 'http', 'crypto', 'stream', 'buffer'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'scratch/**', 'docs/bench/**', 'clients/browser/dist/**', 'test-results/**'] },
+  { ignores: ['node_modules/**', '.cache/**', 'dist/**', 'scratch/**', 'docs/bench/**', 'clients/browser/dist/**', 'test-results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -8,6 +8,7 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Integration tests start real gateways and processes; 2 cores run 2 files at a time.
     maxWorkers: 2,
-    reporters: process.env.CI ? ['default', ['json', { outputFile: 'test-results/vitest.json' }]] : ['default'],
+    // CI runs the suite once per Node line, each writing its own report (SLUICE_TEST_REPORT).
+    reporters: process.env.CI ? ['default', ['json', { outputFile: process.env.SLUICE_TEST_REPORT ?? 'test-results/vitest.json' }]] : ['default'],
   },
 });

@@ -1,14 +1,25 @@
-// Prints "N passed, N failed" from vitest's JSON report (CI reads this line).
-// When the report is missing (typecheck or lint failed first, or install failed), no test ran.
+// Prints "N passed, N failed" summed over vitest's JSON reports (CI reads this line), one line per
+// report before it. A report that is missing means that run never reached vitest (typecheck or
+// lint failed first, or an install failed): it counts as one failure, so CI can never look green
+// without having run its tests.
 import { existsSync, readFileSync } from 'node:fs';
 
-const [file, status] = process.argv.slice(2);
-if (!existsSync(file)) {
-  console.log(`no test report: npm test exited with ${status} before vitest reported`);
-  console.log('0 passed, 0 failed');
-} else {
+const files = process.argv.slice(2);
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+for (const file of files) {
+  if (!existsSync(file)) {
+    console.log(`${file}: no report (that run stopped before vitest reported)`);
+    failed++;
+    continue;
+  }
   const r = JSON.parse(readFileSync(file, 'utf8'));
-  const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
-  if (skipped > 0) console.log(`${skipped} skipped`);
-  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed`);
+  const s = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+  console.log(`${file}: ${r.numPassedTests} passed, ${r.numFailedTests} failed${s ? `, ${s} skipped` : ''}`);
+  passed += r.numPassedTests;
+  failed += r.numFailedTests;
+  skipped += s;
 }
+if (skipped > 0) console.log(`${skipped} skipped`);
+console.log(`${passed} passed, ${failed} failed`);
