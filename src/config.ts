@@ -17,8 +17,25 @@ export interface GatewayConfig {
     port: number;
     /** RSocket over TCP port; null disables TCP. Default null. */
     tcpPort: number | null;
-    /** Origins allowed to open browser WebSockets; empty allows any. Default []. */
+    /**
+     * Origins (`scheme://host:port`) allowed to open browser WebSockets, on
+     * top of the admin server's own origin (so the dashboard works). `'*'`
+     * allows every origin: any web page a user opens could then call the
+     * gateway with that user's network position. Requests without an Origin
+     * header (Node, services, other non-browser clients) are not affected.
+     * Default [] (the admin server's origin only).
+     */
     allowedOrigins: string[];
+  };
+  tls: {
+    /**
+     * PEM certificate (chain) file. With `keyFile`, the WebSocket port serves
+     * `wss://`, the TCP listener TLS (`tls://`), and the admin server https
+     * (unless `admin.tls` is false). Default null (plain text).
+     */
+    certFile: string | null;
+    /** PEM private key file of `certFile`. Default null. */
+    keyFile: string | null;
   };
   admin: {
     /** Set false to run no admin HTTP server. Default true. */
@@ -27,10 +44,31 @@ export interface GatewayConfig {
     host: string;
     /** Health, readiness and metrics. Default 7879. */
     port: number;
+    /** Serve https with the `tls` certificate when one is configured. Default true. */
+    tls: boolean;
   };
   limits: {
     /** Open connections at once; more are refused with HTTP 503 / closed. Default 10000. */
     maxConnections: number;
+    /**
+     * Open connections (TCP sockets, before and after the WebSocket upgrade)
+     * from one remote address: an IPv4 address, or an IPv6 /64. More are
+     * refused with HTTP 503 / closed. Default 1024: a tenth of the default
+     * maxConnections, far above the load tester's defaults (4 connections)
+     * and the scale benchmark (1001 from one address).
+     */
+    maxConnectionsPerAddress: number;
+    /**
+     * Fraction of maxConnections only connections that register a service may
+     * use: a SETUP that registers nothing is refused with REJECTED_SETUP once
+     * client connections hold the rest. Default 0.1.
+     */
+    serviceReserveRatio: number;
+    /**
+     * A client connection (no registration) with no stream open and no request
+     * for this long is closed with CONNECTION_CLOSED; 0 never. Default 300000 (5 min).
+     */
+    idleTimeoutMs: number;
     /** Largest payload (data + metadata) in bytes; larger ends the stream with PAYLOAD_TOO_LARGE. Default 1 MiB. */
     maxPayloadSize: number;
     /** Largest single frame the transport reads, in bytes; larger closes the connection. Default 2 MiB. */
@@ -45,7 +83,7 @@ export interface GatewayConfig {
     outboundHardLimit: number;
     /** Time a connection may stay above the high water mark before SLOW_CONSUMER. Default 30 s. */
     slowConsumerTimeoutMs: number;
-    /** Time to wait for SETUP after a connection opens. Default 10 s. */
+    /** Time to wait for SETUP after a connection opens (and for the TLS handshake and the upgrade request). Default 5 s. */
     setupTimeoutMs: number;
     /** Distinct routes registered at once; a registration beyond it is refused with REJECTED_SETUP. Default 10000. */
     maxRoutes: number;
@@ -72,6 +110,12 @@ export interface GatewayConfig {
     /** Bounds on the keepalive lifetime clients ask for in SETUP. Default 1 s .. 10 min. */
     minLifetimeMs: number;
     maxLifetimeMs: number;
+    /**
+     * Upper bound on the lifetime of connections that register no service, so
+     * a silent client frees its slot soon. Default 60 s (a client must send
+     * KEEPALIVE more often; Sluice clients send one every 20 s).
+     */
+    maxClientLifetimeMs: number;
   };
   /** On shutdown, time for in-flight interactions to finish before connections close. Default 10 s. */
   drainTimeoutMs: number;
@@ -101,9 +145,12 @@ export type GatewayOptions = {
 
 export const defaultGatewayConfig: GatewayConfig = {
   listen: { host: '127.0.0.1', port: 7878, tcpPort: null, allowedOrigins: [] },
-  admin: { enabled: true, host: '127.0.0.1', port: 7879 },
+  admin: { enabled: true, host: '127.0.0.1', port: 7879, tls: true },
   limits: {
     maxConnections: 10_000,
+    maxConnectionsPerAddress: 1024,
+    serviceReserveRatio: 0.1,
+    idleTimeoutMs: 300_000,
     maxPayloadSize: 1024 * 1024,
     maxFrameSize: 2 * 1024 * 1024,
     maxStreamsPerConnection: 1024,
@@ -111,16 +158,17 @@ export const defaultGatewayConfig: GatewayConfig = {
     outboundHighWater: 1024 * 1024,
     outboundHardLimit: 16 * 1024 * 1024,
     slowConsumerTimeoutMs: 30_000,
-    setupTimeoutMs: 10_000,
+    setupTimeoutMs: 5_000,
     maxRoutes: 10_000,
   },
   flow: { window: 512, windowBytes: 512 * 1024, prefetch: 256, prefetchBudgetBytes: 64 * 1024 * 1024 },
-  keepAlive: { minLifetimeMs: 1_000, maxLifetimeMs: 600_000 },
+  keepAlive: { minLifetimeMs: 1_000, maxLifetimeMs: 600_000, maxClientLifetimeMs: 60_000 },
   drainTimeoutMs: 10_000,
   readiness: { routes: [] },
   logging: { level: 'info' },
   policies: { defaults: {}, routes: {} },
   deadLetter: { dir: './data/gateway', maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 },
+  tls: { certFile: null, keyFile: null },
 };
 
 type Range = readonly [min: number, max: number];
@@ -129,6 +177,8 @@ const INT_RANGES: Record<string, Range> = {
   'listen.port': PORT,
   'admin.port': PORT,
   'limits.maxConnections': [1, 1_000_000],
+  'limits.maxConnectionsPerAddress': [1, 1_000_000],
+  'limits.idleTimeoutMs': [0, 86_400_000],
   'limits.maxPayloadSize': [1024, 16 * 1024 * 1024 - 1],
   'limits.maxFrameSize': [1024, 16 * 1024 * 1024 - 1],
   'limits.maxStreamsPerConnection': [1, 1_000_000],
@@ -144,6 +194,7 @@ const INT_RANGES: Record<string, Range> = {
   'flow.prefetchBudgetBytes': [0, 16 * 1024 * 1024 * 1024],
   'keepAlive.minLifetimeMs': [100, 3_600_000],
   'keepAlive.maxLifetimeMs': [100, 3_600_000],
+  'keepAlive.maxClientLifetimeMs': [100, 3_600_000],
   drainTimeoutMs: [0, 600_000],
   'deadLetter.maxEntries': [1, 10_000_000],
   'deadLetter.maxBytes': [1024, 16 * 1024 * 1024 * 1024],
@@ -187,8 +238,20 @@ function validate(c: GatewayConfig): void {
     if (typeof v !== 'string' || v.length === 0) throw new ConfigError(key, `must be a non-empty host name or address, got ${JSON.stringify(v)}`);
   }
   if (typeof c.admin.enabled !== 'boolean') throw new ConfigError('admin.enabled', 'must be true or false');
-  if (!Array.isArray(c.listen.allowedOrigins) || !c.listen.allowedOrigins.every((o) => typeof o === 'string')) {
-    throw new ConfigError('listen.allowedOrigins', 'must be an array of origin strings such as "http://127.0.0.1:7879"');
+  if (typeof c.admin.tls !== 'boolean') throw new ConfigError('admin.tls', 'must be true or false');
+  if (!Array.isArray(c.listen.allowedOrigins) || !c.listen.allowedOrigins.every((o) => typeof o === 'string' && (o === '*' || isOrigin(o)))) {
+    throw new ConfigError('listen.allowedOrigins', `must be an array of origins such as "https://app.example:8443" (scheme://host[:port], no path), or "*", got ${JSON.stringify(c.listen.allowedOrigins)}`);
+  }
+  for (const key of ['tls.certFile', 'tls.keyFile']) {
+    const v = get(c, key);
+    if (v !== null && (typeof v !== 'string' || v.length === 0)) throw new ConfigError(key, `must be null or a file path, got ${JSON.stringify(v)}`);
+  }
+  if ((c.tls.certFile === null) !== (c.tls.keyFile === null)) {
+    throw new ConfigError(c.tls.certFile === null ? 'tls.certFile' : 'tls.keyFile', 'tls.certFile and tls.keyFile go together: set both or neither');
+  }
+  const ratio = c.limits.serviceReserveRatio;
+  if (typeof ratio !== 'number' || !Number.isFinite(ratio) || ratio < 0 || ratio > 0.9) {
+    throw new ConfigError('limits.serviceReserveRatio', `must be a number from 0 to 0.9, got ${JSON.stringify(ratio)}`);
   }
   if (!Array.isArray(c.readiness.routes) || !c.readiness.routes.every((r) => typeof r === 'string' && r.length > 0)) {
     throw new ConfigError('readiness.routes', 'must be an array of route names');
@@ -205,6 +268,21 @@ function validate(c: GatewayConfig): void {
   if (!LEVELS.includes(c.logging.level)) throw new ConfigError('logging.level', `must be one of ${LEVELS.join(', ')}`);
   if (typeof c.deadLetter.dir !== 'string' || c.deadLetter.dir.length === 0) throw new ConfigError('deadLetter.dir', 'must be a directory path');
   compilePolicies(c.policies);
+}
+
+/** `scheme://host[:port]` and nothing else: what browsers send in the Origin header. */
+function isOrigin(o: string): boolean {
+  try {
+    const u = new URL(o);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.pathname === '/' && !u.search && !u.hash && !u.username;
+  } catch {
+    return false;
+  }
+}
+
+/** Whole reservation of connections for services, from limits.serviceReserveRatio. */
+export function reservedForServices(limits: GatewayConfig['limits']): number {
+  return Math.floor(limits.maxConnections * limits.serviceReserveRatio);
 }
 
 function get(obj: unknown, path: string): unknown {

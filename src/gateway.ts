@@ -4,12 +4,15 @@
  * flow of the whole product.
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { resolveGatewayConfig, type GatewayConfig, type GatewayOptions } from './config.js';
+import { reservedForServices, resolveGatewayConfig, type GatewayConfig, type GatewayOptions } from './config.js';
 import { SluiceError } from './errors.js';
 import { Forwarder, type LocalRoute } from './broker/forwarder.js';
+import { ConnectionShares } from './broker/connection-shares.js';
 import { identityOf } from './broker/identity.js';
 import { Registry, type Instance } from './broker/registry.js';
 import { STATS_ROUTE, statsRoute } from './broker/stats-route.js';
@@ -25,6 +28,7 @@ import { startAdminServer, formatHost, type AdminServer } from './admin/server.j
 import { dashboardRoutes } from './admin/dashboard-routes.js';
 import { createLogger, type PinoLogger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
+import { ConnectionRefusals } from './observability/connection-refusals.js';
 import { MimeTypes } from './protocol/metadata.js';
 import { readRegistration } from './protocol/registration.js';
 import type { SetupFrame } from './protocol/frames.js';
@@ -32,13 +36,16 @@ import { Connection } from './rsocket/connection.js';
 import type { FrameTransport } from './rsocket/transport.js';
 import { TcpTransport } from './transport/tcp-transport.js';
 import { WebSocketTransport } from './transport/websocket-transport.js';
+import { AddressLimiter } from './transport/address-limiter.js';
+import { originPolicy, type OriginPolicy } from './transport/origin.js';
+import { loadTlsCredentials } from './transport/tls.js';
 
 export interface Gateway {
-  /** `ws://host:port` clients and services connect to. */
+  /** `ws://host:port` (`wss://` with TLS) clients and services connect to. */
   readonly url: string;
-  /** The TCP listener, when enabled. */
-  readonly tcp: { host: string; port: number } | undefined;
-  /** `http://host:port` of the admin server, when enabled. */
+  /** The TCP listener, when enabled (`tcp://host:port`, or `tls://host:port` with TLS). */
+  readonly tcp: { host: string; port: number; url: string } | undefined;
+  /** `http://host:port` (`https://` with TLS, unless admin.tls is false) of the admin server, when enabled. */
   readonly adminUrl: string | undefined;
   readonly config: Readonly<GatewayConfig>;
   readonly registry: Registry;
@@ -61,6 +68,7 @@ export interface GatewayDependencies {
 export async function createGateway(options: GatewayOptions = {}, deps: GatewayDependencies = {}): Promise<Gateway> {
   const config = resolveGatewayConfig(options);
   const log = deps.logger ?? createLogger({ level: config.logging.level });
+  const tlsCredentials = await loadTlsCredentials(config.tls);
   const connections = new Set<Connection>();
   let url = '';
   const services = new Set<Connection>();
@@ -87,11 +95,24 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     prefetchHeldBytes: () => forwarder.prefetchBudget.held,
   });
   registerPolicyMetrics(metrics.registry, policies, () => deadLetters);
+  const refusals = new ConnectionRefusals(metrics.registry, log);
+  const shares = new ConnectionShares(
+    {
+      maxConnections: config.limits.maxConnections,
+      reservedForServices: reservedForServices(config.limits),
+      idleTimeoutMs: config.limits.idleTimeoutMs,
+      maxClientLifetimeMs: config.keepAlive.maxClientLifetimeMs,
+    },
+    (d) => refusals.refuse('client_share', d, 'client refused at SETUP: client connections hold their whole share'),
+  );
+  const perAddress = new AddressLimiter(config.limits.maxConnectionsPerAddress);
+  // The admin server's origin joins the allowlist once it listens (its port may be picked then).
+  let origins: OriginPolicy = originPolicy(config.listen.allowedOrigins, undefined);
 
   // Replays of dead letters enter through the front door, like any request.
   let loopback: Promise<Connection> | undefined;
   const loopbackConnection = (): Promise<Connection> => {
-    const open = (loopback ??= establish(nodeTransport, { url, logger: log }));
+    const open = (loopback ??= establish(nodeTransport, { url, logger: log, ...(tlsCredentials ? { tls: { ca: tlsCredentials.cert } } : {}) }));
     return open.then((c) => (c.isOpen ? c : ((loopback = undefined), loopbackConnection())));
   };
   const localTable: RouteTable = { ...deps.localRoutes, ...deadLetters?.routes(loopbackConnection) };
@@ -131,6 +152,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     checkMimeTypes(setup);
     identities.set(conn, identityOf(setup, conn.remoteAddress));
     const registration = readRegistration(setup.metadata);
+    shares.admit(conn, registration !== undefined);
     if (registration) {
       const added = registration.routes.filter((r) => !registry.has(r.name)).length;
       if (registry.routes().length + added > config.limits.maxRoutes) {
@@ -174,19 +196,40 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     });
   };
   const atCapacity = () => connections.size >= config.limits.maxConnections;
+  /** Why a new connection from `remote` is refused at the transport, if it is. */
+  const transportRefusal = (remote: string | undefined): 'max_connections' | 'per_address' | undefined => {
+    if (atCapacity()) {
+      refusals.refuse('max_connections', { remote, max: config.limits.maxConnections }, 'connection refused: the gateway holds limits.maxConnections');
+      return 'max_connections';
+    }
+    if (perAddress.over(remote)) {
+      refusals.refuse('per_address', { remote, open: perAddress.count(remote), max: config.limits.maxConnectionsPerAddress }, 'connection refused: its address holds limits.maxConnectionsPerAddress');
+      return 'per_address';
+    }
+    return undefined;
+  };
 
-  // ---- RSocket over WebSocket
+  // ---- RSocket over WebSocket (wss:// with TLS)
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxFrameSize, perMessageDeflate: false, clientTracking: false });
-  const http = createHttpServer((_req, res) => {
+  const upgradeRequired = (_req: IncomingMessage, res: import('node:http').ServerResponse): void => {
     res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' }).end('RSocket over WebSocket: upgrade required\n');
-  });
+  };
+  // Sockets that never finish the handshake or the upgrade request free their slot as a silent SETUP would.
+  const handshakeLimits = { headersTimeout: config.limits.setupTimeoutMs, requestTimeout: config.limits.setupTimeoutMs, connectionsCheckingInterval: Math.min(1_000, config.limits.setupTimeoutMs) };
+  const http: HttpServer = tlsCredentials
+    ? (createHttpsServer({ ...tlsCredentials, ...handshakeLimits, handshakeTimeout: config.limits.setupTimeoutMs }, upgradeRequired) as unknown as HttpServer)
+    : createHttpServer(handshakeLimits, upgradeRequired);
+  http.on('connection', (socket: Socket) => perAddress.track(socket));
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const refuse = (status: number, text: string): void => {
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
-    if (atCapacity()) return refuse(503, 'Service Unavailable');
+    if (transportRefusal(req.socket.remoteAddress)) return refuse(503, 'Service Unavailable');
     const origin = req.headers.origin;
-    if (origin && config.listen.allowedOrigins.length > 0 && !config.listen.allowedOrigins.includes(origin)) return refuse(403, 'Forbidden');
+    if (!origins.allows(origin)) {
+      refusals.refuse('origin', { remote: req.socket.remoteAddress, origin }, 'browser WebSocket refused: its page\'s origin is not in listen.allowedOrigins');
+      return refuse(403, 'Forbidden');
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       serve(new WebSocketTransport(ws, socket, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
     });
@@ -195,23 +238,30 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     log.debug({ err: err.message }, 'bad HTTP on the WebSocket port');
     socket.destroy();
   });
+  http.on('tlsClientError', (err: Error) => log.debug({ err: err.message }, 'TLS handshake failed on the WebSocket port'));
   await listen(http, config.listen.port, config.listen.host);
   const wsPort = (http.address() as AddressInfo).port;
 
-  // ---- RSocket over TCP
+  // ---- RSocket over TCP (TLS when configured)
   let tcpServer: TcpServer | undefined;
   let tcp: Gateway['tcp'];
   if (config.listen.tcpPort !== null) {
-    tcpServer = createTcpServer((socket: Socket) => {
-      if (atCapacity()) {
-        socket.destroy();
-        return;
-      }
+    const onSocket = (socket: Socket) => {
       socket.on('error', () => {});
       serve(new TcpTransport(socket, config.limits.maxFrameSize));
+    };
+    tcpServer = tlsCredentials
+      ? createTlsServer({ ...tlsCredentials, handshakeTimeout: config.limits.setupTimeoutMs }, onSocket).on('tlsClientError', (err: Error) => log.debug({ err: err.message }, 'TLS handshake failed on the TCP port'))
+      : createTcpServer();
+    // Counted and judged before the TLS handshake: a refused socket costs no handshake.
+    tcpServer.on('connection', (socket: Socket) => {
+      perAddress.track(socket);
+      if (transportRefusal(socket.remoteAddress)) socket.destroy();
+      else if (!tlsCredentials) onSocket(socket);
     });
     await listen(tcpServer, config.listen.tcpPort, config.listen.host);
-    tcp = { host: config.listen.host, port: (tcpServer.address() as AddressInfo).port };
+    const port = (tcpServer.address() as AddressInfo).port;
+    tcp = { host: config.listen.host, port, url: `${tlsCredentials ? 'tls' : 'tcp'}://${formatHost(config.listen.host)}:${port}` };
   }
 
   let draining = false;
@@ -222,20 +272,25 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     return reasons;
   };
 
-  url = `ws://${formatHost(config.listen.host)}:${wsPort}`;
+  url = `${tlsCredentials ? 'wss' : 'ws'}://${formatHost(config.listen.host)}:${wsPort}`;
 
   // ---- admin HTTP (health, readiness, metrics, and the dashboard at /)
   let admin: AdminServer | undefined;
   if (config.admin.enabled) {
-    admin = await startAdminServer(config.admin.host, config.admin.port, {
-      notReadyReasons,
-      metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }),
-      extra: dashboardRoutes({ gatewayUrl: url, log: log.child({ component: 'dashboard' }) }),
-    });
+    admin = await startAdminServer(
+      config.admin.host,
+      config.admin.port,
+      {
+        notReadyReasons,
+        metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }),
+        extra: dashboardRoutes({ gatewayUrl: url, log: log.child({ component: 'dashboard' }) }),
+      },
+      config.admin.tls ? tlsCredentials : undefined,
+    );
   }
+  origins = originPolicy(config.listen.allowedOrigins, admin?.url);
 
-  url = `ws://${formatHost(config.listen.host)}:${wsPort}`;
-  log.info({ url, tcp, admin: admin?.url }, 'gateway listening');
+  log.info({ url, tcp: tcp?.url, admin: admin?.url, allowedOrigins: origins.allowed }, 'gateway listening');
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>

@@ -7,11 +7,13 @@ import { SluiceError } from '../../src/errors.js';
 import { MimeTypes, encodeComposite, type MetadataEntry } from '../../src/protocol/metadata.js';
 import { Connection, refusingResponder, type ConnectionLimits, type KeepAliveOptions, type Responder } from '../../src/rsocket/connection.js';
 import type { Logger } from '../../src/observability/log.js';
-import type { TransportFactory } from './transport.js';
+import type { TlsClientOptions, TransportFactory } from './transport.js';
 
 export interface ConnectOptions {
-  /** `ws://127.0.0.1:7878` (or `tcp://host:port` from Node). */
+  /** `ws://127.0.0.1:7878`, `wss://...` (or `tcp://host:port`, `tls://host:port` from Node). */
   url: string;
+  /** Node: which certificate authorities to trust for `wss://` and `tls://` (default: the system's). Browsers ignore it. */
+  tls?: TlsClientOptions;
   /** Extra SETUP metadata entries (authentication, registration). */
   setupMetadata?: readonly MetadataEntry[];
   keepAlive?: Partial<KeepAliveOptions>;
@@ -31,7 +33,7 @@ export async function establish(transportFactory: TransportFactory, options: Con
   });
   let conn: Connection | undefined;
   try {
-    const transport = await Promise.race([transportFactory(options.url), timeout]);
+    const transport = await Promise.race([transportFactory(options.url, options.tls ? { tls: options.tls } : {}), timeout]);
     conn = Connection.connect(
       transport,
       {

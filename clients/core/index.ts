@@ -5,7 +5,7 @@ export { SluiceClient } from './client.js';
 export type { CallOptions, StreamOptions, ChannelOptions, ConnectionSource } from './client.js';
 export type { ConnectOptions } from './connector.js';
 export type { ReconnectOptions } from './reconnect.js';
-export type { TransportFactory } from './transport.js';
+export type { TlsClientOptions, TransportFactory, TransportOptions } from './transport.js';
 export { SluiceError, ErrorCodes, WireCode, isSluiceError } from '../../src/errors.js';
 export type { ErrorCode } from '../../src/errors.js';
 export { MimeTypes, routeMetadata, encodeComposite, decodeComposite } from '../../src/protocol/metadata.js';

@@ -1,27 +1,35 @@
-/** Node transports: `ws://` / `wss://` with the `ws` package, `tcp://host:port` with node:net. */
+/**
+ * Node transports: `ws://` / `wss://` with the `ws` package, `tcp://host:port`
+ * with node:net and `tls://host:port` with node:tls. For `wss://` and
+ * `tls://`, `options.tls.ca` replaces the system's trust (a self-signed or
+ * private-CA gateway certificate).
+ */
 import { connect as tcpConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { SluiceError } from '../../src/errors.js';
 import { TcpTransport } from '../../src/transport/tcp-transport.js';
 import { WebSocketTransport } from '../../src/transport/websocket-transport.js';
 import type { FrameTransport } from '../../src/rsocket/transport.js';
+import type { TransportOptions } from '../core/transport.js';
 
 /** Largest frame a Node client accepts, in bytes (the gateway's default maxFrameSize). */
 export const CLIENT_MAX_FRAME = 2 * 1024 * 1024;
 
-export function nodeTransport(url: string): Promise<FrameTransport> {
+export function nodeTransport(url: string, options: TransportOptions = {}): Promise<FrameTransport> {
   const parsed = new URL(url);
-  if (parsed.protocol === 'tcp:') return openTcp(parsed.hostname, Number(parsed.port));
-  if (parsed.protocol === 'ws:' || parsed.protocol === 'wss:') return openWebSocket(url);
-  return Promise.reject(new SluiceError('INVALID_ARGUMENT', `unsupported URL scheme '${parsed.protocol}' (use ws://, wss:// or tcp://)`));
+  const ca = options.tls?.ca as string | Buffer | Array<string | Buffer> | undefined;
+  if (parsed.protocol === 'tcp:' || parsed.protocol === 'tls:') return openTcp(parsed.protocol === 'tls:', parsed.hostname, Number(parsed.port), ca);
+  if (parsed.protocol === 'ws:' || parsed.protocol === 'wss:') return openWebSocket(url, ca);
+  return Promise.reject(new SluiceError('INVALID_ARGUMENT', `unsupported URL scheme '${parsed.protocol}' (use ws://, wss://, tcp:// or tls://)`));
 }
 
-function openWebSocket(url: string): Promise<FrameTransport> {
+function openWebSocket(url: string, ca: string | Buffer | Array<string | Buffer> | undefined): Promise<FrameTransport> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: CLIENT_MAX_FRAME });
+    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: CLIENT_MAX_FRAME, ...(ca ? { ca } : {}) });
     let socket: Duplex | undefined;
-    const onError = (err: Error) => reject(new SluiceError('UNAVAILABLE', `cannot open ${url}: ${err.message}`, { cause: err }));
+    const onError = (err: Error) => reject(unavailable(url, err));
     ws.once('error', onError);
     ws.once('upgrade', (res) => (socket = res.socket));
     ws.once('open', () => {
@@ -31,14 +39,24 @@ function openWebSocket(url: string): Promise<FrameTransport> {
   });
 }
 
-function openTcp(host: string, port: number): Promise<FrameTransport> {
+function openTcp(secure: boolean, host: string, port: number, ca: string | Buffer | Array<string | Buffer> | undefined): Promise<FrameTransport> {
+  const url = `${secure ? 'tls' : 'tcp'}://${host}:${port}`;
   return new Promise((resolve, reject) => {
-    const socket = tcpConnect({ host: host.replace(/^\[|\]$/g, ''), port });
-    const onError = (err: Error) => reject(new SluiceError('UNAVAILABLE', `cannot open tcp://${host}:${port}: ${err.message}`, { cause: err }));
+    const address = { host: host.replace(/^\[|\]$/g, ''), port };
+    const socket = secure ? tlsConnect({ ...address, ...(ca ? { ca } : {}) }) : tcpConnect(address);
+    const onError = (err: Error) => reject(unavailable(url, err));
     socket.once('error', onError);
-    socket.once('connect', () => {
+    socket.once(secure ? 'secureConnect' : 'connect', () => {
       socket.off('error', onError);
       resolve(new TcpTransport(socket, CLIENT_MAX_FRAME));
     });
   });
+}
+
+/** Certificate errors name the way out (a CA option); others say what failed. */
+function unavailable(url: string, err: Error): SluiceError {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  const untrusted = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(code);
+  const hint = untrusted ? ' (the gateway\'s certificate is not trusted: pass its CA, tls: { ca } or --ca FILE)' : '';
+  return new SluiceError('UNAVAILABLE', `cannot open ${url}: ${err.message}${hint}`, { cause: err });
 }

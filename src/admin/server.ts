@@ -1,10 +1,13 @@
 /**
  * The admin HTTP server: liveness, readiness and Prometheus metrics, plus
  * extra routes (the gateway mounts the dashboard through `extra`, see
- * dashboard-routes.ts). Loopback by default: it is for operators.
+ * dashboard-routes.ts). Loopback by default: it is for operators. With TLS
+ * credentials it serves https.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TlsCredentials } from '../transport/tls.js';
 
 export interface AdminHandlers {
   /** null when ready; otherwise the reasons it is not. */
@@ -19,20 +22,22 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-export async function startAdminServer(host: string, port: number, handlers: AdminHandlers): Promise<AdminServer> {
-  const server: Server = createServer((req, res) => {
+/** Starts the admin server on `host:port` (0: any free port); https when `tls` is given. */
+export async function startAdminServer(host: string, port: number, handlers: AdminHandlers, tls?: TlsCredentials): Promise<AdminServer> {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     void handle(req, res, handlers).catch((err: Error) => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end(`internal error: ${err.message}\n`);
     });
-  });
+  };
+  const server: Server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, onRequest) : createServer(onRequest);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
   });
   const address = server.address() as AddressInfo;
   return {
-    url: `http://${formatHost(host)}:${address.port}`,
+    url: `${tls ? 'https' : 'http'}://${formatHost(host)}:${address.port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

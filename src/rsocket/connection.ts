@@ -8,8 +8,9 @@
  * a payload beyond `maxPayloadSize` ends its stream with PAYLOAD_TOO_LARGE, a
  * peer that leaves more than `outboundHardLimit` bytes unread (or stays over
  * `outboundHighWater` for `slowConsumerTimeoutMs`) loses its connection with
- * SLOW_CONSUMER, and a peer silent for the keepalive lifetime loses it with
- * KEEPALIVE_TIMEOUT.
+ * SLOW_CONSUMER, a peer silent for the keepalive lifetime loses it with
+ * KEEPALIVE_TIMEOUT, and (when the server asks, see `limitIdle`) a peer with
+ * nothing open for the idle timeout loses it with CONNECTION_CLOSED.
  */
 import { SluiceError, WireCode } from '../errors.js';
 import {
@@ -131,6 +132,10 @@ export class Connection implements StreamHost {
   private closeError: SluiceError | undefined;
   /** Frames received, for the KEEPALIVE position field. */
   private receivedFrames = 0;
+  /** Ms without streams or requests after which the connection closes; 0: never (see limitIdle). */
+  private idleTimeoutMs = 0;
+  /** When the last stream ended or the last request arrived (epoch ms). */
+  private lastActive = Date.now();
 
   private constructor(
     private readonly transport: FrameTransport,
@@ -214,6 +219,20 @@ export class Connection implements StreamHost {
   whenWritable(fn: () => void): () => void {
     this.drainWaiters.add(fn);
     return () => this.drainWaiters.delete(fn);
+  }
+
+  /**
+   * Server role, called from `accept` for peers that should not hold a slot
+   * for long when they do nothing (clients, as opposed to services): the
+   * connection closes with CONNECTION_CLOSED once it has had no stream open
+   * and no request for `idleTimeoutMs` (0: never), and its keepalive lifetime
+   * is lowered to at most `maxLifetimeMs`. Checked on the connection's one
+   * timer, so the close comes at most a quarter of the timeout late.
+   */
+  limitIdle(limits: { idleTimeoutMs: number; maxLifetimeMs: number }): void {
+    this.idleTimeoutMs = limits.idleTimeoutMs;
+    this.lifetimeMs = Math.min(this.lifetimeMs, limits.maxLifetimeMs);
+    this.lastActive = Date.now();
   }
 
   onClose(listener: (error: SluiceError | undefined) => void): () => void {
@@ -301,6 +320,7 @@ export class Connection implements StreamHost {
     if (isLocalId(stream.id, this.role)) this.outboundStreams--;
     else this.inboundStreams--;
     this.reassembler.drop(stream.id);
+    if (this.streams.size === 0) this.lastActive = Date.now();
   }
 
   // ------------------------------------------------------------------- inbound
@@ -355,8 +375,10 @@ export class Connection implements StreamHost {
       this.responder = server.accept(frame, this);
     } catch (err) {
       // Only connection-level codes may travel on stream 0: anything else accept() throws is a refusal.
+      // OVERLOADED keeps its Sluice code on the REJECTED_SETUP wire code: it is a refusal for now, which clients retry.
       const refusal = SluiceError.from(err);
-      this.fail(refusal.wireCode <= WireCode.CONNECTION_CLOSE ? refusal : new SluiceError('REJECTED_SETUP', refusal.message, { cause: refusal }));
+      if (refusal.code === 'OVERLOADED') this.fail(refusal, WireCode.REJECTED_SETUP);
+      else this.fail(refusal.wireCode <= WireCode.CONNECTION_CLOSE ? refusal : new SluiceError('REJECTED_SETUP', refusal.message, { cause: refusal }));
       return;
     }
     this.setup = frame;
@@ -444,6 +466,7 @@ export class Connection implements StreamHost {
   }
 
   private onRequest(type: number, id: number, payload: Payload, requestN: number, complete: boolean): void {
+    if (this.idleTimeoutMs > 0) this.lastActive = Date.now();
     if (type === FrameType.REQUEST_FNF) {
       if (payload.data && size(payload) > this.limits.maxPayloadSize) {
         this.log.warn({ stream: id, bytes: size(payload) }, 'fire-and-forget payload over the size limit dropped');
@@ -560,10 +583,15 @@ export class Connection implements StreamHost {
   }
 
   private startTimer(intervalMs: number, sendKeepAlive: boolean): void {
-    const tick = Math.max(100, Math.min(intervalMs, this.lifetimeMs / 4));
+    const tick = Math.max(100, Math.min(intervalMs, this.lifetimeMs / 4, this.idleTimeoutMs > 0 ? this.idleTimeoutMs / 4 : Infinity));
     this.silentSince = Date.now();
     this.timer = setInterval(() => {
       const now = Date.now();
+      if (this.idleTimeoutMs > 0 && this.streams.size === 0 && now - this.lastActive > this.idleTimeoutMs) {
+        this.log.debug({ idleTimeoutMs: this.idleTimeoutMs, remote: this.remoteAddress }, 'closing idle connection');
+        this.close(new SluiceError('CONNECTION_CLOSED', `idle for ${this.idleTimeoutMs} ms (no stream open, no request)`));
+        return;
+      }
       if (sendKeepAlive) this.sendFrame(encodeKeepAlive(true, this.receivedFrames));
       if (this.heardFrom) {
         this.heardFrom = false;

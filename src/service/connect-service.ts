@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { SluiceClient } from '../../clients/core/client.js';
 import { establish } from '../../clients/core/connector.js';
 import { Reconnector, type ReconnectOptions } from '../../clients/core/reconnect.js';
-import type { TransportFactory } from '../../clients/core/transport.js';
+import type { TlsClientOptions, TransportFactory } from '../../clients/core/transport.js';
 import { nodeTransport } from '../../clients/node/transport.js';
 import { SluiceError } from '../errors.js';
 import { parseRegistration, registrationEntry, type Registration } from '../protocol/registration.js';
@@ -19,8 +19,10 @@ import type { RouteTable } from './handlers.js';
 import { createServiceResponder } from './responder.js';
 
 export interface ServiceOptions {
-  /** Gateway URL: `ws://127.0.0.1:7878` or `tcp://127.0.0.1:7880`. */
+  /** Gateway URL: `ws://127.0.0.1:7878`, `tcp://127.0.0.1:7880`, or with TLS `wss://...`, `tls://...`. */
   url: string;
+  /** Which certificate authorities to trust for `wss://` and `tls://` (default: the system's). */
+  tls?: TlsClientOptions;
   /** Service name, e.g. `payment`. */
   service: string;
   /** Unique id of this process among the service's instances. Default `<service>-<random>`. */
@@ -69,6 +71,7 @@ export async function connectService(options: ServiceOptions, events: Partial<Se
         logger: log,
         limits: { maxInboundStreams: 65_536, ...options.limits },
         ...(options.keepAlive ? { keepAlive: options.keepAlive } : {}),
+        ...(options.tls ? { tls: options.tls } : {}),
       }),
     options.reconnect,
     {

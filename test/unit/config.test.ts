@@ -36,6 +36,8 @@ const RANGES: Array<[key: string, min: number, max: number]> = [
   ['listen.port', 0, 65_535],
   ['admin.port', 0, 65_535],
   ['limits.maxConnections', 1, 1_000_000],
+  ['limits.maxConnectionsPerAddress', 1, 1_000_000],
+  ['limits.idleTimeoutMs', 0, 86_400_000],
   ['limits.maxPayloadSize', 1024, 16 * MiB - 1],
   ['limits.maxFrameSize', 1024, 16 * MiB - 1],
   ['limits.maxStreamsPerConnection', 1, 1_000_000],
@@ -49,6 +51,7 @@ const RANGES: Array<[key: string, min: number, max: number]> = [
   ['flow.windowBytes', 1024, 64 * MiB],
   ['keepAlive.minLifetimeMs', 100, 3_600_000],
   ['keepAlive.maxLifetimeMs', 100, 3_600_000],
+  ['keepAlive.maxClientLifetimeMs', 100, 3_600_000],
   ['drainTimeoutMs', 0, 600_000],
 ];
 
@@ -66,9 +69,12 @@ describe('resolveGatewayConfig', () => {
   it('with no options is the documented defaults', () => {
     expect(resolveGatewayConfig()).toMatchObject({
       listen: { host: '127.0.0.1', port: 7878, tcpPort: null, allowedOrigins: [] },
-      admin: { enabled: true, host: '127.0.0.1', port: 7879 },
+      admin: { enabled: true, host: '127.0.0.1', port: 7879, tls: true },
       limits: {
         maxConnections: 10_000,
+        maxConnectionsPerAddress: 1024,
+        serviceReserveRatio: 0.1,
+        idleTimeoutMs: 300_000,
         maxPayloadSize: MiB,
         maxFrameSize: 2 * MiB,
         maxStreamsPerConnection: 1024,
@@ -76,13 +82,14 @@ describe('resolveGatewayConfig', () => {
         outboundHighWater: MiB,
         outboundHardLimit: 16 * MiB,
         slowConsumerTimeoutMs: 30_000,
-        setupTimeoutMs: 10_000,
+        setupTimeoutMs: 5_000,
       },
       flow: { window: 512, windowBytes: 512 * 1024 },
-      keepAlive: { minLifetimeMs: 1_000, maxLifetimeMs: 600_000 },
+      keepAlive: { minLifetimeMs: 1_000, maxLifetimeMs: 600_000, maxClientLifetimeMs: 60_000 },
       drainTimeoutMs: 10_000,
       readiness: { routes: [] },
       logging: { level: 'info' },
+      tls: { certFile: null, keyFile: null },
     });
     expect(resolveGatewayConfig({})).toEqual(defaultGatewayConfig);
   });
@@ -113,7 +120,7 @@ describe('resolveGatewayConfig', () => {
     const e = configError({ limits: { maxStreams: 5 } });
     expect(e.key).toBe('limits.maxStreams');
     expect(e.message).toBe(
-      "config 'limits.maxStreams': unknown key; known keys are limits.maxConnections, limits.maxPayloadSize, limits.maxFrameSize, " +
+      "config 'limits.maxStreams': unknown key; known keys are limits.maxConnections, limits.maxConnectionsPerAddress, limits.serviceReserveRatio, limits.idleTimeoutMs, limits.maxPayloadSize, limits.maxFrameSize, " +
         'limits.maxStreamsPerConnection, limits.maxStreamsPerInstance, limits.outboundHighWater, limits.outboundHardLimit, ' +
         'limits.slowConsumerTimeoutMs, limits.setupTimeoutMs, limits.maxRoutes',
     );
@@ -164,8 +171,12 @@ describe('resolveGatewayConfig', () => {
   });
 
   it('listen.allowedOrigins and readiness.routes must be arrays of strings', () => {
-    expect(configError({ listen: { allowedOrigins: 'http://a' } }).message).toBe(`config 'listen.allowedOrigins': must be an array of origin strings such as "http://127.0.0.1:7879"`);
+    expect(configError({ listen: { allowedOrigins: 'http://a' } }).message).toBe(
+      `config 'listen.allowedOrigins': must be an array of origins such as "https://app.example:8443" (scheme://host[:port], no path), or "*", got "http://a"`,
+    );
     expect(configError({ listen: { allowedOrigins: [1] } }).key).toBe('listen.allowedOrigins');
+    for (const bad of ['http://a/path', 'ftp://a', 'a.example', 'http://a?x=1', 'http://u@a']) expect(configError({ listen: { allowedOrigins: [bad] } }).key).toBe('listen.allowedOrigins');
+    expect(resolveGatewayConfig({ listen: { allowedOrigins: ['*', 'https://app.example:8443', 'http://[::1]:7879/'] } }).listen.allowedOrigins).toHaveLength(3);
     expect(configError({ readiness: { routes: [''] } }).message).toBe("config 'readiness.routes': must be an array of route names");
     expect(configError({ readiness: { routes: 'a' } }).key).toBe('readiness.routes');
     expect(resolveGatewayConfig({ readiness: { routes: ['a.b'] }, listen: { allowedOrigins: ['http://x'] } })).toMatchObject({ readiness: { routes: ['a.b'] }, listen: { allowedOrigins: ['http://x'] } });
@@ -186,6 +197,20 @@ describe('resolveGatewayConfig', () => {
     expect(configError({ limits: { outboundHardLimit: 2048 } }).key).toBe('limits.outboundHighWater');
     expect(resolveGatewayConfig({ limits: { outboundHighWater: 1024, outboundHardLimit: 2048 } }).limits.outboundHardLimit).toBe(2048);
     expect(resolveGatewayConfig({ limits: { outboundHighWater: 4095, outboundHardLimit: 4096 } }).limits.outboundHighWater).toBe(4095);
+  });
+
+  it('tls.certFile and tls.keyFile are paths, set together', () => {
+    expect(configError({ tls: { certFile: 'cert.pem' } }).message).toBe("config 'tls.keyFile': tls.certFile and tls.keyFile go together: set both or neither");
+    expect(configError({ tls: { keyFile: 'key.pem' } }).key).toBe('tls.certFile');
+    expect(configError({ tls: { certFile: '', keyFile: 'k' } }).message).toBe(`config 'tls.certFile': must be null or a file path, got ""`);
+    expect(configError({ admin: { tls: 'yes' } }).message).toBe("config 'admin.tls': must be true or false");
+    expect(resolveGatewayConfig({ tls: { certFile: 'c.pem', keyFile: 'k.pem' } }).tls).toEqual({ certFile: 'c.pem', keyFile: 'k.pem' });
+  });
+
+  it('limits.serviceReserveRatio is a fraction from 0 to 0.9', () => {
+    for (const bad of [-0.1, 0.95, 'x', Number.NaN]) expect(configError({ limits: { serviceReserveRatio: bad } }).key).toBe('limits.serviceReserveRatio');
+    expect(configError({ limits: { serviceReserveRatio: 1 } }).message).toBe("config 'limits.serviceReserveRatio': must be a number from 0 to 0.9, got 1");
+    for (const ok of [0, 0.25, 0.9]) expect(resolveGatewayConfig({ limits: { serviceReserveRatio: ok } }).limits.serviceReserveRatio).toBe(ok);
   });
 
   it('keepAlive.minLifetimeMs must not exceed keepAlive.maxLifetimeMs', () => {
