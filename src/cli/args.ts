@@ -1,4 +1,5 @@
 /** Small helpers shared by CLI commands: typed flags with env fallbacks and clear errors. */
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export type Flags = NonNullable<ParseArgsConfig['options']>;
@@ -28,6 +29,21 @@ export function numberFlag(value: unknown, name: string, min: number, max: numbe
   const n = Number(value);
   if (!Number.isFinite(n) || n < min || n > max) throw new Error(`${name} must be a number from ${min} to ${max}, got '${String(value)}'`);
   return n;
+}
+
+/**
+ * The client TLS option from `--ca FILE` (or env SLUICE_CA): the PEM
+ * certificate authority to trust for wss:// and tls:// gateway URLs instead
+ * of the system's. Empty when neither is given.
+ */
+export function caOption(flag: unknown): { tls?: { ca: Buffer } } {
+  const file = (flag as string | undefined) ?? process.env.SLUICE_CA;
+  if (!file) return {};
+  try {
+    return { tls: { ca: readFileSync(file) } };
+  } catch (err) {
+    throw new Error(`--ca ${file}: ${(err as Error).message}`);
+  }
 }
 
 /** Resolves when the process is asked to stop (SIGINT or SIGTERM). */

@@ -12,6 +12,10 @@ const usage = `usage: sluice gateway [options]
   --tcp-port N         also serve RSocket over TCP    (env SLUICE_TCP_PORT, default off)
   --admin-host HOST    admin HTTP interface           (env SLUICE_ADMIN_HOST, default 127.0.0.1)
   --admin-port N       admin HTTP port                (env SLUICE_ADMIN_PORT, default 7879)
+  --allowed-origin O   a web origin (https://app.example:8443) whose pages may open browser
+                       WebSockets, besides the admin server's own (repeatable; '*' = any page)
+  --tls-cert FILE      PEM certificate: serve wss://, tls:// (TCP) and https admin (env SLUICE_TLS_CERT)
+  --tls-key FILE       its PEM private key                                      (env SLUICE_TLS_KEY)
   --window N           per-stream demand window       (default 512)
   --prefetch N         items asked of a producer ahead of its consumer, per stream
                        (default 256, within the window; 0 = demand passes through unchanged)
@@ -33,6 +37,9 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
       'tcp-port': { type: 'string' },
       'admin-host': { type: 'string' },
       'admin-port': { type: 'string' },
+      'allowed-origin': { type: 'string', multiple: true },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
       window: { type: 'string' },
       prefetch: { type: 'string' },
       'ready-route': { type: 'string', multiple: true },
@@ -49,8 +56,14 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
     ...file,
     listen: {
       ...file.listen,
-      ...defined({ host: (f.host as string | undefined) ?? env.SLUICE_HOST, port: intFlag(f.port ?? env.SLUICE_PORT, '--port', 0, 65535), tcpPort }),
+      ...defined({
+        host: (f.host as string | undefined) ?? env.SLUICE_HOST,
+        port: intFlag(f.port ?? env.SLUICE_PORT, '--port', 0, 65535),
+        tcpPort,
+        allowedOrigins: f['allowed-origin'] as string[] | undefined,
+      }),
     },
+    tls: { ...file.tls, ...defined({ certFile: (f['tls-cert'] as string | undefined) ?? env.SLUICE_TLS_CERT, keyFile: (f['tls-key'] as string | undefined) ?? env.SLUICE_TLS_KEY }) },
     admin: {
       ...file.admin,
       ...defined({ host: (f['admin-host'] as string | undefined) ?? env.SLUICE_ADMIN_HOST, port: intFlag(f['admin-port'] ?? env.SLUICE_ADMIN_PORT, '--admin-port', 0, 65535) }),

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { connect } from '../../clients/node/index.js';
-import { parseFlags } from './args.js';
+import { caOption, parseFlags } from './args.js';
 
 const usage = `usage: sluice order --sku SKU [--qty N] [--sku SKU --qty N ...] [options]
 
@@ -14,6 +14,7 @@ const usage = `usage: sluice order --sku SKU [--qty N] [--sku SKU --qty N ...] [
   --customer ID      customer id (default cli-user)
   --key KEY          idempotency key (default a new one: run twice with the same key, get the same order)
   --url URL          gateway URL (env SLUICE_URL, default ws://127.0.0.1:7878)
+  --ca FILE          PEM CA to trust for a wss:// or tls:// URL (env SLUICE_CA, default the system's)
   --json             print the answer and each event as one JSON line
 `;
 
@@ -26,6 +27,7 @@ export async function orderCommand(argv: string[]): Promise<void> {
       customer: { type: 'string' },
       key: { type: 'string' },
       url: { type: 'string' },
+      ca: { type: 'string' },
       json: { type: 'boolean' },
     },
     usage,
@@ -40,7 +42,7 @@ export async function orderCommand(argv: string[]): Promise<void> {
   const json = f.json === true;
   const out = (line: string) => process.stdout.write(`${line}\n`);
 
-  const client = await connect({ url: (f.url as string | undefined) ?? process.env.SLUICE_URL ?? 'ws://127.0.0.1:7878' });
+  const client = await connect({ url: (f.url as string | undefined) ?? process.env.SLUICE_URL ?? 'ws://127.0.0.1:7878', ...caOption(f.ca) });
   try {
     const started = performance.now();
     const since = () => `+${String(Math.round(performance.now() - started)).padStart(5)} ms`;

@@ -6,13 +6,14 @@ import { startInventoryService } from '../checkout/inventory-service.js';
 import { startOrderService } from '../checkout/order-service.js';
 import { startPaymentService } from '../checkout/payment-service.js';
 import { DEFAULT_DATA_DIR } from '../checkout/service-host.js';
-import { exitWithParent, notifyParent, parseFlags, stopSignal, type Flags } from './args.js';
+import { caOption, exitWithParent, notifyParent, parseFlags, stopSignal, type Flags } from './args.js';
 import { INVENTORY_KNOBS, ORDER_KNOBS, PAYMENT_KNOBS, readKnobs, withKnobNames, type Knob } from './knobs.js';
 
 const usage = `usage: sluice service <name> [options]
 
   name                 bench | order | payment | inventory
   --url URL            gateway URL          (env SLUICE_URL, default ws://127.0.0.1:7878)
+  --ca FILE            PEM CA to trust for a wss:// or tls:// URL (env SLUICE_CA; bench only)
   --instance ID        instance id          (default <name>-1 for checkout services, <name>-<random> for bench)
   --log-level LEVEL    (env SLUICE_LOG_LEVEL, default info)
 
@@ -46,6 +47,7 @@ interface Running {
 
 interface Common {
   url: string;
+  ca: string | undefined;
   instance: string | undefined;
   dataDir: string;
   logger: PinoLogger;
@@ -57,7 +59,7 @@ const services: Record<string, { knobs: readonly Knob[]; start: Starter }> = {
   bench: {
     knobs: [],
     async start(c) {
-      const s = await connectService({ url: c.url, service: 'bench', ...(c.instance ? { instance: c.instance } : {}), routes: benchRoutes(), logger: c.logger });
+      const s = await connectService({ url: c.url, service: 'bench', ...(c.instance ? { instance: c.instance } : {}), routes: benchRoutes(), logger: c.logger, ...caOption(c.ca) });
       return { service: s.service, instance: s.instance, close: async () => s.close() };
     },
   },
@@ -70,7 +72,7 @@ export async function serviceCommand(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
   const def = name ? services[name] : undefined;
   if (!def) throw new Error(`unknown service '${name ?? ''}'; known: ${Object.keys(services).join(', ')}\n\n${usage}`);
-  const flags: Flags = { url: { type: 'string' }, instance: { type: 'string' }, 'log-level': { type: 'string' } };
+  const flags: Flags = { url: { type: 'string' }, ca: { type: 'string' }, instance: { type: 'string' }, 'log-level': { type: 'string' } };
   if (name !== 'bench') flags['data-dir'] = { type: 'string' };
   for (const k of def.knobs) flags[k.flag] = { type: 'string' };
   const f = parseFlags(rest, flags, usage);
@@ -81,6 +83,7 @@ export async function serviceCommand(argv: string[]): Promise<void> {
       {
         url: (f.url as string | undefined) ?? process.env.SLUICE_URL ?? 'ws://127.0.0.1:7878',
         instance: f.instance as string | undefined,
+        ca: f.ca as string | undefined,
         dataDir: (f['data-dir'] as string | undefined) ?? process.env.SLUICE_DATA_DIR ?? DEFAULT_DATA_DIR,
         logger,
       },

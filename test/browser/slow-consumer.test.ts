@@ -26,7 +26,11 @@ interface SourceStats {
 
 describeBrowser('a slow browser consumer', () => {
   it('receives one item per pull, the producer keeps its pace, and closing the tab cancels the stream', { timeout: 60_000 }, async () => {
-    const gw = await h.gateway();
+    // The docs example, served by an app's own web server (another origin than the gateway's, which the gateway must allow), with the client bundle beside it.
+    let adminUrl = '';
+    const pageUrl = await serveExample(h, () => adminUrl);
+    const gw = await h.gateway({ listen: { allowedOrigins: [new URL(pageUrl).origin] } });
+    adminUrl = gw.adminUrl!;
     await h.service({ url: gw.url, service: 'bench' });
     const observer = await h.client(gw.url);
     const stats = (id: string) => observer.requestResponse<SourceStats>('bench.stats', { id });
@@ -38,8 +42,6 @@ describeBrowser('a slow browser consumer', () => {
     await page.exposeFunction('onSlowItem', async (received: number, item: { seq: number; requested: number }) => {
       checks.push({ received, seq: item.seq, requestedAtProducer: item.requested, stats: await stats('slow-tab') });
     });
-    // The docs example, served by an app's own web server (another origin than the gateway's), with the client bundle beside it.
-    const pageUrl = await serveExample(h, gw.adminUrl!);
     const started = performance.now();
     await page.goto(`${pageUrl}?gateway=${encodeURIComponent(gw.url)}&delayMs=1000&id=slow-tab`);
 
@@ -78,15 +80,17 @@ describeBrowser('a slow browser consumer', () => {
   });
 });
 
-/** A minimal static web server for the example page and the bundle (fetched once from the admin server). */
-async function serveExample(h: Harness, adminUrl: string): Promise<string> {
+/** A minimal static web server for the example page and the bundle (fetched once, on first request, from the admin server). */
+async function serveExample(h: Harness, adminUrl: () => string): Promise<string> {
   const html = await readFile(EXAMPLE, 'utf8');
-  const bundle = await (await fetch(`${adminUrl}/assets/sluice.js`)).text();
+  let bundle: Promise<string> | undefined;
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/slow-consumer.html') res.writeHead(200, { 'content-type': 'text/html' }).end(html);
-    else if (path === '/assets/sluice.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
-    else res.writeHead(404).end();
+    else if (path === '/assets/sluice.js') {
+      bundle ??= fetch(`${adminUrl()}/assets/sluice.js`).then((r) => r.text());
+      void bundle.then((js) => res.writeHead(200, { 'content-type': 'text/javascript' }).end(js));
+    } else res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   h.onCleanup(() => new Promise<void>((resolve) => server.close(() => resolve())));
