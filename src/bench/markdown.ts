@@ -192,7 +192,7 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
   section(out, '## 6. Scale: streams and connections at the gateway', r.scale, (s) => {
     const o = s.options;
     p(
-      `${int(o.connections)} client connections (bare RSocket connections from one process, keepalive every 60 s so no traffic muddies the readings), then ${o.streamsPerConnection} \`bench.source\` streams on each (${int(o.connections * o.streamsPerConnection)} in all), each granted one item and then left open waiting for demand. Gateway memory from its /metrics, each reading the median of three taken 0.5 s apart (the gateway cannot be made to collect garbage from outside, so heap numbers include some). File descriptor limit of the load generator: ${s.fdLimit}.`,
+      `${int(o.connections)} client connections (bare RSocket connections from one process, keepalive every 20 s, the rarest a client may be silent, so little traffic muddies the readings), then ${o.streamsPerConnection} \`bench.source\` streams on each (${int(o.connections * o.streamsPerConnection)} in all), each granted one item and then left open waiting for demand. Gateway memory from its /metrics, each reading the median of three taken 0.5 s apart (the gateway cannot be made to collect garbage from outside, so heap numbers include some). File descriptor limit of the load generator: ${s.fdLimit}.`,
     );
     p(
       '| | RSS | heap used |',

@@ -90,8 +90,8 @@ export async function runScale(ctx: BenchContext, options: Partial<ScaleOptions>
       const n = Math.min(o.step, o.connections - i);
       for (let j = 0; j < n; j += 50) {
         const batch = Math.min(50, n - j);
-        // Keepalive well past the run: no KEEPALIVE traffic muddies the readings.
-        conns.push(...(await Promise.all(Array.from({ length: batch }, () => establish(nodeTransport, { url: gw.url, keepAlive: { intervalMs: 60_000, lifetimeMs: 600_000 } })))));
+        // Keepalive as rare as the gateway lets a client be silent (keepAlive.maxClientLifetimeMs, 60 s): little KEEPALIVE traffic in the readings.
+        conns.push(...(await Promise.all(Array.from({ length: batch }, () => establish(nodeTransport, { url: gw.url, keepAlive: { intervalMs: 20_000, lifetimeMs: 60_000 } })))));
       }
       series.push({ connections: conns.length, streams: 0, ...(await scrapeMemory(gw.adminUrl)) });
     }
