@@ -88,6 +88,14 @@ export class Forwarding implements Interaction {
   private attemptRt: RouteRuntime;
   private readonly counters: RouteCounters;
   private readonly deadlineMs: number | undefined;
+  /**
+   * Whether the deadline in force is the route policy's (the gateway's own
+   * judgement of how long an instance may take) rather than one the
+   * requester chose shorter. Only the policy's expiry counts against an
+   * instance: otherwise any requester could open a route's breakers for
+   * everyone by sending 1 ms deadlines.
+   */
+  private readonly policyDeadline: boolean;
   private up: Stream | undefined;
   private toRequester: DemandBridge | undefined;
   private toResponder: DemandBridge | undefined;
@@ -137,6 +145,8 @@ export class Forwarding implements Interaction {
     const policyDeadline = this.rt.policy.deadlineMs ?? undefined;
     const d = [request.requesterDeadlineMs, policyDeadline].filter((x): x is number => x !== undefined);
     this.deadlineMs = d.length ? Math.min(...d) : undefined;
+    // A requester deadline equal to the policy's gives the instance no less time than the gateway would: it is judged.
+    this.policyDeadline = policyDeadline !== undefined && (request.requesterDeadlineMs === undefined || policyDeadline <= request.requesterDeadlineMs);
     this.handler = this.downHandler();
     this.rt.budget.recordRequest();
     ctx.live.add(this);
@@ -362,7 +372,10 @@ export class Forwarding implements Interaction {
   private onUpstreamError(instance: Instance, error: SluiceError, reached = true): void {
     if (this.finished) return;
     const e = describeUpstreamError(instance, error);
-    if (reached) this.judge(!this.rt.policy.breaker.failureCodes.includes(e.code));
+    // An instance that gives up when the requester's own deadline (forwarded to it) passes honours
+    // the request; that is no more its failure than the gateway's expiry of the same deadline.
+    const requesterExpiry = e.code === 'DEADLINE_EXCEEDED' && this.deadlineMs !== undefined && !this.policyDeadline;
+    if (reached && !requesterExpiry) this.judge(!this.rt.policy.breaker.failureCodes.includes(e.code));
     else this.unjudge();
     this.endAttempt();
     if (this.firstFailedAt === 0) this.firstFailedAt = Date.now();
@@ -439,7 +452,8 @@ export class Forwarding implements Interaction {
     if (this.finished) return;
     this.rt.counters.deadlineExceeded++;
     if (this.up && !this.up.closed) this.up.cancel();
-    this.judge(false);
+    if (this.policyDeadline) this.judge(false);
+    else this.unjudge();
     this.endAttempt();
     this.fail(new SluiceError('DEADLINE_EXCEEDED', `deadline of ${this.deadlineMs} ms exceeded on route '${this.route}'`));
   }

@@ -177,6 +177,37 @@ describe('circuit breaker', () => {
     expect(metricValue(await metricsText(gw), 'sluice_breaker_opened_total', { route: 'ctl.op', instance: 'ctl-1' })).toBe(1);
   });
 
+  it("requesters' own 1 ms deadlines never open it: after 100 of them the breaker is closed and a legitimate call succeeds", async () => {
+    const { state, routes } = controllable();
+    const breaker = { windowSize: 10, minimumCalls: 5, failureRateThreshold: 0.5, openDurationMs: 60_000 };
+    const gw = await gatewayWith({ 'ctl.slow': { deadlineMs: 5_000, breaker } });
+    await h.service({ url: gw.url, service: 'ctl', instance: 'ctl-1', routes });
+    const attacker = await h.client(gw.url);
+    const outcomes = await Promise.all(
+      Array.from({ length: 100 }, () => attacker.requestResponse('ctl.slow', {}, { metadata: [deadlineEntry(1)] }).then(() => 'ok', (e: SluiceError) => e.code)),
+    );
+    expect(outcomes.every((o) => o === 'DEADLINE_EXCEEDED')).toBe(true);
+    const text = await metricsText(gw);
+    expect(metricValue(text, 'sluice_breaker_state', { route: 'ctl.slow', instance: 'ctl-1' }) ?? 0).toBe(0);
+    expect(metricValue(text, 'sluice_breaker_failures_total', { route: 'ctl.slow', instance: 'ctl-1' }) ?? 0).toBe(0);
+    const customer = await h.client(gw.url);
+    expect(await customer.requestResponse('ctl.slow', {})).toBe('slow done');
+    expect(state.slowCalls).toBeGreaterThan(0);
+  });
+
+  it("the route policy's deadline still opens it, whether the requester sends no deadline or a longer one", async () => {
+    const { routes } = controllable();
+    const breaker = { windowSize: 4, minimumCalls: 4, failureRateThreshold: 0.5, openDurationMs: 60_000 };
+    const gw = await gatewayWith({ 'ctl.slow': { deadlineMs: 50, breaker } });
+    await h.service({ url: gw.url, service: 'ctl', instance: 'ctl-1', routes });
+    const client = await h.client(gw.url);
+    for (const metadata of [[], [deadlineEntry(10_000)], [], [deadlineEntry(50)]]) {
+      await expect(client.requestResponse('ctl.slow', {}, { metadata })).rejects.toMatchObject({ code: 'DEADLINE_EXCEEDED', message: "deadline of 50 ms exceeded on route 'ctl.slow'" });
+    }
+    await expect(client.requestResponse('ctl.slow', {})).rejects.toMatchObject({ code: 'CIRCUIT_OPEN' });
+    expect(metricValue(await metricsText(gw), 'sluice_breaker_state', { route: 'ctl.slow', instance: 'ctl-1' })).toBe(2);
+  });
+
   it('sends calls to the fallback route while the breaker is open', async () => {
     const { state, routes } = controllable();
     state.mode = 'fail';

@@ -12,7 +12,7 @@ import { MimeTypes, routeMetadata } from '../../src/protocol/metadata.js';
 import { Connection } from '../../src/rsocket/connection.js';
 import type { FrameTransport, TransportHandler } from '../../src/rsocket/transport.js';
 import { deadlineEntry } from '../../src/resilience/deadline.js';
-import { events, failWith, memoryGateway, request } from '../helpers/memory-gateway.js';
+import { events, failWith, memoryGateway, request, type Events } from '../helpers/memory-gateway.js';
 import { settle } from '../helpers/memory-transport.js';
 
 const gateways: Array<ReturnType<typeof memoryGateway>> = [];
@@ -593,6 +593,117 @@ describe('prefetch: items asked ahead of the requester', () => {
     svc.served[0]!.stream.next(item('answer'), true);
     await settle();
     expect(got.events).toEqual(['next:answer', 'complete']);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+});
+
+describe('what a breaker judges: the instance, never the requester', () => {
+  const tight = { windowSize: 2, minimumCalls: 2, failureRateThreshold: 0.5, openDurationMs: 60_000 };
+
+  it("expiry of a requester's own shorter deadline, or the instance honouring it, leaves the breaker unjudged", async () => {
+    vi.useFakeTimers();
+    const g = gateway({ policies: { routes: { 'svc.op': { deadlineMs: 10_000, breaker: tight } } } });
+    const svc = g.service('svc', 'svc-1', ['svc.op']);
+    const req = g.requester();
+    await settle();
+    const expired: Events[] = [];
+    for (let i = 0; i < 5; i++) {
+      const got = events();
+      expired.push(got);
+      req.connection.requestResponse(request('svc.op', i, [deadlineEntry(1)]), got);
+    }
+    await settle();
+    await vi.advanceTimersByTimeAsync(5);
+    await settle();
+    for (const got of expired) expect(got.events).toEqual(['error:DEADLINE_EXCEEDED']);
+    // The instance answers DEADLINE_EXCEEDED itself when the forwarded deadline passes at its end.
+    const echoed = events();
+    req.connection.requestResponse(request('svc.op', 'e', [deadlineEntry(50)]), echoed);
+    await settle();
+    svc.served.at(-1)!.stream.error(failWith('DEADLINE_EXCEEDED', 'deadline of 50 ms passed'));
+    await settle();
+    expect(echoed.events).toEqual(['error:DEADLINE_EXCEEDED']);
+    const breaker = g.policies.for('svc.op').breaker(svc.instance())!;
+    expect(breaker.counters.failures).toBe(0);
+    expect(breaker.state).toBe('closed');
+    const ok = events();
+    req.connection.requestResponse(request('svc.op', 'ok'), ok);
+    await settle();
+    svc.served.at(-1)!.stream.next({ data: new TextEncoder().encode('"ok"'), metadata: null }, true);
+    await settle();
+    expect(ok.events).toEqual(['next:"ok"', 'complete']);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it("expiry of the route policy's deadline counts against the instance, also when the requester's deadline is equal or longer", async () => {
+    vi.useFakeTimers();
+    const g = gateway({ policies: { routes: { 'svc.op': { deadlineMs: 100, breaker: tight } } } });
+    const svc = g.service('svc', 'svc-1', ['svc.op']);
+    const req = g.requester();
+    await settle();
+    const a = events();
+    const b = events();
+    req.connection.requestResponse(request('svc.op', 'a', [deadlineEntry(100)]), a);
+    req.connection.requestResponse(request('svc.op', 'b', [deadlineEntry(5_000)]), b);
+    await settle();
+    await vi.advanceTimersByTimeAsync(150);
+    await settle();
+    expect(a.events).toEqual(['error:DEADLINE_EXCEEDED']);
+    expect(b.events).toEqual(['error:DEADLINE_EXCEEDED']);
+    const breaker = g.policies.for('svc.op').breaker(svc.instance())!;
+    expect(breaker.counters.failures).toBe(2);
+    expect(breaker.state).toBe('open');
+    const refused = events();
+    req.connection.requestResponse(request('svc.op', 'c'), refused);
+    await settle();
+    expect(refused.events).toEqual(['error:CIRCUIT_OPEN']);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it("an instance's DEADLINE_EXCEEDED under the policy's deadline counts against it", async () => {
+    const g = gateway({ policies: { routes: { 'svc.op': { deadlineMs: 60_000, breaker: tight } } } });
+    const svc = g.service('svc', 'svc-1', ['svc.op'], (s) => s.stream.error(failWith('DEADLINE_EXCEEDED')));
+    const req = g.requester();
+    await settle();
+    for (const n of [1, 2]) req.connection.requestResponse(request('svc.op', n), events());
+    await settle();
+    const breaker = g.policies.for('svc.op').breaker(svc.instance())!;
+    expect(breaker.counters.failures).toBe(2);
+    expect(breaker.state).toBe('open');
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it("a half-open probe ended by the requester's own deadline frees the probe slot without closing or re-opening", async () => {
+    vi.useFakeTimers();
+    let now = 0;
+    const g = gateway({
+      clock: () => now,
+      policies: { routes: { 'svc.op': { breaker: { windowSize: 1, minimumCalls: 1, failureRateThreshold: 1, openDurationMs: 1_000, halfOpenMaxCalls: 1 } } } },
+    });
+    const svc = g.service('svc', 'svc-1', ['svc.op']);
+    const req = g.requester();
+    await settle();
+    req.connection.requestResponse(request('svc.op', 1), events());
+    await settle();
+    svc.served[0]!.stream.error(failWith('INTERNAL'));
+    await settle();
+    expect(g.policies.breakerState('svc.op')).toBe('open');
+    now = 1_000;
+    const probe = events();
+    req.connection.requestResponse(request('svc.op', 2, [deadlineEntry(1)]), probe);
+    await settle();
+    await vi.advanceTimersByTimeAsync(5);
+    await settle();
+    expect(probe.events).toEqual(['error:DEADLINE_EXCEEDED']);
+    expect(g.policies.breakerState('svc.op')).toBe('half-open');
+    const next = events();
+    req.connection.requestResponse(request('svc.op', 3), next);
+    await settle();
+    expect(svc.served).toHaveLength(3);
+    svc.served[2]!.stream.next({ data: new TextEncoder().encode('3'), metadata: null }, true);
+    await settle();
+    expect(next.events).toEqual(['next:3', 'complete']);
+    expect(g.policies.breakerState('svc.op')).toBe('closed');
     expect(g.leftovers()).toEqual(nothingLeft);
   });
 });
