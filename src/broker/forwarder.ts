@@ -41,7 +41,7 @@ export interface ForwarderDependencies {
   readonly log: Logger;
   readonly local?: ReadonlyMap<string, LocalRoute>;
   readonly deadLetter?: DeadLetterSink;
-  /** Who a connection is, for per-client rate limits. */
+  /** Who a connection is, for per-client rate limits and shares of route bulkheads. */
   identityOf(conn: Connection): string;
 }
 
@@ -106,8 +106,9 @@ export class Forwarder {
         return this.openLocal(local, route, model, payload, down, complete);
       }
       const requesterDeadlineMs = readDeadline(entries);
-      this.admit(conn, route);
-      return new Forwarding(this.ctx, { route, model, payload, entries, requesterDeadlineMs, complete }, down).handler;
+      const identity = this.deps.identityOf(conn);
+      this.admit(route, identity);
+      return new Forwarding(this.ctx, { route, model, payload, entries, requesterDeadlineMs, complete, identity }, down).handler;
     } catch (err) {
       const e = SluiceError.from(err);
       this.deps.metrics.error(this.label(route), e.code);
@@ -124,11 +125,11 @@ export class Forwarder {
   }
 
   /** Checks that apply before any policy state exists for the route. Throws the refusal. */
-  private admit(conn: Connection, route: string): void {
+  private admit(route: string, identity: string): void {
     if (this.draining) throw new SluiceError('UNAVAILABLE', 'gateway is draining and accepts no new requests');
     if (!this.deps.registry.has(route)) throw new SluiceError('NO_ROUTE', `no instance serves route '${route}'`);
     const rt = this.deps.policies.for(route);
-    const verdict = rt.limiter?.take(this.deps.identityOf(conn));
+    const verdict = rt.limiter?.take(identity);
     if (verdict && !verdict.ok) {
       rt.counters.rateLimited++;
       const { ratePerSec, burst } = rt.policy.rateLimit!;
@@ -142,7 +143,7 @@ export class Forwarder {
     let route = '(unknown)';
     try {
       route = routeOf(decodeEntries(payload.metadata));
-      this.admit(conn, route);
+      this.admit(route, this.deps.identityOf(conn));
       const instance = this.pickWritable(route);
       instance.connection.fireAndForget(payload);
       this.deps.metrics.route(route).toResponder++;

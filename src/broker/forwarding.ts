@@ -71,6 +71,8 @@ export interface ForwardingRequest {
   readonly requesterDeadlineMs: number | undefined;
   /** Channel: the first payload is also the last. */
   readonly complete: boolean;
+  /** Who the requester is (the Forwarder's `identityOf`), for its share of the route's bulkhead. */
+  readonly identity: string;
 }
 
 /** Errors that may be dead-lettered, beyond the route's retryable codes. */
@@ -107,6 +109,8 @@ export class Forwarding implements Interaction {
   private emitted = false;
   private firstObserved = false;
   private slot: Release | undefined;
+  /** This interaction's place in its requester identity's share of the route, held from admission to the end. */
+  private share: Release | undefined;
   /**
    * Aborts a wait for a bulkhead slot. Created only when a request has to
    * queue: aborting a controller builds a DOMException with a stack trace,
@@ -176,6 +180,14 @@ export class Forwarding implements Interaction {
   // ------------------------------------------------------------------ admission
 
   private admit(): void {
+    // The share first: an identity at its share must not take (or wait for) a slot others could use.
+    this.share = this.rt.share.tryTake(this.request.identity);
+    if (!this.share) {
+      // Never dead-lettered: one client's excess must not fill the queue the others' failures need.
+      const e = new SluiceError('OVERLOADED', `this client already has its share of ${this.rt.share.limit} concurrent interactions on route '${this.route}' (bulkhead.maxPerIdentity)`);
+      this.fail(e, false);
+      return;
+    }
     const slot = this.rt.bulkhead.tryAcquire();
     if (slot) {
       this.slot = slot;
@@ -458,12 +470,12 @@ export class Forwarding implements Interaction {
     this.fail(new SluiceError('DEADLINE_EXCEEDED', `deadline of ${this.deadlineMs} ms exceeded on route '${this.route}'`));
   }
 
-  /** The final failure: dead-letter it if the policy says so, then tell the requester. */
-  private fail(error: SluiceError): void {
+  /** The final failure: dead-letter it if the policy says so (and `mayLetter` allows), then tell the requester. */
+  private fail(error: SluiceError, mayLetter = true): void {
     if (this.finished) return;
     this.ctx.metrics.error(this.route, error.code);
     const sink = this.ctx.deadLetter;
-    const letterable = this.rt.policy.deadLetter && this.model === 'response' && sink && (DEAD_LETTERABLE.has(error.code) || this.rt.policy.retry.retryOn.includes(error.code));
+    const letterable = mayLetter && this.rt.policy.deadLetter && this.model === 'response' && sink && (DEAD_LETTERABLE.has(error.code) || this.rt.policy.retry.retryOn.includes(error.code));
     if (!letterable) {
       this.down.error(error);
       this.finish();
@@ -535,6 +547,8 @@ export class Forwarding implements Interaction {
     this.endAttempt();
     this.slot?.();
     this.slot = undefined;
+    this.share?.();
+    this.share = undefined;
     if (answered) this.ctx.live.delete(this);
   }
 

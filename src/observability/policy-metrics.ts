@@ -61,6 +61,7 @@ export function registerPolicyMetrics(registry: client.Registry, runtime: Policy
   perRoute('sluice_bulkhead_active', 'Interactions holding a bulkhead slot per route', (r) => r.bulkhead.active, 'gauge');
   perRoute('sluice_bulkhead_queued', 'Interactions waiting for a bulkhead slot per route', (r) => r.bulkhead.queued, 'gauge');
   perRoute('sluice_bulkhead_rejected_total', 'Interactions refused OVERLOADED by the route bulkhead (queue full or wait timed out)', (r) => r.bulkhead.counters.rejected + r.bulkhead.counters.timedOut);
+  perRoute('sluice_identity_share_rejected_total', 'Interactions refused OVERLOADED because their client identity held its whole share of the route (bulkhead.maxPerIdentity)', (r) => r.share.rejected);
   perRoute('sluice_retries_total', 'Retries sent to another instance per route', (r) => r.counters.retries);
   perRoute('sluice_retry_budget_exhausted_total', 'Retries not made because the route retry budget was spent', (r) => r.counters.retryBudgetExhausted);
   perRoute('sluice_rate_limited_total', 'Requests refused OVERLOADED by the per-client rate limit per route', (r) => r.counters.rateLimited);

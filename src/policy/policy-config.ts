@@ -49,6 +49,15 @@ export interface BulkheadPolicy {
   maxWaitMs: number;
   /** Interactions in flight on one instance for this route at once. */
   maxConcurrentPerInstance: number;
+  /**
+   * One client identity's share of the route's interactions (in flight or
+   * waiting for a slot): below 1, a fraction of `maxConcurrent` (rounded
+   * down, at least 1); 1 or more, a count (one of at least
+   * `maxConcurrent + maxQueue` never binds).
+   * Beyond it, OVERLOADED at once. Default 0.5: no single identity can take
+   * the whole route.
+   */
+  maxPerIdentity: number;
 }
 
 export interface RateLimitPolicy {
@@ -106,13 +115,13 @@ export const defaultRoutePolicy: RoutePolicy = {
     halfOpenMaxCalls: 3,
     failureCodes: ['UNAVAILABLE', 'INTERNAL', 'DEADLINE_EXCEEDED'],
   },
-  bulkhead: { maxConcurrent: 20_000, maxQueue: 1_000, maxWaitMs: 1_000, maxConcurrentPerInstance: 20_000 },
+  bulkhead: { maxConcurrent: 20_000, maxQueue: 1_000, maxWaitMs: 1_000, maxConcurrentPerInstance: 20_000, maxPerIdentity: 0.5 },
   rateLimit: null,
   fallback: null,
   deadLetter: false,
 };
 
-type Rule = { kind: 'int' | 'number'; min: number; max: number } | { kind: 'bool' } | { kind: 'codes' } | { kind: 'route' };
+type Rule = { kind: 'int' | 'number'; min: number; max: number } | { kind: 'bool' } | { kind: 'codes' } | { kind: 'route' } | { kind: 'share' };
 const int = (min: number, max: number): Rule => ({ kind: 'int', min, max });
 const num = (min: number, max: number): Rule => ({ kind: 'number', min, max });
 const bool: Rule = { kind: 'bool' };
@@ -140,6 +149,7 @@ const RULES: Record<string, Rule> = {
   'bulkhead.maxQueue': int(0, 10_000_000),
   'bulkhead.maxWaitMs': int(0, 600_000),
   'bulkhead.maxConcurrentPerInstance': int(1, 10_000_000),
+  'bulkhead.maxPerIdentity': { kind: 'share' },
   'rateLimit.ratePerSec': num(0.001, 10_000_000),
   'rateLimit.burst': int(1, 10_000_000),
   deadlineMs: int(1, 0xffffffff),
@@ -153,6 +163,7 @@ const GROUP_KEYS: Record<string, string[]> = {
   bulkhead: Object.keys(defaultRoutePolicy.bulkhead),
   rateLimit: ['ratePerSec', 'burst'],
 };
+const SHARE_MAX = 10_000_000;
 const NULLABLE = new Set(['deadlineMs', 'idempotent', 'rateLimit', 'fallback']);
 const ROUTE_KEY = /^(\*|[A-Za-z0-9][A-Za-z0-9_.:/-]{0,254}(\.\*)?)$/;
 
@@ -264,6 +275,12 @@ function check(rule: Rule, value: unknown, at: string): unknown {
     case 'codes':
       if (!Array.isArray(value) || !value.every((c) => typeof c === 'string' && isErrorCode(c))) {
         throw new ConfigError(at, `must be an array of Sluice error codes (see docs/protocol.md), got ${JSON.stringify(value)}`);
+      }
+      return value;
+    case 'share':
+      // Fractions below 1 scale with maxConcurrent; whole numbers are counts. 1.5 is neither.
+      if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > SHARE_MAX || (value > 1 && !Number.isInteger(value))) {
+        throw new ConfigError(at, `must be a fraction of maxConcurrent above 0 and below 1, or an integer count from 1 to ${SHARE_MAX}, got ${JSON.stringify(value)}`);
       }
       return value;
     case 'route':

@@ -5,6 +5,7 @@
  * records is bounded by the routes, not by what clients ask for.
  */
 import { Bulkhead } from '../resilience/bulkhead.js';
+import { IdentityShare, shareLimit } from '../resilience/identity-share.js';
 import { CircuitBreaker, type BreakerState } from '../resilience/circuit-breaker.js';
 import { KeyedRateLimiter } from '../resilience/rate-limiter.js';
 import { RetryBudget } from '../resilience/retry-budget.js';
@@ -24,6 +25,8 @@ export interface RouteCounters {
 
 export class RouteRuntime {
   readonly bulkhead: Bulkhead;
+  /** Each client identity's share of the bulkhead (policy `bulkhead.maxPerIdentity`). */
+  readonly share: IdentityShare;
   readonly budget: RetryBudget;
   readonly limiter: KeyedRateLimiter | undefined;
   readonly counters: RouteCounters = { retries: 0, retryBudgetExhausted: 0, rateLimited: 0, deadlineExceeded: 0, fallbacks: 0, deadLettered: 0 };
@@ -36,6 +39,7 @@ export class RouteRuntime {
     private readonly clock: Clock,
   ) {
     this.bulkhead = new Bulkhead({ maxConcurrent: policy.bulkhead.maxConcurrent, maxQueue: policy.bulkhead.maxQueue });
+    this.share = new IdentityShare(shareLimit(policy.bulkhead.maxPerIdentity, policy.bulkhead.maxConcurrent));
     this.budget = new RetryBudget(
       { ratio: policy.retry.budgetRatio, minRetriesPerSec: policy.retry.budgetMinPerSec, ttlMs: policy.retry.budgetTtlMs },
       clock,
@@ -127,7 +131,7 @@ export class PolicyRuntime {
    */
   prune(served: (route: string) => boolean): void {
     for (const [route, r] of this.routes) {
-      if (!served(route) && r.bulkhead.active === 0 && r.bulkhead.queued === 0) this.routes.delete(route);
+      if (!served(route) && r.bulkhead.active === 0 && r.bulkhead.queued === 0 && r.share.identities === 0) this.routes.delete(route);
     }
   }
 }

@@ -97,7 +97,7 @@ export function memoryGateway(options: MemoryGatewayOptions = {}) {
       policies,
       log: silentLogger,
       ...(options.deadLetter ? { deadLetter: options.deadLetter } : {}),
-      identityOf: () => 'test',
+      identityOf: (conn) => identities.get(conn) ?? 'test',
     },
     {
       window: options.window ?? 512,
@@ -107,6 +107,8 @@ export function memoryGateway(options: MemoryGatewayOptions = {}) {
     },
   );
   const connections: Connection[] = [];
+  /** The identity of each requester's gateway-side connection, when the test gave one. */
+  const identities = new WeakMap<Connection, string>();
   const accept = (setup: SetupFrame, conn: Connection): Responder => {
     const reg = readRegistration(setup.metadata);
     if (reg) {
@@ -163,9 +165,10 @@ export function memoryGateway(options: MemoryGatewayOptions = {}) {
       };
     },
 
-    /** A bare requester connection. */
-    requester() {
+    /** A bare requester connection; requesters without an `identity` all share the identity `test`. */
+    requester(identity?: string) {
       const { client, clientEnd, server } = connect(undefined, refusingResponder);
+      if (identity !== undefined) identities.set(server, identity);
       return { connection: client, transport: clientEnd, gatewaySide: server };
     },
 
@@ -178,6 +181,7 @@ export function memoryGateway(options: MemoryGatewayOptions = {}) {
         routeActive: routes.reduce((n, rt) => n + registry.instances().reduce((m, i) => m + rt.activeOn(i), 0), 0),
         bulkheadActive: routes.reduce((n, rt) => n + rt.bulkhead.active, 0),
         bulkheadQueued: routes.reduce((n, rt) => n + rt.bulkhead.queued, 0),
+        shareHolders: routes.reduce((n, rt) => n + rt.share.identities, 0),
         prefetchHeldBytes: forwarder.prefetchBudget.held,
       };
     },

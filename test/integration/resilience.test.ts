@@ -223,7 +223,8 @@ describe('circuit breaker', () => {
 describe('bulkheads and rate limits', () => {
   it('a saturated route answers OVERLOADED beyond its queue while another route stays fast', async () => {
     const { state, routes } = controllable();
-    const gw = await gatewayWith({ 'ctl.slow': { bulkhead: { maxConcurrent: 5, maxQueue: 5, maxWaitMs: 50 } } });
+    // One client fills the route here: a share beyond the bulkhead's slots and queue never binds (shares: fair-shares.test.ts).
+    const gw = await gatewayWith({ 'ctl.slow': { bulkhead: { maxConcurrent: 5, maxQueue: 5, maxWaitMs: 50, maxPerIdentity: 100 } } });
     await h.service({ url: gw.url, service: 'ctl', routes });
     const client = await h.client(gw.url);
     const fastLatency = async () => {

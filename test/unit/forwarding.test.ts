@@ -37,11 +37,11 @@ async function eventually(done: () => boolean): Promise<void> {
   expect(done()).toBe(true);
 }
 
-const nothingLeft = { live: 0, instanceActive: 0, routeActive: 0, bulkheadActive: 0, bulkheadQueued: 0, prefetchHeldBytes: 0 };
+const nothingLeft = { live: 0, instanceActive: 0, routeActive: 0, bulkheadActive: 0, bulkheadQueued: 0, shareHolders: 0, prefetchHeldBytes: 0 };
 
 describe('channel input during the bulkhead wait', () => {
   it('a requester that completes its input while waiting for a slot has it completed upstream', async () => {
-    const g = gateway({ policies: { routes: { 'svc.chan': { bulkhead: { maxConcurrent: 1, maxQueue: 1, maxWaitMs: 60_000 } } } } });
+    const g = gateway({ policies: { routes: { 'svc.chan': { bulkhead: { maxConcurrent: 1, maxQueue: 1, maxWaitMs: 60_000, maxPerIdentity: 2 } } } } });
     const svc = g.service('svc', 'svc-1', ['svc.chan']);
     const req = g.requester();
     await settle();
@@ -100,7 +100,7 @@ describe('instance loss', () => {
 });
 
 describe('leaving nothing behind', () => {
-  const slow = { 'svc.op': { bulkhead: { maxConcurrent: 1, maxQueue: 5, maxWaitMs: 60_000 }, retry: { maxAttempts: 3, initialDelayMs: 1_000, maxDelayMs: 1_000 } } };
+  const slow = { 'svc.op': { bulkhead: { maxConcurrent: 1, maxQueue: 5, maxWaitMs: 60_000, maxPerIdentity: 6 }, retry: { maxAttempts: 3, initialDelayMs: 1_000, maxDelayMs: 1_000 } } };
 
   it('a requester that cancels while waiting for a slot never reaches the service', async () => {
     vi.useFakeTimers();
@@ -320,7 +320,7 @@ describe('metadata the gateway must write back', () => {
     const onEscape = (err: unknown) => void escaped.push(err);
     process.on('unhandledRejection', onEscape);
     try {
-      const g = gateway({ policies: { routes: { 'svc.op': { bulkhead: { maxConcurrent: 1, maxQueue: 1, maxWaitMs: 60_000 } } } } });
+      const g = gateway({ policies: { routes: { 'svc.op': { bulkhead: { maxConcurrent: 1, maxQueue: 1, maxWaitMs: 60_000, maxPerIdentity: 2 } } } } });
       const svc = g.service('svc', 'svc-1', ['svc.op']);
       const req = g.requester();
       await settle();
@@ -366,11 +366,13 @@ describe('bulkhead accounting', () => {
   it('a refusal by a bulkhead with no queue is counted like one by a full queue', async () => {
     const g = gateway({ policies: { routes: { 'svc.op': { bulkhead: { maxConcurrent: 1, maxQueue: 0 } } } } });
     const svc = g.service('svc', 'svc-1', ['svc.op']);
-    const req = g.requester();
+    // Two clients, so the second is refused by the bulkhead, not by its own share.
+    const req = g.requester('a');
+    const other = g.requester('b');
     await settle();
     req.connection.requestResponse(request('svc.op', 1), events());
     const refused = events();
-    req.connection.requestResponse(request('svc.op', 2), refused);
+    other.connection.requestResponse(request('svc.op', 2), refused);
     await settle();
     expect(refused.events).toEqual(['error:OVERLOADED']);
     expect(g.policies.for('svc.op').bulkhead.counters.rejected).toBe(1);
@@ -593,6 +595,91 @@ describe('prefetch: items asked ahead of the requester', () => {
     svc.served[0]!.stream.next(item('answer'), true);
     await settle();
     expect(got.events).toEqual(['next:answer', 'complete']);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+});
+
+describe('per-identity shares of a route', () => {
+  const shared = { 'svc.op': { bulkhead: { maxConcurrent: 4, maxQueue: 4, maxWaitMs: 60_000, maxPerIdentity: 2 } } };
+
+  it('an identity at its share is refused OVERLOADED naming the share, while another identity is served', async () => {
+    const g = gateway({ policies: { routes: shared } });
+    const svc = g.service('svc', 'svc-1', ['svc.op']);
+    const greedy = g.requester('greedy');
+    const polite = g.requester('polite');
+    await settle();
+    for (const n of [1, 2]) greedy.connection.requestStream(request('svc.op', n), 1, events());
+    const refused = events();
+    greedy.connection.requestStream(request('svc.op', 3), 1, refused);
+    await settle();
+    expect(refused.events).toEqual(['error:OVERLOADED']);
+    expect(refused.messages).toEqual(["this client already has its share of 2 concurrent interactions on route 'svc.op' (bulkhead.maxPerIdentity)"]);
+    const rt = g.policies.for('svc.op');
+    expect(rt.share.rejected).toBe(1);
+    // The refusal took no slot and never waited: the bulkhead still has room for others.
+    expect(rt.bulkhead.active).toBe(2);
+    expect(rt.bulkhead.counters.rejected).toBe(0);
+    const served = events();
+    polite.connection.requestStream(request('svc.op', 'p'), 1, served);
+    await settle();
+    expect(svc.served.map((s) => s.data)).toEqual(['1', '2', '"p"']);
+    for (const s of svc.served) s.stream.complete();
+    await settle();
+    expect(served.events).toEqual(['complete']);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('waiting for a slot counts against the share, and a finished interaction gives its place back', async () => {
+    const g = gateway({ policies: { routes: { 'svc.op': { bulkhead: { maxConcurrent: 1, maxQueue: 4, maxWaitMs: 60_000, maxPerIdentity: 2 } } } } });
+    const svc = g.service('svc', 'svc-1', ['svc.op']);
+    const req = g.requester('one');
+    await settle();
+    req.connection.requestStream(request('svc.op', 1), 1, events());
+    req.connection.requestStream(request('svc.op', 2), 1, events());
+    const refused = events();
+    req.connection.requestStream(request('svc.op', 3), 1, refused);
+    await settle();
+    const rt = g.policies.for('svc.op');
+    expect(rt.bulkhead.queued).toBe(1);
+    expect(refused.events).toEqual(['error:OVERLOADED']);
+    svc.served[0]!.stream.complete();
+    await settle();
+    // The queued one got the slot; the identity holds 1 of its 2 again and may send another.
+    expect(rt.share.heldBy('one')).toBe(1);
+    const later = events();
+    req.connection.requestStream(request('svc.op', 4), 1, later);
+    await settle();
+    expect(rt.bulkhead.queued).toBe(1);
+    svc.served[1]!.stream.complete();
+    await settle();
+    svc.served[2]!.stream.complete();
+    await settle();
+    expect(later.events).toEqual(['complete']);
+    expect(svc.served.map((s) => s.data)).toEqual(['1', '2', '4']);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('a refusal by its share is never dead-lettered, even on a dead-lettering route', async () => {
+    const letters: string[] = [];
+    const g = gateway({
+      policies: { routes: { 'svc.op': { deadLetter: true, bulkhead: { maxConcurrent: 2, maxQueue: 0, maxPerIdentity: 1 } } } },
+      deadLetter: async (l) => {
+        letters.push(l.route);
+        return 'dl-1';
+      },
+    });
+    const svc = g.service('svc', 'svc-1', ['svc.op']);
+    const req = g.requester('one');
+    await settle();
+    req.connection.requestResponse(request('svc.op', 1), events());
+    const refused = events();
+    req.connection.requestResponse(request('svc.op', 2), refused);
+    await settle();
+    expect(refused.events).toEqual(['error:OVERLOADED']);
+    expect(refused.messages[0]).not.toContain('dead-lettered');
+    expect(letters).toEqual([]);
+    svc.served[0]!.stream.next({ data: new TextEncoder().encode('1'), metadata: null }, true);
+    await settle();
     expect(g.leftovers()).toEqual(nothingLeft);
   });
 });

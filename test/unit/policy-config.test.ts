@@ -43,9 +43,21 @@ describe('compilePolicies', () => {
     [{ routes: { 'a.b': { retry: null } } }, "config 'policies.routes.a.b.retry': must not be null"],
     [{ routes: { 'bad route': {} } }, `config 'policies.routes.bad route': must be a route name or a prefix pattern ending in ".*"`],
     [{ extra: {} }, "config 'policies.extra': unknown key; known keys are policies.defaults, policies.routes"],
+    ...[0, -1, 1.5, 10_000_001, '0.5'].map((v): [unknown, string] => [
+      { routes: { 'a.b': { bulkhead: { maxPerIdentity: v } } } },
+      `config 'policies.routes.a.b.bulkhead.maxPerIdentity': must be a fraction of maxConcurrent above 0 and below 1, or an integer count from 1 to 10000000, got ${JSON.stringify(v)}`,
+    ]),
   ])('rejects %j', (input, message) => {
     expect(() => compilePolicies(input)).toThrow(ConfigError);
     expect(() => compilePolicies(input)).toThrow(message);
+  });
+
+  it('gives each identity half of a route by default; bulkhead.maxPerIdentity takes a fraction or a count', () => {
+    expect(defaultRoutePolicy.bulkhead.maxPerIdentity).toBe(0.5);
+    const t = compilePolicies({ routes: { 'a.frac': { bulkhead: { maxPerIdentity: 0.1 } }, 'a.count': { bulkhead: { maxPerIdentity: 16 } }, 'a.one': { bulkhead: { maxPerIdentity: 1 } } } });
+    expect(t.for('a.frac').bulkhead.maxPerIdentity).toBe(0.1);
+    expect(t.for('a.count').bulkhead.maxPerIdentity).toBe(16);
+    expect(t.for('a.one').bulkhead.maxPerIdentity).toBe(1);
   });
 
   it('names unknown keys with the keys that exist', () => {
