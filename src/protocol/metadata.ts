@@ -58,7 +58,7 @@ export function decodeComposite(bytes: Uint8Array): MetadataEntry[] {
     if (idOrLength & 0x80) {
       const id = idOrLength & 0x7f;
       const known = WELL_KNOWN[id];
-      mimeType = known ?? `unknown-well-known/0x${id.toString(16)}`;
+      mimeType = known ?? unknownWellKnownName(id);
     } else {
       const len = idOrLength + 1;
       if (pos + len > bytes.length) throw new MetadataError('composite metadata: mime type runs past the end');
@@ -107,9 +107,23 @@ export function encodeComposite(entries: Iterable<MetadataEntry>): Uint8Array {
   return out;
 }
 
+/** The name an id of the reserved range that the table does not know decodes to. */
+function unknownWellKnownName(id: number): string {
+  return `unknown-well-known/0x${id.toString(16)}`;
+}
+
+/**
+ * The id behind a name decodeComposite gave an unknown reserved id, else
+ * undefined. Only that exact name of an id missing from the table: a peer can
+ * send any string as a MIME type, and one spelled `unknown-well-known/0x7e`
+ * re-encoded as id 0x7e would become a routing entry the gateway never
+ * checked when it rewrites a request's metadata.
+ */
 function unknownWellKnownId(mimeType: string): number | undefined {
   const m = /^unknown-well-known\/0x([0-9a-f]{1,2})$/.exec(mimeType);
-  return m ? Number.parseInt(m[1]!, 16) & 0x7f : undefined;
+  if (!m) return undefined;
+  const id = Number.parseInt(m[1]!, 16);
+  return id <= 0x7f && WELL_KNOWN[id] === undefined && mimeType === unknownWellKnownName(id) ? id : undefined;
 }
 
 /** Routing metadata: a sequence of 8-bit length-prefixed UTF-8 tags; the first is the route. */

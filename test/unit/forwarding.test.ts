@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { encodePayloadFrame, encodeSetup } from '../../src/protocol/codec.js';
 import { FrameType, type Payload } from '../../src/protocol/frames.js';
-import { MimeTypes, routeMetadata } from '../../src/protocol/metadata.js';
+import { MimeTypes, encodeComposite, encodeRoutes, findRoute, routeMetadata } from '../../src/protocol/metadata.js';
 import { Connection } from '../../src/rsocket/connection.js';
 import type { FrameTransport, TransportHandler } from '../../src/rsocket/transport.js';
 import { deadlineEntry } from '../../src/resilience/deadline.js';
@@ -312,6 +312,23 @@ describe('metadata the gateway must write back', () => {
     await settle();
     expect(got.events).toEqual(['error:INVALID_ARGUMENT']);
     expect(svc.served).toHaveLength(0);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('an entry named like an unknown reserved id is written back as itself, never as a second routing entry ahead of the checked one', async () => {
+    const g = gateway();
+    const svc = g.service('svc', 'svc-1', ['svc.op', 'svc.secret']);
+    const req = g.requester();
+    await settle();
+    const smuggled = { mimeType: 'unknown-well-known/0x7e', content: encodeRoutes('svc.secret') };
+    // The smuggled entry first; the deadline makes the gateway re-encode the metadata.
+    const metadata = encodeComposite([smuggled, { mimeType: MimeTypes.ROUTING, content: encodeRoutes('svc.op') }, deadlineEntry(60_000)]);
+    req.connection.requestResponse({ data: new TextEncoder().encode('1'), metadata }, events());
+    await settle();
+    expect(svc.served).toHaveLength(1);
+    expect(findRoute(svc.served[0]!.metadata)).toBe('svc.op');
+    svc.served[0]!.stream.next({ data: new TextEncoder().encode('1'), metadata: null }, true);
+    await settle();
     expect(g.leftovers()).toEqual(nothingLeft);
   });
 
