@@ -165,6 +165,13 @@ export function memoryGateway(options: MemoryGatewayOptions = {}) {
       };
     },
 
+    /** The gateway accepts a connection on `transport`; the test plays the peer on its other end (e.g. with `rawPeer`). */
+    attach(transport: MemoryTransport): Connection {
+      const server = Connection.accept(transport, { accept }, options.limits ? { limits: options.limits } : {});
+      connections.push(server);
+      return server;
+    },
+
     /** A bare requester connection; requesters without an `identity` all share the identity `test`. */
     requester(identity?: string) {
       const { client, clientEnd, server } = connect(undefined, refusingResponder);
