@@ -71,7 +71,8 @@ export async function runScale(ctx: BenchContext, options: Partial<ScaleOptions>
   const conns: Connection[] = [];
   const streams: Stream[] = [];
   try {
-    const gw = await processes.gateway();
+    // Every stream comes from this process, one client identity: it may hold them all (by default an identity gets half a route).
+    const gw = await processes.gateway(['--policy', `bench.source:bulkhead.maxPerIdentity=${o.connections * o.streamsPerConnection}`]);
     await processes.service('bench', gw.url);
     const read = async (): Promise<MemoryReading> => {
       const rs: MemoryReading[] = [];

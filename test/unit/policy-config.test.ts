@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config-error.js';
 import { compilePolicies, defaultRoutePolicy } from '../../src/policy/policy-config.js';
 import { applyPolicyFlags } from '../../src/cli/gateway-command.js';
+import { SUBMIT_CHANNELS_PER_IDENTITY, checkoutPolicies, policyFlags } from '../../src/checkout/gateway-policies.js';
 
 describe('compilePolicies', () => {
   it('gives every route the defaults when nothing is configured', () => {
@@ -79,6 +80,13 @@ describe('--policy flags', () => {
     expect(p.routes!['ns:x.y']).toEqual({ deadlineMs: 50 });
     expect(p.defaults).toEqual({ breaker: { enabled: false } });
     expect(compilePolicies(p).for('a.b').retry.maxAttempts).toBe(4);
+  });
+
+  it('carry per-identity shares, as the demo and the scale benchmark pass them', () => {
+    const p = applyPolicyFlags(undefined, [...policyFlags(checkoutPolicies).filter((_, i, all) => all[i - 1] === '--policy'), 'bench.source:bulkhead.maxPerIdentity=10000']);
+    const t = compilePolicies(p);
+    expect(t.for('checkout.submit').bulkhead.maxPerIdentity).toBe(SUBMIT_CHANNELS_PER_IDENTITY);
+    expect(t.for('bench.source').bulkhead.maxPerIdentity).toBe(10_000);
   });
 
   it('rejects a flag without route, key or value', () => {
