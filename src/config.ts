@@ -1,4 +1,6 @@
 import { ConfigError } from './config-error.js';
+import { isRoutePattern } from './auth/grant.js';
+import { isLoopbackHost } from './loopback.js';
 import { compilePolicies, type PoliciesConfig } from './policy/policy-config.js';
 
 /**
@@ -137,10 +139,50 @@ export interface GatewayConfig {
     /** Bytes of pending entries kept at most; same behaviour. Default 64 MiB. */
     maxBytes: number;
   };
+  /** Who may connect and what they may do; see docs/security.md. */
+  auth: AuthConfig;
 }
 
+/**
+ * Authentication and the anonymous grant. Auth is on when `secretFile` or
+ * `jwksFile` is set; with neither, the gateway runs in open mode: every
+ * connection may do everything, so it binds only to loopback unless
+ * `allowAnonymous` says otherwise.
+ */
+export interface AuthConfig {
+  /** File holding the HS256 shared secret (its contents, trailing whitespace trimmed; at least 32 bytes). Default null. */
+  secretFile: string | null;
+  /** File holding a JWKS (`{"keys": [...]}`) of public keys for RS*, PS*, ES* and EdDSA tokens. Default null. */
+  jwksFile: string | null;
+  /** Accepted `iss` values; null accepts any (and none). Default null. */
+  issuer: string | string[] | null;
+  /** Accepted `aud` values (the token must name one); null accepts any. Default null. */
+  audience: string | string[] | null;
+  /** Tolerance for `exp` and `nbf`, in ms; a token is also kept open this long past its `exp`. Default 30 s. */
+  clockSkewMs: number;
+  anonymous: {
+    /** Connections without a token are accepted with the anonymous grant; false refuses them with UNAUTHENTICATED. Default true. */
+    enabled: boolean;
+    /** Route patterns the anonymous grant may call (never register, never admin). Default []. */
+    call: string[];
+  };
+  /** Open mode on a non-loopback `listen.host`: allowed only when true. Ignored when auth is on. Default false. */
+  allowAnonymous: boolean;
+  /** A registration of an instance id held by a connection of the same principal pings that connection first; it is replaced only when it does not answer within this many ms. Default 2 s. */
+  probeTimeoutMs: number;
+}
+
+/** True when tokens are verified (a secret or a JWKS is configured). */
+export function authEnabled(auth: AuthConfig): boolean {
+  return auth.secretFile !== null || auth.jwksFile !== null;
+}
+
+type Group<T> = T extends unknown[] ? T : T extends object ? Partial<T> : T;
+
 export type GatewayOptions = {
-  [K in keyof GatewayConfig]?: GatewayConfig[K] extends object ? (GatewayConfig[K] extends unknown[] ? GatewayConfig[K] : Partial<GatewayConfig[K]>) : GatewayConfig[K];
+  [K in Exclude<keyof GatewayConfig, 'auth'>]?: Group<GatewayConfig[K]>;
+} & {
+  auth?: Partial<Omit<AuthConfig, 'anonymous'>> & { anonymous?: Partial<AuthConfig['anonymous']> };
 };
 
 export const defaultGatewayConfig: GatewayConfig = {
@@ -169,6 +211,16 @@ export const defaultGatewayConfig: GatewayConfig = {
   policies: { defaults: {}, routes: {} },
   deadLetter: { dir: './data/gateway', maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 },
   tls: { certFile: null, keyFile: null },
+  auth: {
+    secretFile: null,
+    jwksFile: null,
+    issuer: null,
+    audience: null,
+    clockSkewMs: 30_000,
+    anonymous: { enabled: true, call: [] },
+    allowAnonymous: false,
+    probeTimeoutMs: 2_000,
+  },
 };
 
 type Range = readonly [min: number, max: number];
@@ -198,6 +250,8 @@ const INT_RANGES: Record<string, Range> = {
   drainTimeoutMs: [0, 600_000],
   'deadLetter.maxEntries': [1, 10_000_000],
   'deadLetter.maxBytes': [1024, 16 * 1024 * 1024 * 1024],
+  'auth.clockSkewMs': [0, 600_000],
+  'auth.probeTimeoutMs': [10, 60_000],
 };
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -212,7 +266,18 @@ export function resolveGatewayConfig(options: GatewayOptions = {}): GatewayConfi
       if (!isPlainObject(value)) throw new ConfigError(group, 'must be an object');
       for (const [k, v] of Object.entries(value)) {
         if (!Object.hasOwn(base, k)) throw new ConfigError(`${group}.${k}`, `unknown key; known keys are ${Object.keys(base).map((b) => `${group}.${b}`).join(', ')}`);
-        if (v !== undefined) base[k] = v;
+        if (v === undefined) continue;
+        const inner = base[k];
+        // One nested group (auth.anonymous) merges key by key like the top-level groups.
+        if (group === 'auth' && isPlainObject(inner)) {
+          if (!isPlainObject(v)) throw new ConfigError(`${group}.${k}`, 'must be an object');
+          for (const [ik, iv] of Object.entries(v)) {
+            if (!Object.hasOwn(inner, ik)) throw new ConfigError(`${group}.${k}.${ik}`, `unknown key; known keys are ${Object.keys(inner).map((b) => `${group}.${k}.${b}`).join(', ')}`);
+            if (iv !== undefined) inner[ik] = iv;
+          }
+        } else {
+          base[k] = v;
+        }
       }
     } else {
       config[group] = value;
@@ -268,6 +333,33 @@ function validate(c: GatewayConfig): void {
   if (!LEVELS.includes(c.logging.level)) throw new ConfigError('logging.level', `must be one of ${LEVELS.join(', ')}`);
   if (typeof c.deadLetter.dir !== 'string' || c.deadLetter.dir.length === 0) throw new ConfigError('deadLetter.dir', 'must be a directory path');
   compilePolicies(c.policies);
+  validateAuth(c);
+}
+
+function validateAuth(c: GatewayConfig): void {
+  const a = c.auth;
+  for (const key of ['secretFile', 'jwksFile'] as const) {
+    const v = a[key];
+    if (v !== null && (typeof v !== 'string' || v.length === 0)) throw new ConfigError(`auth.${key}`, `must be null or a file path, got ${JSON.stringify(v)}`);
+  }
+  for (const key of ['issuer', 'audience'] as const) {
+    const v = a[key];
+    const ok = v === null || (typeof v === 'string' && v.length > 0) || (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && x.length > 0));
+    if (!ok) throw new ConfigError(`auth.${key}`, `must be null, a non-empty string or a non-empty array of them, got ${JSON.stringify(v)}`);
+  }
+  if (typeof a.anonymous.enabled !== 'boolean') throw new ConfigError('auth.anonymous.enabled', 'must be true or false');
+  if (!Array.isArray(a.anonymous.call)) throw new ConfigError('auth.anonymous.call', 'must be an array of route patterns');
+  a.anonymous.call.forEach((p, i) => {
+    if (!isRoutePattern(p)) throw new ConfigError(`auth.anonymous.call[${i}]`, `${JSON.stringify(p)} is not a route pattern (a route, a prefix such as 'bench.*', or '*')`);
+  });
+  if (typeof a.allowAnonymous !== 'boolean') throw new ConfigError('auth.allowAnonymous', 'must be true or false');
+  // Redis's protected mode: with nobody authenticated, only this machine may connect unless told otherwise.
+  if (!authEnabled(a) && !a.allowAnonymous && !isLoopbackHost(c.listen.host)) {
+    throw new ConfigError(
+      'listen.host',
+      `${c.listen.host} is not a loopback address and auth is off (no auth.secretFile or auth.jwksFile): anyone who can reach it could call every route and register as any service. Configure auth, bind to 127.0.0.1, or set auth.allowAnonymous (--allow-anonymous) to accept this`,
+    );
+  }
 }
 
 /** `scheme://host[:port]` and nothing else: what browsers send in the Origin header. */

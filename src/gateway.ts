@@ -7,13 +7,20 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
+import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { reservedForServices, resolveGatewayConfig, type GatewayConfig, type GatewayOptions } from './config.js';
+import { authEnabled, reservedForServices, resolveGatewayConfig, type GatewayConfig, type GatewayOptions } from './config.js';
+import { Authenticator } from './auth/authenticator.js';
+import { bearerEntry } from './auth/bearer.js';
+import type { Principal } from './auth/grant.js';
+import { loadTokenVerifier } from './auth/key-files.js';
+import { registrationRefusal } from './auth/permissions.js';
 import { SluiceError } from './errors.js';
 import { Forwarder, type LocalRoute } from './broker/forwarder.js';
 import { ConnectionShares } from './broker/connection-shares.js';
 import { identityOf } from './broker/identity.js';
+import { isLoopbackHost as isLoopback } from './loopback.js';
 import { Registry, type Instance } from './broker/registry.js';
 import { STATS_ROUTE, statsRoute } from './broker/stats-route.js';
 import { compilePolicies } from './policy/policy-config.js';
@@ -29,10 +36,10 @@ import { dashboardRoutes } from './admin/dashboard-routes.js';
 import { createLogger, type PinoLogger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { ConnectionRefusals } from './observability/connection-refusals.js';
-import { MimeTypes } from './protocol/metadata.js';
-import { readRegistration } from './protocol/registration.js';
+import { MetadataError, MimeTypes, decodeComposite, type MetadataEntry } from './protocol/metadata.js';
+import { readRegistration, type Registration } from './protocol/registration.js';
 import type { SetupFrame } from './protocol/frames.js';
-import { Connection } from './rsocket/connection.js';
+import { Connection, type Responder } from './rsocket/connection.js';
 import type { FrameTransport } from './rsocket/transport.js';
 import { TcpTransport } from './transport/tcp-transport.js';
 import { WebSocketTransport } from './transport/websocket-transport.js';
@@ -69,6 +76,15 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
   const config = resolveGatewayConfig(options);
   const log = deps.logger ?? createLogger({ level: config.logging.level });
   const tlsCredentials = await loadTlsCredentials(config.tls);
+  const verifier = await loadTokenVerifier(config.auth);
+  if (!authEnabled(config.auth)) {
+    log.warn(
+      { host: config.listen.host, allowAnonymous: config.auth.allowAnonymous },
+      config.auth.allowAnonymous && !isLoopback(config.listen.host)
+        ? `auth is off on a non-loopback address (allowed by auth.allowAnonymous): anyone who can reach ${config.listen.host} may call every route and register as any service`
+        : 'auth is off (no auth.secretFile or auth.jwksFile): every connection may call every route and register as any service, which is safe only because the gateway listens on loopback',
+    );
+  }
   const connections = new Set<Connection>();
   let url = '';
   const services = new Set<Connection>();
@@ -109,13 +125,20 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
   // The admin server's origin joins the allowlist once it listens (its port may be picked then).
   let origins: OriginPolicy = originPolicy(config.listen.allowedOrigins, undefined);
 
-  // Replays of dead letters enter through the front door, like any request.
+  // Replays of dead letters enter through the front door, like any request, as the internal principal.
+  const internalToken = randomBytes(32).toString('base64url');
   let loopback: Promise<Connection> | undefined;
   const loopbackConnection = (): Promise<Connection> => {
-    const open = (loopback ??= establish(nodeTransport, { url, logger: log, ...(tlsCredentials ? { tls: { ca: tlsCredentials.cert } } : {}) }));
+    const open = (loopback ??= establish(nodeTransport, {
+      url,
+      logger: log,
+      setupMetadata: [bearerEntry(internalToken)],
+      ...(tlsCredentials ? { tls: { ca: tlsCredentials.cert } } : {}),
+    }));
     return open.then((c) => (c.isOpen ? c : ((loopback = undefined), loopbackConnection())));
   };
-  const localTable: RouteTable = { ...deps.localRoutes, ...deadLetters?.routes(loopbackConnection) };
+  const dlqRoutes = deadLetters?.routes(loopbackConnection);
+  const localTable: RouteTable = { ...deps.localRoutes, ...dlqRoutes };
   const localResponder = createServiceResponder(localTable, log.child({ local: true }));
   // sluice.stats needs the gateway's internals, so it is built here and served like any local route.
   const stats = statsRoute({
@@ -134,7 +157,20 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     },
   });
   const local = new Map<string, LocalRoute>([[STATS_ROUTE, stats], ...Object.keys(localTable).map((r): [string, LocalRoute] => [r, localResponder])]);
-  const identities = new WeakMap<Connection, string>();
+  /** The registration each service connection holds, for checks on token refresh. */
+  const registrations = new WeakMap<Connection, Registration>();
+  const auth = new Authenticator({
+    verifier,
+    anonymous: config.auth.anonymous,
+    clockSkewMs: config.auth.clockSkewMs,
+    internalToken,
+    log,
+    openIdentity: (entries, conn) => identityOf(entries, conn.remoteAddress),
+    refreshRefusal: (conn, principal) => {
+      const registration = registrations.get(conn);
+      return registration ? registrationRefusal(principal, registration) : undefined;
+    },
+  });
   const forwarder: Forwarder = new Forwarder(
     {
       registry,
@@ -143,30 +179,84 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
       log,
       local,
       ...(deadLetters ? { deadLetter: deadLetters.sink } : {}),
-      identityOf: (conn) => identities.get(conn) ?? identityOf(undefined, conn.remoteAddress),
+      identityOf: (conn) => auth.accessOf(conn)?.principal.id ?? identityOf([], conn.remoteAddress),
+      accessOf: (conn) => auth.accessOf(conn),
+      adminRoutes: new Set(Object.keys(dlqRoutes ?? {})),
     },
     { window: config.flow.window, windowBytes: config.flow.windowBytes, prefetch: config.flow.prefetch, prefetchBudgetBytes: config.flow.prefetchBudgetBytes },
   );
 
-  const accept = (setup: SetupFrame, conn: Connection) => {
+  const responderFor = (conn: Connection): Responder => ({
+    ...forwarder.responderFor(conn),
+    metadataPush: (metadata) => auth.metadataPush(conn, metadata),
+  });
+
+  /** Registrations deciding on a live holder of their instance id (probing it): one probe at a time per id; others wait for it, then decide. */
+  const probing = new Map<string, Promise<unknown>>();
+  const ownerOf = (principal: Principal) => (auth.enabled ? principal.id : 'open');
+
+  const accept = (setup: SetupFrame, conn: Connection): Responder | Promise<Responder> => {
     checkMimeTypes(setup);
-    identities.set(conn, identityOf(setup, conn.remoteAddress));
+    const entries = setupEntries(setup);
     const registration = readRegistration(setup.metadata);
-    shares.admit(conn, registration !== undefined);
-    if (registration) {
-      const added = registration.routes.filter((r) => !registry.has(r.name)).length;
-      if (registry.routes().length + added > config.limits.maxRoutes) {
-        throw new SluiceError('REJECTED_SETUP', `registration: the gateway serves ${registry.routes().length} routes and takes at most ${config.limits.maxRoutes}`);
-      }
-      const { instance, replaced } = registry.register(registration.service, registration.instance, registration.routes, conn);
-      replaced?.connection.close(new SluiceError('CONNECTION_CLOSED', `replaced by a newer registration of ${registration.service}/${registration.instance}`));
-      services.add(conn);
-      conn.onClose(() => {
-        services.delete(conn);
-        registry.unregister(instance);
-      });
+    const principal = auth.authenticate(entries, conn);
+    if (principal instanceof Promise) return principal.then((p) => admit(p, registration, conn));
+    return admit(principal, registration, conn);
+  };
+
+  /** The rest of SETUP, once the principal is known: registration rules, then the responder. */
+  const admit = (principal: Principal, registration: Registration | undefined, conn: Connection): Responder | Promise<Responder> => {
+    if (!registration) {
+      shares.admit(conn, false);
+      return attach(principal, conn);
     }
-    return forwarder.responderFor(conn);
+    if (auth.enabled) {
+      const refusal = registrationRefusal(principal, registration);
+      if (refusal) throw new SluiceError('REJECTED_SETUP', refusal);
+    }
+    // Only a registration the grant allows may use the slots kept for services.
+    shares.admit(conn, true);
+    const key = `${registration.service}/${registration.instance}`;
+    const pending = probing.get(key);
+    if (pending) return pending.then(() => admit(principal, registration, conn));
+    const holder = registry.get(registration.service, registration.instance);
+    if (!holder || !holder.connection.isOpen) return register(principal, registration, conn);
+    if (holder.owner !== ownerOf(principal)) throw new SluiceError('REJECTED_SETUP', `instance id ${key} is held by another principal`);
+    // The same principal again: a restarted process whose old socket is half-open takes over, a second live process does not.
+    const probed = probe(holder.connection, config.auth.probeTimeoutMs);
+    probing.set(key, probed);
+    return probed
+      .finally(() => probing.delete(key))
+      .then((answered) => {
+        if (answered) {
+          throw new SluiceError('REJECTED_SETUP', `instance id ${key} is live on another connection (it answered a ping within ${config.auth.probeTimeoutMs} ms); stop it or use another instance id`);
+        }
+        conn.log.info({ instance: key, old: holder.connection.id }, 'instance id taken over from a connection that did not answer a ping');
+        return register(principal, registration, conn);
+      });
+  };
+
+  const register = (principal: Principal, registration: Registration, conn: Connection): Responder => {
+    if (!conn.isOpen) return attach(principal, conn); // closed while deciding: nothing to register
+    const added = registration.routes.filter((r) => !registry.has(r.name)).length;
+    if (registry.routes().length + added > config.limits.maxRoutes) {
+      throw new SluiceError('REJECTED_SETUP', `registration: the gateway serves ${registry.routes().length} routes and takes at most ${config.limits.maxRoutes}`);
+    }
+    const { instance, replaced } = registry.register(registration.service, registration.instance, registration.routes, conn, ownerOf(principal));
+    replaced?.connection.close(new SluiceError('CONNECTION_CLOSED', `replaced by a newer registration of ${registration.service}/${registration.instance}`));
+    services.add(conn);
+    registrations.set(conn, registration);
+    conn.onClose(() => {
+      services.delete(conn);
+      registry.unregister(instance);
+    });
+    return attach(principal, conn);
+  };
+
+  const attach = (principal: Principal, conn: Connection): Responder => {
+    auth.attach(conn, principal);
+    conn.log.debug({ principal: principal.id }, 'connection accepted');
+    return responderFor(conn);
   };
 
   const limits = {
@@ -322,6 +412,28 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     notReadyReasons,
     close,
   };
+}
+
+/** SETUP metadata's composite entries. Throws INVALID_SETUP when malformed. */
+function setupEntries(setup: SetupFrame): MetadataEntry[] {
+  if (!setup.metadata || setup.metadata.length === 0) return [];
+  try {
+    return decodeComposite(setup.metadata);
+  } catch (err) {
+    if (err instanceof MetadataError) throw new SluiceError('INVALID_SETUP', `setup metadata: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Resolves true when `conn` answers a KEEPALIVE within `timeoutMs`, false when it does not (or is closed). */
+function probe(conn: Connection, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    conn.ping().then(
+      () => resolve(true),
+      () => resolve(false),
+    ).finally(() => clearTimeout(timer));
+  });
 }
 
 function checkMimeTypes(setup: SetupFrame): void {

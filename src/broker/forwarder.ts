@@ -6,6 +6,7 @@
  * Routes served inside the gateway (`sluice.*`, `dlq.*`) go to local handlers.
  */
 import { SluiceError } from '../errors.js';
+import { permissionDenied, type Access } from '../auth/permissions.js';
 import { MetadataError, MimeTypes, decodeComposite, decodeRoutes, type MetadataEntry } from '../protocol/metadata.js';
 import type { Payload } from '../protocol/frames.js';
 import type { Connection, Responder } from '../rsocket/connection.js';
@@ -43,7 +44,14 @@ export interface ForwarderDependencies {
   readonly deadLetter?: DeadLetterSink;
   /** Who a connection is, for per-client rate limits and shares of route bulkheads. */
   identityOf(conn: Connection): string;
+  /** What a connection may call; undefined (or no function): everything, as without access control. */
+  accessOf?(conn: Connection): Access | undefined;
+  /** Gateway routes that need an admin grant (`dlq.*`: they show and resend other callers' payloads). */
+  readonly adminRoutes?: ReadonlySet<string>;
 }
+
+/** A connection's denied fire-and-forgets are logged at most once per this many ms, with a count. */
+const DENIED_LOG_INTERVAL_MS = 10_000;
 
 export class Forwarder {
   readonly live = new Set<Interaction>();
@@ -52,6 +60,7 @@ export class Forwarder {
   private draining = false;
   private readonly ctx: ForwardingContext;
   private readonly local: ReadonlyMap<string, LocalRoute>;
+  private readonly deniedLog = new WeakMap<Connection, { at: number; suppressed: number }>();
 
   constructor(
     private readonly deps: ForwarderDependencies,
@@ -100,6 +109,7 @@ export class Forwarder {
     try {
       const entries = decodeEntries(payload.metadata);
       route = routeOf(entries);
+      this.authorize(conn, route);
       const local = this.local.get(route);
       if (local) {
         if (this.draining) throw new SluiceError('UNAVAILABLE', 'gateway is draining and accepts no new requests');
@@ -124,6 +134,21 @@ export class Forwarder {
     }
   }
 
+  /**
+   * Throws PERMISSION_DENIED unless the connection's grant covers `route`.
+   * Checked before anything else, so a caller learns nothing about routes it
+   * may not call (not even whether they exist).
+   */
+  private authorize(conn: Connection, route: string): void {
+    const access = this.deps.accessOf?.(conn);
+    if (!access) return;
+    if (this.deps.adminRoutes?.has(route)) {
+      if (!access.admin) throw permissionDenied(route, access.principal, ' (it needs an admin grant)');
+      return;
+    }
+    if (!access.mayCall(route)) throw permissionDenied(route, access.principal);
+  }
+
   /** Checks that apply before any policy state exists for the route. Throws the refusal. */
   private admit(route: string, identity: string): void {
     if (this.draining) throw new SluiceError('UNAVAILABLE', 'gateway is draining and accepts no new requests');
@@ -143,6 +168,7 @@ export class Forwarder {
     let route = '(unknown)';
     try {
       route = routeOf(decodeEntries(payload.metadata));
+      this.authorize(conn, route);
       this.admit(route, this.deps.identityOf(conn));
       const instance = this.pickWritable(route);
       instance.connection.fireAndForget(payload);
@@ -151,6 +177,11 @@ export class Forwarder {
       // Fire-and-forget has no reply: the loss is counted, logged and, where the policy says so, dead-lettered.
       const e = SluiceError.from(err);
       this.deps.metrics.error(this.label(route), e.code);
+      if (e.code === 'PERMISSION_DENIED') {
+        // Never dead-lettered (that would let anyone fill the queue), and logged sparingly: a flood must not flood the log.
+        this.logDenied(conn, route, e);
+        return;
+      }
       const sink = this.deps.deadLetter;
       if (sink && this.deps.registry.has(route) && this.deps.policies.for(route).policy.deadLetter && e.code !== 'INVALID_ARGUMENT') {
         sink({ route, model: 'fnf', payload, error: e, attempts: 1, firstFailedAt: Date.now() }).then(
@@ -161,6 +192,17 @@ export class Forwarder {
       }
       conn.log.warn({ route, code: e.code, reason: e.message }, 'fire-and-forget dropped');
     }
+  }
+
+  private logDenied(conn: Connection, route: string, e: SluiceError): void {
+    const now = Date.now();
+    const last = this.deniedLog.get(conn);
+    if (last && now - last.at < DENIED_LOG_INTERVAL_MS) {
+      last.suppressed++;
+      return;
+    }
+    this.deniedLog.set(conn, { at: now, suppressed: 0 });
+    conn.log.debug({ route, code: e.code, reason: e.message, suppressedSinceLast: last?.suppressed ?? 0 }, 'fire-and-forget denied');
   }
 
   /**

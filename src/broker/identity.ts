@@ -1,18 +1,18 @@
 /**
- * Who a connection is, for per-client policies (rate limits): the
- * authentication entry of its SETUP metadata when there is one
+ * Who a connection is for per-client policies (rate limits) when auth is off:
+ * the authentication entry of its SETUP metadata when there is one
  * (message/x.rsocket.authentication.v0: simple -> `user:<name>`, bearer ->
  * `token:<sha256 prefix>`, never the secret itself), otherwise its IP address.
+ * With auth on, the verified principal's id is the identity instead.
  */
 import { createHash } from 'node:crypto';
-import { MimeTypes, decodeComposite } from '../protocol/metadata.js';
-import type { SetupFrame } from '../protocol/frames.js';
+import { MimeTypes, type MetadataEntry } from '../protocol/metadata.js';
 
 const SIMPLE = 0x00;
 const BEARER = 0x01;
 
-export function identityOf(setup: SetupFrame | undefined, remoteAddress: string): string {
-  const auth = authEntry(setup);
+export function identityOf(setupEntries: readonly MetadataEntry[], remoteAddress: string): string {
+  const auth = setupEntries.find((e) => e.mimeType === MimeTypes.AUTHENTICATION)?.content;
   if (auth && auth.length > 0) {
     const first = auth[0]!;
     if (first & 0x80) {
@@ -27,13 +27,4 @@ export function identityOf(setup: SetupFrame | undefined, remoteAddress: string)
     return `auth:${createHash('sha256').update(auth).digest('hex').slice(0, 16)}`;
   }
   return `ip:${remoteAddress.replace(/:\d+$/, '')}`;
-}
-
-function authEntry(setup: SetupFrame | undefined): Uint8Array | undefined {
-  if (!setup?.metadata || setup.metadata.length === 0) return undefined;
-  try {
-    return decodeComposite(setup.metadata).find((e) => e.mimeType === MimeTypes.AUTHENTICATION)?.content;
-  } catch {
-    return undefined;
-  }
 }

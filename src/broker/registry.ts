@@ -10,6 +10,8 @@ export interface Instance {
   readonly id: string;
   readonly service: string;
   readonly connection: Connection;
+  /** Who registered it (a principal id; one shared owner when auth is off): only the same owner may take the instance id over. */
+  readonly owner: string;
   readonly routes: ReadonlyMap<string, RouteDeclaration>;
   readonly registeredAt: number;
   /** Interactions forwarded to this instance and not finished: the load-balancing signal. */
@@ -29,7 +31,7 @@ export class Registry {
   constructor(private readonly events?: Partial<RegistryEvents>) {}
 
   /** Adds an instance; returns the one it replaces (same service and instance id), if any. */
-  register(service: string, id: string, routes: readonly RouteDeclaration[], connection: Connection): { instance: Instance; replaced?: Instance } {
+  register(service: string, id: string, routes: readonly RouteDeclaration[], connection: Connection, owner = ''): { instance: Instance; replaced?: Instance } {
     const key = `${service}/${id}`;
     const replaced = this.byKey.get(key);
     if (replaced) this.unregister(replaced);
@@ -37,6 +39,7 @@ export class Registry {
       id,
       service,
       connection,
+      owner,
       routes: new Map(routes.map((r) => [r.name, r])),
       registeredAt: Date.now(),
       active: 0,
@@ -90,6 +93,11 @@ export class Registry {
     if (!list) return [];
     const start = this.turn++ % list.length;
     return [...list.slice(start), ...list.slice(0, start)];
+  }
+
+  /** The instance registered as `service`/`id`, if any. */
+  get(service: string, id: string): Instance | undefined {
+    return this.byKey.get(`${service}/${id}`);
   }
 
   has(route: string): boolean {

@@ -6,6 +6,10 @@
  * a deliberate choice.
  */
 
+import { isLoopbackHost } from '../loopback.js';
+
+export { isLoopbackHost };
+
 export type LoadtestMode = 'channel' | 'rr';
 
 export interface LoadtestOptions {
@@ -116,15 +120,6 @@ export function resolveLoadtestOptions(raw: RawLoadtestFlags): LoadtestOptions {
     if (options.adminUrl) requireLoopback(options.adminUrl, '--admin-url');
   }
   return options;
-}
-
-/** True for `localhost`, 127.0.0.0/8 and ::1 (also IPv4-mapped). */
-export function isLoopbackHost(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost' || h.endsWith('.localhost')) return true;
-  if (h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
-  const v4 = /^(?:::ffff:)?(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
-  return v4 !== null && v4[1] === '127' && v4.slice(1).every((o) => Number(o) <= 255);
 }
 
 /** Throws unless `value` (a URL) points at this machine. */

@@ -26,6 +26,11 @@ export interface Registration {
 export const MAX_ROUTES_PER_INSTANCE = 256;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,254}$/;
 
+/** True for a valid service, instance or route name: 1-255 characters from [A-Za-z0-9_.:/-], starting with a letter or digit. */
+export function isName(value: unknown): value is string {
+  return typeof value === 'string' && NAME.test(value);
+}
+
 export function registrationEntry(reg: { service: string; instance: string; routes: readonly (string | RouteDeclaration)[] }): MetadataEntry {
   return { mimeType: MimeTypes.REGISTRATION, content: encodeJson(reg) };
 }

@@ -10,7 +10,10 @@
  * `outboundHighWater` for `slowConsumerTimeoutMs`) loses its connection with
  * SLOW_CONSUMER, a peer silent for the keepalive lifetime loses it with
  * KEEPALIVE_TIMEOUT, and (when the server asks, see `limitIdle`) a peer with
- * nothing open for the idle timeout loses it with CONNECTION_CLOSED.
+ * nothing open for the idle timeout loses it with CONNECTION_CLOSED. While an
+ * asynchronous `accept` decides on SETUP, at most MAX_HELD_FRAMES frames (and
+ * `maxPayloadSize` bytes) are held for replay; beyond that the connection is
+ * closed with PROTOCOL_VIOLATION.
  */
 import { SluiceError, WireCode } from '../errors.js';
 import {
@@ -92,10 +95,17 @@ export interface ServerOptions {
   maxLifetimeMs?: number;
   /**
    * Decides on the SETUP frame; returns the responder for this connection or
-   * throws a SluiceError with an *_SETUP code (sent to the peer, connection closed).
+   * throws a SluiceError with an *_SETUP code (sent to the peer, connection
+   * closed). It may decide asynchronously (verifying a token): until the
+   * promise settles the connection answers nothing (not even a KEEPALIVE, so
+   * a client's confirming ping means "accepted"), holds what the peer sends
+   * for replay in order, and counts the wait against `setupTimeoutMs`.
    */
-  accept(setup: SetupFrame, connection: Connection): Responder;
+  accept(setup: SetupFrame, connection: Connection): Responder | Promise<Responder>;
 }
+
+/** Frames a peer may send after SETUP before it is accepted; they are held and replayed in order. */
+export const MAX_HELD_FRAMES = 64;
 
 export interface ConnectionOptions {
   id?: string;
@@ -103,7 +113,7 @@ export interface ConnectionOptions {
   limits?: Partial<ConnectionLimits>;
 }
 
-type State = 'awaiting-setup' | 'open' | 'closed';
+type State = 'awaiting-setup' | 'accepting' | 'open' | 'closed';
 
 let nextConnectionId = 1;
 
@@ -136,6 +146,9 @@ export class Connection implements StreamHost {
   private idleTimeoutMs = 0;
   /** When the last stream ended or the last request arrived (epoch ms). */
   private lastActive = Date.now();
+  /** Frames received while an asynchronous accept() decides, in order (copies: transports reuse their buffers). */
+  private held: Uint8Array[] = [];
+  private heldBytes = 0;
 
   private constructor(
     private readonly transport: FrameTransport,
@@ -164,7 +177,7 @@ export class Connection implements StreamHost {
     conn.serverOptions = server;
     const timeout = server.setupTimeoutMs ?? 10_000;
     conn.setupTimer = setTimeout(() => {
-      conn.fail(new SluiceError('INVALID_SETUP', `no SETUP frame within ${timeout} ms`));
+      conn.fail(new SluiceError('INVALID_SETUP', conn.state === 'accepting' ? `SETUP not accepted within ${timeout} ms` : `no SETUP frame within ${timeout} ms`));
     }, timeout);
     unref(conn.setupTimer);
     return conn;
@@ -329,6 +342,14 @@ export class Connection implements StreamHost {
     if (this.state === 'closed') return;
     this.heardFrom = true;
     this.receivedFrames++;
+    if (this.state === 'accepting') {
+      this.hold(bytes);
+      return;
+    }
+    this.dispatch(bytes);
+  }
+
+  private dispatch(bytes: Uint8Array): void {
     let frame: Frame;
     try {
       frame = decodeFrame(bytes);
@@ -346,7 +367,6 @@ export class Connection implements StreamHost {
   }
 
   private onSetup(frame: Frame): void {
-    clearTimeout(this.setupTimer);
     if (frame.type === FrameType.RESUME) {
       this.fail(new SluiceError('UNSUPPORTED_SETUP', 'resumption is not supported'), 0x004);
       return;
@@ -371,19 +391,65 @@ export class Connection implements StreamHost {
     const min = server.minLifetimeMs ?? 1_000;
     const max = server.maxLifetimeMs ?? 600_000;
     this.lifetimeMs = Math.min(Math.max(frame.lifetime, min), max);
+    let decision: Responder | Promise<Responder>;
     try {
-      this.responder = server.accept(frame, this);
+      decision = server.accept(frame, this);
     } catch (err) {
-      // Only connection-level codes may travel on stream 0: anything else accept() throws is a refusal.
-      // OVERLOADED keeps its Sluice code on the REJECTED_SETUP wire code: it is a refusal for now, which clients retry.
-      const refusal = SluiceError.from(err);
-      if (refusal.code === 'OVERLOADED') this.fail(refusal, WireCode.REJECTED_SETUP);
-      else this.fail(refusal.wireCode <= WireCode.CONNECTION_CLOSE ? refusal : new SluiceError('REJECTED_SETUP', refusal.message, { cause: refusal }));
+      this.refuse(err);
       return;
     }
+    if (!isPromise(decision)) {
+      this.open(frame, decision);
+      return;
+    }
+    this.state = 'accepting';
+    decision.then(
+      (responder) => {
+        if (this.state !== 'accepting') return; // closed while deciding
+        this.open(frame, responder);
+        const held = this.held;
+        this.held = [];
+        this.heldBytes = 0;
+        for (const bytes of held) {
+          if ((this.state as State) !== 'open') return; // a replayed frame may have closed it
+          this.dispatch(bytes);
+        }
+      },
+      (err: unknown) => {
+        if (this.state === 'accepting') this.refuse(err);
+      },
+    );
+  }
+
+  private open(frame: SetupFrame, responder: Responder): void {
+    clearTimeout(this.setupTimer);
+    this.responder = responder;
     this.setup = frame;
     this.state = 'open';
     this.startTimer(Math.min(frame.keepAlive, this.lifetimeMs), false);
+  }
+
+  private refuse(err: unknown): void {
+    // Only connection-level codes may travel on stream 0: anything else accept() throws is a refusal.
+    // OVERLOADED keeps its Sluice code on the REJECTED_SETUP wire code: it is a refusal for now, which clients retry.
+    const refusal = SluiceError.from(err);
+    if (refusal.code === 'OVERLOADED') this.fail(refusal, WireCode.REJECTED_SETUP);
+    else this.fail(refusal.wireCode <= WireCode.CONNECTION_CLOSE ? refusal : new SluiceError('REJECTED_SETUP', refusal.message, { cause: refusal }));
+  }
+
+  /** Keeps a frame that arrived before acceptance; a peer that sends too much before it is accepted is cut off. */
+  private hold(bytes: Uint8Array): void {
+    if (this.held.length >= MAX_HELD_FRAMES || this.heldBytes + bytes.length > this.limits.maxPayloadSize) {
+      this.fail(
+        new SluiceError(
+          'PROTOCOL_VIOLATION',
+          `more than ${MAX_HELD_FRAMES} frames or ${this.limits.maxPayloadSize} bytes sent before the SETUP was accepted; wait for the answer to a KEEPALIVE first`,
+        ),
+      );
+      return;
+    }
+    this.held.push(bytes.slice());
+    this.heldBytes += bytes.length;
   }
 
   private onConnectionFrame(frame: Frame): void {
@@ -656,6 +722,8 @@ export class Connection implements StreamHost {
     this.inboundStreams = 0;
     this.outboundStreams = 0;
     this.reassembler.clear();
+    this.held = [];
+    this.heldBytes = 0;
     const streamError = error.code === 'UNAVAILABLE' ? error : new SluiceError('UNAVAILABLE', `connection ${this.id} closed: ${error.code}: ${error.message}`);
     for (const s of streams) s.abort(streamError);
     const waiters = [...this.drainWaiters];
@@ -667,6 +735,10 @@ export class Connection implements StreamHost {
     for (const l of this.closeListeners) l(error);
     this.closeListeners.clear();
   }
+}
+
+function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
 
 function checkN(n: number): number {

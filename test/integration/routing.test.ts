@@ -113,11 +113,13 @@ describe('routing', () => {
     expect((err as SluiceError).message).toContain("'routes'");
   });
 
-  it('a newer registration of the same instance replaces the old connection', async () => {
+  it('a second live registration of the same instance is refused; the first keeps serving', async () => {
     const gw = await h.gateway();
-    const first = await h.service({ url: gw.url, service: 'bench', instance: 'bench-1', reconnect: { maxAttempts: 1 } });
-    await h.service({ url: gw.url, service: 'bench', instance: 'bench-1' });
-    await eventually(() => !first.connected, 'the old connection to close');
+    const first = await h.service({ url: gw.url, service: 'bench', instance: 'bench-1' });
+    const err = await h.service({ url: gw.url, service: 'bench', instance: 'bench-1', reconnect: { maxAttempts: 1 } }).catch((e: unknown) => e);
+    expect((err as SluiceError).code).toBe('REJECTED_SETUP');
+    expect((err as SluiceError).message).toMatch(/^instance id bench\/bench-1 is live on another connection/);
+    expect(first.connected).toBe(true);
     expect(gw.registry.instances()).toHaveLength(1);
     const client = await h.client(gw.url);
     expect(await client.requestResponse('bench.echo', 'hi')).toBe('hi');

@@ -1,0 +1,57 @@
+/**
+ * Reads the gateway's verification keys from files at start-up (the secret or
+ * JWKS never travels in config or on the command line, where `ps` and logs
+ * would show it). A file that is missing or unusable fails start-up with a
+ * ConfigError naming the key. Node only.
+ */
+import { readFile } from 'node:fs/promises';
+import type { JSONWebKeySet } from 'jose';
+import { ConfigError } from '../config-error.js';
+import type { AuthConfig } from '../config.js';
+import { MIN_SECRET_BYTES, createTokenVerifier, type TokenVerifier } from './verifier.js';
+
+/**
+ * An HS256 secret file's key: its contents with trailing whitespace (a final
+ * newline) trimmed, as bytes. `sluice token` and the gateway both read it so.
+ */
+export async function readSecretFile(path: string, key = 'auth.secretFile'): Promise<Uint8Array> {
+  let raw: Buffer;
+  try {
+    raw = await readFile(path);
+  } catch (err) {
+    throw new ConfigError(key, `cannot read ${path}: ${(err as Error).message}`);
+  }
+  let end = raw.length;
+  while (end > 0 && (raw[end - 1] === 0x0a || raw[end - 1] === 0x0d || raw[end - 1] === 0x20 || raw[end - 1] === 0x09)) end--;
+  if (end < MIN_SECRET_BYTES) throw new ConfigError(key, `${path} holds ${end} bytes; an HS256 secret needs at least ${MIN_SECRET_BYTES}`);
+  return new Uint8Array(raw.subarray(0, end));
+}
+
+/** A JWKS file's key set (`{"keys": [...]}`). */
+export async function readJwksFile(path: string, key = 'auth.jwksFile'): Promise<JSONWebKeySet> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(key, `cannot read ${path} as JSON: ${(err as Error).message}`);
+  }
+  const keys = (json as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'object' && k !== null)) {
+    throw new ConfigError(key, `${path} must be a JWKS: {"keys": [<JWK>, ...]} with at least one key`);
+  }
+  return json as JSONWebKeySet;
+}
+
+/** The verifier the `auth` config describes, or undefined in open mode (no secret and no JWKS). */
+export async function loadTokenVerifier(auth: AuthConfig): Promise<TokenVerifier | undefined> {
+  if (auth.secretFile === null && auth.jwksFile === null) return undefined;
+  const secret = auth.secretFile !== null ? await readSecretFile(auth.secretFile) : undefined;
+  const jwks = auth.jwksFile !== null ? await readJwksFile(auth.jwksFile) : undefined;
+  return createTokenVerifier({
+    ...(secret ? { secret } : {}),
+    ...(jwks ? { jwks } : {}),
+    ...(auth.issuer !== null ? { issuer: auth.issuer } : {}),
+    ...(auth.audience !== null ? { audience: auth.audience } : {}),
+    clockSkewMs: auth.clockSkewMs,
+  });
+}
