@@ -25,6 +25,17 @@ const usage = `usage: sluice gateway [options]
                        (repeatable; R is a route, a prefix like 'payment.*', or 'defaults';
                        VAL is JSON; see docs/resilience.md)
   --log-level LEVEL    fatal|error|warn|info|debug    (env SLUICE_LOG_LEVEL, default info)
+
+ auth (see docs/security.md; without a secret or JWKS auth is off and the gateway binds only to loopback):
+  --auth-secret-file F HS256 secret for bearer tokens (env SLUICE_AUTH_SECRET_FILE)
+  --auth-jwks-file F   JWKS of public keys for RS/PS/ES/EdDSA tokens (env SLUICE_AUTH_JWKS_FILE)
+  --auth-issuer ISS    accepted token issuer (repeatable; env SLUICE_AUTH_ISSUER; default any)
+  --auth-audience AUD  accepted token audience (repeatable; env SLUICE_AUTH_AUDIENCE; default any)
+  --anonymous-call P   a route pattern callers without a token may call (repeatable, e.g. 'bench.*';
+                       default none)
+  --no-anonymous       refuse connections without a token (UNAUTHENTICATED)
+  --allow-anonymous    with auth off, listen on a non-loopback --host anyway (anyone reaching it
+                       may call every route and register as any service)
 `;
 
 export async function gatewayCommand(argv: string[]): Promise<void> {
@@ -46,6 +57,13 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
       policy: { type: 'string', multiple: true },
       'dead-letter-dir': { type: 'string' },
       'log-level': { type: 'string' },
+      'auth-secret-file': { type: 'string' },
+      'auth-jwks-file': { type: 'string' },
+      'auth-issuer': { type: 'string', multiple: true },
+      'auth-audience': { type: 'string', multiple: true },
+      'anonymous-call': { type: 'string', multiple: true },
+      'no-anonymous': { type: 'boolean' },
+      'allow-anonymous': { type: 'boolean' },
     },
     usage,
   );
@@ -73,6 +91,7 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
     logging: { ...file.logging, ...defined({ level: (f['log-level'] as string | undefined) ?? env.SLUICE_LOG_LEVEL }) },
     policies: applyPolicyFlags(file.policies, (f.policy as string[] | undefined) ?? []),
     deadLetter: { ...file.deadLetter, ...defined({ dir: (f['dead-letter-dir'] as string | undefined) ?? env.SLUICE_DEAD_LETTER_DIR }) },
+    auth: authOptions(file.auth, f, env),
   };
   const gateway = await createGateway(options);
   notifyParent({ type: 'listening', url: gateway.url, adminUrl: gateway.adminUrl, tcp: gateway.tcp });
@@ -80,6 +99,29 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
   await stopSignal();
   await gateway.close();
   process.exit(0);
+}
+
+/** The `auth` group: flags over env vars over the config file. */
+export function authOptions(base: GatewayOptions['auth'], f: Record<string, unknown>, env: NodeJS.ProcessEnv): NonNullable<GatewayOptions['auth']> {
+  const list = (flag: unknown, envValue: string | undefined): string | string[] | undefined => {
+    const values = (flag as string[] | undefined) ?? (envValue ? [envValue] : undefined);
+    return values === undefined ? undefined : values.length === 1 ? values[0] : values;
+  };
+  const anonymousCall = f['anonymous-call'] as string[] | undefined;
+  return {
+    ...base,
+    ...defined({
+      secretFile: (f['auth-secret-file'] as string | undefined) ?? (env.SLUICE_AUTH_SECRET_FILE || undefined),
+      jwksFile: (f['auth-jwks-file'] as string | undefined) ?? (env.SLUICE_AUTH_JWKS_FILE || undefined),
+      issuer: list(f['auth-issuer'], env.SLUICE_AUTH_ISSUER),
+      audience: list(f['auth-audience'], env.SLUICE_AUTH_AUDIENCE),
+      allowAnonymous: f['allow-anonymous'] === true ? true : undefined,
+    }),
+    anonymous: {
+      ...base?.anonymous,
+      ...defined({ call: anonymousCall, enabled: f['no-anonymous'] === true ? false : undefined }),
+    },
+  };
 }
 
 function defined<T extends Record<string, unknown>>(o: T): Partial<T> {

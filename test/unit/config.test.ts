@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, defaultGatewayConfig, resolveGatewayConfig, type GatewayOptions } from '../../src/config.js';
+import { ConfigError, authEnabled, defaultGatewayConfig, resolveGatewayConfig, type GatewayOptions } from '../../src/config.js';
 import { compilePolicies } from '../../src/policy/policy-config.js';
 
 /** `{ a: { b: v } }` from 'a.b', `{ a: v }` from 'a'. */
@@ -224,5 +224,52 @@ describe('keys inherited from Object.prototype', () => {
     expect(() => resolveGatewayConfig({ toString: 1 } as never)).toThrow("config 'toString': unknown key");
     expect(() => resolveGatewayConfig({ limits: { constructor: 1 } } as never)).toThrow("config 'limits.constructor': unknown key");
     expect(() => compilePolicies({ routes: { 'a.b': { hasOwnProperty: 1 } } })).toThrow("config 'policies.routes.a.b.hasOwnProperty': unknown key");
+  });
+});
+
+describe('auth', () => {
+  it('is off by default, with the anonymous grant enabled and empty', () => {
+    const c = resolveGatewayConfig();
+    expect(c.auth).toEqual({
+      secretFile: null,
+      jwksFile: null,
+      issuer: null,
+      audience: null,
+      clockSkewMs: 30_000,
+      anonymous: { enabled: true, call: [] },
+      allowAnonymous: false,
+      probeTimeoutMs: 2_000,
+    });
+    expect(authEnabled(c.auth)).toBe(false);
+  });
+
+  it('merges auth.anonymous key by key and names unknown keys in it', () => {
+    expect(resolveGatewayConfig({ auth: { anonymous: { call: ['bench.*'] } } }).auth.anonymous).toEqual({ enabled: true, call: ['bench.*'] });
+    expect(configError({ auth: { anonymous: { cal: [] } } }).message).toMatch(/^config 'auth.anonymous.cal': unknown key; known keys are auth.anonymous.enabled, auth.anonymous.call/);
+    expect(configError({ auth: { anonymous: [] } }).key).toBe('auth.anonymous');
+  });
+
+  it('validates every auth key, naming it', () => {
+    expect(configError({ auth: { anonymous: { call: ['ok.*', 'not a pattern'] } } }).key).toBe('auth.anonymous.call[1]');
+    expect(configError({ auth: { anonymous: { enabled: 'yes' } } }).key).toBe('auth.anonymous.enabled');
+    expect(configError({ auth: { secretFile: '' } }).key).toBe('auth.secretFile');
+    expect(configError({ auth: { jwksFile: 3 } }).key).toBe('auth.jwksFile');
+    expect(configError({ auth: { issuer: [] } }).key).toBe('auth.issuer');
+    expect(configError({ auth: { audience: [1] } }).key).toBe('auth.audience');
+    expect(configError({ auth: { clockSkewMs: -1 } }).key).toBe('auth.clockSkewMs');
+    expect(configError({ auth: { probeTimeoutMs: 0 } }).key).toBe('auth.probeTimeoutMs');
+    expect(configError({ auth: { allowAnonymous: 1 } }).key).toBe('auth.allowAnonymous');
+    expect(resolveGatewayConfig({ auth: { issuer: ['a', 'b'], audience: 'gw' } }).auth).toMatchObject({ issuer: ['a', 'b'], audience: 'gw' });
+  });
+
+  it('with auth off, a non-loopback listen.host is refused unless allowAnonymous is set', () => {
+    for (const host of ['0.0.0.0', '::', '10.1.2.3', 'gateway.example']) {
+      const err = configError({ listen: { host } });
+      expect(err.key).toBe('listen.host');
+      expect(err.message).toContain('auth is off');
+      expect(resolveGatewayConfig({ listen: { host }, auth: { allowAnonymous: true } }).listen.host).toBe(host);
+      expect(resolveGatewayConfig({ listen: { host }, auth: { secretFile: '/etc/sluice/secret' } }).listen.host).toBe(host);
+    }
+    for (const host of ['127.0.0.1', '127.0.0.2', '::1', 'localhost']) expect(resolveGatewayConfig({ listen: { host } }).listen.host).toBe(host);
   });
 });

@@ -9,7 +9,7 @@ import { SluiceError } from '../../src/errors.js';
 import { decodeFrame, encodeCancel, encodeError, encodeKeepAlive, encodeMetadataPush, encodePayloadFrame, encodeRequestN, encodeSetup, type SetupOptions } from '../../src/protocol/codec.js';
 import { Flags, FrameType, MAX_REQUEST_N, type Frame, type Payload, type SetupFrame } from '../../src/protocol/frames.js';
 import { MimeTypes } from '../../src/protocol/metadata.js';
-import { Connection, type ConnectionLimits, type KeepAliveOptions, type Responder, type ServerOptions } from '../../src/rsocket/connection.js';
+import { Connection, MAX_HELD_FRAMES, type ConnectionLimits, type KeepAliveOptions, type Responder, type ServerOptions } from '../../src/rsocket/connection.js';
 import type { InteractionModel, Stream, StreamHandler } from '../../src/rsocket/stream.js';
 import { memoryPair, rawPeer, settle, type RawPeer } from '../helpers/memory-transport.js';
 
@@ -287,6 +287,111 @@ describe('SETUP', () => {
   it('requests before SETUP are refused locally with UNAVAILABLE', () => {
     const { server } = rawClient();
     expect(() => server.requestStream(p('x'), 1, recorder())).toThrow(new SluiceError('UNAVAILABLE', 'connection c1 is not set up'));
+  });
+});
+
+// ------------------------------------------------------- asynchronous accept
+
+/** A server-role Connection whose accept() decides when the test says. */
+function deferredClient(o: { limits?: Partial<ConnectionLimits> } = {}) {
+  let decide!: { resolve: (r: Responder) => void; reject: (e: unknown) => void };
+  const decision = new Promise<Responder>((resolve, reject) => (decide = { resolve, reject }));
+  const responder = testResponder((s) => {
+    s.stream.next(p(`echo:${s.data}`));
+    s.stream.complete();
+  });
+  const r = rawClient({ responder, ...o, server: { accept: () => decision } });
+  return { ...r, decide, responder };
+}
+
+describe('asynchronous accept', () => {
+  it('answers nothing until accepted, then replays held frames in order (the confirming ping included)', async () => {
+    const { server, peer, decide, responder } = deferredClient();
+    peer.send(setupFrame());
+    peer.send(encodeKeepAlive(true, 0, u8('ping')));
+    peer.send(encodePayloadFrame(FrameType.REQUEST_FNF, 1, 0, p('first')));
+    peer.send(encodePayloadFrame(FrameType.REQUEST_RESPONSE, 3, 0, p('second')));
+    await settle();
+    expect(peer.frames).toEqual([]);
+    expect(responder.fnf).toEqual([]);
+    expect(server.isOpen).toBe(true);
+    decide.resolve(responder);
+    await settle();
+    expect(peer.frames.map((f) => f.type)).toEqual([FrameType.KEEPALIVE, FrameType.PAYLOAD, FrameType.PAYLOAD]);
+    expect(responder.fnf).toEqual(['first']);
+    expect(responder.served.map((s) => s.data)).toEqual(['second']);
+    expect(server.setup).toBeDefined();
+  });
+
+  it('a client ping resolves only once the server accepted', async () => {
+    const [ct, st] = memoryPair();
+    let accept!: () => void;
+    const gate = new Promise<void>((r) => (accept = r));
+    const server = Connection.accept(st, { accept: () => gate.then(() => testResponder()) }, { id: 'c1' });
+    const client = Connection.connect(ct, MIME, testResponder(), { id: 'k1' });
+    cleanups.push(() => client.close());
+    let pinged = false;
+    const ping = client.ping().then(() => (pinged = true));
+    await settle();
+    expect(pinged).toBe(false);
+    accept();
+    await ping;
+    expect(server.setup).toBeDefined();
+  });
+
+  it('a rejection is sent on stream 0 with its code, and held frames are dropped', async () => {
+    const { server, peer, decide, responder } = deferredClient();
+    peer.send(setupFrame());
+    peer.send(encodePayloadFrame(FrameType.REQUEST_FNF, 1, 0, p('never')));
+    await settle();
+    decide.reject(new SluiceError('UNAUTHENTICATED', 'token expired at 2026-01-01T00:00:00.000Z'));
+    await expectRefused(peer, server, { code: 0x003, message: 'UNAUTHENTICATED: token expired at 2026-01-01T00:00:00.000Z' });
+    expect(responder.fnf).toEqual([]);
+  });
+
+  it('more than MAX_HELD_FRAMES frames before acceptance closes with PROTOCOL_VIOLATION', async () => {
+    const { server, peer, decide } = deferredClient();
+    peer.send(setupFrame());
+    for (let i = 0; i <= MAX_HELD_FRAMES; i++) peer.send(encodeKeepAlive(false, 0));
+    await expectRefused(peer, server, {
+      code: 0x101,
+      message: `PROTOCOL_VIOLATION: more than ${MAX_HELD_FRAMES} frames or 1048576 bytes sent before the SETUP was accepted; wait for the answer to a KEEPALIVE first`,
+    });
+    decide.resolve(testResponder());
+    await settle();
+    expect(server.isOpen).toBe(false);
+  });
+
+  it('more than maxPayloadSize bytes before acceptance closes with PROTOCOL_VIOLATION', async () => {
+    const { server, peer } = deferredClient({ limits: { maxPayloadSize: 2048 } });
+    peer.send(setupFrame());
+    peer.send(encodePayloadFrame(FrameType.REQUEST_FNF, 1, 0, bytesOf(1500)));
+    await settle();
+    expect(server.isOpen).toBe(true);
+    peer.send(encodePayloadFrame(FrameType.REQUEST_FNF, 3, 0, bytesOf(1500)));
+    await settle();
+    expect(errorsIn(peer.frames).map((e) => e.code)).toEqual([0x101]);
+    expect(server.isOpen).toBe(false);
+  });
+
+  it('a peer that disconnects while accept() decides is never opened', async () => {
+    const { server, peer, decide, responder } = deferredClient();
+    peer.send(setupFrame());
+    await settle();
+    peer.transport.close();
+    await settle();
+    decide.resolve(responder);
+    await settle();
+    expect(server.isOpen).toBe(false);
+    expect(server.setup).toBeUndefined();
+  });
+
+  it('the setup timeout covers the wait for acceptance', async () => {
+    vi.useFakeTimers();
+    const { server, peer } = rawClient({ server: { setupTimeoutMs: 500, accept: () => new Promise<Responder>(() => {}) } });
+    peer.send(setupFrame());
+    await vi.advanceTimersByTimeAsync(500);
+    await expectRefused(peer, server, { code: 0x001, message: 'INVALID_SETUP: SETUP not accepted within 500 ms' });
   });
 });
 
