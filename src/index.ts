@@ -6,7 +6,15 @@
 export { createGateway } from './gateway.js';
 export type { Gateway, GatewayDependencies } from './gateway.js';
 export { resolveGatewayConfig, defaultGatewayConfig, ConfigError } from './config.js';
-export type { GatewayConfig, GatewayOptions } from './config.js';
+export type { GatewayConfig, GatewayOptions, AuthConfig } from './config.js';
+
+/* Trust: tokens, grants and the bearer entry (docs/security.md). */
+export { createTokenVerifier } from './auth/verifier.js';
+export type { TokenVerifier, TokenVerifierOptions } from './auth/verifier.js';
+export { readSecretFile } from './auth/key-files.js';
+export { bearerEntry } from './auth/bearer.js';
+export { GRANT_CLAIM, RoutePatterns, isRoutePattern } from './auth/grant.js';
+export type { Grant, Principal } from './auth/grant.js';
 
 export { connectService } from './service/connect-service.js';
 export type { Service, ServiceOptions, ServiceStatusEvents } from './service/connect-service.js';

@@ -19,6 +19,7 @@ import { MimeTypes, type MetadataEntry } from '../../src/protocol/metadata.js';
 import { benchRoutes } from '../../src/bench/bench-service.js';
 import type { RouteTable } from '../../src/service/handlers.js';
 import { eventually, metricValue, metricsText, useHarness } from '../helpers/harness.js';
+import { startChild } from '../../src/demo/supervisor.js';
 import { mint, secretFile, tokenService, withToken } from '../helpers/auth.js';
 
 const h = useHarness();
@@ -199,5 +200,33 @@ describe('open mode', () => {
     await h.service({ url: gw.url, service: 'bench' });
     const client = await h.client(gw.url);
     expect(await client.requestResponse('bench.echo', 'open')).toBe('open');
+  });
+});
+
+describe('sluice gateway flags', () => {
+  it('--auth-secret-file, --anonymous-call and --no-anonymous configure a gateway process', async () => {
+    const secret = await secretFile(h);
+    const child = startChild({ name: 'gateway', args: ['gateway', '--port', '0', '--admin-port', '0', '--auth-secret-file', secret, '--anonymous-call', 'bench.echo'], env: { SLUICE_LOG_LEVEL: 'silent' } }, 'ignore');
+    h.onCleanup(() => child.stop(2_000));
+    const { url } = await child.message<{ url: string }>('listening', 20_000);
+    await tokenService(h, url, await mint('bench', { service: 'bench', register: ['bench.*'] }), 'bench', 'bench-1', benchRoutes());
+    expect((await refused(url, withToken(await mint('bench', {}, { secret: 'not-the-secret-not-the-secret-not-the' })))).message).toBe('token has a bad signature');
+    const anon = await h.client(url);
+    expect(await anon.requestResponse('bench.echo', 'anon')).toBe('anon');
+    await expect(anon.requestResponse('bench.stats', { id: 'x' })).rejects.toMatchObject({ code: 'PERMISSION_DENIED', message: "route 'bench.stats' is not granted to anonymous:127.0.0.1" });
+
+    const closed = startChild({ name: 'gateway', args: ['gateway', '--port', '0', '--admin-port', '0', '--auth-secret-file', secret, '--no-anonymous'], env: { SLUICE_LOG_LEVEL: 'silent' } }, 'ignore');
+    h.onCleanup(() => closed.stop(2_000));
+    const second = await closed.message<{ url: string }>('listening', 20_000);
+    expect((await refused(second.url, [])).message).toMatch(/^a bearer token is required/);
+  });
+
+  it('without auth, --host 0.0.0.0 stops the process naming the reason', async () => {
+    const child = startChild({ name: 'gateway', args: ['gateway', '--host', '0.0.0.0', '--port', '0', '--admin-port', '0'], env: { SLUICE_LOG_LEVEL: 'silent' } }, 'pipe');
+    let stderr = '';
+    child.process.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    const code = await new Promise<number | null>((resolve) => child.process.once('exit', resolve));
+    expect(code).not.toBe(0);
+    expect(stderr).toContain("config 'listen.host': 0.0.0.0 is not a loopback address and auth is off");
   });
 });
