@@ -5,7 +5,7 @@
  * ConfigError naming the key. Node only.
  */
 import { readFile } from 'node:fs/promises';
-import type { JSONWebKeySet } from 'jose';
+import { importJWK, type JSONWebKeySet, type JWK } from 'jose';
 import { ConfigError } from '../config-error.js';
 import type { AuthConfig } from '../config.js';
 import { MIN_SECRET_BYTES, createTokenVerifier, type TokenVerifier } from './verifier.js';
@@ -38,6 +38,17 @@ export async function readJwksFile(path: string, key = 'auth.jwksFile'): Promise
   const keys = (json as { keys?: unknown } | null)?.keys;
   if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'object' && k !== null)) {
     throw new ConfigError(key, `${path} must be a JWKS: {"keys": [<JWK>, ...]} with at least one key`);
+  }
+  // A key jose cannot use would otherwise surface only when a token names it, as a confusing refusal.
+  for (const [i, jwk] of (keys as JWK[]).entries()) {
+    if (typeof jwk.kty !== 'string' || jwk.kty === 'oct' || jwk.d !== undefined) {
+      throw new ConfigError(key, `${path}: keys[${i}] must be a public key (kty RSA, EC or OKP, no private part)`);
+    }
+    try {
+      await importJWK(jwk, jwk.alg ?? (jwk.kty === 'RSA' ? 'RS256' : jwk.kty === 'EC' ? `ES${jwk.crv === 'P-384' ? 384 : jwk.crv === 'P-521' ? 512 : 256}` : 'EdDSA'));
+    } catch (err) {
+      throw new ConfigError(key, `${path}: keys[${i}] is not a usable key: ${(err as Error).message}`);
+    }
   }
   return json as JSONWebKeySet;
 }

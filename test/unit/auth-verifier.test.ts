@@ -125,6 +125,10 @@ describe('key files', () => {
       await expect(readSecretFile(join(dir, 'missing'))).rejects.toThrow('cannot read');
       await writeFile(join(dir, 'j'), '{"keys": []}');
       await expect(readJwksFile(join(dir, 'j'))).rejects.toThrow("config 'auth.jwksFile'");
+      await writeFile(join(dir, 'k'), JSON.stringify({ keys: [{ kty: 'oct', k: 'c2VjcmV0' }] }));
+      await expect(readJwksFile(join(dir, 'k'))).rejects.toThrow('keys[0] must be a public key');
+      await writeFile(join(dir, 'e'), JSON.stringify({ keys: [{ kty: 'EC', crv: 'P-256', x: 'AAAA', y: 'AAAA' }] }));
+      await expect(readJwksFile(join(dir, 'e'))).rejects.toThrow('keys[0] is not a usable key');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
