@@ -21,8 +21,8 @@ export type TokenSource = string | TokenProvider;
 /** Well-known auth type `bearer` of the RSocket authentication extension (high bit: a well-known id follows). */
 const BEARER = 0x80 | 0x01;
 
-/** Largest token accepted, in bytes: far above any sane JWT, far below the 16 MiB metadata entry cap. */
-export const MAX_TOKEN_BYTES = 16 * 1024;
+/** Largest token sent, in bytes: the gateway's limit too (a grant is a few hundred bytes). */
+export const MAX_TOKEN_BYTES = 8192;
 
 const encoder = new TextEncoder();
 

@@ -20,8 +20,7 @@ export async function readSecretFile(path: string): Promise<Uint8Array> {
     throw new SluiceError('INVALID_ARGUMENT', `cannot read secret file ${path}: ${(err as Error).message}`, { cause: err });
   }
   let end = bytes.length;
-  if (end > 0 && bytes[end - 1] === 0x0a) end--;
-  if (end > 0 && bytes[end - 1] === 0x0d) end--;
+  while (end > 0 && (bytes[end - 1] === 0x20 || bytes[end - 1] === 0x09 || bytes[end - 1] === 0x0a || bytes[end - 1] === 0x0d)) end--;
   const secret = bytes.subarray(0, end);
   if (secret.length < MIN_SECRET_BYTES) throw new SluiceError('INVALID_ARGUMENT', `secret file ${path} holds ${secret.length} bytes; HS256 needs at least ${MIN_SECRET_BYTES}`);
   return secret;

@@ -29,12 +29,14 @@ export interface CliToken {
   readonly token: string;
   /** Where it came from, for error messages: `--token`, a file path, `SLUICE_TOKEN`. */
   readonly source: string;
+  /** Found by default (the demo's operator token), not asked for: when the gateway refuses it, the command goes on without. */
+  readonly implicit: boolean;
 }
 
 export async function resolveCliToken(f: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Promise<CliToken | undefined> {
-  if (typeof f.token === 'string') return { token: nonEmpty(f.token.trim(), '--token'), source: '--token' };
+  if (typeof f.token === 'string') return { token: nonEmpty(f.token.trim(), '--token'), source: '--token', implicit: false };
   if (typeof f['token-file'] === 'string') return fromFile(f['token-file'], true);
-  if (env.SLUICE_TOKEN) return { token: env.SLUICE_TOKEN.trim(), source: 'SLUICE_TOKEN' };
+  if (env.SLUICE_TOKEN) return { token: env.SLUICE_TOKEN.trim(), source: 'SLUICE_TOKEN', implicit: false };
   if (env.SLUICE_TOKEN_FILE) return fromFile(env.SLUICE_TOKEN_FILE, true);
   return fromFile(join(env.SLUICE_DATA_DIR || DEFAULT_DATA_DIR, OPERATOR_TOKEN_FILE), false);
 }
@@ -47,7 +49,7 @@ async function fromFile(path: string, required: boolean): Promise<CliToken | und
     if (!required && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new Error(`cannot read token file ${path}: ${(err as Error).message}`);
   }
-  return { token: nonEmpty(text.trim(), path), source: path };
+  return { token: nonEmpty(text.trim(), path), source: path, implicit: !required };
 }
 
 function nonEmpty(token: string, source: string): string {
@@ -55,14 +57,34 @@ function nonEmpty(token: string, source: string): string {
   return token;
 }
 
-/** `connect()` with the command's token; a refused token names where it came from. */
+/**
+ * `connect()` with the command's token. A refused token names where it came
+ * from; a refused default token (an operator token of another demo, or an
+ * expired one) is dropped with a warning and the command goes on anonymous.
+ */
 export async function connectWithCliToken(options: Omit<ClientOptions, 'token'>, token: CliToken | undefined): Promise<Client> {
   try {
     return await connect({ ...options, ...(token ? { token: token.token } : {}) });
   } catch (err) {
-    if (token && err instanceof SluiceError && err.code === 'UNAUTHENTICATED') {
-      throw new SluiceError('UNAUTHENTICATED', `${err.message} (token from ${token.source})`, { cause: err });
+    if (!token || !(err instanceof SluiceError) || err.code !== 'UNAUTHENTICATED') throw err;
+    if (token.implicit) {
+      process.stderr.write(`warning: the gateway refused the token in ${token.source} (${err.message}); going on without a token\n`);
+      return connect(options);
     }
-    throw err;
+    throw new SluiceError('UNAUTHENTICATED', `${err.message} (token from ${token.source})`, { cause: err });
+  }
+}
+
+/** The token a multi-connection command (loadtest) should present: checked once on a probe connection, as connectWithCliToken decides. */
+export async function checkedCliToken(url: string, token: CliToken | undefined): Promise<string | undefined> {
+  if (!token) return undefined;
+  try {
+    (await connect({ url, token: token.token })).close();
+    return token.token;
+  } catch (err) {
+    if (!(err instanceof SluiceError) || err.code !== 'UNAUTHENTICATED') return token.token; // not about the token: the run reports it
+    if (!token.implicit) throw new SluiceError('UNAUTHENTICATED', `${err.message} (token from ${token.source})`, { cause: err });
+    process.stderr.write(`warning: the gateway refused the token in ${token.source} (${err.message}); going on without a token\n`);
+    return undefined;
   }
 }

@@ -3,7 +3,7 @@ import { formatReport } from '../loadtest/report.js';
 import { resolveLoadtestOptions, loadtestDefaults as d } from '../loadtest/options.js';
 import { runLoadtest } from '../loadtest/run.js';
 import { parseFlags } from './args.js';
-import { resolveCliToken, tokenFlags, tokenUsage } from './cli-token.js';
+import { checkedCliToken, resolveCliToken, tokenFlags, tokenUsage } from './cli-token.js';
 
 const usage = `usage: sluice loadtest [options]     (npm run loadtest -- [options])
 
@@ -67,7 +67,7 @@ export async function loadtestCommand(argv: string[]): Promise<void> {
   );
   const { token: _t, 'token-file': _tf, ...flags } = raw;
   const options = resolveLoadtestOptions(flags as Record<string, string | boolean | undefined>);
-  const token = await resolveCliToken(raw);
+  const token = await checkedCliToken(options.url, await resolveCliToken(raw));
   const abort = new AbortController();
   // Ctrl-C stops sending; answers still get --drain-s, then the report prints. A second Ctrl-C exits at once.
   const onSignal = () => {
@@ -80,7 +80,7 @@ export async function loadtestCommand(argv: string[]): Promise<void> {
     const out = process.stdout;
     const report = await runLoadtest(options, {
       signal: abort.signal,
-      ...(token ? { token: token.token } : {}),
+      ...(token ? { token } : {}),
       // With --json, progress goes to stderr so stdout stays one JSON document.
       progress: options.json ? { write: (t) => process.stderr.write(t), tty: process.stderr.isTTY === true } : { write: (t) => out.write(t), tty: out.isTTY === true },
     });

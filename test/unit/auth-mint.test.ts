@@ -72,9 +72,9 @@ describe('parseDuration', () => {
 });
 
 describe('secret files', () => {
-  it('one trailing newline is not part of the key; too short is refused naming the file', async () => {
+  it('trailing whitespace is not part of the key; too short is refused naming the file', async () => {
     const dir = await tempDir();
-    await writeFile(join(dir, 's'), '0123456789abcdef0123456789abcdef\n');
+    await writeFile(join(dir, 's'), '0123456789abcdef0123456789abcdef \r\n');
     expect(await readSecretFile(join(dir, 's'))).toEqual(secret);
     await writeFile(join(dir, 'short'), 'tooshort\n');
     await expect(readSecretFile(join(dir, 'short'))).rejects.toThrow(/short holds 8 bytes/);
