@@ -7,7 +7,7 @@
  * and `sluice token` mints what the gateway accepts.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -127,6 +127,21 @@ describe('sluice token', () => {
     expect(JSON.parse(echoed.stdout)).toEqual({ a: 1 });
     const denied = await run(process.execPath, [SLUICE_BIN, 'call', 'bench.stats', '{}', '--url', gw.url], { env: { ...process.env, SLUICE_TOKEN: jwt } }).catch((e: { stderr: string; code: number }) => e);
     expect(denied).toMatchObject({ code: 1, stderr: expect.stringContaining('PERMISSION_DENIED') });
+  }, 30_000);
+
+  it("a default operator token the gateway refuses (another demo's) is dropped with a warning; an explicit one fails naming its source", async () => {
+    const gw = await h.gateway(withAuth({ anonymous: { enabled: true, call: ['bench.echo'] } }));
+    await h.service({ url: gw.url, service: 'bench', token: await benchService() });
+    const dataDir = join(dir, 'stale-demo');
+    const stale = await mintToken({ secret: otherSecret, subject: 'operator', grant: { call: ['*'], admin: true } });
+    await mkdir(join(dataDir, 'gateway'), { recursive: true });
+    await writeFile(join(dataDir, 'gateway', 'operator.jwt'), stale, { mode: 0o600 });
+    const env = { ...process.env, SLUICE_DATA_DIR: dataDir, SLUICE_TOKEN: '', SLUICE_TOKEN_FILE: '' };
+    const ok = await run(process.execPath, [SLUICE_BIN, 'call', 'bench.echo', '"hi"', '--url', gw.url], { env });
+    expect(JSON.parse(ok.stdout)).toBe('hi');
+    expect(ok.stderr).toMatch(/warning: the gateway refused the token in .*operator\.jwt/);
+    const explicit = await run(process.execPath, [SLUICE_BIN, 'call', 'bench.echo', '"hi"', '--url', gw.url], { env: { ...env, SLUICE_TOKEN: stale } }).catch((e: { code: number; stderr: string }) => e);
+    expect(explicit).toMatchObject({ code: 1, stderr: expect.stringMatching(/UNAUTHENTICATED: .*\(token from SLUICE_TOKEN\)/) });
   }, 30_000);
 
   it('refuses a bad pattern and a short secret, naming them', async () => {
