@@ -10,7 +10,7 @@ import { MimeTypes, encodeComposite, type MetadataEntry } from '../../src/protoc
 import { Connection, refusingResponder, type ConnectionLimits, type KeepAliveOptions, type Responder } from '../../src/rsocket/connection.js';
 import type { Logger } from '../../src/observability/log.js';
 import { bearerEntry, resolveToken, type TokenSource } from './token.js';
-import { startTokenRefresh, type TokenRefreshOptions } from './token-refresh.js';
+import { resolveTokenRefresh, startTokenRefresh, type TokenRefreshOptions } from './token-refresh.js';
 import type { TlsClientOptions, TransportFactory } from './transport.js';
 
 export interface ConnectOptions {
@@ -40,6 +40,8 @@ export interface ConnectOptions {
 }
 
 export async function establish(transportFactory: TransportFactory, options: ConnectOptions): Promise<Connection> {
+  // Checked before anything opens: a bad option fails every attempt alike.
+  const refresh = resolveTokenRefresh(options.tokenRefresh);
   const timeoutMs = options.connectTimeoutMs ?? 10_000;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -63,7 +65,7 @@ export async function establish(transportFactory: TransportFactory, options: Con
     );
     await Promise.race([conn.ping(), timeout]);
     if (typeof options.token === 'function' && token !== undefined) {
-      startTokenRefresh(conn, options.token, token, options.tokenRefresh, undefined, conn.log);
+      startTokenRefresh(conn, options.token, token, refresh, undefined, conn.log);
     }
     return conn;
   } catch (err) {

@@ -26,6 +26,16 @@ export interface TokenRefreshOptions {
 
 export const defaultTokenRefresh: TokenRefreshOptions = { at: 0.8, minLeadMs: 5_000, minDelayMs: 1_000 };
 
+/** Defaults merged and every value checked; throws INVALID_ARGUMENT naming the option. */
+export function resolveTokenRefresh(options: Partial<TokenRefreshOptions> = {}): TokenRefreshOptions {
+  const o = { ...defaultTokenRefresh, ...options };
+  const bad = (key: string, range: string, v: number) => new SluiceError('INVALID_ARGUMENT', `tokenRefresh.${key} must be ${range}, got ${v}`);
+  if (!(o.at > 0 && o.at < 1)) throw bad('at', 'a number between 0 and 1 (exclusive)', o.at);
+  if (!(Number.isFinite(o.minLeadMs) && o.minLeadMs >= 0 && o.minLeadMs <= 86_400_000)) throw bad('minLeadMs', 'from 0 to 86400000 ms', o.minLeadMs);
+  if (!(Number.isFinite(o.minDelayMs) && o.minDelayMs >= 10 && o.minDelayMs <= 3_600_000)) throw bad('minDelayMs', 'from 10 to 3600000 ms', o.minDelayMs);
+  return o;
+}
+
 /** Wall-clock time (token `exp` is epoch based), injectable so tests move it by hand. */
 export interface RefreshClock {
   /** Epoch milliseconds. */
@@ -84,7 +94,7 @@ export function startTokenRefresh(
   clock: RefreshClock = systemRefreshClock,
   log: Logger = silentLogger,
 ): TokenRefresher {
-  const o = { ...defaultTokenRefresh, ...options };
+  const o = resolveTokenRefresh(options);
   const abort = new AbortController();
   const state = { refreshes: 0 };
   const unwatch = target.onClose(() => abort.abort());

@@ -279,6 +279,17 @@ describe('refresh scheduling', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it.each([
+    [{ at: 1 }, /tokenRefresh\.at/],
+    [{ at: 0 }, /tokenRefresh\.at/],
+    [{ minLeadMs: -1 }, /tokenRefresh\.minLeadMs/],
+    [{ minDelayMs: 0 }, /tokenRefresh\.minDelayMs/],
+  ])('refresh option %o is refused before connecting', async (tokenRefresh, message) => {
+    const gw = memoryGateway();
+    await expect(establish(gw.factory, { url: 'memory://', token: () => 't', tokenRefresh })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(message) });
+    expect(gw.servers).toHaveLength(0);
+  });
+
   it('a fixed token starts no refresh timer', async () => {
     vi.useFakeTimers({ now: T0, toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
     const gw = memoryGateway();
