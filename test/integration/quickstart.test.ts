@@ -55,14 +55,19 @@ describe('npm start', () => {
       const tryIt = /^ {2}(node bin\/sluice\.js order .*)$/m.exec(out)?.[1];
       expect(tryIt).toBeDefined();
       const [, ...args] = tryIt!.split(/\s+/);
-      const { stdout } = await cli(args);
+      // Independent commands, run side by side: each is its own process.
+      const anonymous = { SLUICE_DATA_DIR: join(dataDir, 'nowhere') };
+      const [{ stdout }, echoed, , refund] = await Promise.all([
+        cli(args),
+        cli(['bin/sluice.js', 'call', 'bench.echo', '{"hello":"sluice"}', '--url', url!]),
+        // Admin: exits non-zero (rejecting the whole) unless the operator token is accepted.
+        cli(['bin/sluice.js', 'dlq', 'list', '--url', url!]),
+        // Without the operator token (another data dir, no token): an anonymous caller.
+        cli(['bin/sluice.js', 'call', 'payment.refund', '{"orderId":"ord_x"}', '--url', url!], anonymous).catch((e: { code: number; stderr: string }) => e),
+      ]);
       expect(stdout).toMatch(/accepted ord_\S+ \(PENDING\)/);
       expect(stdout).toMatch(/#4 OrderConfirmed/);
-      expect(JSON.parse((await cli(['bin/sluice.js', 'call', 'bench.echo', '{"hello":"sluice"}', '--url', url!])).stdout)).toEqual({ hello: 'sluice' });
-      await cli(['bin/sluice.js', 'dlq', 'list', '--url', url!]);
-      // Without the operator token (another data dir, no token): the same commands as an anonymous caller.
-      const anonymous = { SLUICE_DATA_DIR: join(dataDir, 'nowhere') };
-      const refund = await cli(['bin/sluice.js', 'call', 'payment.refund', '{"orderId":"ord_x"}', '--url', url!], anonymous).catch((e: { code: number; stderr: string }) => e);
+      expect(JSON.parse(echoed.stdout)).toEqual({ hello: 'sluice' });
       expect(refund).toMatchObject({ code: 1, stderr: expect.stringContaining('PERMISSION_DENIED') });
       process.kill(-proc.pid!, 'SIGINT');
       await exited;
