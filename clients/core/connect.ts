@@ -48,7 +48,7 @@ export async function connectWith(factory: TransportFactory, options: ClientOpti
     connected: () => status({ state: 'connected' }),
     disconnected: (error) => status({ state: 'disconnected', error, retrying: true }),
     failed: (error) => status({ state: 'failed', error }),
-  }, options.logger);
+  }, options.logger, { renewable: typeof options.token === 'function' });
   await reconnector.start();
   return new Client(reconnector, () => reconnector.close());
 }

@@ -4,6 +4,9 @@
  * (default unbounded, at most one attempt per `maxDelayMs` once backed off),
  * then `failed` fires and it stops. A refused SETUP (INVALID_SETUP,
  * UNSUPPORTED_SETUP, REJECTED_SETUP) is permanent: retrying cannot fix it.
+ * UNAUTHENTICATED is permanent for a fixed token (the same token would be
+ * refused again) and retried with backoff when a token provider is
+ * configured, since it may hand out a new token (rotated, re-issued).
  * While disconnected nothing is queued: requests fail fast with UNAVAILABLE.
  */
 import { SluiceError } from '../../src/errors.js';
@@ -26,6 +29,11 @@ export interface ReconnectEvents {
 
 const PERMANENT = new Set(['INVALID_SETUP', 'UNSUPPORTED_SETUP', 'REJECTED_SETUP']);
 
+export interface ReconnectCredentials {
+  /** True when each attempt may present a new credential (a token provider): UNAUTHENTICATED is then retried. Default false. */
+  renewable: boolean;
+}
+
 export class Reconnector {
   private conn: Connection | undefined;
   private stopped = false;
@@ -39,6 +47,7 @@ export class Reconnector {
     options: Partial<ReconnectOptions> = {},
     private readonly events: Partial<ReconnectEvents> = {},
     private readonly log: Logger = silentLogger,
+    private readonly credentials: ReconnectCredentials = { renewable: false },
   ) {
     this.options = { ...defaultReconnect, ...options };
   }
@@ -94,7 +103,8 @@ export class Reconnector {
 
   private onFailure(error: SluiceError): void {
     this.failures++;
-    if (PERMANENT.has(error.code) || this.failures >= this.options.maxAttempts) {
+    const permanent = PERMANENT.has(error.code) || (error.code === 'UNAUTHENTICATED' && !this.credentials.renewable);
+    if (permanent || this.failures >= this.options.maxAttempts) {
       this.stopped = true;
       this.log.error({ code: error.code, reason: error.message, attempts: this.failures }, 'giving up connecting');
       this.first?.reject(error);

@@ -207,6 +207,20 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
     chart('scale-memory.svg');
   });
 
+  section(out, '## 7. Auth cost: request-response with tokens vs auth off', r.auth, (a) => {
+    const o = a.options;
+    p(
+      `\`bench.echo\` request-response, ${o.concurrency} requests outstanding over ${o.connections} connections, ${int(o.requests)} requests per run, ${o.runs} runs per side alternating, after a warm-up. Auth on: a gateway started with \`--auth-secret-file\` (HS256) and no anonymous grant; the bench service registers with its token and every client connection presents one granting \`bench.*\`, so every request is checked against a grant. Auth off: the same gateway without a secret, side by side in the same run.`,
+    );
+    p(
+      '| | req/s (median) | runs |',
+      '|---|---|---|',
+      `| auth on | ${int(a.on)} | ${a.samples.on.map((x) => int(x)).join(', ')} |`,
+      `| auth off | ${int(a.off)} | ${a.samples.off.map((x) => int(x)).join(', ')} |`,
+      `| **on / off** | **${a.ratio.toFixed(2)}** | |`,
+    );
+  });
+
   p(
     '## Reproducing',
     '```sh',

@@ -26,11 +26,15 @@ export class Processes {
     return { child, url, adminUrl };
   }
 
-  /** A built-in service (`sluice service <name> [...extra]`) registered with the gateway (or direct server) at `url`. */
-  async service(name: string, url: string, instance?: string, extra: readonly string[] = []): Promise<Child> {
+  /**
+   * A built-in service (`sluice service <name> [...extra]`) registered with
+   * the gateway (or direct server) at `url`; `env` carries what argv must not
+   * (SLUICE_TOKEN).
+   */
+  async service(name: string, url: string, instance?: string, extra: readonly string[] = [], env: Readonly<Record<string, string>> = {}): Promise<Child> {
     const args = ['service', name, '--url', url, ...(instance ? ['--instance', instance] : []), ...extra];
     // 'error': a service logs its own disconnection at warn when the bench stops it, which is noise here.
-    const child = this.track(startChild({ name: instance ?? name, args, env: { SLUICE_LOG_LEVEL: 'error' } }, 'inherit'));
+    const child = this.track(startChild({ name: instance ?? name, args, env: { SLUICE_LOG_LEVEL: 'error', ...env } }, 'inherit'));
     await child.message('registered', START_TIMEOUT_MS);
     return child;
   }

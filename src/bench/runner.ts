@@ -7,6 +7,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { PACKAGE_ROOT } from '../paths.js';
 import { join } from 'node:path';
+import { runAuthCost } from './auth-cost.js';
 import { benchCharts } from './charts.js';
 import { runFlood } from './flood.js';
 import { runHopCost } from './hop-cost.js';
@@ -41,6 +42,7 @@ const TITLES: Record<ScenarioName, string> = {
   'sync-chain': 'Synchronous chain: checkout vs three HTTP services',
   flood: "Flood: producers at 10x the consumers' capacity",
   scale: 'Scale: streams and connections at the gateway',
+  auth: 'Auth cost: request-response with tokens and permission checks vs auth off',
 };
 
 export async function runBench(o: RunBenchOptions): Promise<BenchResults> {
@@ -78,11 +80,13 @@ function run(name: ScenarioName, ctx: BenchContext): Promise<unknown> {
       return runFlood(ctx);
     case 'scale':
       return runScale(ctx);
+    case 'auth':
+      return runAuthCost(ctx);
   }
 }
 
 function key(name: ScenarioName): keyof BenchResults {
-  return ({ 'hop-cost': 'hopCost', transport: 'transport', nats: 'nats', 'sync-chain': 'syncChain', flood: 'flood', scale: 'scale' } as const)[name];
+  return ({ 'hop-cost': 'hopCost', transport: 'transport', nats: 'nats', 'sync-chain': 'syncChain', flood: 'flood', scale: 'scale', auth: 'auth' } as const)[name];
 }
 
 /** Writes BENCHMARKS.md, docs/bench/*.svg and docs/bench/results.json under `root`; returns the paths written. */

@@ -151,6 +151,20 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
       note: `The gateway reported ${int(s.gatewayConnections)} client connections and ${int(s.gatewayStreams)} active streams at the peak.`,
     });
   }
+  const auth = r.auth;
+  if (auth?.ok) {
+    const a = auth.result;
+    checks.push({
+      scenario: 'Auth cost',
+      target: 'request-response, auth on / auth off >= 0.95',
+      measured: `${a.ratio.toFixed(2)} (${int(a.on)} vs ${int(a.off)} req/s)`,
+      met: a.ratio >= 0.95,
+      note:
+        a.ratio >= 0.95
+          ? 'Tokens are verified once per connection; each request pays only a cached permission lookup.'
+          : `Runs on each side: on ${a.samples.on.map((x) => int(x)).join(', ')}; off ${a.samples.off.map((x) => int(x)).join(', ')} req/s. Where the two sides' runs overlap, the gap is the machine's noise, not the check.`,
+    });
+  } else checks.push(notMeasured('Auth cost', 'request-response, auth on / auth off >= 0.95', auth ? auth.error : 'not run'));
   return checks;
 }
 
@@ -201,6 +215,10 @@ export function ratioLines(r: BenchResults): string[] {
   if (r.scale?.ok) {
     const s = r.scale.result;
     lines.push(`scale               per connection / stream   ${kib(s.perConnection.heapUsed)} / ${kib(s.perStream.heapUsed)} heap at the gateway`);
+  }
+  if (r.auth?.ok) {
+    const a = r.auth.result;
+    lines.push(`auth cost           auth on / auth off        ${a.ratio.toFixed(2)}  (${int(a.on)} vs ${int(a.off)} req/s, request-response)`);
   }
   return lines;
 }

@@ -1,6 +1,7 @@
 /** What the three checkout services share: where their data lives and how they connect. */
 import { join } from 'node:path';
 import type { ReconnectOptions } from '../../clients/core/reconnect.js';
+import type { TokenSource } from '../../clients/core/token.js';
 import { connectService, type Service, type ServiceStatusEvents } from '../service/connect-service.js';
 import type { RouteTable } from '../service/handlers.js';
 import { silentLogger, type Logger } from '../observability/log.js';
@@ -17,6 +18,8 @@ export interface CheckoutServiceOptions {
   instance?: string;
   logger?: Logger;
   reconnect?: Partial<ReconnectOptions>;
+  /** Bearer token (or provider) granting the service its registration and the routes it calls; see ServiceOptions.token. Default none. */
+  token?: TokenSource;
 }
 
 export interface RunningService {
@@ -40,6 +43,7 @@ export function connectCheckoutService(options: CheckoutServiceOptions, name: st
       routes,
       logger: options.logger ?? silentLogger,
       ...(options.reconnect ? { reconnect: options.reconnect } : {}),
+      ...(options.token !== undefined ? { token: options.token } : {}),
     },
     events,
   );

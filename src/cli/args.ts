@@ -4,13 +4,21 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export type Flags = NonNullable<ParseArgsConfig['options']>;
 
-export function parseFlags(argv: string[], options: Flags, usage: string): Record<string, string | boolean | string[] | undefined> {
+export type FlagValues = Record<string, string | boolean | string[] | undefined>;
+
+export function parseFlags(argv: string[], options: Flags, usage: string): FlagValues {
+  return parseCommand(argv, options, usage).values;
+}
+
+/** Flags and the positional arguments between them. */
+export function parseCommand(argv: string[], options: Flags, usage: string): { values: FlagValues; positionals: string[] } {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(usage);
     process.exit(0);
   }
   try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true }).values as Record<string, string | boolean | string[] | undefined>;
+    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return { values: values as FlagValues, positionals };
   } catch (err) {
     throw new Error(`${(err as Error).message}\n\n${usage}`);
   }

@@ -1,9 +1,19 @@
 /** `sluice call` and `sluice stream`: one request from the command line, results as JSON lines. */
-import { connect } from '../../clients/node/index.js';
-import { caOption, intFlag, parseFlags } from './args.js';
+import { caOption, intFlag, parseCommand } from './args.js';
+import { connectWithCliToken, resolveCliToken, tokenFlags, tokenUsage } from './cli-token.js';
 
-const callUsage = `usage: sluice call <route> [json] [--url URL] [--ca FILE]     request-response, prints the answer\n`;
-const streamUsage = `usage: sluice stream <route> [json] [--url URL] [--ca FILE] [--take N] [--prefetch N]   request-stream, prints each item\n`;
+const callUsage = `usage: sluice call <route> [json] [--url URL] [--ca FILE] [--token TOKEN | --token-file FILE]     request-response, prints the answer
+
+  --url URL          gateway URL (env SLUICE_URL, default ws://127.0.0.1:7878)
+  --ca FILE          PEM CA to trust for a wss:// or tls:// URL (env SLUICE_CA, default the system's)
+${tokenUsage}`;
+const streamUsage = `usage: sluice stream <route> [json] [--url URL] [--ca FILE] [--take N] [--prefetch N] [--token TOKEN | --token-file FILE]   request-stream, prints each item
+
+  --url URL          gateway URL (env SLUICE_URL, default ws://127.0.0.1:7878)
+  --ca FILE          PEM CA to trust for a wss:// or tls:// URL (env SLUICE_CA, default the system's)
+  --take N           stop after N items (default: until the stream ends)
+  --prefetch N       items requested ahead (default 16)
+${tokenUsage}`;
 
 function parseData(raw: string | undefined): unknown {
   if (raw === undefined) return undefined;
@@ -15,10 +25,10 @@ function parseData(raw: string | undefined): unknown {
 }
 
 export async function callCommand(argv: string[]): Promise<void> {
-  const f = parseFlags(argv, { url: { type: 'string' }, ca: { type: 'string' } }, callUsage);
-  const [route, raw] = argv.filter((a) => !a.startsWith('--') && a !== f.url && a !== f.ca);
+  const { values: f, positionals } = parseCommand(argv, { url: { type: 'string' }, ca: { type: 'string' }, ...tokenFlags }, callUsage);
+  const [route, raw] = positionals;
   if (!route) throw new Error(callUsage);
-  const client = await connect({ url: (f.url as string | undefined) ?? process.env.SLUICE_URL ?? 'ws://127.0.0.1:7878', ...caOption(f.ca) });
+  const client = await connectWithCliToken({ url: (f.url as string | undefined) ?? process.env.SLUICE_URL ?? 'ws://127.0.0.1:7878', ...caOption(f.ca) }, await resolveCliToken(f));
   try {
     const answer = await client.requestResponse(route, parseData(raw));
     process.stdout.write(`${JSON.stringify(answer)}\n`);
@@ -28,13 +38,16 @@ export async function callCommand(argv: string[]): Promise<void> {
 }
 
 export async function streamCommand(argv: string[]): Promise<void> {
-  const f = parseFlags(argv, { url: { type: 'string' }, ca: { type: 'string' }, take: { type: 'string' }, prefetch: { type: 'string' } }, streamUsage);
-  const flagValues = new Set([f.url, f.ca, f.take, f.prefetch].filter(Boolean));
-  const [route, raw] = argv.filter((a) => !a.startsWith('--') && !flagValues.has(a));
+  const { values: f, positionals } = parseCommand(
+    argv,
+    { url: { type: 'string' }, ca: { type: 'string' }, take: { type: 'string' }, prefetch: { type: 'string' }, ...tokenFlags },
+    streamUsage,
+  );
+  const [route, raw] = positionals;
   if (!route) throw new Error(streamUsage);
   const take = intFlag(f.take, '--take', 1, Number.MAX_SAFE_INTEGER) ?? Infinity;
   const prefetch = intFlag(f.prefetch, '--prefetch', 1, 100_000) ?? 16;
-  const client = await connect({ url: (f.url as string | undefined) ?? process.env.SLUICE_URL ?? 'ws://127.0.0.1:7878', ...caOption(f.ca) });
+  const client = await connectWithCliToken({ url: (f.url as string | undefined) ?? process.env.SLUICE_URL ?? 'ws://127.0.0.1:7878', ...caOption(f.ca) }, await resolveCliToken(f));
   let n = 0;
   try {
     for await (const item of client.iterateStream(route, parseData(raw), { prefetch })) {

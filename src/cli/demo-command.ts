@@ -4,8 +4,17 @@
  * connected over WebSocket. Waits until every service is registered
  * (/readyz 200), prints where to look, and on Ctrl-C stops the gateway first
  * (it drains in-flight work) and then the services.
+ *
+ * It runs with auth on, as a deployment should: the gateway verifies tokens
+ * signed with a secret made on first run under the data dir; each service
+ * gets a token granting only its own registration and the routes it calls;
+ * anonymous callers get only the public demo routes; the operator token
+ * (admin) is written beside the secret for the CLI to use.
  */
+import { chmod, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { mintToken } from '../auth/mint.js';
+import { ensureSecretFile } from '../auth/secret-file.js';
 import { resolveInventoryOptions, resolvePaymentOptions } from '../checkout/config.js';
 import { prepareStoreDirs } from '../checkout/db.js';
 import { INVENTORY_ROUTES } from '../checkout/inventory-service.js';
@@ -16,6 +25,7 @@ import { createLogger } from '../observability/logger.js';
 import { checkoutPolicies, policyFlags } from '../checkout/gateway-policies.js';
 import { startChild, waitForHttpOk, type Child, type ChildSpec } from '../demo/supervisor.js';
 import { intFlag, parseFlags, stopSignal, type Flags } from './args.js';
+import { OPERATOR_TOKEN_FILE } from './cli-token.js';
 import { INVENTORY_KNOBS, PAYMENT_KNOBS, knobArgs, readKnobs, withKnobNames } from './knobs.js';
 
 const usage = `usage: sluice demo [options]    (npm start -- [options])
@@ -36,12 +46,26 @@ The failure story (see docs/checkout.md):
 interface DemoService {
   readonly name: string;
   readonly routes: readonly string[];
+  /** Routes it calls through the gateway: its token grants these and no others. */
+  readonly calls: readonly string[];
   /** Arguments after `service <name> --url <url>`. */
   readonly args: readonly string[];
 }
 
 /** Started first; the order service follows once they are registered, so the sagas it resumes find them. */
-const BENCH: DemoService = { name: 'bench', routes: ['bench.echo', 'bench.source', 'bench.stats', 'bench.sink'], args: [] };
+const BENCH: DemoService = { name: 'bench', routes: ['bench.echo', 'bench.source', 'bench.stats', 'bench.sink'], calls: [], args: [] };
+
+/** What anyone may call without a token: the bench routes and the customer-facing checkout (and the dashboard's). */
+export const DEMO_ANONYMOUS_CALL = ['bench.*', 'checkout.place', 'checkout.submit', 'orders.watch', 'orders.get', 'inventory.stock', 'sluice.stats'] as const;
+
+/** The saga's steps and compensations: the order service's token grants exactly these. */
+const ORDER_CALLS = ['payment.authorize', 'payment.refund', 'inventory.reserve', 'inventory.release'] as const;
+
+/** Lifetime of the tokens the demo mints at each start: longer than any demo session; restarting mints new ones. */
+const DEMO_TOKEN_TTL_MS = 30 * 24 * 3600_000;
+
+/** Under the data dir: the gateway's HS256 secret (created on first run, 0600). */
+export const DEMO_SECRET_FILE = join('gateway', 'auth-secret');
 
 export async function demoCommand(argv: string[]): Promise<void> {
   const flags: Flags = { host: { type: 'string' }, port: { type: 'string' }, 'admin-port': { type: 'string' }, 'log-level': { type: 'string' }, 'data-dir': { type: 'string' } };
@@ -61,14 +85,15 @@ export async function demoCommand(argv: string[]): Promise<void> {
   const inventoryOptions = withKnobNames(INVENTORY_KNOBS, () => resolveInventoryOptions(inventory), 'inventory-');
   const childEnv = { SLUICE_LOG_LEVEL: level };
 
-  const checkout = (name: string, routes: readonly string[], extra: string[] = []): DemoService => ({ name, routes, args: ['--data-dir', dataDir, ...extra] });
-  const first = [checkout('payment', PAYMENT_ROUTES, knobArgs(payment, PAYMENT_KNOBS)), checkout('inventory', INVENTORY_ROUTES, knobArgs(inventory, INVENTORY_KNOBS)), BENCH];
-  const order = checkout('order', ORDER_ROUTES);
+  const checkout = (name: string, routes: readonly string[], calls: readonly string[], extra: string[] = []): DemoService => ({ name, routes, calls, args: ['--data-dir', dataDir, ...extra] });
+  const first = [checkout('payment', PAYMENT_ROUTES, [], knobArgs(payment, PAYMENT_KNOBS)), checkout('inventory', INVENTORY_ROUTES, [], knobArgs(inventory, INVENTORY_KNOBS)), BENCH];
+  const order = checkout('order', ORDER_ROUTES, ORDER_CALLS);
   const all = [...first, order];
 
   const log = createLogger({ name: 'sluice-demo', level });
   process.stdout.write(`Starting the Sluice demo (stores in ${dataDir})...\n`);
   await prepareStoreDirs(['order', 'payment', 'inventory'].map((s) => join(dataDir, s)), log);
+  const auth = await prepareCredentials(dataDir, all);
 
   const readyRoutes = all.flatMap((s) => s.routes.flatMap((r) => ['--ready-route', r]));
   const gatewaySpec: ChildSpec = {
@@ -79,6 +104,8 @@ export async function demoCommand(argv: string[]): Promise<void> {
       ...readyRoutes,
       ...policyFlags(checkoutPolicies),
       ...['--dead-letter-dir', join(dataDir, 'gateway')],
+      ...['--auth-secret-file', auth.secretFile],
+      ...DEMO_ANONYMOUS_CALL.flatMap((r) => ['--anonymous-call', r]),
     ],
     env: childEnv,
   };
@@ -89,7 +116,9 @@ export async function demoCommand(argv: string[]): Promise<void> {
     await Promise.all(services.map((s) => s.stop(5_000)));
   };
   const start = (s: DemoService, url: string) => {
-    const child = startChild({ name: s.name, args: ['service', s.name, '--url', url, ...s.args], env: childEnv });
+    // The token goes by environment, not argv (which ps shows to every user); a token file the user set is not for these.
+    const env = { ...childEnv, SLUICE_TOKEN: auth.tokens.get(s.name)!, SLUICE_TOKEN_FILE: '' };
+    const child = startChild({ name: s.name, args: ['service', s.name, '--url', url, ...s.args], env });
     services.push(child);
     return child.message('registered', 60_000);
   };
@@ -98,7 +127,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
     await Promise.all(first.map((s) => start(s, url)));
     await start(order, url);
     await waitForHttpOk(`${adminUrl}/readyz`, 60_000);
-    process.stdout.write(banner(url, adminUrl, dataDir, all, { payment: paymentOptions, inventory: inventoryOptions }));
+    process.stdout.write(banner(url, adminUrl, dataDir, all, { payment: paymentOptions, inventory: inventoryOptions }, auth));
   } catch (err) {
     await stopAll();
     throw err;
@@ -110,7 +139,41 @@ export async function demoCommand(argv: string[]): Promise<void> {
   process.exit(0);
 }
 
-function banner(url: string, adminUrl: string, dataDir: string, services: readonly DemoService[], knobs: { payment: { latencyMs: number; failureRate: number }; inventory: { latencyMs: number; failureRate: number } }): string {
+interface DemoCredentials {
+  readonly secretFile: string;
+  readonly operatorFile: string;
+  /** Service name to its token. */
+  readonly tokens: ReadonlyMap<string, string>;
+}
+
+/**
+ * The secret (made once, kept across runs so tokens minted with
+ * `sluice token` stay valid), one token per service, and the operator token
+ * (admin, every route) written 0600 where the CLI looks by default.
+ */
+async function prepareCredentials(dataDir: string, services: readonly DemoService[]): Promise<DemoCredentials> {
+  const secretFile = join(dataDir, DEMO_SECRET_FILE);
+  const { secret } = await ensureSecretFile(secretFile);
+  const tokens = new Map<string, string>();
+  for (const s of services) {
+    tokens.set(s.name, await mintToken({ secret, subject: s.name, grant: { service: s.name, register: s.routes, call: s.calls }, ttlMs: DEMO_TOKEN_TTL_MS }));
+  }
+  const operatorFile = join(dataDir, OPERATOR_TOKEN_FILE);
+  const operator = await mintToken({ secret, subject: 'operator', grant: { call: ['*'], admin: true }, ttlMs: DEMO_TOKEN_TTL_MS });
+  await writeFile(operatorFile, `${operator}\n`, { mode: 0o600 });
+  // The mode applies only when the file is created: an older, wider one is narrowed too.
+  await chmod(operatorFile, 0o600);
+  return { secretFile, operatorFile, tokens };
+}
+
+function banner(
+  url: string,
+  adminUrl: string,
+  dataDir: string,
+  services: readonly DemoService[],
+  knobs: { payment: { latencyMs: number; failureRate: number }; inventory: { latencyMs: number; failureRate: number } },
+  auth: DemoCredentials,
+): string {
   const knob = (k: { latencyMs: number; failureRate: number }) => `latency ${k.latencyMs} ms, failure rate ${k.failureRate}`;
   return [
     '',
@@ -121,6 +184,8 @@ function banner(url: string, adminUrl: string, dataDir: string, services: readon
     `  services  ${services.map((s) => s.name).join(', ')}`,
     `  data      ${dataDir}`,
     `  payment   ${knob(knobs.payment)};  inventory   ${knob(knobs.inventory)}`,
+    `  auth      on: anonymous callers may call ${DEMO_ANONYMOUS_CALL.join(', ')}`,
+    `            secret ${auth.secretFile}; operator token (admin) ${auth.operatorFile}, used by the CLI by default`,
     '',
     'Try it:',
     `  node bin/sluice.js order --sku A1 --qty 2 --url ${url}`,

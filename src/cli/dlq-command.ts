@@ -1,19 +1,23 @@
 /** `sluice dlq list | replay`: inspect and replay the gateway's dead-letter queue. */
-import { connect } from '../../clients/node/index.js';
-import { caOption, intFlag, parseFlags } from './args.js';
+import { caOption, intFlag, parseCommand } from './args.js';
+import { connectWithCliToken, resolveCliToken, tokenFlags, tokenUsage } from './cli-token.js';
 
 const usage = `usage: sluice dlq list   [--state pending|replayed|all] [--route R] [--limit N] [--url URL] [--ca FILE]
        sluice dlq replay <id> [--url URL] [--ca FILE]
        sluice dlq replay --all [--route R] [--limit N] [--url URL] [--ca FILE]
-`;
+
+The dead-letter queue is the gateway's own: its routes need an admin token.
+${tokenUsage}`;
 
 export async function dlqCommand(argv: string[]): Promise<void> {
   const [action, ...rest] = argv;
-  const f = parseFlags(rest, { url: { type: 'string' }, ca: { type: 'string' }, state: { type: 'string' }, route: { type: 'string' }, limit: { type: 'string' }, all: { type: 'boolean' } }, usage);
-  const flagValues = new Set([f.url, f.ca, f.state, f.route, f.limit].filter(Boolean));
-  const positional = rest.filter((a) => !a.startsWith('--') && !flagValues.has(a));
+  const { values: f, positionals: positional } = parseCommand(
+    rest,
+    { url: { type: 'string' }, ca: { type: 'string' }, state: { type: 'string' }, route: { type: 'string' }, limit: { type: 'string' }, all: { type: 'boolean' }, ...tokenFlags },
+    usage,
+  );
   const limit = intFlag(f.limit, '--limit', 1, 10_000);
-  const client = await connect({ url: (f.url as string | undefined) ?? process.env.SLUICE_URL ?? 'ws://127.0.0.1:7878', ...caOption(f.ca) });
+  const client = await connectWithCliToken({ url: (f.url as string | undefined) ?? process.env.SLUICE_URL ?? 'ws://127.0.0.1:7878', ...caOption(f.ca) }, await resolveCliToken(f));
   try {
     if (action === 'list') {
       for await (const entry of client.iterateStream('dlq.list', { ...(f.state ? { state: f.state } : {}), ...(f.route ? { route: f.route } : {}), ...(limit ? { limit } : {}) }, { prefetch: 64 })) {

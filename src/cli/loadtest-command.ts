@@ -3,6 +3,7 @@ import { formatReport } from '../loadtest/report.js';
 import { resolveLoadtestOptions, loadtestDefaults as d } from '../loadtest/options.js';
 import { runLoadtest } from '../loadtest/run.js';
 import { parseFlags } from './args.js';
+import { checkedCliToken, resolveCliToken, tokenFlags, tokenUsage } from './cli-token.js';
 
 const usage = `usage: sluice loadtest [options]     (npm run loadtest -- [options])
 
@@ -32,7 +33,7 @@ errors by code and the gateway's memory over the run. Stops by itself after
   --size BYTES            approximate payload size, 0-524288 (default ${d.size})
   --json                  print the report as JSON
   --allow-remote          allow a target that is not loopback (127.0.0.0/8, ::1, localhost)
-
+${tokenUsage}
 examples:
   npm start   # in another terminal: gateway + bench service
   npm run loadtest -- --producers 8 --consumers 32 --consumer-delay-ms 10 --rate 32000 --duration-s 30
@@ -60,10 +61,13 @@ export async function loadtestCommand(argv: string[]): Promise<void> {
       size: str,
       json: { type: 'boolean' },
       'allow-remote': { type: 'boolean' },
+      ...tokenFlags,
     },
     usage,
   );
-  const options = resolveLoadtestOptions(raw as Record<string, string | boolean | undefined>);
+  const { token: _t, 'token-file': _tf, ...flags } = raw;
+  const options = resolveLoadtestOptions(flags as Record<string, string | boolean | undefined>);
+  const token = await checkedCliToken(options.url, await resolveCliToken(raw));
   const abort = new AbortController();
   // Ctrl-C stops sending; answers still get --drain-s, then the report prints. A second Ctrl-C exits at once.
   const onSignal = () => {
@@ -76,6 +80,7 @@ export async function loadtestCommand(argv: string[]): Promise<void> {
     const out = process.stdout;
     const report = await runLoadtest(options, {
       signal: abort.signal,
+      ...(token ? { token } : {}),
       // With --json, progress goes to stderr so stdout stays one JSON document.
       progress: options.json ? { write: (t) => process.stderr.write(t), tty: process.stderr.isTTY === true } : { write: (t) => out.write(t), tty: out.isTTY === true },
     });

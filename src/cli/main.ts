@@ -1,4 +1,5 @@
 /** `sluice <command>`: the one entry point of the CLI. */
+import { isSluiceError } from '../errors.js';
 import { gatewayCommand } from './gateway-command.js';
 import { serviceCommand } from './service-command.js';
 import { demoCommand } from './demo-command.js';
@@ -9,6 +10,7 @@ import { loadtestCommand } from './loadtest-command.js';
 import { buildBrowserCommand } from './build-browser-command.js';
 import { dlqCommand } from './dlq-command.js';
 import { benchPeerCommand } from './bench-peer-command.js';
+import { tokenCommand } from './token-command.js';
 
 type Command = (argv: string[]) => Promise<void>;
 
@@ -21,6 +23,7 @@ const commands: Record<string, { run: Command; summary: string }> = {
   loadtest: { run: loadtestCommand, summary: 'flood a route through a gateway and report throughput, latency, errors and gateway memory' },
   order: { run: orderCommand, summary: 'place a checkout order and print its events as they happen' },
   dlq: { run: dlqCommand, summary: 'list or replay the dead-letter queue' },
+  token: { run: tokenCommand, summary: 'mint a development token (HS256 JWT) granting routes, a service registration or admin' },
   bench: { run: benchCommand, summary: 'run the benchmarks (ratios against baselines measured in the same run)' },
   'bench-peer': { run: benchPeerCommand, summary: 'a baseline process for the benchmarks (started by npm run bench)' },
   'build-browser': { run: buildBrowserCommand, summary: 'write the browser client bundle (clients/browser/dist/sluice.js)' },
@@ -38,7 +41,9 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await command.run(rest);
   } catch (err) {
-    process.stderr.write(`sluice ${name}: ${(err as Error).message}\n`);
+    // A coded error says its code: scripts and people can tell PERMISSION_DENIED from UNAVAILABLE.
+    const message = isSluiceError(err) ? `${err.code}: ${err.message}` : (err as Error).message;
+    process.stderr.write(`sluice ${name}: ${message}\n`);
     process.exit(1);
   }
 }

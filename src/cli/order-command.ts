@@ -4,8 +4,8 @@
  * was sent, until the terminal event.
  */
 import { randomUUID } from 'node:crypto';
-import { connect } from '../../clients/node/index.js';
 import { caOption, parseFlags } from './args.js';
+import { connectWithCliToken, resolveCliToken, tokenFlags, tokenUsage } from './cli-token.js';
 
 const usage = `usage: sluice order --sku SKU [--qty N] [--sku SKU --qty N ...] [options]
 
@@ -16,7 +16,7 @@ const usage = `usage: sluice order --sku SKU [--qty N] [--sku SKU --qty N ...] [
   --url URL          gateway URL (env SLUICE_URL, default ws://127.0.0.1:7878)
   --ca FILE          PEM CA to trust for a wss:// or tls:// URL (env SLUICE_CA, default the system's)
   --json             print the answer and each event as one JSON line
-`;
+${tokenUsage}`;
 
 export async function orderCommand(argv: string[]): Promise<void> {
   const f = parseFlags(
@@ -29,6 +29,7 @@ export async function orderCommand(argv: string[]): Promise<void> {
       url: { type: 'string' },
       ca: { type: 'string' },
       json: { type: 'boolean' },
+      ...tokenFlags,
     },
     usage,
   );
@@ -42,7 +43,7 @@ export async function orderCommand(argv: string[]): Promise<void> {
   const json = f.json === true;
   const out = (line: string) => process.stdout.write(`${line}\n`);
 
-  const client = await connect({ url: (f.url as string | undefined) ?? process.env.SLUICE_URL ?? 'ws://127.0.0.1:7878', ...caOption(f.ca) });
+  const client = await connectWithCliToken({ url: (f.url as string | undefined) ?? process.env.SLUICE_URL ?? 'ws://127.0.0.1:7878', ...caOption(f.ca) }, await resolveCliToken(f));
   try {
     const started = performance.now();
     const since = () => `+${String(Math.round(performance.now() - started)).padStart(5)} ms`;

@@ -6,6 +6,8 @@ import { startInventoryService } from '../checkout/inventory-service.js';
 import { startOrderService } from '../checkout/order-service.js';
 import { startPaymentService } from '../checkout/payment-service.js';
 import { DEFAULT_DATA_DIR } from '../checkout/service-host.js';
+import { readFile } from 'node:fs/promises';
+import type { TokenSource } from '../../clients/core/token.js';
 import { caOption, exitWithParent, notifyParent, parseFlags, stopSignal, type Flags } from './args.js';
 import { INVENTORY_KNOBS, ORDER_KNOBS, PAYMENT_KNOBS, readKnobs, withKnobNames, type Knob } from './knobs.js';
 
@@ -16,6 +18,10 @@ const usage = `usage: sluice service <name> [options]
   --ca FILE            PEM CA to trust for a wss:// or tls:// URL (env SLUICE_CA; bench only)
   --instance ID        instance id          (default <name>-1 for checkout services, <name>-<random> for bench)
   --log-level LEVEL    (env SLUICE_LOG_LEVEL, default info)
+  --token-file FILE    bearer token granting the registration (env SLUICE_TOKEN_FILE); re-read on every
+                       reconnection and before the token expires, so rewriting the file rotates it
+                       env SLUICE_TOKEN: the token itself (never on the command line, which ps shows)
+                       default: no token (a gateway with auth on refuses the registration)
 
 checkout services (order, payment, inventory):
   --data-dir DIR       root data dir; the store lives in DIR/<name>   (env SLUICE_DATA_DIR, default ${DEFAULT_DATA_DIR})
@@ -51,6 +57,7 @@ interface Common {
   instance: string | undefined;
   dataDir: string;
   logger: PinoLogger;
+  token: TokenSource | undefined;
 }
 
 type Starter = (common: Common, values: Record<string, number>) => Promise<Running>;
@@ -59,7 +66,15 @@ const services: Record<string, { knobs: readonly Knob[]; start: Starter }> = {
   bench: {
     knobs: [],
     async start(c) {
-      const s = await connectService({ url: c.url, service: 'bench', ...(c.instance ? { instance: c.instance } : {}), routes: benchRoutes(), logger: c.logger, ...caOption(c.ca) });
+      const s = await connectService({
+        url: c.url,
+        service: 'bench',
+        ...(c.instance ? { instance: c.instance } : {}),
+        ...(c.token !== undefined ? { token: c.token } : {}),
+        routes: benchRoutes(),
+        logger: c.logger,
+        ...caOption(c.ca),
+      });
       return { service: s.service, instance: s.instance, close: async () => s.close() };
     },
   },
@@ -72,7 +87,7 @@ export async function serviceCommand(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
   const def = name ? services[name] : undefined;
   if (!def) throw new Error(`unknown service '${name ?? ''}'; known: ${Object.keys(services).join(', ')}\n\n${usage}`);
-  const flags: Flags = { url: { type: 'string' }, ca: { type: 'string' }, instance: { type: 'string' }, 'log-level': { type: 'string' } };
+  const flags: Flags = { url: { type: 'string' }, ca: { type: 'string' }, instance: { type: 'string' }, 'log-level': { type: 'string' }, 'token-file': { type: 'string' } };
   if (name !== 'bench') flags['data-dir'] = { type: 'string' };
   for (const k of def.knobs) flags[k.flag] = { type: 'string' };
   const f = parseFlags(rest, flags, usage);
@@ -86,6 +101,7 @@ export async function serviceCommand(argv: string[]): Promise<void> {
         ca: f.ca as string | undefined,
         dataDir: (f['data-dir'] as string | undefined) ?? process.env.SLUICE_DATA_DIR ?? DEFAULT_DATA_DIR,
         logger,
+        token: serviceToken((f['token-file'] as string | undefined) ?? process.env.SLUICE_TOKEN_FILE, process.env.SLUICE_TOKEN),
       },
       values,
     ),
@@ -98,7 +114,13 @@ export async function serviceCommand(argv: string[]): Promise<void> {
 }
 
 function host(c: Common) {
-  return { url: c.url, dataDir: c.dataDir, logger: c.logger, ...(c.instance ? { instance: c.instance } : {}) };
+  return { url: c.url, dataDir: c.dataDir, logger: c.logger, ...(c.instance ? { instance: c.instance } : {}), ...(c.token !== undefined ? { token: c.token } : {}) };
+}
+
+/** A token file is a provider (read on every connection and refresh, so it can be rotated in place); SLUICE_TOKEN is fixed. */
+export function serviceToken(file: string | undefined, fixed: string | undefined): TokenSource | undefined {
+  if (file) return async () => (await readFile(file, 'utf8')).trim();
+  return fixed ? fixed.trim() : undefined;
 }
 
 async function checkout(started: Promise<{ service: { service: string; instance: string }; close(): Promise<void> }>): Promise<Running> {

@@ -21,6 +21,8 @@ export interface RunIO {
   memoryIntervalMs?: number;
   /** Aborting stops sending; answers still get `drainS`. */
   signal?: AbortSignal;
+  /** Bearer token every producer connection presents. Kept out of the options so that it never shows in the report. Default none. */
+  token?: string;
 }
 
 /** Connections opened at once while setting up producers (so 10,000 of them do not all handshake together). */
@@ -34,7 +36,7 @@ export async function runLoadtest(options: LoadtestOptions, io: RunIO = {}): Pro
   try {
     for (let i = 0; i < options.producers; i += CONNECT_BATCH) {
       const batch = Math.min(CONNECT_BATCH, options.producers - i);
-      clients.push(...(await Promise.all(Array.from({ length: batch }, () => connect({ url: options.url, limits: { maxOutboundStreams: 1 << 20 } })))));
+      clients.push(...(await Promise.all(Array.from({ length: batch }, () => connect({ url: options.url, limits: { maxOutboundStreams: 1 << 20 }, ...(io.token ? { token: io.token } : {}) })))));
     }
     let memoryUnavailable: string | undefined = options.adminUrl ? undefined : 'no --admin-url';
     if (options.adminUrl) {

@@ -9,6 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { SluiceClient } from '../../clients/core/client.js';
 import { establish } from '../../clients/core/connector.js';
 import { Reconnector, type ReconnectOptions } from '../../clients/core/reconnect.js';
+import type { TokenSource } from '../../clients/core/token.js';
+import type { TokenRefreshOptions } from '../../clients/core/token-refresh.js';
 import type { TlsClientOptions, TransportFactory } from '../../clients/core/transport.js';
 import { nodeTransport } from '../../clients/node/transport.js';
 import { SluiceError } from '../errors.js';
@@ -38,6 +40,15 @@ export interface ServiceOptions {
   limits?: Partial<ConnectionLimits>;
   logger?: Logger;
   transport?: TransportFactory;
+  /**
+   * Bearer token (a JWT) granting this service its registration (and the
+   * routes it calls), or a provider called on every (re)connection and
+   * before the token expires. A gateway with auth on refuses registrations
+   * without one. Default: none.
+   */
+  token?: TokenSource;
+  /** When a provider's token is refreshed. Default: at 80% of its remaining lifetime, at least 5 s before `exp`. */
+  tokenRefresh?: Partial<TokenRefreshOptions>;
 }
 
 export interface ServiceStatusEvents {
@@ -72,6 +83,8 @@ export async function connectService(options: ServiceOptions, events: Partial<Se
         limits: { maxInboundStreams: 65_536, ...options.limits },
         ...(options.keepAlive ? { keepAlive: options.keepAlive } : {}),
         ...(options.tls ? { tls: options.tls } : {}),
+        ...(options.token !== undefined ? { token: options.token } : {}),
+        ...(options.tokenRefresh ? { tokenRefresh: options.tokenRefresh } : {}),
       }),
     options.reconnect,
     {
@@ -86,6 +99,7 @@ export async function connectService(options: ServiceOptions, events: Partial<Se
       failed: (error) => events.failed?.(error),
     },
     log,
+    { renewable: typeof options.token === 'function' },
   );
   await reconnector.start();
   return {

@@ -4,9 +4,14 @@
  * runs the checkout command it suggests, and Ctrl-C (SIGINT to the process
  * group, as a terminal sends it) stops all. The checkout stores go to a temp
  * data dir, not the repository's ./data.
+ *
+ * The demo runs with auth on: anonymous callers reach the public routes and
+ * are refused the internal ones (PERMISSION_DENIED); the CLI, pointed at the
+ * demo's data dir, uses the operator token there for `dlq`; the secret and
+ * the operator token are private to their owner (0600).
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -39,14 +44,31 @@ describe('npm start', () => {
       expect((await fetch(`${admin}/readyz`)).status).toBe(200);
       const client = await connect({ url: url! });
       expect(await client.requestResponse('bench.echo', { hello: 'sluice' })).toEqual({ hello: 'sluice' });
+      // Anonymous: the internal routes and the gateway's own are refused, naming the route.
+      await expect(client.requestResponse('payment.refund', { orderId: 'ord_x' })).rejects.toMatchObject({ code: 'PERMISSION_DENIED', message: expect.stringContaining('payment.refund') });
+      await expect(client.requestResponse('dlq.replay', { all: true })).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
       client.close();
+      for (const file of ['gateway/auth-secret', 'gateway/operator.jwt']) expect((await stat(join(dataDir, file))).mode & 0o777, file).toBe(0o600);
+      // The CLI as a user on this machine runs it: its data dir is the demo's, so dlq gets the operator token.
+      const cli = (args: string[], env: Record<string, string> = {}) => promisify(execFile)(process.execPath, args, { cwd, env: { ...process.env, SLUICE_DATA_DIR: dataDir, SLUICE_TOKEN: '', SLUICE_TOKEN_FILE: '', ...env } });
       // The command the banner suggests, as printed: it places an order and prints its events to the end.
       const tryIt = /^ {2}(node bin\/sluice\.js order .*)$/m.exec(out)?.[1];
       expect(tryIt).toBeDefined();
       const [, ...args] = tryIt!.split(/\s+/);
-      const { stdout } = await promisify(execFile)(process.execPath, args, { cwd });
+      // Independent commands, run side by side: each is its own process.
+      const anonymous = { SLUICE_DATA_DIR: join(dataDir, 'nowhere') };
+      const [{ stdout }, echoed, , refund] = await Promise.all([
+        cli(args),
+        cli(['bin/sluice.js', 'call', 'bench.echo', '{"hello":"sluice"}', '--url', url!]),
+        // Admin: exits non-zero (rejecting the whole) unless the operator token is accepted.
+        cli(['bin/sluice.js', 'dlq', 'list', '--url', url!]),
+        // Without the operator token (another data dir, no token): an anonymous caller.
+        cli(['bin/sluice.js', 'call', 'payment.refund', '{"orderId":"ord_x"}', '--url', url!], anonymous).catch((e: { code: number; stderr: string }) => e),
+      ]);
       expect(stdout).toMatch(/accepted ord_\S+ \(PENDING\)/);
       expect(stdout).toMatch(/#4 OrderConfirmed/);
+      expect(JSON.parse(echoed.stdout)).toEqual({ hello: 'sluice' });
+      expect(refund).toMatchObject({ code: 1, stderr: expect.stringContaining('PERMISSION_DENIED') });
       process.kill(-proc.pid!, 'SIGINT');
       await exited;
       expect(out).toContain('stopped');
@@ -59,5 +81,5 @@ describe('npm start', () => {
       }
       await rm(dataDir, { recursive: true, force: true });
     }
-  }, 90_000);
+  }, 150_000);
 });
