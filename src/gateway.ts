@@ -33,6 +33,8 @@ import { MimeTypes } from './protocol/metadata.js';
 import { readRegistration } from './protocol/registration.js';
 import type { SetupFrame } from './protocol/frames.js';
 import { Connection } from './rsocket/connection.js';
+import { MEMORY_KINDS, MemoryBudget } from './rsocket/memory-budget.js';
+import { RateLimitedLog } from './observability/rate-limited-log.js';
 import type { FrameTransport } from './rsocket/transport.js';
 import { TcpTransport } from './transport/tcp-transport.js';
 import { WebSocketTransport } from './transport/websocket-transport.js';
@@ -82,6 +84,14 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
       log.info({ service: i.service, instance: i.id, conn: i.connection.id }, 'instance removed');
     },
   });
+  // Warnings a peer can repeat at will are logged once per peer and interval, with a count.
+  const warnings = new RateLimitedLog(log);
+  const memory = new MemoryBudget(config.limits.memoryBudgetBytes, {
+    onShed: (kind, bytes) => {
+      metrics.shed(kind);
+      warnings.warn(`memory-shed|${kind}`, { kind, bytes, usedBytes: memory.used, limitBytes: memory.limitBytes }, 'memory budget reached: shed the largest holder');
+    },
+  });
   const deadLetters = policies.table.anyDeadLetter ? await DeadLetterQueue.open(config.deadLetter, log) : undefined;
   const metrics: GatewayMetrics = new GatewayMetrics({
     connections: () => ({ client: connections.size - services.size, service: services.size }),
@@ -93,6 +103,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
       }),
     bufferedBytes: () => [...connections].reduce((n, c) => n + c.bufferedBytes, 0),
     prefetchHeldBytes: () => forwarder.prefetchBudget.held,
+    memory: () => ({ limitBytes: memory.limitBytes, used: MEMORY_KINDS.map((k) => [k, memory.usedBy(k)] as const) }),
   });
   registerPolicyMetrics(metrics.registry, policies, () => deadLetters);
   const refusals = new ConnectionRefusals(metrics.registry, log);
@@ -145,7 +156,15 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
       ...(deadLetters ? { deadLetter: deadLetters.sink } : {}),
       identityOf: (conn) => identities.get(conn) ?? identityOf(undefined, conn.remoteAddress),
     },
-    { window: config.flow.window, windowBytes: config.flow.windowBytes, prefetch: config.flow.prefetch, prefetchBudgetBytes: config.flow.prefetchBudgetBytes },
+    {
+      window: config.flow.window,
+      windowBytes: config.flow.windowBytes,
+      prefetch: config.flow.prefetch,
+      prefetchBudgetBytes: config.flow.prefetchBudgetBytes,
+      maxPayloadSize: config.limits.maxPayloadSize,
+      memory,
+      warnings,
+    },
   );
 
   const accept = (setup: SetupFrame, conn: Connection) => {
@@ -176,6 +195,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     outboundHighWater: config.limits.outboundHighWater,
     outboundHardLimit: config.limits.outboundHardLimit,
     slowConsumerTimeoutMs: config.limits.slowConsumerTimeoutMs,
+    fragmentTimeoutMs: config.limits.fragmentTimeoutMs,
   };
   const serve = (transport: FrameTransport): void => {
     const conn = Connection.accept(
@@ -186,7 +206,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
         minLifetimeMs: config.keepAlive.minLifetimeMs,
         maxLifetimeMs: config.keepAlive.maxLifetimeMs,
       },
-      { logger: log, limits },
+      { logger: log, limits, memory, warnings },
     );
     connections.add(conn);
     conn.log.debug({ remote: transport.remoteAddress }, 'connection opened');
@@ -307,6 +327,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
       http.closeAllConnections();
       await admin?.close();
       await deadLetters?.close();
+      warnings.flush();
       log.info('gateway closed');
     })());
 
