@@ -92,7 +92,7 @@ export interface GatewayConfig {
      * being reassembled, items held ahead of demand, unflushed outbound bytes.
      * Above it the biggest holders are shed first (SLOW_CONSUMER for a
      * connection's unread bytes, OVERLOADED for fragments or held items);
-     * prefetch pauses at half of it. Default 64 MiB.
+     * prefetch pauses at half of it. Default 32 MiB.
      */
     memoryBudgetBytes: number;
     /** Time a fragmented payload may take from first to last fragment; then its stream ends with FRAGMENT_TIMEOUT. Default 10 s. */
@@ -170,7 +170,7 @@ export const defaultGatewayConfig: GatewayConfig = {
     slowConsumerTimeoutMs: 30_000,
     setupTimeoutMs: 5_000,
     maxRoutes: 10_000,
-    memoryBudgetBytes: 64 * 1024 * 1024,
+    memoryBudgetBytes: 32 * 1024 * 1024,
     fragmentTimeoutMs: 10_000,
   },
   flow: { window: 512, windowBytes: 512 * 1024, prefetch: 256, prefetchBudgetBytes: 64 * 1024 * 1024 },
