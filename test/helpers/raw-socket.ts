@@ -49,7 +49,9 @@ export function rawSocket(url: string, options: { localAddress?: string } = {}):
         };
         waiters.add(check);
         void closed.then(() => {
-          if (waiters.delete(check)) (fn(errors) ? resolve() : reject(new Error(`socket closed; errors: ${JSON.stringify(errors.map((e) => e.message))}`)));
+          if (!waiters.delete(check)) return;
+          if (fn(errors)) resolve();
+          else reject(new Error(`socket closed; errors: ${JSON.stringify(errors.map((e) => e.message))}`));
         });
         check();
       });
