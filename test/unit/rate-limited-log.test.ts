@@ -43,7 +43,7 @@ describe('RateLimitedLog', () => {
     expect(lines).toHaveLength(3);
   });
 
-  it('a call may name its own logger (a connection\\'s child), used for its lines and its count', () => {
+  it("a call may name its own logger (a connection's child), used for its lines and its count", () => {
     const root = recordingLogger();
     const conn = recordingLogger();
     const limited = new RateLimitedLog(root.log);
