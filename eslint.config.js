@@ -22,7 +22,7 @@ export default tseslint.config(
   },
   {
     // The isomorphic core runs in browsers: no Node-only modules.
-    files: ['src/errors.ts', 'src/protocol/**', 'src/auth/grant.ts', 'src/auth/bearer.ts', 'src/loopback.ts', 'src/rsocket/**', 'src/flow/**', 'src/resilience/backoff.ts', 'src/resilience/clock.ts', 'src/resilience/circuit-breaker.ts', 'src/resilience/bulkhead.ts', 'src/resilience/token-bucket.ts', 'src/resilience/rate-limiter.ts', 'src/resilience/retry-budget.ts', 'src/resilience/deadline.ts', 'src/resilience/operators/**', 'src/observability/log.ts', 'clients/core/**', 'clients/browser/**', 'src/admin/dashboard/**'],
+    files: ['src/errors.ts', 'src/protocol/**', 'src/auth/grant.ts', 'src/auth/bearer.ts', 'src/loopback.ts', 'src/rsocket/**', 'src/flow/**', 'src/resilience/backoff.ts', 'src/resilience/clock.ts', 'src/resilience/circuit-breaker.ts', 'src/resilience/bulkhead.ts', 'src/resilience/token-bucket.ts', 'src/resilience/rate-limiter.ts', 'src/resilience/retry-budget.ts', 'src/resilience/deadline.ts', 'src/resilience/operators/**', 'src/observability/log.ts', 'src/observability/rate-limited-log.ts', 'clients/core/**', 'clients/browser/**', 'src/admin/dashboard/**'],
     rules: {
       'no-restricted-imports': ['error', { patterns: nodeOnly.map((group) => ({ group: [group], message: 'isomorphic code: no Node-only modules' })) }],
       'no-restricted-globals': ['error', { name: 'Buffer', message: 'isomorphic code: use Uint8Array' }, { name: 'process', message: 'isomorphic code' }],

@@ -89,6 +89,16 @@ export interface GatewayConfig {
     setupTimeoutMs: number;
     /** Distinct routes registered at once; a registration beyond it is refused with REJECTED_SETUP. Default 10000. */
     maxRoutes: number;
+    /**
+     * Bytes peers may make the gateway hold, over every connection: fragments
+     * being reassembled, items held ahead of demand, unflushed outbound bytes.
+     * Above it the biggest holders are shed first (SLOW_CONSUMER for a
+     * connection's unread bytes, OVERLOADED for fragments or held items);
+     * prefetch pauses at half of it. Default 32 MiB.
+     */
+    memoryBudgetBytes: number;
+    /** Time a fragmented payload may take from first to last fragment; then its stream ends with FRAGMENT_TIMEOUT. Default 10 s. */
+    fragmentTimeoutMs: number;
   };
   flow: {
     /** Items a forwarded stream may have requested upstream and not delivered, per direction. Default 512. */
@@ -202,6 +212,8 @@ export const defaultGatewayConfig: GatewayConfig = {
     slowConsumerTimeoutMs: 30_000,
     setupTimeoutMs: 5_000,
     maxRoutes: 10_000,
+    memoryBudgetBytes: 32 * 1024 * 1024,
+    fragmentTimeoutMs: 10_000,
   },
   flow: { window: 512, windowBytes: 512 * 1024, prefetch: 256, prefetchBudgetBytes: 64 * 1024 * 1024 },
   keepAlive: { minLifetimeMs: 1_000, maxLifetimeMs: 600_000, maxClientLifetimeMs: 60_000 },
@@ -240,6 +252,8 @@ const INT_RANGES: Record<string, Range> = {
   'limits.slowConsumerTimeoutMs': [100, 3_600_000],
   'limits.setupTimeoutMs': [100, 600_000],
   'limits.maxRoutes': [1, 1_000_000],
+  'limits.memoryBudgetBytes': [1024 * 1024, 64 * 1024 * 1024 * 1024],
+  'limits.fragmentTimeoutMs': [100, 600_000],
   'flow.window': [1, 65_536],
   'flow.windowBytes': [1024, 64 * 1024 * 1024],
   'flow.prefetch': [0, 65_536],

@@ -53,6 +53,8 @@ export const ErrorCodes = {
   DEMAND_EXCEEDED: WireCode.INVALID,
   /** A payload (or its reassembled fragments) is over the size limit. */
   PAYLOAD_TOO_LARGE: WireCode.INVALID,
+  /** A fragmented payload was not completed within the fragment timeout; its fragments were dropped. */
+  FRAGMENT_TIMEOUT: WireCode.INVALID,
   /** A frame broke the protocol's stream rules (stream ids, frame order). */
   PROTOCOL_VIOLATION: WireCode.CONNECTION_ERROR,
   /** Bytes that do not decode as an RSocket frame. */

@@ -40,6 +40,8 @@ import { MetadataError, MimeTypes, decodeComposite, type MetadataEntry } from '.
 import { readRegistration, type Registration } from './protocol/registration.js';
 import type { SetupFrame } from './protocol/frames.js';
 import { Connection, type Responder } from './rsocket/connection.js';
+import { MEMORY_KINDS, MemoryBudget } from './rsocket/memory-budget.js';
+import { RateLimitedLog } from './observability/rate-limited-log.js';
 import type { FrameTransport } from './rsocket/transport.js';
 import { TcpTransport } from './transport/tcp-transport.js';
 import { WebSocketTransport } from './transport/websocket-transport.js';
@@ -98,6 +100,14 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
       log.info({ service: i.service, instance: i.id, conn: i.connection.id }, 'instance removed');
     },
   });
+  // Warnings a peer can repeat at will are logged once per peer and interval, with a count.
+  const warnings = new RateLimitedLog(log);
+  const memory = new MemoryBudget(config.limits.memoryBudgetBytes, {
+    onShed: (kind, bytes) => {
+      metrics.shed(kind);
+      warnings.warn(`memory-shed|${kind}`, { kind, bytes, usedBytes: memory.used, limitBytes: memory.limitBytes }, 'memory budget reached: shed the largest holder');
+    },
+  });
   const deadLetters = policies.table.anyDeadLetter ? await DeadLetterQueue.open(config.deadLetter, log) : undefined;
   const metrics: GatewayMetrics = new GatewayMetrics({
     connections: () => ({ client: connections.size - services.size, service: services.size }),
@@ -109,6 +119,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
       }),
     bufferedBytes: () => [...connections].reduce((n, c) => n + c.bufferedBytes, 0),
     prefetchHeldBytes: () => forwarder.prefetchBudget.held,
+    memory: () => ({ limitBytes: memory.limitBytes, used: MEMORY_KINDS.map((k) => [k, memory.usedBy(k)] as const) }),
   });
   registerPolicyMetrics(metrics.registry, policies, () => deadLetters);
   const refusals = new ConnectionRefusals(metrics.registry, log);
@@ -183,7 +194,15 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
       accessOf: (conn) => auth.accessOf(conn),
       adminRoutes: new Set(Object.keys(dlqRoutes ?? {})),
     },
-    { window: config.flow.window, windowBytes: config.flow.windowBytes, prefetch: config.flow.prefetch, prefetchBudgetBytes: config.flow.prefetchBudgetBytes },
+    {
+      window: config.flow.window,
+      windowBytes: config.flow.windowBytes,
+      prefetch: config.flow.prefetch,
+      prefetchBudgetBytes: config.flow.prefetchBudgetBytes,
+      maxPayloadSize: config.limits.maxPayloadSize,
+      memory,
+      warnings,
+    },
   );
 
   const responderFor = (conn: Connection): Responder => ({
@@ -266,6 +285,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     outboundHighWater: config.limits.outboundHighWater,
     outboundHardLimit: config.limits.outboundHardLimit,
     slowConsumerTimeoutMs: config.limits.slowConsumerTimeoutMs,
+    fragmentTimeoutMs: config.limits.fragmentTimeoutMs,
   };
   const serve = (transport: FrameTransport): void => {
     const conn = Connection.accept(
@@ -276,7 +296,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
         minLifetimeMs: config.keepAlive.minLifetimeMs,
         maxLifetimeMs: config.keepAlive.maxLifetimeMs,
       },
-      { logger: log, limits },
+      { logger: log, limits, memory, warnings },
     );
     connections.add(conn);
     conn.log.debug({ remote: transport.remoteAddress }, 'connection opened');
@@ -397,6 +417,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
       http.closeAllConnections();
       await admin?.close();
       await deadLetters?.close();
+      warnings.flush();
       log.info('gateway closed');
     })());
 

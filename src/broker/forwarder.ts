@@ -16,6 +16,8 @@ import type { GatewayMetrics } from '../observability/metrics.js';
 import { readDeadline } from '../resilience/deadline.js';
 import type { PolicyRuntime } from '../policy/route-runtime.js';
 import { PrefetchBudget } from '../flow/prefetch-budget.js';
+import type { MemoryBudget } from '../rsocket/memory-budget.js';
+import { peerHost, RateLimitedLog } from '../observability/rate-limited-log.js';
 import { Forwarding, deadLetterThenAnswer, type DeadLetterSink, type ForwardingContext, type Interaction } from './forwarding.js';
 import type { Instance, Registry } from './registry.js';
 
@@ -30,6 +32,12 @@ export interface ForwarderOptions {
   prefetch?: number;
   /** Bytes held ahead of demand over all streams, beyond which prefetch pauses. Default: no prefetch budget. */
   prefetchBudgetBytes?: number;
+  /** Largest payload a producer may send, in bytes: sizes each stream's window before its first item. Default: none. */
+  maxPayloadSize?: number;
+  /** Gateway-wide bound on bytes held for peers: held prefetch reports to it, and prefetch pauses while it is half used. */
+  memory?: MemoryBudget;
+  /** Rate limits the warnings a peer can repeat at will (dropped fire-and-forget). Default: every one is logged. */
+  warnings?: RateLimitedLog;
 }
 
 /** A route served inside the gateway process. */
@@ -61,13 +69,15 @@ export class Forwarder {
   private readonly ctx: ForwardingContext;
   private readonly local: ReadonlyMap<string, LocalRoute>;
   private readonly deniedLog = new WeakMap<Connection, { at: number; suppressed: number }>();
+  private readonly warnings: RateLimitedLog | undefined;
 
   constructor(
     private readonly deps: ForwarderDependencies,
     options: ForwarderOptions,
   ) {
     this.local = deps.local ?? new Map();
-    this.prefetchBudget = new PrefetchBudget(options.prefetchBudgetBytes ?? Infinity);
+    this.prefetchBudget = new PrefetchBudget(options.prefetchBudgetBytes ?? Infinity, options.memory);
+    this.warnings = options.warnings;
     this.ctx = {
       registry: deps.registry,
       metrics: deps.metrics,
@@ -76,6 +86,8 @@ export class Forwarder {
       windowBytes: options.windowBytes,
       prefetch: options.prefetch ?? 0,
       prefetchBudget: this.prefetchBudget,
+      maxItemBytes: options.maxPayloadSize,
+      memory: options.memory,
       live: this.live,
       log: deps.log,
       deadLetter: deps.deadLetter,
@@ -190,7 +202,10 @@ export class Forwarder {
         );
         return;
       }
-      conn.log.warn({ route, code: e.code, reason: e.message }, 'fire-and-forget dropped');
+      // A peer can send these as fast as its socket allows: one line per peer and interval, with the count.
+      const fields = { route, code: e.code, reason: e.message };
+      if (this.warnings) this.warnings.warn(`${peerHost(conn.remoteAddress)}|fnf-dropped|${this.label(route)}|${e.code}`, fields, 'fire-and-forget dropped', conn.log);
+      else conn.log.warn(fields, 'fire-and-forget dropped');
     }
   }
 

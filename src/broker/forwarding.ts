@@ -14,6 +14,7 @@
 import { SluiceError, type ErrorCode } from '../errors.js';
 import { DemandBridge } from '../flow/demand-bridge.js';
 import type { PrefetchBudget } from '../flow/prefetch-budget.js';
+import type { MemoryBudget } from '../rsocket/memory-budget.js';
 import { MimeTypes, encodeComposite, encodeRoutes, type MetadataEntry } from '../protocol/metadata.js';
 import type { Payload } from '../protocol/frames.js';
 import type { InteractionModel, Stream, StreamHandler } from '../rsocket/stream.js';
@@ -56,6 +57,10 @@ export interface ForwardingContext {
   /** Items asked of a producer beyond its consumer's demand, per stream (the responder's output only). */
   readonly prefetch: number;
   readonly prefetchBudget: PrefetchBudget | undefined;
+  /** Largest payload a producer may send, in bytes: sizes a stream's window before its first item. */
+  readonly maxItemBytes: number | undefined;
+  /** Gateway-wide bound on bytes held for peers; each stream's held items report to it. */
+  readonly memory: MemoryBudget | undefined;
   readonly live: Set<Interaction>;
   readonly log: Logger;
   readonly deadLetter: DeadLetterSink | undefined;
@@ -253,6 +258,8 @@ export class Forwarding implements Interaction {
         windowBytes: this.ctx.windowBytes,
         prefetch: this.ctx.prefetch,
         ...(this.ctx.prefetchBudget ? { budget: this.ctx.prefetchBudget } : {}),
+        ...(this.ctx.maxItemBytes ? { maxItemBytes: this.ctx.maxItemBytes } : {}),
+        ...(this.ctx.memory ? { memory: this.ctx.memory.holder('prefetch', { shed: (reason) => this.shed(reason) }) } : {}),
         requestUpstream: (n) => this.up?.request(n),
         writable: () => downConn.writable,
         whenWritable: (fn) => downConn.whenWritable(fn),
@@ -265,6 +272,7 @@ export class Forwarding implements Interaction {
       this.toResponder = new DemandBridge({
         window: this.ctx.window,
         windowBytes: this.ctx.windowBytes,
+        ...(this.ctx.maxItemBytes ? { maxItemBytes: this.ctx.maxItemBytes } : {}),
         requestUpstream: (n) => this.down.request(n),
         writable: () => upConn.writable,
         whenWritable: (fn) => upConn.whenWritable(fn),
@@ -468,6 +476,19 @@ export class Forwarding implements Interaction {
     else this.unjudge();
     this.endAttempt();
     this.fail(new SluiceError('DEADLINE_EXCEEDED', `deadline of ${this.deadlineMs} ms exceeded on route '${this.route}'`));
+  }
+
+  /**
+   * The gateway memory budget chose this stream's held items to free: the
+   * producer is cancelled and the requester told OVERLOADED. The gateway's
+   * own refusal, so the instance's breaker does not judge it.
+   */
+  private shed(reason: string): void {
+    if (this.finished) return;
+    if (this.up && !this.up.closed) this.up.cancel();
+    this.unjudge();
+    this.endAttempt();
+    this.fail(new SluiceError('OVERLOADED', reason));
   }
 
   /** The final failure: dead-letter it if the policy says so (and `mayLetter` allows), then tell the requester. */

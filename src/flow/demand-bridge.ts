@@ -25,13 +25,21 @@
  * The window is counted in items and in bytes: with `windowBytes` set, it
  * shrinks to what fits in that many bytes at the stream's average item size
  * (never below 1), so small items get a deep pipeline and large ones a short
- * one. Below the window, demand passes through at once; beyond it, top-ups go
+ * one. Before the first item no size is known: with `maxItemBytes` (the
+ * largest payload the producer may send) the window starts at what fits in
+ * `windowBytes` at that size, so even the first request cannot bring more
+ * than `windowBytes` (or one largest item) across the hop; it grows to the
+ * item window as soon as the first item shows the real size. Small items pay
+ * one round trip for it; large ones are paced from the start instead of
+ * arriving as a burst of `window` items the consumer's socket cannot take.
+ * Below the window, demand passes through at once; beyond it, top-ups go
  * out in batches of at least `window / 2` to avoid one REQUEST_N per item.
  * While the consumer's connection has unread bytes over its high water mark,
  * no demand goes upstream at all: the producer is paced by what the
  * consumer's socket absorbs.
  */
 import { addCredit } from '../rsocket/stream.js';
+import type { MemoryHolder } from '../rsocket/memory-budget.js';
 import type { PrefetchBudget } from './prefetch-budget.js';
 
 export interface DemandBridgeOptions {
@@ -39,6 +47,12 @@ export interface DemandBridgeOptions {
   window: number;
   /** Most bytes outstanding upstream at once, estimated from the average item size. Default: no byte cap. */
   windowBytes?: number;
+  /**
+   * Largest item the producer may send, in bytes (the payload size limit):
+   * sizes the window before the first item, with `windowBytes`. Default: the
+   * item window until the first item.
+   */
+  maxItemBytes?: number;
   /**
    * Most items to ask of the producer beyond the consumer's demand. A stream
    * asks ahead as many as its consumer's first request, up to this and the
@@ -48,6 +62,8 @@ export interface DemandBridgeOptions {
   prefetch?: number;
   /** Gateway-wide bytes held ahead of demand; prefetch pauses while it is spent. */
   budget?: PrefetchBudget;
+  /** Reports the bytes held for the consumer to the gateway-wide memory budget. */
+  memory?: MemoryHolder;
   /** Sends `n` more demand to the producer. */
   requestUpstream(n: number): void;
   /** Whether the consumer's connection can take more bytes now. */
@@ -83,11 +99,14 @@ export class DemandBridge {
 
   /** The window now: items, capped by bytes at the average item size. */
   get window(): number {
-    const { window, windowBytes } = this.options;
-    // No size seen yet: the item window as configured (estimating the size as
+    const { window, windowBytes, maxItemBytes } = this.options;
+    if (!windowBytes) return window;
+    // No size seen yet: what fits at the largest size an item may have; without
+    // that bound, the item window as configured (estimating the size as
     // windowBytes / window would lose an item to rounding, e.g. 7 items -> 6).
-    if (!windowBytes || this.averageSize === 0) return window;
-    return Math.max(1, Math.min(window, Math.floor(windowBytes / this.averageSize)));
+    const size = this.averageSize === 0 ? maxItemBytes : this.averageSize;
+    if (!size) return window;
+    return Math.max(1, Math.min(window, Math.floor(windowBytes / size)));
   }
 
   /**
@@ -113,6 +132,7 @@ export class DemandBridge {
       this.held -= 1;
       this.heldBytes -= bytes;
       if (this.options.budget) this.options.budget.held -= bytes;
+      this.options.memory?.add(-bytes);
       this.credit -= 1;
     }
     this.pump();
@@ -135,6 +155,7 @@ export class DemandBridge {
     this.held += 1;
     this.heldBytes += bytes;
     if (this.options.budget) this.options.budget.held += bytes;
+    this.options.memory?.add(bytes);
     return false;
   }
 
@@ -147,6 +168,7 @@ export class DemandBridge {
   stop(): void {
     this.stopped = true;
     if (this.options.budget) this.options.budget.held -= this.heldBytes;
+    this.options.memory?.release();
     this.held = 0;
     this.heldBytes = 0;
     this.cancelWait?.();

@@ -7,6 +7,7 @@
  * addition, not a label lookup.
  */
 import client from 'prom-client';
+import { MEMORY_KINDS } from '../rsocket/memory-budget.js';
 
 export type Direction = 'to_requester' | 'to_responder';
 
@@ -25,6 +26,8 @@ export interface MetricsSource {
   bufferedBytes(): number;
   /** Bytes producers sent ahead of their consumers' demand, held at the gateway. */
   prefetchHeldBytes(): number;
+  /** The gateway memory budget: its limit and the bytes held now per kind. */
+  memory?(): { limitBytes: number; used: ReadonlyArray<readonly [kind: string, bytes: number]> };
 }
 
 const EMPTY: ReadonlyMap<string, number> = new Map();
@@ -39,6 +42,7 @@ export class GatewayMetrics {
   private readonly interactions: client.Counter<'route' | 'model'>;
   private readonly errors: client.Counter<'route' | 'code'>;
   private readonly duration: client.Histogram<'route' | 'model'>;
+  private readonly sheds: client.Counter<'kind'>;
 
   constructor(source: MetricsSource, options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -81,6 +85,32 @@ export class GatewayMetrics {
         this.set(source.prefetchHeldBytes());
       },
     });
+
+    new client.Gauge({
+      name: 'sluice_memory_used_bytes',
+      help: 'Bytes peers make the gateway hold, counted by the memory budget, per kind (reassembly, prefetch, outbound)',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        for (const [kind, bytes] of source.memory?.().used ?? []) this.set({ kind }, bytes);
+      },
+    });
+    new client.Gauge({
+      name: 'sluice_memory_budget_bytes',
+      help: 'The gateway memory budget (limits.memoryBudgetBytes): above it the biggest holders are shed',
+      registers,
+      collect() {
+        const m = source.memory?.();
+        if (m) this.set(m.limitBytes);
+      },
+    });
+    this.sheds = new client.Counter({
+      name: 'sluice_memory_shed_total',
+      help: 'Holders shed by the memory budget, per kind: connections closed (outbound), fragmented payloads dropped (reassembly), streams ended (prefetch)',
+      labelNames: ['kind'],
+      registers,
+    });
+    for (const kind of MEMORY_KINDS) this.sheds.inc({ kind }, 0);
 
     // One pass over live streams feeds both gauges; `active` is registered first so it runs first.
     const active = new client.Gauge({
@@ -140,6 +170,11 @@ export class GatewayMetrics {
       this.routes.set(route, r);
     }
     return r;
+  }
+
+  /** The memory budget shed one holder of `kind`. */
+  shed(kind: string): void {
+    this.sheds.inc({ kind });
   }
 
   started(route: string, model: string): void {

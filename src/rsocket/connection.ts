@@ -8,12 +8,17 @@
  * a payload beyond `maxPayloadSize` ends its stream with PAYLOAD_TOO_LARGE, a
  * peer that leaves more than `outboundHardLimit` bytes unread (or stays over
  * `outboundHighWater` for `slowConsumerTimeoutMs`) loses its connection with
- * SLOW_CONSUMER, a peer silent for the keepalive lifetime loses it with
- * KEEPALIVE_TIMEOUT, and (when the server asks, see `limitIdle`) a peer with
- * nothing open for the idle timeout loses it with CONNECTION_CLOSED. While an
- * asynchronous `accept` decides on SETUP, at most MAX_HELD_FRAMES frames (and
- * `maxPayloadSize` bytes) are held for replay; beyond that the connection is
- * closed with PROTOCOL_VIOLATION.
+ * SLOW_CONSUMER, a fragmented payload not completed within
+ * `fragmentTimeoutMs` ends its stream with FRAGMENT_TIMEOUT, a peer silent
+ * for the keepalive lifetime loses it with KEEPALIVE_TIMEOUT, and (when the
+ * server asks, see `limitIdle`) a peer with nothing open for the idle timeout
+ * loses it with CONNECTION_CLOSED. While an asynchronous `accept` decides on
+ * SETUP, at most MAX_HELD_FRAMES frames (and `maxPayloadSize` bytes) are held
+ * for replay; beyond that the connection is closed with PROTOCOL_VIOLATION.
+ * With a gateway-wide `MemoryBudget`, the connection reports its unflushed
+ * outbound bytes and its fragments in progress to it; when the budget sheds
+ * the connection, the outbound kind closes it with SLOW_CONSUMER and the
+ * reassembly kind ends its unfinished payloads' streams with OVERLOADED.
  */
 import { SluiceError, WireCode } from '../errors.js';
 import {
@@ -28,7 +33,9 @@ import {
 } from '../protocol/codec.js';
 import { Flags, FrameType, MAX_REQUEST_N, MAX_STREAM_ID, frameTypeName, hasFlag, type Frame, type Payload, type SetupFrame } from '../protocol/frames.js';
 import { silentLogger, type Logger } from '../observability/log.js';
-import { Reassembler } from './reassembler.js';
+import { peerHost, type RateLimitedLog } from '../observability/rate-limited-log.js';
+import type { MemoryBudget, MemoryHolder } from './memory-budget.js';
+import { Reassembler, type Abandoned } from './reassembler.js';
 import { Stream, addCredit, type InteractionModel, type StreamHandler, type StreamHost } from './stream.js';
 import type { FrameTransport } from './transport.js';
 
@@ -67,6 +74,8 @@ export interface ConnectionLimits {
   outboundHardLimit: number;
   /** How long a connection may stay above the high water mark. Default 30 s. */
   slowConsumerTimeoutMs: number;
+  /** How long a fragmented payload may take from its first fragment to its last, in ms. Default 10 s. */
+  fragmentTimeoutMs: number;
 }
 
 export const defaultLimits: ConnectionLimits = {
@@ -76,6 +85,7 @@ export const defaultLimits: ConnectionLimits = {
   outboundHighWater: 1024 * 1024,
   outboundHardLimit: 16 * 1024 * 1024,
   slowConsumerTimeoutMs: 30_000,
+  fragmentTimeoutMs: 10_000,
 };
 
 export interface KeepAliveOptions {
@@ -111,6 +121,10 @@ export interface ConnectionOptions {
   id?: string;
   logger?: Logger;
   limits?: Partial<ConnectionLimits>;
+  /** Gateway-wide bound on bytes held for peers; the connection reports its outbound and reassembly bytes. Default none. */
+  memory?: MemoryBudget;
+  /** Rate limits the warnings a peer can repeat at will (closing its connections); default: every one is logged. */
+  warnings?: RateLimitedLog;
 }
 
 type State = 'awaiting-setup' | 'accepting' | 'open' | 'closed';
@@ -131,6 +145,9 @@ export class Connection implements StreamHost {
   private outboundStreams = 0;
   private nextStreamId: number;
   private readonly reassembler: Reassembler;
+  private fragmentTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly outbound: MemoryHolder | undefined;
+  private readonly warnings: RateLimitedLog | undefined;
   private readonly drainWaiters = new Set<() => void>();
   private readonly closeListeners = new Set<(error: SluiceError | undefined) => void>();
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -162,7 +179,18 @@ export class Connection implements StreamHost {
     this.nextStreamId = role === 'client' ? 1 : 2;
     this.state = role === 'client' ? 'open' : 'awaiting-setup';
     this.lifetimeMs = lifetimeMs;
-    this.reassembler = new Reassembler(this.limits.maxPayloadSize);
+    const memory = options.memory;
+    this.warnings = options.warnings;
+    this.outbound = memory?.holder('outbound', {
+      // At once, dropping what is queued: the peer is not reading it, and the point is to free it now.
+      shed: (reason) => {
+        this.fail(new SluiceError('SLOW_CONSUMER', reason));
+        this.transport.destroy();
+      },
+      refresh: () => (this.state === 'closed' ? 0 : this.transport.bufferedBytes),
+    });
+    const reassembly = memory?.holder('reassembly', { shed: (reason) => this.abandonFragments(this.reassembler.abandonAll(), new SluiceError('OVERLOADED', reason)) });
+    this.reassembler = new Reassembler(this.limits.maxPayloadSize, reassembly);
     transport.start({
       onFrame: (frame) => this.onFrame(frame),
       onInvalid: (reason) => this.fail(new SluiceError('MALFORMED_FRAME', reason)),
@@ -324,6 +352,7 @@ export class Connection implements StreamHost {
     if (this.state === 'closed') return;
     this.transport.send(frame);
     const buffered = this.transport.bufferedBytes;
+    this.outbound?.set(buffered);
     if (buffered >= this.limits.outboundHighWater) this.onCongested(buffered);
   }
 
@@ -459,7 +488,7 @@ export class Connection implements StreamHost {
         else this.resolvePings();
         return;
       case FrameType.ERROR:
-        this.log.warn({ code: frame.code, message: frame.message }, 'peer closed the connection with an error');
+        this.warn('peer-error', { code: frame.code, message: frame.message }, 'peer closed the connection with an error');
         this.shutdown(SluiceError.fromWire(frame.code, frame.message));
         this.transport.close();
         return;
@@ -535,7 +564,7 @@ export class Connection implements StreamHost {
     if (this.idleTimeoutMs > 0) this.lastActive = Date.now();
     if (type === FrameType.REQUEST_FNF) {
       if (payload.data && size(payload) > this.limits.maxPayloadSize) {
-        this.log.warn({ stream: id, bytes: size(payload) }, 'fire-and-forget payload over the size limit dropped');
+        this.warn('fnf-too-large', { stream: id, bytes: size(payload) }, 'fire-and-forget payload over the size limit dropped');
         return;
       }
       this.responder.fireAndForget(payload);
@@ -577,11 +606,13 @@ export class Connection implements StreamHost {
       return;
     }
     const requestN = 'requestN' in frame ? (frame.requestN as number) : 0;
-    const ok = this.reassembler.start(frame.streamId, frame, {
-      type: frame.type,
-      requestN,
-      complete: hasFlag(frame.flags, Flags.COMPLETE),
-    });
+    const ok = this.reassembler.start(
+      frame.streamId,
+      frame,
+      { type: frame.type, requestN, complete: hasFlag(frame.flags, Flags.COMPLETE) },
+      Date.now(),
+    );
+    this.armFragmentTimer();
     if (!ok) this.sendFrame(encodeError(frame.streamId, 0x204, tooLarge(frame.streamId, size(frame), this.limits.maxPayloadSize).toWireMessage()));
   }
 
@@ -590,9 +621,41 @@ export class Connection implements StreamHost {
       stream.violate(tooManyFragments(frame.streamId));
       return;
     }
-    if (!this.reassembler.start(frame.streamId, frame, undefined)) {
+    if (!this.reassembler.start(frame.streamId, frame, undefined, Date.now())) {
       stream.violate(tooLarge(frame.streamId, size(frame), this.limits.maxPayloadSize));
     }
+    this.armFragmentTimer();
+  }
+
+  /**
+   * One timer per connection, for the oldest payload in progress: payloads
+   * start in order, so when it fires every expired one is at the front.
+   */
+  private armFragmentTimer(): void {
+    if (this.fragmentTimer || this.state === 'closed') return;
+    const oldest = this.reassembler.oldestStartedAt;
+    if (oldest === undefined) return;
+    const timeout = this.limits.fragmentTimeoutMs;
+    this.fragmentTimer = setTimeout(() => {
+      this.fragmentTimer = undefined;
+      const expired = this.reassembler.expire(Date.now() - timeout);
+      if (expired.length) {
+        this.abandonFragments(expired, new SluiceError('FRAGMENT_TIMEOUT', `fragmented payload not completed within ${timeout} ms; its fragments were dropped`));
+      }
+      this.armFragmentTimer();
+    }, Math.max(0, oldest + timeout - Date.now()));
+    unref(this.fragmentTimer);
+  }
+
+  /** Tells each given-up payload's stream why: a request never opened its stream, so the ERROR goes on its id. */
+  private abandonFragments(abandoned: Abandoned[], reason: SluiceError): void {
+    for (const { streamId, request } of abandoned) {
+      const err = new SluiceError(reason.code, `stream ${streamId}: ${reason.message}`);
+      const stream = this.streams.get(streamId);
+      if (stream) stream.violate(err);
+      else if (request && request.type !== FrameType.REQUEST_FNF) this.sendFrame(encodeError(streamId, err.wireCode, err.toWireMessage()));
+    }
+    if (abandoned.length) this.warn(`fragments-${reason.code}`, { code: reason.code, streams: abandoned.length, reason: reason.message }, 'fragmented payloads dropped');
   }
 
   private continueFragments(frame: Frame & Payload & { flags: number }): void {
@@ -685,7 +748,9 @@ export class Connection implements StreamHost {
   }
 
   private onDrain(): void {
-    if (!this.writable || this.state === 'closed') return;
+    if (this.state === 'closed') return;
+    this.outbound?.set(this.transport.bufferedBytes);
+    if (!this.writable) return;
     clearTimeout(this.slowConsumerTimer);
     this.slowConsumerTimer = undefined;
     if (this.drainWaiters.size === 0) return;
@@ -697,10 +762,16 @@ export class Connection implements StreamHost {
     }
   }
 
+  /** A warning the peer can repeat at will: rate limited per peer address and kind when a limiter was given. */
+  private warn(kind: string, fields: Record<string, unknown>, msg: string): void {
+    if (this.warnings) this.warnings.warn(`${peerHost(this.remoteAddress)}|${kind}`, fields, msg, this.log);
+    else this.log.warn(fields, msg);
+  }
+
   /** Ends the connection for a protocol reason: ERROR frame on stream 0, then close. */
   private fail(error: SluiceError, wireCode?: number): void {
     if (this.state === 'closed') return;
-    this.log.warn({ code: error.code, reason: error.message, remote: this.remoteAddress }, 'closing connection');
+    this.warn(`closing-${error.code}`, { code: error.code, reason: error.message, remote: this.remoteAddress }, 'closing connection');
     this.transport.send(encodeError(0, wireCode ?? error.wireCode, error.toWireMessage()));
     this.shutdown(error);
     this.transport.close();
@@ -716,7 +787,10 @@ export class Connection implements StreamHost {
     this.closeError = error;
     clearTimeout(this.setupTimer);
     clearTimeout(this.slowConsumerTimer);
+    clearTimeout(this.fragmentTimer);
+    this.fragmentTimer = undefined;
     clearInterval(this.timer);
+    this.outbound?.release();
     const streams = [...this.streams.values()];
     this.streams.clear();
     this.inboundStreams = 0;

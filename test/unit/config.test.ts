@@ -122,7 +122,7 @@ describe('resolveGatewayConfig', () => {
     expect(e.message).toBe(
       "config 'limits.maxStreams': unknown key; known keys are limits.maxConnections, limits.maxConnectionsPerAddress, limits.serviceReserveRatio, limits.idleTimeoutMs, limits.maxPayloadSize, limits.maxFrameSize, " +
         'limits.maxStreamsPerConnection, limits.maxStreamsPerInstance, limits.outboundHighWater, limits.outboundHardLimit, ' +
-        'limits.slowConsumerTimeoutMs, limits.setupTimeoutMs, limits.maxRoutes',
+        'limits.slowConsumerTimeoutMs, limits.setupTimeoutMs, limits.maxRoutes, limits.memoryBudgetBytes, limits.fragmentTimeoutMs',
     );
     expect(configError({ flow: { windw: 5 } }).message).toBe("config 'flow.windw': unknown key; known keys are flow.window, flow.windowBytes, flow.prefetch, flow.prefetchBudgetBytes");
   });

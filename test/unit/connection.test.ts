@@ -11,6 +11,7 @@ import { Flags, FrameType, MAX_REQUEST_N, type Frame, type Payload, type SetupFr
 import { MimeTypes } from '../../src/protocol/metadata.js';
 import { Connection, MAX_HELD_FRAMES, type ConnectionLimits, type KeepAliveOptions, type Responder, type ServerOptions } from '../../src/rsocket/connection.js';
 import type { InteractionModel, Stream, StreamHandler } from '../../src/rsocket/stream.js';
+import { MemoryBudget } from '../../src/rsocket/memory-budget.js';
 import { memoryPair, rawPeer, settle, type RawPeer } from '../helpers/memory-transport.js';
 
 // ------------------------------------------------------------------ helpers
@@ -125,12 +126,12 @@ async function pair(o: PairOptions = {}) {
 }
 
 /** A server-role Connection facing raw frames; SETUP not sent yet. */
-function rawClient(o: { limits?: Partial<ConnectionLimits>; responder?: TestResponder; server?: Partial<ServerOptions> } = {}) {
+function rawClient(o: { limits?: Partial<ConnectionLimits>; responder?: TestResponder; server?: Partial<ServerOptions>; memory?: MemoryBudget } = {}) {
   const [ct, st] = memoryPair();
   const peer = rawPeer(ct);
   const responder = o.responder ?? testResponder();
   const accept = vi.fn((_setup: SetupFrame, _conn: Connection): Responder => responder);
-  const server = Connection.accept(st, { accept, ...o.server }, { id: 'c1', ...(o.limits ? { limits: o.limits } : {}) });
+  const server = Connection.accept(st, { accept, ...o.server }, { id: 'c1', ...(o.limits ? { limits: o.limits } : {}), ...(o.memory ? { memory: o.memory } : {}) });
   cleanups.push(() => server.close());
   return { server, peer, st, responder, accept };
 }
@@ -1055,6 +1056,101 @@ describe('fragmentation (FOLLOWS)', () => {
     expect(responder.served).toHaveLength(32);
     expect(responder.served.every((s) => s.data === 'part!')).toBe(true);
     expect(server.isOpen).toBe(true);
+  });
+});
+
+describe('fragment timeout', () => {
+  it('a fragmented request not completed within fragmentTimeoutMs ends with FRAGMENT_TIMEOUT, oldest first; the connection goes on', async () => {
+    vi.useFakeTimers();
+    const { server, peer, responder } = await openRawClient({ limits: { fragmentTimeoutMs: 1_000 } });
+    peer.send(encodePayloadFrame(FrameType.REQUEST_STREAM, 1, Flags.FOLLOWS, p('a'), 1));
+    await vi.advanceTimersByTimeAsync(600);
+    peer.send(encodePayloadFrame(FrameType.REQUEST_RESPONSE, 3, Flags.FOLLOWS, p('b')));
+    await vi.advanceTimersByTimeAsync(399);
+    expect(errorsIn(peer.frames)).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    const timeout = (id: number) => ({ streamId: id, code: 0x204, message: `FRAGMENT_TIMEOUT: stream ${id}: fragmented payload not completed within 1000 ms; its fragments were dropped` });
+    expect(errorsIn(peer.frames)).toEqual([timeout(1)]);
+    // A late fragment for the dropped payload is ignored; the one still in time completes.
+    peer.send(encodePayloadFrame(FrameType.PAYLOAD, 1, Flags.NEXT, p('late')));
+    peer.send(encodePayloadFrame(FrameType.PAYLOAD, 3, Flags.NEXT, p('!')));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(responder.served.map((s) => s.data)).toEqual(['b!']);
+    peer.send(encodePayloadFrame(FrameType.REQUEST_RESPONSE, 5, Flags.FOLLOWS, p('c')));
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(errorsIn(peer.frames)).toEqual([timeout(1), timeout(5)]);
+    expect(server.isOpen).toBe(true);
+  });
+
+  it('a fragmented payload on an open stream that is never completed ends the stream (requester cancels)', async () => {
+    vi.useFakeTimers();
+    const { client, peer } = await rawServer({ limits: { fragmentTimeoutMs: 500 } });
+    const rec = recorder();
+    client.requestStream(p('x'), 5, rec);
+    peer.send(encodePayloadFrame(FrameType.PAYLOAD, 1, Flags.NEXT | Flags.FOLLOWS, p('12345')));
+    await vi.advanceTimersByTimeAsync(500);
+    expect(rec.events).toEqual(['error:FRAGMENT_TIMEOUT:stream 1: fragmented payload not completed within 500 ms; its fragments were dropped']);
+    expect(typesIn(peer.frames)).toEqual([`${FrameType.REQUEST_STREAM}@1`, `${FrameType.CANCEL}@1`]);
+    expect(client.isOpen).toBe(true);
+  });
+});
+
+describe('memory budget', () => {
+  it('counts fragments in progress and unflushed outbound bytes, and gives them back', async () => {
+    const memory = new MemoryBudget(Infinity);
+    const { server, peer, st } = await openRawClient({ memory });
+    peer.send(encodePayloadFrame(FrameType.REQUEST_RESPONSE, 1, Flags.FOLLOWS, bytesOf(1000)));
+    peer.send(encodePayloadFrame(FrameType.PAYLOAD, 1, Flags.FOLLOWS, bytesOf(500)));
+    await settle();
+    expect(memory.usedBy('reassembly')).toBe(1500);
+    st.setBufferedBytes(4096);
+    server.sendFrame(encodeKeepAlive(false, 0));
+    expect(memory.usedBy('outbound')).toBeGreaterThanOrEqual(4096);
+    peer.send(encodePayloadFrame(FrameType.PAYLOAD, 1, Flags.NEXT, bytesOf(1)));
+    await settle();
+    expect(memory.usedBy('reassembly')).toBe(0);
+    server.close();
+    expect(memory.used).toBe(0);
+  });
+
+  it('over the budget, the connection holding the most fragments has them dropped with OVERLOADED; the other keeps its own', async () => {
+    const memory = new MemoryBudget(3000);
+    const big = await openRawClient({ memory });
+    const small = await openRawClient({ memory });
+    small.peer.send(encodePayloadFrame(FrameType.REQUEST_RESPONSE, 1, Flags.FOLLOWS, bytesOf(1000)));
+    big.peer.send(encodePayloadFrame(FrameType.REQUEST_RESPONSE, 1, Flags.FOLLOWS, bytesOf(1200)));
+    big.peer.send(encodePayloadFrame(FrameType.REQUEST_STREAM, 3, Flags.FOLLOWS, bytesOf(1200), 1));
+    await settle();
+    expect(errorsIn(big.peer.frames).map((e) => [e.streamId, e.code, e.message.split(':')[0]])).toEqual([
+      [1, 0x202, 'OVERLOADED'],
+      [3, 0x202, 'OVERLOADED'],
+    ]);
+    expect(errorsIn(big.peer.frames)[0]!.message).toMatch(/gateway memory budget: .*the largest holder was this connection's unfinished fragmented payloads, 2400 bytes/);
+    expect(errorsIn(small.peer.frames)).toEqual([]);
+    expect(memory.usedBy('reassembly')).toBe(1000);
+    // Both connections go on; the shed one can start again within the budget.
+    big.peer.send(encodePayloadFrame(FrameType.REQUEST_RESPONSE, 5, Flags.FOLLOWS, bytesOf(10)));
+    big.peer.send(encodePayloadFrame(FrameType.PAYLOAD, 5, Flags.NEXT, bytesOf(10)));
+    small.peer.send(encodePayloadFrame(FrameType.PAYLOAD, 1, Flags.NEXT, bytesOf(10)));
+    await settle();
+    expect(big.responder.served).toHaveLength(1);
+    expect(small.responder.served).toHaveLength(1);
+    expect([big.server.isOpen, small.server.isOpen]).toEqual([true, true]);
+  });
+
+  it('over the budget, the connection with the most unread outbound bytes is closed with SLOW_CONSUMER', async () => {
+    const memory = new MemoryBudget(10_000);
+    const reader = await openRawClient({ memory });
+    const stalled = await openRawClient({ memory });
+    reader.st.setBufferedBytes(2_000);
+    reader.server.sendFrame(encodeKeepAlive(false, 0));
+    stalled.st.setBufferedBytes(9_000);
+    stalled.server.sendFrame(encodeKeepAlive(false, 0));
+    await settle();
+    expect(stalled.server.isOpen).toBe(false);
+    expect(reader.server.isOpen).toBe(true);
+    expect(stalled.st.destroyCalls).toBe(1);
+    expect(memory.usedBy('outbound')).toBeLessThan(10_000);
   });
 });
 

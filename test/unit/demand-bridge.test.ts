@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DemandBridge } from '../../src/flow/demand-bridge.js';
 import { PrefetchBudget } from '../../src/flow/prefetch-budget.js';
+import { MemoryBudget, type MemoryHolder } from '../../src/rsocket/memory-budget.js';
 import { MAX_REQUEST_N } from '../../src/protocol/frames.js';
 
 /** Small seeded PRNG (mulberry32) so every failure replays. */
@@ -15,7 +16,7 @@ function prng(seed: number): () => number {
   };
 }
 
-function harness(window: number, windowBytes?: number, extra: { prefetch?: number; budget?: PrefetchBudget } = {}) {
+function harness(window: number, windowBytes?: number, extra: { prefetch?: number; budget?: PrefetchBudget; maxItemBytes?: number; memory?: MemoryHolder } = {}) {
   const upstream: number[] = [];
   let writable = true;
   const waiters = new Set<() => void>();
@@ -248,6 +249,60 @@ describe('DemandBridge', () => {
       }
     }
     expect(checks).toBeGreaterThan(300 * 400);
+  });
+
+  describe('before the first item, with maxItemBytes', () => {
+    it('the window is what fits in windowBytes at the largest item size (at least 1), then follows the real size', () => {
+      const h = harness(512, 512 * 1024, { maxItemBytes: 1024 * 1024 });
+      expect(h.bridge.window).toBe(1);
+      expect(h.bridge.open(256)).toBe(1);
+      // The first item shows 100-byte items: the window opens to the item count and the rest is asked at once.
+      expect(h.bridge.arrive(100)).toBe(true);
+      expect(h.bridge.window).toBe(512);
+      expect(h.upstream).toEqual([255]);
+      expect(harness(512, 512 * 1024, { maxItemBytes: 64 * 1024 }).bridge.open(256)).toBe(8);
+      expect(harness(4, 512 * 1024, { maxItemBytes: 1024 }).bridge.open(256)).toBe(4);
+    });
+
+    it('64 KiB items are paced at the byte window from the first request: never more than windowBytes in flight', () => {
+      const h = harness(512, 512 * 1024, { maxItemBytes: 1024 * 1024, prefetch: 256 });
+      let inflightBytesMax = h.bridge.open(256) * 64 * 1024;
+      for (let i = 0; i < 200; i++) {
+        h.bridge.arrive(64 * 1024);
+        inflightBytesMax = Math.max(inflightBytesMax, h.bridge.inflight * 64 * 1024);
+      }
+      expect(inflightBytesMax).toBeLessThanOrEqual(512 * 1024);
+    });
+
+    it('without windowBytes, maxItemBytes changes nothing', () => {
+      expect(harness(512, undefined, { maxItemBytes: 1024 * 1024 }).bridge.open(300)).toBe(300);
+    });
+  });
+
+  it('reports held bytes to its memory holder and gives them back on release and stop', () => {
+    const memory = new MemoryBudget(Infinity);
+    const h = harness(512, undefined, { prefetch: 256, memory: memory.holder('prefetch', { shed() {} }) });
+    h.bridge.open(1);
+    h.bridge.arrive(100);
+    h.bridge.arrive(70);
+    h.bridge.arrive(30);
+    expect(memory.usedBy('prefetch')).toBe(100);
+    h.bridge.onRequest(1, () => 70);
+    expect(memory.usedBy('prefetch')).toBe(30);
+    h.bridge.stop();
+    expect(memory.used).toBe(0);
+  });
+
+  it('prefetch pauses while the memory budget is at least half used', () => {
+    const memory = new MemoryBudget(1000);
+    const pressure = memory.holder('outbound', { shed() {} });
+    const budget = new PrefetchBudget(1_000_000, memory);
+    expect(budget.open).toBe(true);
+    pressure.set(500);
+    expect(budget.open).toBe(false);
+    expect(harness(512, undefined, { prefetch: 256, budget }).bridge.open(10)).toBe(10);
+    pressure.set(499);
+    expect(budget.open).toBe(true);
   });
 
   describe('with prefetch', () => {

@@ -59,3 +59,37 @@ describe('Reassembler', () => {
     expect(r.has(1)).toBe(false);
   });
 });
+
+describe('Reassembler time and bytes', () => {
+  it('expire() drops payloads started by the given time, oldest first, and keeps the rest', () => {
+    const r = new Reassembler(100);
+    r.start(1, { metadata: null, data: u8('a') }, undefined, 10);
+    r.start(3, { metadata: null, data: u8('bb') }, { type: 4, requestN: 0, complete: false }, 20);
+    r.start(5, { metadata: null, data: u8('ccc') }, undefined, 30);
+    expect(r.oldestStartedAt).toBe(10);
+    expect(r.bytes).toBe(6);
+    expect(r.expire(20)).toEqual([
+      { streamId: 1, request: undefined },
+      { streamId: 3, request: { type: 4, requestN: 0, complete: false } },
+    ]);
+    expect([r.has(1), r.has(3), r.has(5), r.oldestStartedAt, r.bytes]).toEqual([false, false, true, 30, 3]);
+    expect(r.abandonAll()).toEqual([{ streamId: 5, request: undefined }]);
+    expect([r.oldestStartedAt, r.bytes]).toEqual([undefined, 0]);
+  });
+
+  it('reports the bytes it holds to its memory holder, and gives them back however a payload ends', () => {
+    let held = 0;
+    const holder = { kind: 'reassembly' as const, bytes: 0, set: (n: number) => (held = n), add: (d: number) => (held += d), release: () => (held = 0) };
+    const r = new Reassembler(10, holder);
+    r.start(1, { metadata: u8('m'), data: u8('12') }, undefined);
+    r.start(3, { metadata: null, data: u8('1234') }, undefined);
+    expect(held).toBe(7);
+    r.add(1, { metadata: null, data: u8('3') }, false);
+    expect(held).toBe(4);
+    expect(r.add(3, { metadata: null, data: u8('1234567') }, true)).toBe('too-large');
+    expect(held).toBe(0);
+    r.start(5, { metadata: null, data: u8('1') }, undefined);
+    r.drop(5);
+    expect(held).toBe(0);
+  });
+});
