@@ -26,6 +26,7 @@ import { Processes } from './processes.js';
 import { sumMetric } from './scale.js';
 import type { BenchContext, Unavailable } from './scenario.js';
 import { unavailable } from './scenario.js';
+import { checkoutPolicies, policyFlags } from '../checkout/gateway-policies.js';
 import { placeCommand, type ChainRun } from './sync-chain.js';
 
 export interface SluiceCheckoutResult {
@@ -65,7 +66,8 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
     if (!existsSync(packagePath('src', 'checkout', 'order-service.ts'))) {
       return unavailable('checkout services not available: src/checkout/ (order, payment, inventory) is not on this branch yet');
     }
-    const gw = await processes.gateway();
+    // The demo's gateway policies: the product as `npm start` runs it.
+    const gw = await processes.gateway(policyFlags(checkoutPolicies));
     try {
       const common = ['--data-dir', dataDir];
       await processes.service('inventory', gw.url, 'inventory-1', [...common, '--latency-ms', String(o.inventoryLatencyMs), '--failure-rate', String(o.inventoryFailureRate)]);
