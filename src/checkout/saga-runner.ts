@@ -174,12 +174,13 @@ export class SagaRunner {
 
   /** Room may have freed (a saga ended, the sweep fired): take due sagas from the store while there is room. */
   kick(): void {
-    if (this.stop.signal.aborted || !this.backlog) return;
+    if (this.stop.signal.aborted) return;
+    // While a fill is reading the store, room freed now is looked at by its next round (if the store had more).
     if (this.filling) {
       this.again = true;
       return;
     }
-    if (this.running.size >= this.options.maxSagas) return;
+    if (!this.backlog || this.running.size >= this.options.maxSagas) return;
     this.filling = true;
     void this.fill().finally(() => (this.filling = false));
   }
