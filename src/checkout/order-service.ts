@@ -188,6 +188,8 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
           queue: { depth: queue.depth, max: queue.max, capacity: queue.capacity, waiting: queue.waiting },
           sagas: { active: runner.active, max: runner.max, capacity: options.maxSagas, parked: await store.parkedCount(), timeline: runner.phases() },
           dependencies: runner.dependencies(),
+          // What the bounds above add up to: the process's resident memory, in bytes.
+          process: { rssBytes: process.memoryUsage.rss() },
           watchers: { active: notifier.active, capacity: notifier.capacity },
           submitChannels: { active: channels, max: channelsMax, capacity: options.maxSubmitChannels },
         };
