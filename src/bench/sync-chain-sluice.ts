@@ -31,7 +31,9 @@ import { Processes } from './processes.js';
 import { sumMetric } from './scale.js';
 import type { BenchContext, Unavailable } from './scenario.js';
 import { unavailable } from './scenario.js';
+import { prepareStoreDirs } from '../checkout/db.js';
 import { checkoutPolicies, policyFlags } from '../checkout/gateway-policies.js';
+import { silentLogger } from '../observability/log.js';
 import { placeCommand, type ChainRun } from './sync-chain.js';
 
 export interface SluiceCheckoutResult {
@@ -109,6 +111,9 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
     // The demo's gateway policies: the product as `npm start` runs it.
     const gw = await processes.gateway(policyFlags(checkoutPolicies));
     try {
+      // One empty store initialised and copied to the three, as the demo does: three first-time
+      // initialisations at once take tens of seconds of CPU on a small machine.
+      await prepareStoreDirs(['order', 'payment', 'inventory'].map((name) => join(dataDir, name)), silentLogger);
       const common = ['--data-dir', dataDir];
       await processes.service('inventory', gw.url, 'inventory-1', [...common, '--latency-ms', String(o.inventoryLatencyMs), '--failure-rate', String(o.inventoryFailureRate)]);
       await processes.service('payment', gw.url, 'payment-1', common);

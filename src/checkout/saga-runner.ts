@@ -63,6 +63,9 @@ export interface DependencyStats {
 
 type StepResult = StepOutcome | 'stopped' | 'parked';
 
+/** The floor of each dependency's call limit (see the constructor). */
+const MIN_STEP_CALLS = 8;
+
 /** A saga in memory: what the store holds, plus where its time went. */
 interface Running {
   readonly phases: SagaPhases;
@@ -96,7 +99,11 @@ export class SagaRunner {
   ) {
     this.backoff = { initialDelayMs: options.retryInitialDelayMs, maxDelayMs: options.retryMaxDelayMs, multiplier: 2 };
     const maxLimit = options.maxStepCalls ?? 1_024;
-    const limit = () => new AdaptiveLimit({ initialLimit: Math.min(options.initialStepCalls ?? 20, maxLimit), maxLimit, maxQueue: options.maxSagas });
+    const initialLimit = Math.min(options.initialStepCalls ?? 20, maxLimit);
+    // Never fewer than 8 calls at once (or the start, if lower): below that the hop's own round trip, not the
+    // dependency, caps throughput, and a moment of timeouts would starve every saga behind one permit.
+    const minLimit = Math.min(MIN_STEP_CALLS, initialLimit);
+    const limit = () => new AdaptiveLimit({ initialLimit, minLimit, maxLimit, maxQueue: options.maxSagas });
     this.limits = { payment: limit(), inventory: limit() };
     // Each saga adds at most one listener at a time (a step call's, or its backoff's), removed when that ends.
     setMaxListeners(options.maxSagas * 2 + 16, this.stop.signal);

@@ -6,7 +6,7 @@
  * room (the limit grows while callers use it), latency that climbs means a
  * queue is building there (the limit shrinks in proportion), and an overload
  * signal (a timeout, OVERLOADED) or an error rate above a threshold cuts it
- * multiplicatively. Errors that answer at once below that rate (a flaky
+ * multiplicatively, once per round of calls. Errors that answer at once below that rate (a flaky
  * dependency failing 20% of calls) say nothing about its capacity and do not
  * shrink it. Bounded: `minLimit..maxLimit` calls, and at most `maxQueue`
  * callers waiting for a permit (more are refused with OVERLOADED).
@@ -34,7 +34,11 @@ export interface AdaptiveLimitOptions {
   smoothing: number;
   /** Samples the long-run latency average spans (its EWMA window). Default 600. */
   longWindow: number;
-  /** Multiplier applied on an overload signal or a too-high error rate, 0 to 1 (exclusive). Default 0.9. */
+  /**
+   * Multiplier applied on an overload signal or a too-high error rate, 0 to 1
+   * (exclusive); at most once per round: signals from calls sent before the
+   * last cut do not cut again. Default 0.9.
+   */
   backoffRatio: number;
   /** Samples the error rate is averaged over (EWMA window). Default 100. */
   errorWindow: number;
@@ -79,6 +83,8 @@ export class AdaptiveLimit {
   readonly counters = { successes: 0, drops: 0, errors: 0, rejected: 0 };
   private estimate: number;
   private running = 0;
+  /** When the limit was last cut (clock ms): calls admitted before it were sent under the old limit. */
+  private cutAt = -Infinity;
   private longRtt = 0;
   private samples = 0;
   private errorRate = 0;
@@ -166,8 +172,8 @@ export class AdaptiveLimit {
     };
     return {
       success: () => end(() => this.onSuccess(this.clock() - started, limited)),
-      dropped: () => end(() => this.onDrop()),
-      failed: () => end(() => this.onError()),
+      dropped: () => end(() => this.onDrop(started)),
+      failed: () => end(() => this.onError(started)),
       ignore: () => end(() => {}),
     };
   }
@@ -185,15 +191,27 @@ export class AdaptiveLimit {
     if (next < this.estimate || limited) this.set(this.estimate * (1 - o.smoothing) + next * o.smoothing);
   }
 
-  private onDrop(): void {
+  private onDrop(started: number): void {
     this.counters.drops++;
-    this.set(this.estimate * this.options.backoffRatio);
+    this.cut(started);
   }
 
-  private onError(): void {
+  private onError(started: number): void {
     this.counters.errors++;
     this.errorRate = ewma(this.errorRate, 1, this.options.errorWindow);
-    if (this.errorRate > this.options.errorRateThreshold) this.set(this.estimate * this.options.backoffRatio);
+    if (this.errorRate > this.options.errorRateThreshold) this.cut(started);
+  }
+
+  /**
+   * One multiplicative cut per round of calls, as TCP cuts once per window of
+   * losses: calls sent before the last cut were sent under the old limit, and
+   * a burst of them timing out together says one thing, not one per call.
+   * (Cutting on each collapsed the limit to its minimum after one bad moment.)
+   */
+  private cut(started: number): void {
+    if (started < this.cutAt) return;
+    this.cutAt = this.clock();
+    this.set(this.estimate * this.options.backoffRatio);
   }
 
   private set(value: number): void {

@@ -54,13 +54,22 @@ describe('AdaptiveLimit', () => {
     expect(limit.limit).toBeGreaterThanOrEqual(5);
   });
 
-  it('cuts multiplicatively on drops (timeouts, OVERLOADED) down to minLimit', () => {
-    const limit = new AdaptiveLimit({ initialLimit: 100, minLimit: 3, backoffRatio: 0.5 });
-    limit.tryAcquire()!.dropped();
+  it('cuts multiplicatively on drops (timeouts, OVERLOADED), once per round of calls, down to minLimit', () => {
+    const clock = new ManualClock();
+    const limit = new AdaptiveLimit({ initialLimit: 100, minLimit: 3, backoffRatio: 0.5 }, () => clock.now());
+    // Ten calls sent together all time out: one cut, not ten.
+    const burst = Array.from({ length: 10 }, () => limit.tryAcquire()!);
+    void clock.advance(5_000);
+    for (const p of burst) p.dropped();
     expect(limit.limit).toBe(50);
-    for (let i = 0; i < 20; i++) limit.tryAcquire()!.dropped();
+    // Each later round that drops cuts again.
+    for (let i = 0; i < 20; i++) {
+      const p = limit.tryAcquire()!;
+      void clock.advance(1);
+      p.dropped();
+    }
     expect(limit.limit).toBe(3);
-    expect(limit.counters.drops).toBe(21);
+    expect(limit.counters.drops).toBe(30);
   });
 
   it('keeps growing with 20% fast errors, and shrinks once the error rate passes its threshold', () => {
@@ -72,7 +81,11 @@ describe('AdaptiveLimit', () => {
     expect(flaky.recentErrorRate).toBeLessThan(0.3);
 
     const failing = new AdaptiveLimit({ initialLimit: 100, errorRateThreshold: 0.5 }, () => clock.now());
-    for (let i = 0; i < 100; i++) failing.tryAcquire()!.failed();
+    for (let i = 0; i < 100; i++) {
+      const p = failing.tryAcquire()!;
+      void clock.advance(1);
+      p.failed();
+    }
     expect(failing.recentErrorRate).toBeGreaterThan(0.5);
     expect(failing.limit).toBeLessThan(100);
   });
