@@ -73,6 +73,42 @@ export function benchCharts(r: BenchResults): Charts {
         }),
       );
     }
+    if (measured.length > 0) {
+      const confirmedTitle = 'Orders confirmed per second against orders offered';
+      add(
+        'sync-chain-confirmed.svg',
+        confirmedTitle,
+        lineChart({
+          title: confirmedTitle,
+          subtitle: `open loop, ${c.options.durationS} s per rate, ${conditions}; confirmations until the drain ended, over the sending time`,
+          xLabel: 'orders/s offered',
+          yLabel: 'orders/s confirmed',
+          series: [
+            { name: 'offered', points: c.points.map((p) => [p.rate, p.rate]), dashed: true },
+            { name: 'HTTP chain: 200 answers', points: c.points.map((p) => [p.rate, p.http.throughput]) },
+            { name: 'Sluice: CONFIRMED', points: measured.map((p): [number, number] => [p.rate, p.sluice.available ? p.sluice.confirmedPerSec : 0]) },
+          ],
+        }),
+      );
+      const last = measured.at(-1)!;
+      if (last.sluice.available) {
+        const backlogTitle = 'Backlog over time: orders accepted and not yet finished';
+        add(
+          'sync-chain-backlog.svg',
+          backlogTitle,
+          lineChart({
+            title: backlogTitle,
+            subtitle: `${last.rate} orders/s for ${c.options.durationS} s, then the drain; ${conditions}`,
+            xLabel: 'time (s)',
+            yLabel: 'orders',
+            series: [
+              { name: 'Sluice: orders PENDING (orders.stats)', points: last.sluice.backlog.map((x): [number, number] => [x.t, x.pending]) },
+              { name: 'HTTP chain: requests pending (3 services)', points: last.http.series.map((x) => [x.t, x.pending]) },
+            ],
+          }),
+        );
+      }
+    }
     const top = c.points.at(-1)!;
     const title = 'Synchronous chain: requests held open while inventory is slow';
     add(

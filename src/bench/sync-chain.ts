@@ -41,7 +41,7 @@ export interface ChainRun {
 export function syncChainDefaults(quick: boolean): SyncChainOptions {
   return quick
     ? { rates: [25], durationS: 8, inventoryLatencyMs: 2000, inventoryFailureRate: 0.2, drainS: 10 }
-    : { rates: [10, 25, 50], durationS: 20, inventoryLatencyMs: 2000, inventoryFailureRate: 0.2, drainS: 20 };
+    : { rates: [10, 25, 50, 100], durationS: 20, inventoryLatencyMs: 2000, inventoryFailureRate: 0.2, drainS: 20 };
 }
 
 /** One reading of what the chain holds open, summed over its three services. */

@@ -39,8 +39,24 @@ export interface OrderOptions {
   maxQueueWaiters: number;
   /** Open `checkout.submit` channels; more are refused with OVERLOADED. Default 64. */
   maxSubmitChannels: number;
-  /** Sagas running at once; the others wait in the store (not in memory) for a slot. Default 32. */
+  /**
+   * Sagas in progress in memory at once: waiting for a call permit, in a
+   * step call, or waiting out a backoff. A saga waiting on a reply holds no
+   * more than its own record (about a kilobyte); how many calls go out at
+   * once is bounded per dependency by `maxStepCalls`, not by this. Past it,
+   * new sagas wait in the store (not in memory) and start as others end.
+   * Default 2048.
+   */
   maxSagas: number;
+  /**
+   * Ceiling of the adaptive limit on step calls in flight toward one
+   * dependency (payment, inventory). The limit itself follows the
+   * dependency's measured latency and error rate (resilience/adaptive-limit.ts).
+   * Default 1024.
+   */
+  maxStepCalls: number;
+  /** Where each dependency's adaptive call limit starts, before any answer is measured. Default 20. */
+  initialStepCalls: number;
   /** Open `orders.watch` streams; more are refused with OVERLOADED. Default 10,000. */
   maxWatchers: number;
   /** Deadline of one saga step call (authorize, reserve, release, refund), in ms. Default 5000. */
@@ -71,7 +87,9 @@ export const defaultOrderOptions: OrderOptions = {
   queueSize: 64,
   maxQueueWaiters: 1024,
   maxSubmitChannels: 64,
-  maxSagas: 32,
+  maxSagas: 2_048,
+  maxStepCalls: 1_024,
+  initialStepCalls: 20,
   maxWatchers: 10_000,
   stepDeadlineMs: 5_000,
   stepAttempts: 6,
@@ -89,7 +107,9 @@ const ORDER_RANGES: Record<keyof OrderOptions, Range> = {
   queueSize: [1, 100_000, 'int'],
   maxQueueWaiters: [0, 1_000_000, 'int'],
   maxSubmitChannels: [1, 10_000, 'int'],
-  maxSagas: [1, 10_000, 'int'],
+  maxSagas: [1, 100_000, 'int'],
+  maxStepCalls: [1, 100_000, 'int'],
+  initialStepCalls: [1, 100_000, 'int'],
   maxWatchers: [1, 1_000_000, 'int'],
   stepDeadlineMs: [10, 600_000, 'int'],
   stepAttempts: [1, 100, 'int'],
@@ -122,6 +142,7 @@ export function resolveInventoryOptions(options?: Partial<InventoryOptions>): In
 
 export function resolveOrderOptions(options?: Partial<OrderOptions>): OrderOptions {
   const o = resolve('order', defaultOrderOptions, ORDER_RANGES, options);
+  if (o.initialStepCalls > o.maxStepCalls) throw new ConfigError('order.initialStepCalls', `must be at most order.maxStepCalls (${o.maxStepCalls}), got ${o.initialStepCalls}`);
   if (o.retryMaxDelayMs < o.retryInitialDelayMs) throw new ConfigError('order.retryMaxDelayMs', `must be at least order.retryInitialDelayMs (${o.retryInitialDelayMs}), got ${o.retryMaxDelayMs}`);
   return o;
 }

@@ -12,7 +12,15 @@
  * - `orders.get` (request-response): the order's view from the read model.
  * - `orders.stats` (request-response): counts and the high water marks of
  *   every bound (work queue, sagas, watchers, channels).
+ *
+ * Several instances may run at once, each with its own store. An order
+ * belongs to the instance that accepted it (its id ends with `@<instance>`)
+ * and only that instance runs its saga. The gateway sends `orders.get` and
+ * `orders.watch` to whichever instance it picks; one that does not own the
+ * order relays the call to the owner through the gateway, on the owner's own
+ * routes `orders.owner.<instance>.get` and `.watch`.
  */
+import { join } from 'node:path';
 import { SluiceError } from '../errors.js';
 import { lastItem, type LastItem } from '../flow/emitters.js';
 import { deadlineEntry } from '../resilience/deadline.js';
@@ -22,14 +30,33 @@ import type { RouteTable, StreamContext } from '../service/handlers.js';
 import { resolveOrderOptions, type OrderOptions } from './config.js';
 import { isTerminal, type OrderEvent } from './events.js';
 import { OrderNotifier } from './order-notifier.js';
-import { OrderStore, type PlaceResult } from './order-store.js';
+import { OrderStore, orderOwner, type PlaceResult } from './order-store.js';
 import { SagaRunner, type StepCaller } from './saga-runner.js';
-import { connectCheckoutService, serviceDir, type CheckoutServiceOptions, type RunningService } from './service-host.js';
+import { connectCheckoutService, DEFAULT_DATA_DIR, type CheckoutServiceOptions, type RunningService } from './service-host.js';
 import { parseEmpty, parseOrderRef, parsePlaceCommand, type PlaceCommand } from './validation.js';
 import { WorkQueue } from './work-queue.js';
 
 /** The routes the order service registers (the demo's readiness waits for each). */
 export const ORDER_ROUTES = ['checkout.place', 'checkout.submit', 'orders.watch', 'orders.get', 'orders.stats'] as const;
+
+/** The default instance id of the order service; its store is `<dataDir>/order`. */
+export const DEFAULT_ORDER_INSTANCE = 'order-1';
+
+/** The routes on which `instance` serves the orders it owns (and only those): where other instances relay reads. */
+export function ownerRoutes(instance: string): { get: string; watch: string } {
+  return { get: `orders.owner.${instance}.get`, watch: `orders.owner.${instance}.watch` };
+}
+
+/**
+ * Where an order-service instance keeps its store: `<dataDir>/order` for the
+ * default instance (as before instances were more than one), else
+ * `<dataDir>/<instance>` with characters other than `[A-Za-z0-9_.-]` as `_`.
+ */
+export function orderStoreDir(options: Pick<CheckoutServiceOptions, 'dataDir' | 'instance'>): string {
+  const instance = options.instance ?? DEFAULT_ORDER_INSTANCE;
+  const dir = instance === DEFAULT_ORDER_INSTANCE ? 'order' : instance.replace(/[^A-Za-z0-9_.-]/g, '_');
+  return join(options.dataDir ?? DEFAULT_DATA_DIR, dir);
+}
 
 /** Events read from the store per page by `orders.watch` (an order has at most 9). */
 const WATCH_PAGE = 16;
@@ -39,6 +66,10 @@ export type SubmitAck = { idempotencyKey: string | null; orderId: string } | { i
 
 /** The order service's components, shared by its routes and exposed for tests and embedding. */
 export interface OrderServiceParts {
+  /** This instance's id: the owner of the orders it accepts. */
+  readonly instance: string;
+  /** Calls another instance's owner routes (through the gateway); absent, every order is looked up locally. */
+  readonly peers?: OwnerCaller;
   readonly store: OrderStore;
   readonly queue: WorkQueue;
   readonly notifier: OrderNotifier;
@@ -46,9 +77,26 @@ export interface OrderServiceParts {
   readonly options: OrderOptions;
 }
 
+/** How an instance reaches the instance that owns an order. */
+export interface OwnerCaller {
+  requestResponse(route: string, data: unknown, signal: AbortSignal): Promise<unknown>;
+  iterateStream(route: string, data: unknown, signal: AbortSignal): AsyncIterableIterator<OrderEvent>;
+}
+
 /** The order service's route table over its components (no I/O of its own beyond theirs). */
 export function orderRoutes(parts: OrderServiceParts): RouteTable {
-  const { store, queue, notifier, runner, options } = parts;
+  const { store, queue, notifier, runner, options, instance, peers } = parts;
+  const own = ownerRoutes(instance);
+  /** The instance to relay to, or undefined when this one owns the order (or the id names no owner). */
+  const elsewhere = (orderId: string): string | undefined => {
+    const owner = orderOwner(orderId);
+    return owner !== undefined && owner !== instance && peers ? owner : undefined;
+  };
+  const getLocal = async (orderId: string) => {
+    const view = await store.view(orderId);
+    if (!view) throw new SluiceError('INVALID_ARGUMENT', `no order '${orderId}'`);
+    return view;
+  };
   let channels = 0;
   let channelsMax = 0;
   const window = submitWindow(options.queueSize);
@@ -56,7 +104,7 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
   /** Records a validated command; the caller holds a work-queue slot. */
   const place = async (cmd: PlaceCommand): Promise<PlaceResult> => {
     const result = await store.place(cmd);
-    if (result.created) runner.offer(result.orderId);
+    if (result.created) runner.offer(result.orderId, result.saga);
     return result;
   };
 
@@ -101,18 +149,34 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
     'orders.watch': {
       requestStream(data: unknown, ctx: StreamContext) {
         const { orderId } = parseOrderRef(data, 'orders.watch');
+        const owner = elsewhere(orderId);
+        if (owner !== undefined) return relayWatch(peers!, owner, orderId, ctx);
         return watch(orderId, ctx, store, notifier);
       },
     },
 
     'orders.get': {
       idempotent: true,
-      async requestResponse(data: unknown) {
+      async requestResponse(data: unknown, ctx) {
         const { orderId } = parseOrderRef(data, 'orders.get');
-        const view = await store.view(orderId);
-        if (!view) throw new SluiceError('INVALID_ARGUMENT', `no order '${orderId}'`);
-        return view;
+        const owner = elsewhere(orderId);
+        if (owner === undefined) return getLocal(orderId);
+        return peers!.requestResponse(ownerRoutes(owner).get, { orderId }, ctx.signal).catch((err: unknown) => {
+          throw ownerUnreachable(err, owner, orderId);
+        });
       },
+    },
+
+    // This instance's own orders only: never relayed again, so a relay is one hop at most.
+    [own.watch]: {
+      requestStream(data: unknown, ctx: StreamContext) {
+        return watch(parseOrderRef(data, own.watch).orderId, ctx, store, notifier);
+      },
+    },
+
+    [own.get]: {
+      idempotent: true,
+      requestResponse: (data: unknown) => getLocal(parseOrderRef(data, own.get).orderId),
     },
 
     'orders.stats': {
@@ -122,7 +186,10 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
         return {
           orders: await store.counts(),
           queue: { depth: queue.depth, max: queue.max, capacity: queue.capacity, waiting: queue.waiting },
-          sagas: { active: runner.active, max: runner.max, capacity: options.maxSagas, parked: await store.parkedCount() },
+          sagas: { active: runner.active, max: runner.max, capacity: options.maxSagas, parked: await store.parkedCount(), timeline: runner.phases() },
+          dependencies: runner.dependencies(),
+          // What the bounds above add up to: the process's resident memory, in bytes.
+          process: { rssBytes: process.memoryUsage.rss() },
           watchers: { active: notifier.active, capacity: notifier.capacity },
           submitChannels: { active: channels, max: channelsMax, capacity: options.maxSubmitChannels },
         };
@@ -265,19 +332,56 @@ async function* watch(orderId: string, ctx: StreamContext, store: OrderStore, no
   }
 }
 
-/** Opens the order store in `<dataDir>/order`, serves the order routes and resumes every unfinished saga. */
+/**
+ * The owner could not be asked: NO_ROUTE from the gateway means no instance
+ * serves its owner routes (it is down or gone), which the caller sees as
+ * UNAVAILABLE naming the owner. Other errors (the owner's own answer) pass through.
+ */
+function ownerUnreachable(err: unknown, owner: string, orderId: string): SluiceError {
+  const e = SluiceError.from(err);
+  if (e.code !== 'NO_ROUTE') return e;
+  return new SluiceError('UNAVAILABLE', `order '${orderId}' belongs to order-service instance '${owner}', which is not connected; retry later`, { cause: e });
+}
+
+/**
+ * `orders.watch` for an order another instance owns: the owner's stream,
+ * item by item as this stream's subscriber pulls (the upstream iterator
+ * requests a few ahead), ending with the terminal event as the owner's does.
+ */
+async function* relayWatch(peers: OwnerCaller, owner: string, orderId: string, ctx: StreamContext): AsyncGenerator<OrderEvent | LastItem<OrderEvent>> {
+  const upstream = peers.iterateStream(ownerRoutes(owner).watch, { orderId }, ctx.signal);
+  try {
+    for await (const event of upstream) {
+      if (isTerminal(event)) {
+        yield lastItem(event);
+        return;
+      }
+      yield event;
+    }
+  } catch (err) {
+    throw ownerUnreachable(err, owner, orderId);
+  } finally {
+    await upstream.return?.();
+  }
+}
+
+/**
+ * Opens this instance's order store (`orderStoreDir`), serves the order
+ * routes and its owner routes, and resumes every unfinished saga it owns.
+ */
 export async function startOrderService(options: CheckoutServiceOptions & { order?: Partial<OrderOptions> }): Promise<RunningService & { parts: OrderServiceParts }> {
   const resolved = resolveOrderOptions(options.order);
   const log: Logger = options.logger ?? silentLogger;
-  const store = await OrderStore.open(serviceDir(options, 'order'), log);
+  const instance = options.instance ?? DEFAULT_ORDER_INSTANCE;
+  const store = await OrderStore.open(orderStoreDir(options), log, instance);
   const notifier = new OrderNotifier(resolved.maxWatchers);
   const queue = new WorkQueue(resolved.queueSize, resolved.maxQueueWaiters);
   const link = new GatewayLink();
   const runner = new SagaRunner(store, link, resolved, (orderId) => notifier.notify(orderId), log.child({ component: 'saga' }));
-  const parts: OrderServiceParts = { store, queue, notifier, runner, options: resolved };
+  const parts: OrderServiceParts = { instance, peers: link, store, queue, notifier, runner, options: resolved };
   let service: Service;
   try {
-    service = await connectCheckoutService(options, 'order', orderRoutes(parts), { connected: () => link.wake() });
+    service = await connectCheckoutService({ ...options, instance }, 'order', orderRoutes(parts), { connected: () => link.wake() });
   } catch (err) {
     await runner.close();
     await store.close();
@@ -297,13 +401,24 @@ export async function startOrderService(options: CheckoutServiceOptions & { orde
   };
 }
 
-/** The saga runner's way out: calls through the order service's own gateway connection. */
-class GatewayLink implements StepCaller {
+/** The saga runner's and the relays' way out: calls through the order service's own gateway connection. */
+class GatewayLink implements StepCaller, OwnerCaller {
   service: Service | undefined;
   private readonly waiters = new Set<() => void>();
 
   get connected(): boolean {
     return this.service?.connected ?? false;
+  }
+
+  requestResponse(route: string, data: unknown, signal: AbortSignal): Promise<unknown> {
+    if (!this.service) return Promise.reject(new SluiceError('UNAVAILABLE', 'not connected to the gateway yet'));
+    return this.service.client.requestResponse(route, data, { signal });
+  }
+
+  iterateStream(route: string, data: unknown, signal: AbortSignal): AsyncIterableIterator<OrderEvent> {
+    if (!this.service) throw new SluiceError('UNAVAILABLE', 'not connected to the gateway yet');
+    // An order has at most 9 events: a small read-ahead hides the hop without holding much.
+    return this.service.client.iterateStream<OrderEvent>(route, data, { signal, prefetch: 4 });
   }
 
   call(route: string, data: unknown, deadlineMs: number, signal: AbortSignal): Promise<unknown> {

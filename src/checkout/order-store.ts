@@ -30,6 +30,8 @@ export interface PlaceResult {
   readonly status: OrderStatus;
   /** False when the idempotency key had already placed this order. */
   readonly created: boolean;
+  /** The saga just committed with a new order (so its runner need not read it back). */
+  readonly saga?: Saga;
 }
 
 export interface OrderCounts {
@@ -118,18 +120,34 @@ class PriorityGate {
   }
 }
 
+/**
+ * The order-service instance that owns an order: what follows the last `@`
+ * of its id (`ord_<uuid>@order-2`). Undefined for an id without one (orders
+ * placed before ids named their owner), which only the instance holding it
+ * can answer for.
+ */
+export function orderOwner(orderId: string): string | undefined {
+  const at = orderId.lastIndexOf('@');
+  return at >= 0 && at < orderId.length - 1 ? orderId.slice(at + 1) : undefined;
+}
+
 export class OrderStore {
   private readonly gate = new PriorityGate();
 
-  private constructor(private readonly store: Store) {}
+  private constructor(
+    private readonly store: Store,
+    /** The instance this store belongs to: every order id it makes names it as owner. */
+    private readonly owner: string,
+  ) {}
 
   /** A store operation in the background lane (everything but accepting orders). */
   private background<T>(op: () => Promise<T>): Promise<T> {
     return this.gate.run(false, op);
   }
 
-  static async open(dir: string, log: Logger): Promise<OrderStore> {
-    return new OrderStore(await openStore(dir, SCHEMA, log));
+  /** Opens (creating on first use) the store in `dir` for order-service instance `owner` (default `order-1`). */
+  static async open(dir: string, log: Logger, owner = 'order-1'): Promise<OrderStore> {
+    return new OrderStore(await openStore(dir, SCHEMA, log), owner);
   }
 
   /**
@@ -140,7 +158,7 @@ export class OrderStore {
   place(cmd: PlaceCommand): Promise<PlaceResult> {
     const fingerprint = commandFingerprint(cmd);
     return this.gate.run(true, () => this.store.db.transaction(async (tx) => {
-      const orderId = `ord_${randomUUID()}`;
+      const orderId = `ord_${randomUUID()}@${this.owner}`;
       const at = new Date().toISOString();
       const items = cmd.items.map((l) => ({ sku: l.sku, qty: l.qty }));
       const amountCents = cartAmountCents(items);
@@ -169,7 +187,8 @@ export class OrderStore {
       const view = project(undefined, placed);
       await tx.query('insert into order_views values ($1, $2, $3)', [orderId, view.status, JSON.stringify(view)]);
       await tx.query("insert into sagas (order_id, state) values ($1, 'AUTHORIZING')", [orderId]);
-      return { orderId, status: view.status, created: true };
+      const saga: Saga = { orderId, state: 'AUTHORIZING', attempts: 0, reason: null, lastError: null, items, amountCents };
+      return { orderId, status: view.status, created: true, saga };
     }));
   }
 

@@ -28,6 +28,8 @@ export const INVENTORY_KNOBS: readonly Knob[] = [
 export const ORDER_KNOBS: readonly Knob[] = [
   { flag: 'queue-size', key: 'queueSize' },
   { flag: 'max-sagas', key: 'maxSagas' },
+  { flag: 'max-step-calls', key: 'maxStepCalls' },
+  { flag: 'initial-step-calls', key: 'initialStepCalls' },
   { flag: 'max-watchers', key: 'maxWatchers' },
   { flag: 'max-submit-channels', key: 'maxSubmitChannels' },
   { flag: 'step-deadline-ms', key: 'stepDeadlineMs', env: 'SLUICE_STEP_DEADLINE_MS' },

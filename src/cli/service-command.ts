@@ -34,7 +34,9 @@ payment:
 
 order:
   --queue-size N       work queue of place commands in progress (default 64)
-  --max-sagas N        sagas running at once (default 32)
+  --max-sagas N        sagas in progress in memory at once; more wait in the store (default 2048)
+  --max-step-calls N   ceiling of the adaptive limit on calls in flight per dependency (default 1024)
+  --initial-step-calls N  where that limit starts before answers are measured (default 20)
   --max-watchers N     orders.watch streams at once (default 10000)
   --max-submit-channels N  checkout.submit channels at once (default 64)
   --step-deadline-ms N deadline of one saga step call (env SLUICE_STEP_DEADLINE_MS, default 5000)

@@ -26,6 +26,8 @@ export interface StackOptions {
   flags?: Partial<Record<ServiceName, string[]>>;
   /** Gateway options on top of the test defaults (policies, for example); the dead-letter dir defaults into the stack's data dir. */
   gateway?: GatewayOptions;
+  /** Order-service instances to run (order-1, order-2, ...), each with its own store. Default 1. */
+  orderInstances?: number;
 }
 
 export interface CheckoutStack {
@@ -33,6 +35,10 @@ export interface CheckoutStack {
   readonly client: Client;
   readonly dataDir: string;
   readonly children: Record<ServiceName, Child>;
+  /** Every order-service instance by id (`order-1` is also `children.order`). */
+  readonly orders: Map<string, Child>;
+  /** Starts (or restarts) order-service instance `instance` with its own store and waits until it is registered. */
+  startOrder(instance: string): Promise<Child>;
   /** Starts (or restarts, with the same data dir) one service and waits until it is registered. */
   start(name: ServiceName, extraFlags?: string[]): Promise<Child>;
   /** kill -9 of one service; resolves once the process is gone. */
@@ -59,21 +65,34 @@ export async function startCheckoutStack(options: StackOptions = {}): Promise<Ch
     deadLetter: { dir: join(dataDir, 'gateway'), ...options.gateway?.deadLetter },
   });
   const children = {} as Record<ServiceName, Child>;
+  const orders = new Map<string, Child>();
   const log = process.env.SLUICE_TEST_LOG;
 
-  const start = async (name: ServiceName, extraFlags: string[] = flags[name] ?? []): Promise<Child> => {
-    const dir = join(dataDir, name);
+  /** `storeDir` is where the service will keep its store (see orderStoreDir for order instances). */
+  const launch = async (name: ServiceName, storeDir: string, extraFlags: string[]): Promise<Child> => {
+    const dir = join(dataDir, storeDir);
     try {
       await stat(join(dir, 'PG_VERSION'));
     } catch {
       await cp(template, dir, { recursive: true });
     }
     const child = startChild(
-      { name, args: ['service', name, '--url', gateway.url, '--data-dir', dataDir, ...extraFlags], env: { SLUICE_LOG_LEVEL: log ?? 'silent' } },
+      { name: storeDir, args: ['service', name, '--url', gateway.url, '--data-dir', dataDir, ...extraFlags], env: { SLUICE_LOG_LEVEL: log ?? 'silent' } },
       log ? 'inherit' : 'ignore',
     );
-    children[name] = child;
     await child.message('registered', 30_000);
+    return child;
+  };
+  const start = async (name: ServiceName, extraFlags: string[] = flags[name] ?? []): Promise<Child> => {
+    const child = await launch(name, name, extraFlags);
+    children[name] = child;
+    if (name === 'order') orders.set('order-1', child);
+    return child;
+  };
+  const startOrder = async (instance: string): Promise<Child> => {
+    if (instance === 'order-1') return start('order');
+    const child = await launch('order', instance, [...(flags.order ?? []), '--instance', instance]);
+    orders.set(instance, child);
     return child;
   };
 
@@ -85,7 +104,9 @@ export async function startCheckoutStack(options: StackOptions = {}): Promise<Ch
     },
     dataDir,
     children,
+    orders,
     start,
+    startOrder,
     async kill(name) {
       const proc = children[name].process;
       if (proc.exitCode !== null || proc.signalCode !== null) return;
@@ -105,7 +126,7 @@ export async function startCheckoutStack(options: StackOptions = {}): Promise<Ch
     async close() {
       client?.close();
       await gateway.close();
-      await Promise.all(Object.values(children).map((c) => c.stop(5_000)));
+      await Promise.all([...new Set([...Object.values(children), ...orders.values()])].map((c) => c.stop(5_000)));
       await rm(dataDir, { recursive: true, force: true });
     },
   };
@@ -113,6 +134,7 @@ export async function startCheckoutStack(options: StackOptions = {}): Promise<Ch
     // Payment and inventory first: the order service's sagas call them as soon as it starts.
     await Promise.all([start('payment'), start('inventory')]);
     await start('order');
+    for (let i = 2; i <= (options.orderInstances ?? 1); i++) await startOrder(`order-${i}`);
     client = await connect({ url: gateway.url });
   } catch (err) {
     await stack.close();
