@@ -58,8 +58,6 @@ export interface ForwarderDependencies {
   readonly adminRoutes?: ReadonlySet<string>;
 }
 
-/** A connection's denied fire-and-forgets are logged at most once per this many ms, with a count. */
-const DENIED_LOG_INTERVAL_MS = 10_000;
 
 export class Forwarder {
   readonly live = new Set<Interaction>();
@@ -68,7 +66,6 @@ export class Forwarder {
   private draining = false;
   private readonly ctx: ForwardingContext;
   private readonly local: ReadonlyMap<string, LocalRoute>;
-  private readonly deniedLog = new WeakMap<Connection, { at: number; suppressed: number }>();
   private readonly warnings: RateLimitedLog | undefined;
 
   constructor(
@@ -191,7 +188,7 @@ export class Forwarder {
       this.deps.metrics.error(this.label(route), e.code);
       if (e.code === 'PERMISSION_DENIED') {
         // Never dead-lettered (that would let anyone fill the queue), and logged sparingly: a flood must not flood the log.
-        this.logDenied(conn, route, e);
+        this.warnOnce(conn, 'fnf-denied', 'fire-and-forget denied', route, e);
         return;
       }
       const sink = this.deps.deadLetter;
@@ -202,22 +199,16 @@ export class Forwarder {
         );
         return;
       }
-      // A peer can send these as fast as its socket allows: one line per peer and interval, with the count.
-      const fields = { route, code: e.code, reason: e.message };
-      if (this.warnings) this.warnings.warn(`${peerHost(conn.remoteAddress)}|fnf-dropped|${this.label(route)}|${e.code}`, fields, 'fire-and-forget dropped', conn.log);
-      else conn.log.warn(fields, 'fire-and-forget dropped');
+      // A peer can send these as fast as its socket allows.
+      this.warnOnce(conn, 'fnf-dropped', 'fire-and-forget dropped', route, e);
     }
   }
 
-  private logDenied(conn: Connection, route: string, e: SluiceError): void {
-    const now = Date.now();
-    const last = this.deniedLog.get(conn);
-    if (last && now - last.at < DENIED_LOG_INTERVAL_MS) {
-      last.suppressed++;
-      return;
-    }
-    this.deniedLog.set(conn, { at: now, suppressed: 0 });
-    conn.log.debug({ route, code: e.code, reason: e.message, suppressedSinceLast: last?.suppressed ?? 0 }, 'fire-and-forget denied');
+  /** A warning a peer can repeat at will: one line per peer, kind and route per interval, with the count. */
+  private warnOnce(conn: Connection, kind: string, msg: string, route: string, e: SluiceError): void {
+    const fields = { route, code: e.code, reason: e.message };
+    if (this.warnings) this.warnings.warn(`${peerHost(conn.remoteAddress)}|${kind}|${this.label(route)}|${e.code}`, fields, msg, conn.log);
+    else conn.log.warn(fields, msg);
   }
 
   /**

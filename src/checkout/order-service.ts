@@ -42,6 +42,9 @@ export const ORDER_ROUTES = ['checkout.place', 'checkout.submit', 'orders.watch'
 /** The default instance id of the order service; its store is `<dataDir>/order`. */
 export const DEFAULT_ORDER_INSTANCE = 'order-1';
 
+/** The pattern of every instance's owner routes (see ownerRoutes): what an order service's token must grant to register and to call. */
+export const ORDER_OWNER_ROUTES = 'orders.owner.*';
+
 /** The routes on which `instance` serves the orders it owns (and only those): where other instances relay reads. */
 export function ownerRoutes(instance: string): { get: string; watch: string } {
   return { get: `orders.owner.${instance}.get`, watch: `orders.owner.${instance}.watch` };

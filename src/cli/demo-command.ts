@@ -18,7 +18,7 @@ import { ensureSecretFile } from '../auth/secret-file.js';
 import { resolveInventoryOptions, resolvePaymentOptions } from '../checkout/config.js';
 import { prepareStoreDirs } from '../checkout/db.js';
 import { INVENTORY_ROUTES } from '../checkout/inventory-service.js';
-import { ORDER_ROUTES } from '../checkout/order-service.js';
+import { ORDER_OWNER_ROUTES, ORDER_ROUTES } from '../checkout/order-service.js';
 import { PAYMENT_ROUTES } from '../checkout/payment-service.js';
 import { DEFAULT_DATA_DIR } from '../checkout/service-host.js';
 import { createLogger } from '../observability/logger.js';
@@ -48,6 +48,8 @@ interface DemoService {
   readonly routes: readonly string[];
   /** Routes it calls through the gateway: its token grants these and no others. */
   readonly calls: readonly string[];
+  /** Route patterns it registers beyond `routes` (routes that exist per instance); its token grants these too. */
+  readonly registers?: readonly string[];
   /** Arguments after `service <name> --url <url>`. */
   readonly args: readonly string[];
 }
@@ -58,8 +60,12 @@ const BENCH: DemoService = { name: 'bench', routes: ['bench.echo', 'bench.source
 /** What anyone may call without a token: the bench routes and the customer-facing checkout (and the dashboard's). */
 export const DEMO_ANONYMOUS_CALL = ['bench.*', 'checkout.place', 'checkout.submit', 'orders.watch', 'orders.get', 'inventory.stock', 'sluice.stats'] as const;
 
-/** The saga's steps and compensations: the order service's token grants exactly these. */
-const ORDER_CALLS = ['payment.authorize', 'payment.refund', 'inventory.reserve', 'inventory.release'] as const;
+/**
+ * The saga's steps and compensations, and the other order instances' owner
+ * routes (a read of an order another instance owns is relayed there): the
+ * order service's token grants exactly these.
+ */
+const ORDER_CALLS = ['payment.authorize', 'payment.refund', 'inventory.reserve', 'inventory.release', ORDER_OWNER_ROUTES] as const;
 
 /** Lifetime of the tokens the demo mints at each start: longer than any demo session; restarting mints new ones. */
 const DEMO_TOKEN_TTL_MS = 30 * 24 * 3600_000;
@@ -87,7 +93,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
 
   const checkout = (name: string, routes: readonly string[], calls: readonly string[], extra: string[] = []): DemoService => ({ name, routes, calls, args: ['--data-dir', dataDir, ...extra] });
   const first = [checkout('payment', PAYMENT_ROUTES, [], knobArgs(payment, PAYMENT_KNOBS)), checkout('inventory', INVENTORY_ROUTES, [], knobArgs(inventory, INVENTORY_KNOBS)), BENCH];
-  const order = checkout('order', ORDER_ROUTES, ORDER_CALLS);
+  const order: DemoService = { ...checkout('order', ORDER_ROUTES, ORDER_CALLS), registers: [ORDER_OWNER_ROUTES] };
   const all = [...first, order];
 
   const log = createLogger({ name: 'sluice-demo', level });
@@ -156,7 +162,7 @@ async function prepareCredentials(dataDir: string, services: readonly DemoServic
   const { secret } = await ensureSecretFile(secretFile);
   const tokens = new Map<string, string>();
   for (const s of services) {
-    tokens.set(s.name, await mintToken({ secret, subject: s.name, grant: { service: s.name, register: s.routes, call: s.calls }, ttlMs: DEMO_TOKEN_TTL_MS }));
+    tokens.set(s.name, await mintToken({ secret, subject: s.name, grant: { service: s.name, register: [...s.routes, ...(s.registers ?? [])], call: s.calls }, ttlMs: DEMO_TOKEN_TTL_MS }));
   }
   const operatorFile = join(dataDir, OPERATOR_TOKEN_FILE);
   const operator = await mintToken({ secret, subject: 'operator', grant: { call: ['*'], admin: true }, ttlMs: DEMO_TOKEN_TTL_MS });
