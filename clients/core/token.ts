@@ -6,7 +6,11 @@
  * Buffer.
  */
 import { SluiceError } from '../../src/errors.js';
-import { MimeTypes, encodeComposite, type MetadataEntry } from '../../src/protocol/metadata.js';
+import { encodeComposite } from '../../src/protocol/metadata.js';
+import { MAX_TOKEN_BYTES, bearerEntry } from '../../src/auth/bearer.js';
+
+// One encoding of the bearer entry for both sides: the gateway reads what the clients write.
+export { MAX_TOKEN_BYTES, bearerEntry };
 
 /**
  * Returns the token to present: called on every (re)connection and before
@@ -17,23 +21,6 @@ export type TokenProvider = () => string | Promise<string>;
 
 /** A fixed token, or a provider of fresh ones. */
 export type TokenSource = string | TokenProvider;
-
-/** Well-known auth type `bearer` of the RSocket authentication extension (high bit: a well-known id follows). */
-const BEARER = 0x80 | 0x01;
-
-/** Largest token sent, in bytes: the gateway's limit too (a grant is a few hundred bytes). */
-export const MAX_TOKEN_BYTES = 8192;
-
-const encoder = new TextEncoder();
-
-/** The `message/x.rsocket.authentication.v0` entry carrying `token` as a bearer credential. */
-export function bearerEntry(token: string): MetadataEntry {
-  const bytes = encoder.encode(token);
-  const content = new Uint8Array(1 + bytes.length);
-  content[0] = BEARER;
-  content.set(bytes, 1);
-  return { mimeType: MimeTypes.AUTHENTICATION, content };
-}
 
 /** The METADATA_PUSH body of a token refresh: composite metadata with exactly one bearer entry. */
 export function refreshMetadata(token: string): Uint8Array {
