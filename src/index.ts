@@ -11,7 +11,7 @@ export type { GatewayConfig, GatewayOptions, AuthConfig } from './config.js';
 /* Trust: tokens, grants and the bearer entry (docs/security.md). */
 export { createTokenVerifier } from './auth/verifier.js';
 export type { TokenVerifier, TokenVerifierOptions } from './auth/verifier.js';
-export { readSecretFile } from './auth/key-files.js';
+export { readSecretFile } from './auth/secret-file.js';
 export { bearerEntry } from './auth/bearer.js';
 export { GRANT_CLAIM, RoutePatterns, isRoutePattern } from './auth/grant.js';
 export type { Grant, Principal } from './auth/grant.js';

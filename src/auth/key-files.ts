@@ -8,24 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { importJWK, type JSONWebKeySet, type JWK } from 'jose';
 import { ConfigError } from '../config-error.js';
 import type { AuthConfig } from '../config.js';
-import { MIN_SECRET_BYTES, createTokenVerifier, type TokenVerifier } from './verifier.js';
-
-/**
- * An HS256 secret file's key: its contents with trailing whitespace (a final
- * newline) trimmed, as bytes. `sluice token` and the gateway both read it so.
- */
-export async function readSecretFile(path: string, key = 'auth.secretFile'): Promise<Uint8Array> {
-  let raw: Buffer;
-  try {
-    raw = await readFile(path);
-  } catch (err) {
-    throw new ConfigError(key, `cannot read ${path}: ${(err as Error).message}`);
-  }
-  let end = raw.length;
-  while (end > 0 && (raw[end - 1] === 0x0a || raw[end - 1] === 0x0d || raw[end - 1] === 0x20 || raw[end - 1] === 0x09)) end--;
-  if (end < MIN_SECRET_BYTES) throw new ConfigError(key, `${path} holds ${end} bytes; an HS256 secret needs at least ${MIN_SECRET_BYTES}`);
-  return new Uint8Array(raw.subarray(0, end));
-}
+import { readSecretFile } from './secret-file.js';
+import { createTokenVerifier, type TokenVerifier } from './verifier.js';
 
 /** A JWKS file's key set (`{"keys": [...]}`). */
 export async function readJwksFile(path: string, key = 'auth.jwksFile'): Promise<JSONWebKeySet> {
@@ -56,7 +40,7 @@ export async function readJwksFile(path: string, key = 'auth.jwksFile'): Promise
 /** The verifier the `auth` config describes, or undefined in open mode (no secret and no JWKS). */
 export async function loadTokenVerifier(auth: AuthConfig): Promise<TokenVerifier | undefined> {
   if (auth.secretFile === null && auth.jwksFile === null) return undefined;
-  const secret = auth.secretFile !== null ? await readSecretFile(auth.secretFile) : undefined;
+  const secret = auth.secretFile !== null ? await readSecretFile(auth.secretFile, 'auth.secretFile') : undefined;
   const jwks = auth.jwksFile !== null ? await readJwksFile(auth.jwksFile) : undefined;
   return createTokenVerifier({
     ...(secret ? { secret } : {}),

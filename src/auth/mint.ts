@@ -6,13 +6,13 @@
  */
 import { SignJWT } from 'jose';
 import { SluiceError } from '../errors.js';
+import { MIN_SECRET_BYTES } from './verifier.js';
 import { GRANT_CLAIM, isRoutePattern, type Grant } from './grant.js';
 
 /** A service name, as registrations spell it (docs/protocol.md). */
 const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,254}$/;
 
 /** Shortest HS256 secret accepted, in bytes (RFC 7518 section 3.2: a key at least as long as the hash). */
-export const MIN_SECRET_BYTES = 32;
 
 /** Longest lifetime a minted token may have: one year, in ms. */
 export const MAX_TTL_MS = 365 * 24 * 3600_000;

@@ -8,22 +8,28 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { ConfigError } from '../config-error.js';
 import { SluiceError } from '../errors.js';
-import { MIN_SECRET_BYTES } from './mint.js';
+import { MIN_SECRET_BYTES } from './verifier.js';
 
-/** Reads a secret file; throws INVALID_ARGUMENT naming the file when it is missing or too short. */
-export async function readSecretFile(path: string): Promise<Uint8Array> {
+/**
+ * Reads a secret file: its bytes with trailing whitespace (a final newline)
+ * trimmed. A missing or short file throws a ConfigError naming `configKey`
+ * when the file came from config, else INVALID_ARGUMENT naming the file.
+ */
+export async function readSecretFile(path: string, configKey?: string): Promise<Uint8Array> {
+  const fail = (message: string, cause?: unknown): Error =>
+    configKey !== undefined ? new ConfigError(configKey, message) : new SluiceError('INVALID_ARGUMENT', `secret file ${message}`, cause === undefined ? undefined : { cause });
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await readFile(path));
   } catch (err) {
-    throw new SluiceError('INVALID_ARGUMENT', `cannot read secret file ${path}: ${(err as Error).message}`, { cause: err });
+    throw fail(`${path} cannot be read: ${(err as Error).message}`, err);
   }
   let end = bytes.length;
   while (end > 0 && (bytes[end - 1] === 0x20 || bytes[end - 1] === 0x09 || bytes[end - 1] === 0x0a || bytes[end - 1] === 0x0d)) end--;
-  const secret = bytes.subarray(0, end);
-  if (secret.length < MIN_SECRET_BYTES) throw new SluiceError('INVALID_ARGUMENT', `secret file ${path} holds ${secret.length} bytes; HS256 needs at least ${MIN_SECRET_BYTES}`);
-  return secret;
+  if (end < MIN_SECRET_BYTES) throw fail(`${path} holds ${end} bytes; an HS256 secret needs at least ${MIN_SECRET_BYTES}`);
+  return bytes.subarray(0, end);
 }
 
 /** The secret in `path`, created first (random, mode 0600, parent dirs 0700) when the file does not exist. */

@@ -8,7 +8,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTokenVerifier, grantOf } from '../../src/auth/verifier.js';
-import { readSecretFile, readJwksFile } from '../../src/auth/key-files.js';
+import { readJwksFile } from '../../src/auth/key-files.js';
+import { readSecretFile } from '../../src/auth/secret-file.js';
 import { bearerEntry, readBearer } from '../../src/auth/bearer.js';
 import { Access, registrationRefusal } from '../../src/auth/permissions.js';
 import { MimeTypes } from '../../src/protocol/metadata.js';
@@ -118,11 +119,12 @@ describe('key files', () => {
     const dir = await mkdtemp(join(tmpdir(), 'sluice-secret-'));
     try {
       await writeFile(join(dir, 's'), '0123456789abcdef0123456789abcdef\n');
-      expect(new TextDecoder().decode(await readSecretFile(join(dir, 's')))).toBe('0123456789abcdef0123456789abcdef');
+      expect(new TextDecoder().decode(await readSecretFile(join(dir, 's'), 'auth.secretFile'))).toBe('0123456789abcdef0123456789abcdef');
       await writeFile(join(dir, 'short'), 'short\n');
-      await expect(readSecretFile(join(dir, 'short'))).rejects.toThrow(ConfigError);
-      await expect(readSecretFile(join(dir, 'short'))).rejects.toThrow("config 'auth.secretFile'");
-      await expect(readSecretFile(join(dir, 'missing'))).rejects.toThrow('cannot read');
+      await expect(readSecretFile(join(dir, 'short'), 'auth.secretFile')).rejects.toThrow(ConfigError);
+      await expect(readSecretFile(join(dir, 'short'), 'auth.secretFile')).rejects.toThrow("config 'auth.secretFile'");
+      await expect(readSecretFile(join(dir, 'missing'), 'auth.secretFile')).rejects.toThrow('cannot be read');
+      await expect(readSecretFile(join(dir, 'missing'))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
       await writeFile(join(dir, 'j'), '{"keys": []}');
       await expect(readJwksFile(join(dir, 'j'))).rejects.toThrow("config 'auth.jwksFile'");
       await writeFile(join(dir, 'k'), JSON.stringify({ keys: [{ kty: 'oct', k: 'c2VjcmV0' }] }));
