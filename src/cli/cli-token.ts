@@ -76,10 +76,10 @@ export async function connectWithCliToken(options: Omit<ClientOptions, 'token'>,
 }
 
 /** The token a multi-connection command (loadtest) should present: checked once on a probe connection, as connectWithCliToken decides. */
-export async function checkedCliToken(url: string, token: CliToken | undefined): Promise<string | undefined> {
+export async function checkedCliToken(options: Omit<ClientOptions, 'token'>, token: CliToken | undefined): Promise<string | undefined> {
   if (!token) return undefined;
   try {
-    (await connect({ url, token: token.token })).close();
+    (await connect({ ...options, token: token.token })).close();
     return token.token;
   } catch (err) {
     if (!(err instanceof SluiceError) || err.code !== 'UNAUTHENTICATED') return token.token; // not about the token: the run reports it

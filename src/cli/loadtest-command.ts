@@ -2,7 +2,7 @@
 import { formatReport } from '../loadtest/report.js';
 import { resolveLoadtestOptions, loadtestDefaults as d } from '../loadtest/options.js';
 import { runLoadtest } from '../loadtest/run.js';
-import { parseFlags } from './args.js';
+import { caOption, parseFlags } from './args.js';
 import { checkedCliToken, resolveCliToken, tokenFlags, tokenUsage } from './cli-token.js';
 
 const usage = `usage: sluice loadtest [options]     (npm run loadtest -- [options])
@@ -13,6 +13,7 @@ errors by code and the gateway's memory over the run. Stops by itself after
 
   --url URL               gateway                        (default ${d.url})
   --admin-url URL|none    gateway admin, for /metrics    (default ${d.adminUrl})
+  --ca FILE               PEM CA to trust for wss://, tls:// and https:// (env SLUICE_CA, default the system's)
   --mode channel|rr       channel: producers push over request-channel as fast as granted
                           rr: request-response            (default ${d.mode})
   --route ROUTE           (default bench.sink for channel, bench.echo for rr)
@@ -46,6 +47,7 @@ export async function loadtestCommand(argv: string[]): Promise<void> {
     argv,
     {
       url: str,
+      ca: str,
       'admin-url': str,
       mode: str,
       route: str,
@@ -65,9 +67,10 @@ export async function loadtestCommand(argv: string[]): Promise<void> {
     },
     usage,
   );
-  const { token: _t, 'token-file': _tf, ...flags } = raw;
+  const { token: _t, 'token-file': _tf, ca: _ca, ...flags } = raw;
   const options = resolveLoadtestOptions(flags as Record<string, string | boolean | undefined>);
-  const token = await checkedCliToken(options.url, await resolveCliToken(raw));
+  const tls = caOption(raw.ca);
+  const token = await checkedCliToken({ url: options.url, ...tls }, await resolveCliToken(raw));
   const abort = new AbortController();
   // Ctrl-C stops sending; answers still get --drain-s, then the report prints. A second Ctrl-C exits at once.
   const onSignal = () => {
@@ -81,6 +84,7 @@ export async function loadtestCommand(argv: string[]): Promise<void> {
     const report = await runLoadtest(options, {
       signal: abort.signal,
       ...(token ? { token } : {}),
+      ...(tls.tls ? { ca: tls.tls.ca } : {}),
       // With --json, progress goes to stderr so stdout stays one JSON document.
       progress: options.json ? { write: (t) => process.stderr.write(t), tty: process.stderr.isTTY === true } : { write: (t) => out.write(t), tty: out.isTTY === true },
     });

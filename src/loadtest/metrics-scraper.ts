@@ -4,6 +4,8 @@
  * from the client side; gateway memory is what the gateway reports about
  * itself (prom-client's process metrics, prefixed `sluice_`).
  */
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import type { Clock } from './clock.js';
 
 /** One reading of gateway memory, in bytes, at `t` ms since the run started. */
@@ -57,13 +59,43 @@ function firstOf(text: string, names: readonly string[]): number | undefined {
   return undefined;
 }
 
-/** Fetches `${adminUrl}/metrics` once (within `timeoutMs`) and reads memory from it. */
-export async function scrapeMemory(adminUrl: string, timeoutMs = 2_000): Promise<{ rss: number; heapUsed: number }> {
-  const res = await fetch(`${adminUrl.replace(/\/$/, '')}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
-  if (!res.ok) throw new Error(`${adminUrl}/metrics answered ${res.status}`);
-  const mem = memoryFromText(await res.text());
+/**
+ * Fetches `${adminUrl}/metrics` once (within `timeoutMs`) and reads memory from it.
+ * `ca` is the PEM to trust for an https admin URL with a private CA (the `--ca` file).
+ */
+export async function scrapeMemory(adminUrl: string, timeoutMs = 2_000, ca?: Buffer): Promise<{ rss: number; heapUsed: number }> {
+  const url = `${adminUrl.replace(/\/$/, '')}/metrics`;
+  const mem = memoryFromText(await getText(url, timeoutMs, ca));
   if (!mem) throw new Error(`${adminUrl}/metrics has no ${RSS_NAMES[0]} / ${HEAP_NAMES[0]}`);
   return mem;
+}
+
+/** Metrics pages are small; more than this is not a metrics page. */
+const MAX_METRICS_BYTES = 16 << 20;
+
+// node:http(s) rather than fetch: fetch cannot be told to trust one more CA without undici's Agent.
+function getText(url: string, timeoutMs: number, ca: Buffer | undefined): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const get = url.startsWith('https:') ? httpsGet : httpGet;
+    const req = get(url, { timeout: timeoutMs, ...(ca ? { ca } : {}) }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        reject(new Error(`${url} answered ${res.statusCode}`));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      res.on('data', (c: Buffer) => {
+        bytes += c.length;
+        if (bytes > MAX_METRICS_BYTES) req.destroy(new Error(`${url} is larger than ${MAX_METRICS_BYTES} bytes`));
+        else chunks.push(c);
+      });
+      res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${url} did not answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
 }
 
 export function summarizeMemory(samples: readonly MemorySample[]): MemorySummary | undefined {
@@ -89,6 +121,8 @@ export interface MemorySamplerOptions {
   /** Most readings kept; past it, every other one is dropped so the series still spans the run. Default 4096. */
   maxSamples?: number;
   clock: Clock;
+  /** PEM to trust for an https admin URL. Default the system's CAs. */
+  ca?: Buffer;
 }
 
 /**
@@ -138,7 +172,7 @@ export class MemorySampler {
   private async read(): Promise<void> {
     const t = this.o.clock.now() - this.startedAt;
     try {
-      const m = await scrapeMemory(this.o.adminUrl);
+      const m = await scrapeMemory(this.o.adminUrl, undefined, this.o.ca);
       this.samples.push({ t, ...m });
       if (this.samples.length > this.maxSamples) {
         // Halve the resolution instead of growing: keep every other sample, and always the first.

@@ -98,7 +98,7 @@ export function resolveLoadtestOptions(raw: RawLoadtestFlags): LoadtestOptions {
   const rate = num(raw.rate, '--rate', 0.1, 10_000_000) ?? null;
   if (rate !== null && raw.concurrency !== undefined) throw new OptionError('--concurrency is for closed loop; with --rate the load is open loop (use --max-in-flight)');
   const options: LoadtestOptions = {
-    url: url(raw.url, '--url', ['ws:', 'wss:', 'tcp:']) ?? loadtestDefaults.url,
+    url: url(raw.url, '--url', ['ws:', 'wss:', 'tcp:', 'tls:']) ?? loadtestDefaults.url,
     adminUrl: raw['admin-url'] === 'none' ? null : url(raw['admin-url'], '--admin-url', ['http:', 'https:']) ?? loadtestDefaults.adminUrl,
     mode,
     route: route(raw.route) ?? (mode === 'rr' ? 'bench.echo' : 'bench.sink'),

@@ -23,6 +23,8 @@ export interface RunIO {
   signal?: AbortSignal;
   /** Bearer token every producer connection presents. Kept out of the options so that it never shows in the report. Default none. */
   token?: string;
+  /** PEM to trust for a wss:// or tls:// gateway and an https admin URL (`--ca`). Default the system's CAs. */
+  ca?: Buffer;
 }
 
 /** Connections opened at once while setting up producers (so 10,000 of them do not all handshake together). */
@@ -36,13 +38,13 @@ export async function runLoadtest(options: LoadtestOptions, io: RunIO = {}): Pro
   try {
     for (let i = 0; i < options.producers; i += CONNECT_BATCH) {
       const batch = Math.min(CONNECT_BATCH, options.producers - i);
-      clients.push(...(await Promise.all(Array.from({ length: batch }, () => connect({ url: options.url, limits: { maxOutboundStreams: 1 << 20 }, ...(io.token ? { token: io.token } : {}) })))));
+      clients.push(...(await Promise.all(Array.from({ length: batch }, () => connect({ url: options.url, limits: { maxOutboundStreams: 1 << 20 }, ...(io.token ? { token: io.token } : {}), ...(io.ca ? { tls: { ca: io.ca } } : {}) })))));
     }
     let memoryUnavailable: string | undefined = options.adminUrl ? undefined : 'no --admin-url';
     if (options.adminUrl) {
       try {
-        await scrapeMemory(options.adminUrl);
-        sampler = new MemorySampler({ adminUrl: options.adminUrl, clock, intervalMs: io.memoryIntervalMs ?? 1_000 });
+        await scrapeMemory(options.adminUrl, undefined, io.ca);
+        sampler = new MemorySampler({ adminUrl: options.adminUrl, clock, intervalMs: io.memoryIntervalMs ?? 1_000, ...(io.ca ? { ca: io.ca } : {}) });
       } catch (err) {
         memoryUnavailable = `${options.adminUrl}/metrics: ${(err as Error).message}`;
       }

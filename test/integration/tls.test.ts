@@ -12,6 +12,8 @@ import { generate } from 'selfsigned';
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config.js';
 import { createGateway } from '../../src/gateway.js';
+import { loadtestDefaults } from '../../src/loadtest/options.js';
+import { runLoadtest } from '../../src/loadtest/run.js';
 import { useHarness } from '../helpers/harness.js';
 
 const h = useHarness();
@@ -64,6 +66,18 @@ describe('TLS', () => {
     await h.service({ url: gw.tcp!.url, service: 'bench', tls: { ca: cert } });
     const client = await h.client(gw.tcp!.url, { tls: { ca: cert } });
     expect(await client.requestResponse('bench.echo', { over: 'tls' })).toEqual({ over: 'tls' });
+  });
+
+  it('sluice loadtest runs over tls:// trusting the certificate through --ca, and reads memory from the https admin', async () => {
+    const gw = await tlsGateway();
+    await h.service({ url: gw.url, service: 'bench', tls: { ca: cert } });
+    const report = await runLoadtest(
+      { ...loadtestDefaults, url: gw.tcp!.url, adminUrl: gw.adminUrl!, mode: 'rr', route: 'bench.echo', producers: 2, rate: 200, count: 100, durationS: 30 },
+      { ca: Buffer.from(cert), memoryIntervalMs: 100 },
+    );
+    expect(report.errors).toEqual({});
+    expect(report.completed).toBe(100);
+    expect(report.gatewayMemory.available).toBe(true);
   });
 
   it('the admin server serves https with the same certificate, unless admin.tls is false', async () => {
