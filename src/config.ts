@@ -48,6 +48,13 @@ export interface GatewayConfig {
     port: number;
     /** Serve https with the `tls` certificate when one is configured. Default true. */
     tls: boolean;
+    /**
+     * Whether `/metrics` needs `Authorization: Bearer <token>` whose grant has
+     * `admin` (health, readiness and the dashboard's static files never do).
+     * null: only when auth is on and `admin.host` is not loopback. true needs
+     * auth on. Default null.
+     */
+    requireToken: boolean | null;
   };
   limits: {
     /** Open connections at once; more are refused with HTTP 503 / closed. Default 10000. */
@@ -197,7 +204,7 @@ export type GatewayOptions = {
 
 export const defaultGatewayConfig: GatewayConfig = {
   listen: { host: '127.0.0.1', port: 7878, tcpPort: null, allowedOrigins: [] },
-  admin: { enabled: true, host: '127.0.0.1', port: 7879, tls: true },
+  admin: { enabled: true, host: '127.0.0.1', port: 7879, tls: true, requireToken: null },
   limits: {
     maxConnections: 10_000,
     maxConnectionsPerAddress: 1024,
@@ -318,6 +325,7 @@ function validate(c: GatewayConfig): void {
   }
   if (typeof c.admin.enabled !== 'boolean') throw new ConfigError('admin.enabled', 'must be true or false');
   if (typeof c.admin.tls !== 'boolean') throw new ConfigError('admin.tls', 'must be true or false');
+  if (c.admin.requireToken !== null && typeof c.admin.requireToken !== 'boolean') throw new ConfigError('admin.requireToken', `must be true, false or null (auto), got ${JSON.stringify(c.admin.requireToken)}`);
   if (!Array.isArray(c.listen.allowedOrigins) || !c.listen.allowedOrigins.every((o) => typeof o === 'string' && (o === '*' || isOrigin(o)))) {
     throw new ConfigError('listen.allowedOrigins', `must be an array of origins such as "https://app.example:8443" (scheme://host[:port], no path), or "*", got ${JSON.stringify(c.listen.allowedOrigins)}`);
   }
@@ -374,6 +382,14 @@ function validateAuth(c: GatewayConfig): void {
       `${c.listen.host} is not a loopback address and auth is off (no auth.secretFile or auth.jwksFile): anyone who can reach it could call every route and register as any service. Configure auth, bind to 127.0.0.1, or set auth.allowAnonymous (--allow-anonymous) to accept this`,
     );
   }
+  if (c.admin.requireToken === true && !authEnabled(a)) {
+    throw new ConfigError('admin.requireToken', 'is true but auth is off (no auth.secretFile or auth.jwksFile): there is nothing to verify an admin token with');
+  }
+}
+
+/** Whether the admin server's `/metrics` asks for an admin token (`admin.requireToken`, resolved). */
+export function adminNeedsToken(c: Pick<GatewayConfig, 'admin' | 'auth'>): boolean {
+  return c.admin.requireToken ?? (authEnabled(c.auth) && !isLoopbackHost(c.admin.host));
 }
 
 /** `scheme://host[:port]` and nothing else: what browsers send in the Origin header. */

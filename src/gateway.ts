@@ -6,11 +6,11 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { authEnabled, reservedForServices, resolveGatewayConfig, type GatewayConfig, type GatewayOptions } from './config.js';
+import { adminNeedsToken, authEnabled, reservedForServices, resolveGatewayConfig, type GatewayConfig, type GatewayOptions } from './config.js';
 import { Authenticator } from './auth/authenticator.js';
 import { bearerEntry } from './auth/bearer.js';
 import type { Principal } from './auth/grant.js';
@@ -32,6 +32,7 @@ import type { RouteTable } from './service/handlers.js';
 import { establish } from '../clients/core/connector.js';
 import { nodeTransport } from '../clients/node/transport.js';
 import { startAdminServer, formatHost, type AdminServer } from './admin/server.js';
+import { adminTokenCheck } from './admin/admin-auth.js';
 import { dashboardRoutes } from './admin/dashboard-routes.js';
 import { createLogger, type PinoLogger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
@@ -64,6 +65,13 @@ export interface Gateway {
   readonly deadLetters: DeadLetterQueue | undefined;
   /** Reasons the gateway is not ready; empty when it is. */
   notReadyReasons(): string[];
+  /**
+   * Reads the auth key files and the TLS certificate again (rotation without
+   * a restart; the CLI does it on SIGHUP). New connections and TLS handshakes
+   * use them; accepted connections keep their principal. A bad file throws
+   * its ConfigError and everything keeps what it had.
+   */
+  reload(): Promise<void>;
   /** Stops accepting, lets in-flight interactions finish (up to `drainTimeoutMs`), then closes everything. */
   close(): Promise<void>;
 }
@@ -394,6 +402,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
         notReadyReasons,
         metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }),
         extra: dashboardRoutes({ gatewayUrl: url, log: log.child({ component: 'dashboard' }) }),
+        ...(verifier && adminNeedsToken(config) ? { authorize: adminTokenCheck(verifier) } : {}),
       },
       config.admin.tls ? tlsCredentials : undefined,
     );
@@ -401,6 +410,18 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
   origins = originPolicy(config.listen.allowedOrigins, admin?.url);
 
   log.info({ url, tcp: tcp?.url, admin: admin?.url, allowedOrigins: origins.allowed }, 'gateway listening');
+
+  const reload = async (): Promise<void> => {
+    // Read and check everything first, so that a bad file changes nothing.
+    const credentials = tlsCredentials ? await loadTlsCredentials(config.tls) : undefined;
+    await verifier?.reload();
+    if (credentials) {
+      (http as unknown as TlsServer).setSecureContext(credentials);
+      (tcpServer as TlsServer | undefined)?.setSecureContext(credentials);
+      if (config.admin.tls) admin?.setTlsCredentials(credentials);
+    }
+    log.info({ keys: verifier !== undefined, tls: credentials !== undefined }, 'reloaded auth keys and TLS certificate');
+  };
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
@@ -431,6 +452,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     policies,
     deadLetters,
     notReadyReasons,
+    reload,
     close,
   };
 }

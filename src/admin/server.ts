@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import type { TlsCredentials } from '../transport/tls.js';
 
 export interface AdminHandlers {
@@ -15,10 +16,24 @@ export interface AdminHandlers {
   metrics(): Promise<{ contentType: string; body: string }>;
   /** Extra routes (dashboard assets), checked before the 404. */
   extra?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /**
+   * Checks the caller of `/metrics` (the only route that tells more than the
+   * public dashboard code does). Resolves to undefined when allowed, else to
+   * the refusal. Default: everyone may read.
+   */
+  authorize?: (authorization: string | undefined) => Promise<AdminRefusal | undefined>;
+}
+
+/** Why the admin server refused a request: 401 (no or bad token) or 403 (a token without the admin grant). */
+export interface AdminRefusal {
+  status: 401 | 403;
+  message: string;
 }
 
 export interface AdminServer {
   readonly url: string;
+  /** Serves new handshakes with renewed credentials (an https server only; a no-op otherwise). */
+  setTlsCredentials(tls: TlsCredentials): void;
   close(): Promise<void>;
 }
 
@@ -38,6 +53,9 @@ export async function startAdminServer(host: string, port: number, handlers: Adm
   const address = server.address() as AddressInfo;
   return {
     url: `${tls ? 'https' : 'http'}://${formatHost(host)}:${address.port}`,
+    setTlsCredentials: (next) => {
+      if (tls) (server as unknown as TlsServer).setSecureContext({ cert: next.cert, key: next.key });
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -62,6 +80,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, h: AdminHandler
     return;
   }
   if (path === '/metrics') {
+    const refusal = await h.authorize?.(req.headers.authorization);
+    if (refusal) {
+      res.writeHead(refusal.status, { 'content-type': 'text/plain', ...(refusal.status === 401 ? { 'www-authenticate': 'Bearer realm="sluice-admin"' } : {}) }).end(`${refusal.message}\n`);
+      return;
+    }
     const m = await h.metrics();
     res.writeHead(200, { 'content-type': m.contentType }).end(m.body);
     return;

@@ -37,9 +37,29 @@ export async function readJwksFile(path: string, key = 'auth.jwksFile'): Promise
   return json as JSONWebKeySet;
 }
 
+/** A verifier over the key files that can read them again (key rotation without a restart). */
+export interface ReloadableVerifier extends TokenVerifier {
+  /**
+   * Reads the key files again and verifies new tokens with them. On a bad
+   * file it throws the ConfigError and keeps the keys it had. Connections
+   * already accepted keep their principal until they close or expire.
+   */
+  reload(): Promise<void>;
+}
+
 /** The verifier the `auth` config describes, or undefined in open mode (no secret and no JWKS). */
-export async function loadTokenVerifier(auth: AuthConfig): Promise<TokenVerifier | undefined> {
+export async function loadTokenVerifier(auth: AuthConfig): Promise<ReloadableVerifier | undefined> {
   if (auth.secretFile === null && auth.jwksFile === null) return undefined;
+  let current = await readVerifier(auth);
+  return {
+    verify: (token) => current.verify(token),
+    async reload() {
+      current = await readVerifier(auth);
+    },
+  };
+}
+
+async function readVerifier(auth: AuthConfig): Promise<TokenVerifier> {
   const secret = auth.secretFile !== null ? await readSecretFile(auth.secretFile, 'auth.secretFile') : undefined;
   const jwks = auth.jwksFile !== null ? await readJwksFile(auth.jwksFile) : undefined;
   return createTokenVerifier({

@@ -1,4 +1,4 @@
-/** `sluice gateway`: runs a gateway until SIGINT/SIGTERM, then drains and exits. */
+/** `sluice gateway`: runs a gateway until SIGINT/SIGTERM, then drains and exits; SIGHUP reloads keys and certificate. */
 import { readFile } from 'node:fs/promises';
 import { createGateway } from '../gateway.js';
 import type { GatewayOptions } from '../config.js';
@@ -12,6 +12,8 @@ const usage = `usage: sluice gateway [options]
   --tcp-port N         also serve RSocket over TCP    (env SLUICE_TCP_PORT, default off)
   --admin-host HOST    admin HTTP interface           (env SLUICE_ADMIN_HOST, default 127.0.0.1)
   --admin-port N       admin HTTP port                (env SLUICE_ADMIN_PORT, default 7879)
+  --admin-require-token  /metrics needs a bearer token with the admin grant (default: when auth
+                       is on and --admin-host is not loopback)
   --allowed-origin O   a web origin (https://app.example:8443) whose pages may open browser
                        WebSockets, besides the admin server's own (repeatable; '*' = any page)
   --tls-cert FILE      PEM certificate: serve wss://, tls:// (TCP) and https admin (env SLUICE_TLS_CERT)
@@ -48,6 +50,7 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
       'tcp-port': { type: 'string' },
       'admin-host': { type: 'string' },
       'admin-port': { type: 'string' },
+      'admin-require-token': { type: 'boolean' },
       'allowed-origin': { type: 'string', multiple: true },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
@@ -84,7 +87,7 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
     tls: { ...file.tls, ...defined({ certFile: (f['tls-cert'] as string | undefined) ?? env.SLUICE_TLS_CERT, keyFile: (f['tls-key'] as string | undefined) ?? env.SLUICE_TLS_KEY }) },
     admin: {
       ...file.admin,
-      ...defined({ host: (f['admin-host'] as string | undefined) ?? env.SLUICE_ADMIN_HOST, port: intFlag(f['admin-port'] ?? env.SLUICE_ADMIN_PORT, '--admin-port', 0, 65535) }),
+      ...defined({ host: (f['admin-host'] as string | undefined) ?? env.SLUICE_ADMIN_HOST, port: intFlag(f['admin-port'] ?? env.SLUICE_ADMIN_PORT, '--admin-port', 0, 65535), requireToken: f['admin-require-token'] === true ? true : undefined }),
     },
     flow: { ...file.flow, ...defined({ window: intFlag(f.window, '--window', 1, 65536), prefetch: intFlag(f.prefetch, '--prefetch', 0, 65536) }) },
     readiness: { ...file.readiness, ...defined({ routes: f['ready-route'] as string[] | undefined }) },
@@ -94,6 +97,14 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
     auth: authOptions(file.auth, f, env),
   };
   const gateway = await createGateway(options);
+  // SIGHUP re-reads the key files and the certificate (rotation without dropping connections).
+  // Installed before anyone learns the gateway is up: a SIGHUP with no handler would kill it.
+  process.on('SIGHUP', () => {
+    gateway.reload().then(
+      () => notifyParent({ type: 'reloaded' }),
+      (err: Error) => process.stderr.write(`reload failed, keeping the keys and certificate in use: ${err.message}\n`),
+    );
+  });
   notifyParent({ type: 'listening', url: gateway.url, adminUrl: gateway.adminUrl, tcp: gateway.tcp });
   exitWithParent();
   await stopSignal();
