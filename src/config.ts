@@ -158,6 +158,19 @@ export interface GatewayConfig {
   };
   /** Who may connect and what they may do; see docs/security.md. */
   auth: AuthConfig;
+  /** The HTTP bridge on the WebSocket port (`/v1/routes/...`, `/v1/streams/...`); see docs/protocol.md. */
+  http: {
+    /** Serve the bridge. Default true. */
+    enabled: boolean;
+    /** HTTP requests and event streams in flight at once; more are refused with 503 OVERLOADED. Default 1024. */
+    maxConcurrent: number;
+    /** Of them, from one remote address (IPv4, or IPv6 /64); more are refused with 429 OVERLOADED. Default 64. */
+    maxConcurrentPerAddress: number;
+    /** Items an event stream asks of its producer ahead of what it has written to the socket. Default 16. */
+    sseWindow: number;
+    /** Interval of heartbeat comments on event streams, in ms. Default 15000. */
+    sseHeartbeatMs: number;
+  };
 }
 
 /**
@@ -240,6 +253,7 @@ export const defaultGatewayConfig: GatewayConfig = {
     allowAnonymous: false,
     probeTimeoutMs: 2_000,
   },
+  http: { enabled: true, maxConcurrent: 1024, maxConcurrentPerAddress: 64, sseWindow: 16, sseHeartbeatMs: 15_000 },
 };
 
 type Range = readonly [min: number, max: number];
@@ -273,6 +287,10 @@ const INT_RANGES: Record<string, Range> = {
   'deadLetter.maxBytes': [1024, 16 * 1024 * 1024 * 1024],
   'auth.clockSkewMs': [0, 600_000],
   'auth.probeTimeoutMs': [10, 60_000],
+  'http.maxConcurrent': [1, 1_000_000],
+  'http.maxConcurrentPerAddress': [1, 1_000_000],
+  'http.sseWindow': [1, 4096],
+  'http.sseHeartbeatMs': [100, 3_600_000],
 };
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -326,6 +344,7 @@ function validate(c: GatewayConfig): void {
   if (typeof c.admin.enabled !== 'boolean') throw new ConfigError('admin.enabled', 'must be true or false');
   if (typeof c.admin.tls !== 'boolean') throw new ConfigError('admin.tls', 'must be true or false');
   if (c.admin.requireToken !== null && typeof c.admin.requireToken !== 'boolean') throw new ConfigError('admin.requireToken', `must be true, false or null (auto), got ${JSON.stringify(c.admin.requireToken)}`);
+  if (typeof c.http.enabled !== 'boolean') throw new ConfigError('http.enabled', 'must be true or false');
   if (!Array.isArray(c.listen.allowedOrigins) || !c.listen.allowedOrigins.every((o) => typeof o === 'string' && (o === '*' || isOrigin(o)))) {
     throw new ConfigError('listen.allowedOrigins', `must be an array of origins such as "https://app.example:8443" (scheme://host[:port], no path), or "*", got ${JSON.stringify(c.listen.allowedOrigins)}`);
   }

@@ -27,6 +27,9 @@ import { compilePolicies } from './policy/policy-config.js';
 import { DeadLetterQueue } from './policy/dead-letter-queue.js';
 import { PolicyRuntime } from './policy/route-runtime.js';
 import { registerPolicyMetrics } from './observability/policy-metrics.js';
+import { registerCacheMetrics } from './observability/cache-metrics.js';
+import { ResponseCaches } from './policy/response-cache.js';
+import { createHttpBridge, type HttpBridge } from './http/bridge.js';
 import { createServiceResponder } from './service/responder.js';
 import type { RouteTable } from './service/handlers.js';
 import { establish } from '../clients/core/connector.js';
@@ -130,6 +133,8 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     memory: () => ({ limitBytes: memory.limitBytes, used: MEMORY_KINDS.map((k) => [k, memory.usedBy(k)] as const) }),
   });
   registerPolicyMetrics(metrics.registry, policies, () => deadLetters);
+  const caches = new ResponseCaches(config.limits.maxRoutes);
+  registerCacheMetrics(metrics.registry, caches);
   const refusals = new ConnectionRefusals(metrics.registry, log);
   const shares = new ConnectionShares(
     {
@@ -201,6 +206,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
       identityOf: (conn) => auth.accessOf(conn)?.principal.id ?? identityOf([], conn.remoteAddress),
       accessOf: (conn) => auth.accessOf(conn),
       adminRoutes: new Set(Object.keys(dlqRoutes ?? {})),
+      caches,
     },
     {
       window: config.flow.window,
@@ -327,9 +333,33 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     return undefined;
   };
 
+  // ---- the HTTP bridge: plain HTTP requests on the WebSocket port, through the same auth and forwarder
+  const bridge: HttpBridge | undefined = config.http.enabled
+    ? createHttpBridge(
+        {
+          forwarder,
+          authenticate: (token, remote) => auth.authenticateToken(token, remote, () => identityOf(token === undefined ? [] : [bearerEntry(token)], remote)),
+          identityOf: (principal, token, remote) => (auth.enabled ? principal.id : identityOf(token === undefined ? [] : [bearerEntry(token)], remote)),
+          cachePolicy: (route) => policies.table.for(route).cache,
+          memory,
+          log: log.child({ component: 'http' }),
+          metrics: metrics.registry,
+        },
+        {
+          maxPayloadSize: config.limits.maxPayloadSize,
+          maxConcurrent: config.http.maxConcurrent,
+          maxConcurrentPerAddress: config.http.maxConcurrentPerAddress,
+          sseWindow: config.http.sseWindow,
+          sseHeartbeatMs: config.http.sseHeartbeatMs,
+          clockSkewMs: config.auth.clockSkewMs,
+        },
+      )
+    : undefined;
+
   // ---- RSocket over WebSocket (wss:// with TLS)
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxFrameSize, perMessageDeflate: false, clientTracking: false });
-  const upgradeRequired = (_req: IncomingMessage, res: import('node:http').ServerResponse): void => {
+  const upgradeRequired = (req: IncomingMessage, res: import('node:http').ServerResponse): void => {
+    if (bridge?.handle(req, res)) return;
     res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' }).end('RSocket over WebSocket: upgrade required\n');
   };
   // Sockets that never finish the handshake or the upgrade request free their slot as a silent SETUP would.

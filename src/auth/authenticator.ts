@@ -63,14 +63,28 @@ export class Authenticator {
    * verified. Throws (or rejects with) UNAUTHENTICATED saying why.
    */
   authenticate(entries: readonly MetadataEntry[], conn: Connection): Principal | Promise<Principal> {
+    if (!this.options.verifier) return this.principalOf(undefined, conn.remoteAddress, () => this.options.openIdentity(entries, conn));
+    return this.principalOf(readBearer(entries), conn.remoteAddress, () => '');
+  }
+
+  /**
+   * The principal of one HTTP bridge request, by the same rules as a SETUP:
+   * `token` from its `Authorization: Bearer` header (undefined without one).
+   * `openIdentity` names the caller in open mode. Throws (or rejects with)
+   * UNAUTHENTICATED saying why.
+   */
+  authenticateToken(token: string | undefined, remoteAddress: string, openIdentity: () => string): Principal | Promise<Principal> {
+    return this.principalOf(token, remoteAddress, openIdentity);
+  }
+
+  private principalOf(token: string | undefined, remoteAddress: string, openIdentity: () => string): Principal | Promise<Principal> {
     const verifier = this.options.verifier;
-    if (!verifier) return { id: this.options.openIdentity(entries, conn), subject: 'open', anonymous: false, grant: FULL_GRANT, expiresAt: undefined };
-    const token = readBearer(entries);
+    if (!verifier) return { id: openIdentity(), subject: 'open', anonymous: false, grant: FULL_GRANT, expiresAt: undefined };
     if (token === undefined) {
       if (!this.options.anonymous.enabled) {
-        throw new SluiceError('UNAUTHENTICATED', 'a bearer token is required (composite metadata entry message/x.rsocket.authentication.v0, auth type bearer)');
+        throw new SluiceError('UNAUTHENTICATED', 'a bearer token is required (composite metadata entry message/x.rsocket.authentication.v0, auth type bearer; over HTTP, an Authorization: Bearer header)');
       }
-      return this.anonymous(conn);
+      return this.anonymous(remoteAddress);
     }
     if (this.isInternal(token)) return { id: 'internal:gateway', subject: 'internal', anonymous: false, grant: INTERNAL_GRANT, expiresAt: undefined };
     return verifier.verify(token);
@@ -165,9 +179,9 @@ export class Authenticator {
     }, expiresAt + this.options.clockSkewMs - Date.now());
   }
 
-  private anonymous(conn: Connection): Principal {
+  private anonymous(remoteAddress: string): Principal {
     const grant: Grant = { call: this.options.anonymous.call, service: undefined, register: [], admin: false };
-    return { id: `anonymous:${addressOf(conn.remoteAddress)}`, subject: 'anonymous', anonymous: true, grant, expiresAt: undefined };
+    return { id: `anonymous:${addressOf(remoteAddress)}`, subject: 'anonymous', anonymous: true, grant, expiresAt: undefined };
   }
 
   private isInternal(token: string): boolean {

@@ -18,6 +18,7 @@ import type { PolicyRuntime } from '../policy/route-runtime.js';
 import { PrefetchBudget } from '../flow/prefetch-budget.js';
 import type { MemoryBudget } from '../rsocket/memory-budget.js';
 import { peerHost, RateLimitedLog } from '../observability/rate-limited-log.js';
+import { cacheKey, scopeOf, type CacheTap, type ResponseCaches } from '../policy/response-cache.js';
 import { Forwarding, deadLetterThenAnswer, type DeadLetterSink, type ForwardingContext, type Interaction } from './forwarding.js';
 import type { Instance, Registry } from './registry.js';
 
@@ -40,6 +41,20 @@ export interface ForwarderOptions {
   warnings?: RateLimitedLog;
 }
 
+/**
+ * Who sends one request, as the forwarder needs it: an RSocket connection's
+ * principal, or an HTTP bridge request's (src/http/).
+ */
+export interface RequestOrigin {
+  readonly log: Logger;
+  /** `host:port`, for rate-limited warnings. */
+  readonly remoteAddress: string;
+  /** What the requester may call; undefined: everything (no access control). */
+  readonly access: Access | undefined;
+  /** Identity for rate limits and shares. */
+  readonly identity: string;
+}
+
 /** A route served inside the gateway process. */
 export type LocalRoute = Partial<Pick<Responder, 'requestResponse' | 'requestStream' | 'requestChannel'>>;
 
@@ -56,6 +71,8 @@ export interface ForwarderDependencies {
   accessOf?(conn: Connection): Access | undefined;
   /** Gateway routes that need an admin grant (`dlq.*`: they show and resend other callers' payloads). */
   readonly adminRoutes?: ReadonlySet<string>;
+  /** Answers of routes whose policy caches; absent: nothing is cached. */
+  readonly caches?: ResponseCaches;
 }
 
 
@@ -99,10 +116,45 @@ export class Forwarder {
   /** The responder for one accepted connection. */
   responderFor(conn: Connection): Responder {
     return {
-      fireAndForget: (payload) => this.fireAndForget(conn, payload),
-      requestResponse: (payload, down) => this.open(conn, 'response', payload, down, false),
-      requestStream: (payload, down) => this.open(conn, 'stream', payload, down, false),
-      requestChannel: (payload, complete, down) => this.open(conn, 'channel', payload, down, complete),
+      fireAndForget: (payload) => this.fireAndForget(this.originOf(conn), payload),
+      requestResponse: (payload, down) => this.open(this.originOf(conn), 'response', payload, down, false),
+      requestStream: (payload, down) => this.open(this.originOf(conn), 'stream', payload, down, false),
+      requestChannel: (payload, complete, down) => this.open(this.originOf(conn), 'channel', payload, down, complete),
+    };
+  }
+
+  /**
+   * One request-response or request-stream from outside RSocket (the HTTP
+   * bridge): the same admission, policies, cache and forwarding as a
+   * connection's. `down` is the requester's side of the stream; its handler
+   * is the returned one.
+   */
+  request(origin: RequestOrigin, model: 'response' | 'stream', payload: Payload, down: Stream): StreamHandler {
+    return this.open(origin, model, payload, down, false);
+  }
+
+  /** Throws PERMISSION_DENIED unless `access` covers `route` (the HTTP bridge asks before it says anything about the route). */
+  checkCall(access: Access | undefined, route: string): void {
+    this.authorize(access, route);
+  }
+
+  /** Whether a request to `route` may be repeated safely: the route's policy, else what its service declared; undefined when neither says. */
+  idempotent(route: string): boolean | undefined {
+    return this.deps.policies.table.for(route).idempotent ?? this.deps.registry.declaration(route)?.idempotent;
+  }
+
+  /** A connection as the origin of its requests, read per request: a token refresh changes its access. */
+  private originOf(conn: Connection): RequestOrigin {
+    const deps = this.deps;
+    return {
+      log: conn.log,
+      remoteAddress: conn.remoteAddress,
+      get access() {
+        return deps.accessOf?.(conn);
+      },
+      get identity() {
+        return deps.identityOf(conn);
+      },
     };
   }
 
@@ -111,31 +163,44 @@ export class Forwarder {
     return this.deps.registry.has(route) || this.local.has(route) ? route : '(unknown)';
   }
 
-  private open(conn: Connection, model: InteractionModel, received: Payload, down: Stream, complete: boolean): StreamHandler {
+  private open(origin: RequestOrigin, model: InteractionModel, received: Payload, down: Stream, complete: boolean): StreamHandler {
     let route = '(unknown)';
     // The request outlives its frame (bulkhead wait, retries, dead letters); so do the metadata entries decoded from it.
     const payload = own(received);
+    let cache: CacheTap | undefined;
     try {
       const entries = decodeEntries(payload.metadata);
       route = routeOf(entries);
-      this.authorize(conn, route);
+      const access = origin.access;
+      this.authorize(access, route);
       const local = this.local.get(route);
       if (local) {
         if (this.draining) throw new SluiceError('UNAVAILABLE', 'gateway is draining and accepts no new requests');
         return this.openLocal(local, route, model, payload, down, complete);
       }
+      if (model === 'response') {
+        cache = this.cacheTap(route, access, payload);
+        if (cache && this.serveFresh(cache, route, down)) return down.handler;
+      }
       const requesterDeadlineMs = readDeadline(entries);
-      const identity = this.deps.identityOf(conn);
+      const identity = origin.identity;
       this.admit(route, identity);
-      return new Forwarding(this.ctx, { route, model, payload, entries, requesterDeadlineMs, complete, identity }, down).handler;
+      return new Forwarding(this.ctx, { route, model, payload, entries, requesterDeadlineMs, complete, identity, ...(cache ? { cache } : {}) }, down).handler;
     } catch (err) {
       const e = SluiceError.from(err);
+      // No instance at all is an instance-side failure too: a stale answer may stand in.
+      const stale = e.code === 'NO_ROUTE' ? cache?.stale(e) : undefined;
+      if (stale) {
+        this.deps.metrics.route(route).toRequester++;
+        down.next(stale, true);
+        return down.handler;
+      }
       this.deps.metrics.error(this.label(route), e.code);
-      conn.log.debug({ stream: down.id, route, code: e.code }, 'request refused');
+      origin.log.debug({ stream: down.id, route, code: e.code }, 'request refused');
       // A command to a route whose policy dead-letters is kept even when no instance serves it right now.
       const sink = this.deps.deadLetter;
       if (sink && model === 'response' && e.code === 'NO_ROUTE' && this.deps.policies.table.for(route).deadLetter) {
-        void deadLetterThenAnswer(sink, { route, model, payload, error: e, attempts: 0, firstFailedAt: Date.now() }, down, conn.log);
+        void deadLetterThenAnswer(sink, { route, model, payload, error: e, attempts: 0, firstFailedAt: Date.now() }, down, origin.log);
         return down.handler;
       }
       down.error(e);
@@ -148,8 +213,7 @@ export class Forwarder {
    * Checked before anything else, so a caller learns nothing about routes it
    * may not call (not even whether they exist).
    */
-  private authorize(conn: Connection, route: string): void {
-    const access = this.deps.accessOf?.(conn);
+  private authorize(access: Access | undefined, route: string): void {
     if (!access) return;
     if (this.deps.adminRoutes?.has(route)) {
       if (!access.admin) throw permissionDenied(route, access.principal, ' (it needs an admin grant)');
@@ -173,12 +237,39 @@ export class Forwarder {
     }
   }
 
-  private fireAndForget(conn: Connection, payload: Payload): void {
+  /**
+   * The cache tap of a request-response on a route whose policy caches,
+   * unless the route is not idempotent (a cached answer stands for a repeat
+   * of the call). With no instance left to declare it, the policy's word is
+   * enough: that is when a stale answer is wanted.
+   */
+  private cacheTap(route: string, access: Access | undefined, payload: Payload): CacheTap | undefined {
+    const caches = this.deps.caches;
+    const policy = this.deps.policies.table.for(route).cache;
+    if (!caches || !policy || this.idempotent(route) === false) return undefined;
+    return caches.tap(caches.for(route, policy), cacheKey(scopeOf(access), payload.data));
+  }
+
+  /**
+   * Answers from the cache when a fresh answer is held. Served before the
+   * rate limit and the bulkhead: a cached answer costs no instance anything.
+   */
+  private serveFresh(cache: CacheTap, route: string, down: Stream): boolean {
+    const answer = cache.fresh();
+    if (!answer) return false;
+    if (this.draining) throw new SluiceError('UNAVAILABLE', 'gateway is draining and accepts no new requests');
+    this.deps.metrics.started(route, 'response');
+    this.deps.metrics.route(route).toRequester++;
+    down.next(answer, true);
+    return true;
+  }
+
+  private fireAndForget(origin: RequestOrigin, payload: Payload): void {
     let route = '(unknown)';
     try {
       route = routeOf(decodeEntries(payload.metadata));
-      this.authorize(conn, route);
-      this.admit(route, this.deps.identityOf(conn));
+      this.authorize(origin.access, route);
+      this.admit(route, origin.identity);
       const instance = this.pickWritable(route);
       instance.connection.fireAndForget(payload);
       this.deps.metrics.route(route).toResponder++;
@@ -188,27 +279,27 @@ export class Forwarder {
       this.deps.metrics.error(this.label(route), e.code);
       if (e.code === 'PERMISSION_DENIED') {
         // Never dead-lettered (that would let anyone fill the queue), and logged sparingly: a flood must not flood the log.
-        this.warnOnce(conn, 'fnf-denied', 'fire-and-forget denied', route, e);
+        this.warnOnce(origin, 'fnf-denied', 'fire-and-forget denied', route, e);
         return;
       }
       const sink = this.deps.deadLetter;
       if (sink && this.deps.registry.has(route) && this.deps.policies.for(route).policy.deadLetter && e.code !== 'INVALID_ARGUMENT') {
         sink({ route, model: 'fnf', payload, error: e, attempts: 1, firstFailedAt: Date.now() }).then(
-          (id) => conn.log.warn({ route, code: e.code, deadLetter: id }, 'fire-and-forget dead-lettered'),
-          (dlqErr: unknown) => conn.log.error({ route, code: e.code, reason: (dlqErr as Error).message }, 'fire-and-forget lost: dead-letter refused'),
+          (id) => origin.log.warn({ route, code: e.code, deadLetter: id }, 'fire-and-forget dead-lettered'),
+          (dlqErr: unknown) => origin.log.error({ route, code: e.code, reason: (dlqErr as Error).message }, 'fire-and-forget lost: dead-letter refused'),
         );
         return;
       }
       // A peer can send these as fast as its socket allows.
-      this.warnOnce(conn, 'fnf-dropped', 'fire-and-forget dropped', route, e);
+      this.warnOnce(origin, 'fnf-dropped', 'fire-and-forget dropped', route, e);
     }
   }
 
   /** A warning a peer can repeat at will: one line per peer, kind and route per interval, with the count. */
-  private warnOnce(conn: Connection, kind: string, msg: string, route: string, e: SluiceError): void {
+  private warnOnce(origin: RequestOrigin, kind: string, msg: string, route: string, e: SluiceError): void {
     const fields = { route, code: e.code, reason: e.message };
-    if (this.warnings) this.warnings.warn(`${peerHost(conn.remoteAddress)}|${kind}|${this.label(route)}|${e.code}`, fields, msg, conn.log);
-    else conn.log.warn(fields, msg);
+    if (this.warnings) this.warnings.warn(`${peerHost(origin.remoteAddress)}|${kind}|${this.label(route)}|${e.code}`, fields, msg, origin.log);
+    else origin.log.warn(fields, msg);
   }
 
   /**

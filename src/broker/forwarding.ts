@@ -18,7 +18,6 @@ import type { MemoryBudget } from '../rsocket/memory-budget.js';
 import { MimeTypes, encodeComposite, encodeRoutes, type MetadataEntry } from '../protocol/metadata.js';
 import type { Payload } from '../protocol/frames.js';
 import type { InteractionModel, Stream, StreamHandler } from '../rsocket/stream.js';
-import type { Connection } from '../rsocket/connection.js';
 import type { Logger } from '../observability/log.js';
 import type { GatewayMetrics, RouteCounters } from '../observability/metrics.js';
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
@@ -27,6 +26,7 @@ import { DEADLINE_MIME, deadlineEntry } from '../resilience/deadline.js';
 import { backoffDelay } from '../resilience/backoff.js';
 import { setLongTimeout } from '../resilience/long-timeout.js';
 import type { PolicyRuntime, RouteRuntime } from '../policy/route-runtime.js';
+import type { CacheTap } from '../policy/response-cache.js';
 import type { Instance, Registry } from './registry.js';
 
 /** One forwarded interaction as metrics and the stats stream see it. */
@@ -36,13 +36,19 @@ export interface Interaction {
   /** The instance serving the current attempt; undefined while waiting for a slot or a retry. */
   readonly instance: Instance | undefined;
   readonly startedAt: number;
-  /** The requester's connection (the consumer of the responder's payloads), for stats. */
-  readonly requester: Connection;
+  /** The requester's connection (the consumer of the responder's payloads), or its HTTP exchange, for stats. */
+  readonly requester: Requester;
   demand(): { consumer: number; producer: number };
   /** Items (and their bytes) the gateway holds for the requester: sent by the producer ahead of the requester's demand. */
   held(): { items: number; bytes: number };
   /** Average size in bytes of the payloads passed to the requester so far (0 before the first). */
   averageItemBytes(): number;
+}
+
+/** What stats read of the requester's side: a Connection, or an HTTP bridge exchange. */
+export interface Requester {
+  readonly id: string;
+  readonly bufferedBytes: number;
 }
 
 /** Stores a request that finally failed; resolves with its dead-letter id, or rejects (queue full). */
@@ -78,6 +84,8 @@ export interface ForwardingRequest {
   readonly complete: boolean;
   /** Who the requester is (the Forwarder's `identityOf`), for its share of the route's bulkhead. */
   readonly identity: string;
+  /** Request-response on a cached route: the answer is stored, and a stale one may stand in for the final failure. */
+  readonly cache?: CacheTap;
 }
 
 /** Errors that may be dead-lettered, beyond the route's retryable codes. */
@@ -163,8 +171,8 @@ export class Forwarding implements Interaction {
     this.admit();
   }
 
-  get requester(): Connection {
-    return this.down.host as Connection;
+  get requester(): Requester {
+    return this.down.host as unknown as Requester;
   }
 
   averageItemBytes(): number {
@@ -339,7 +347,8 @@ export class Forwarding implements Interaction {
         this.emitted = true;
         this.observeFirst();
         const bridge = this.toRequester;
-        if (!bridge || bridge.arrive(frame?.length ?? size(payload))) this.sendDown(frame ?? payload);
+        if (!bridge) this.answer(frame ?? payload);
+        else if (bridge.arrive(frame?.length ?? size(payload))) this.sendDown(frame ?? payload);
         // The frame may be a view into a larger socket read: a copy holds only its own bytes.
         else this.heldItems.push(frame ? new Uint8Array(frame) : payload);
         this.settle();
@@ -375,6 +384,12 @@ export class Forwarding implements Interaction {
     }
     this.down.next(item, this.model === 'response');
     return size(item);
+  }
+
+  /** Request-response: the answer goes to the cache (when the route caches) and to the requester. */
+  private answer(item: Uint8Array | Payload): void {
+    this.request.cache?.store(item);
+    this.sendDown(item);
   }
 
   /** The requester asked for `n` more: held items first, then the rest of the demand upstream. */
@@ -494,6 +509,14 @@ export class Forwarding implements Interaction {
   /** The final failure: dead-letter it if the policy says so (and `mayLetter` allows), then tell the requester. */
   private fail(error: SluiceError, mayLetter = true): void {
     if (this.finished) return;
+    // A cached route's stale answer stands in for an instance-side failure (response-cache.ts decides which).
+    const stale = mayLetter ? this.request.cache?.stale(error) : undefined;
+    if (stale) {
+      this.counters.toRequester++;
+      this.down.next(stale, true);
+      this.finish();
+      return;
+    }
     this.ctx.metrics.error(this.route, error.code);
     const sink = this.ctx.deadLetter;
     const letterable = mayLetter && this.rt.policy.deadLetter && this.model === 'response' && sink && (DEAD_LETTERABLE.has(error.code) || this.rt.policy.retry.retryOn.includes(error.code));

@@ -67,6 +67,27 @@ export interface RateLimitPolicy {
   burst: number;
 }
 
+/**
+ * Cached answers of an idempotent request-response route (see
+ * response-cache.ts). Answers are kept per route, request data bytes and the
+ * caller's permission scope, and bounded per route by entries and bytes
+ * (least recently used dropped first).
+ */
+export interface CachePolicy {
+  /** How long an answer is served from the cache without asking an instance, in ms. */
+  ttlMs: number;
+  /**
+   * How long past `ttlMs` an answer may still be served, marked stale, when
+   * the call fails (no instance, instance failed or gone, breaker open,
+   * deadline). 0: never stale. Default 0.
+   */
+  staleIfErrorMs: number;
+  /** Answers kept at most for the route. Default 1000. */
+  maxEntries: number;
+  /** Bytes of answers (data and metadata) kept at most for the route. Default 1 MiB. */
+  maxBytes: number;
+}
+
 export interface RoutePolicy {
   /** Default deadline for the whole interaction; a requester's shorter deadline wins. null: none. */
   deadlineMs: number | null;
@@ -81,6 +102,8 @@ export interface RoutePolicy {
   fallback: string | null;
   /** Store requests that finally fail (or are refused as POISON_MESSAGE) in the dead-letter queue. */
   deadLetter: boolean;
+  /** Cached answers (request-response on idempotent routes only). null: nothing cached. */
+  cache: CachePolicy | null;
 }
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends unknown[] ? T[K] : T[K] extends object | null ? DeepPartial<NonNullable<T[K]>> | null : T[K] };
@@ -119,7 +142,11 @@ export const defaultRoutePolicy: RoutePolicy = {
   rateLimit: null,
   fallback: null,
   deadLetter: false,
+  cache: null,
 };
+
+/** What an enabled cache policy holds unless told otherwise (`ttlMs` has no default: it must be given). */
+const CACHE_DEFAULTS: Omit<CachePolicy, 'ttlMs'> = { staleIfErrorMs: 0, maxEntries: 1_000, maxBytes: 1024 * 1024 };
 
 type Rule = { kind: 'int' | 'number'; min: number; max: number } | { kind: 'bool' } | { kind: 'codes' } | { kind: 'route' } | { kind: 'share' };
 const int = (min: number, max: number): Rule => ({ kind: 'int', min, max });
@@ -152,6 +179,10 @@ const RULES: Record<string, Rule> = {
   'bulkhead.maxPerIdentity': { kind: 'share' },
   'rateLimit.ratePerSec': num(0.001, 10_000_000),
   'rateLimit.burst': int(1, 10_000_000),
+  'cache.ttlMs': int(1, 86_400_000),
+  'cache.staleIfErrorMs': int(0, 86_400_000),
+  'cache.maxEntries': int(1, 1_000_000),
+  'cache.maxBytes': int(1024, 1024 * 1024 * 1024),
   deadlineMs: int(1, 0xffffffff),
   idempotent: bool,
   fallback: { kind: 'route' },
@@ -162,9 +193,10 @@ const GROUP_KEYS: Record<string, string[]> = {
   breaker: Object.keys(defaultRoutePolicy.breaker),
   bulkhead: Object.keys(defaultRoutePolicy.bulkhead),
   rateLimit: ['ratePerSec', 'burst'],
+  cache: ['ttlMs', 'staleIfErrorMs', 'maxEntries', 'maxBytes'],
 };
 const SHARE_MAX = 10_000_000;
-const NULLABLE = new Set(['deadlineMs', 'idempotent', 'rateLimit', 'fallback']);
+const NULLABLE = new Set(['deadlineMs', 'idempotent', 'rateLimit', 'fallback', 'cache']);
 const ROUTE_KEY = /^(\*|[A-Za-z0-9][A-Za-z0-9_.:/-]{0,254}(\.\*)?)$/;
 
 /** Validates the `policies` config and returns a resolver from route name to policy. Throws ConfigError. */
@@ -242,6 +274,12 @@ function overlay(base: RoutePolicy, input: RoutePolicyInput, path: string): Rout
       }
       out[key] = {};
     }
+    if (key === 'cache' && group === null) {
+      // Enabling a cache needs its time to live; the bounds have defaults.
+      const c = value as Record<string, unknown>;
+      if (typeof c !== 'object' || Array.isArray(c) || c.ttlMs === undefined) throw new ConfigError(at, 'needs "ttlMs"');
+      out[key] = { ...CACHE_DEFAULTS };
+    }
     if (RULES[key]) {
       out[key] = check(RULES[key], value, at);
       continue;
@@ -257,6 +295,7 @@ function overlay(base: RoutePolicy, input: RoutePolicyInput, path: string): Rout
   }
   const policy = out as unknown as RoutePolicy;
   if (policy.retry.initialDelayMs > policy.retry.maxDelayMs) throw new ConfigError(`${path}.retry.initialDelayMs`, `must not exceed retry.maxDelayMs (${policy.retry.maxDelayMs})`);
+  if (policy.cache && policy.idempotent === false) throw new ConfigError(`${path}.cache`, 'a route declared not idempotent (idempotent: false) cannot be cached');
   if (policy.breaker.minimumCalls > policy.breaker.windowSize) throw new ConfigError(`${path}.breaker.minimumCalls`, `must not exceed breaker.windowSize (${policy.breaker.windowSize})`);
   return policy;
 }

@@ -12,6 +12,8 @@ export const MimeTypes = {
   AUTHENTICATION: 'message/x.rsocket.authentication.v0',
   /** Sluice service registration carried in SETUP metadata (JSON, see docs/protocol.md). */
   REGISTRATION: 'application/x.sluice.registration+json',
+  /** On an answer served from the gateway's response cache: `{"state":"hit"|"stale","ageMs":n,"error"?:code}` (JSON, see docs/protocol.md). */
+  CACHE: 'application/x.sluice.cache+json',
 } as const;
 
 /** Well-known MIME ids of the composite metadata extension. */

@@ -5,7 +5,7 @@
  *
  * Each place that keeps bytes on a peer's behalf (a connection's fragments
  * being reassembled, a stream's held prefetch, a connection's unflushed
- * outbound bytes) takes a `MemoryHolder` and reports its size as it changes;
+ * outbound bytes, an HTTP bridge request body being read) takes a `MemoryHolder` and reports its size as it changes;
  * sums are kept incrementally, so a report costs a few additions. When the
  * total passes the limit, a check runs once at the end of the current task:
  * holders whose size can drift unreported (outbound buffers drain in the
@@ -17,9 +17,9 @@
  */
 
 /** What a holder keeps: the `kind` label of `sluice_memory_shed_total` and `sluice_memory_used_bytes`. */
-export type MemoryKind = 'reassembly' | 'prefetch' | 'outbound';
+export type MemoryKind = 'reassembly' | 'prefetch' | 'outbound' | 'http';
 
-export const MEMORY_KINDS: readonly MemoryKind[] = ['reassembly', 'prefetch', 'outbound'];
+export const MEMORY_KINDS: readonly MemoryKind[] = ['reassembly', 'prefetch', 'outbound', 'http'];
 
 export interface MemoryHolder {
   readonly kind: MemoryKind;
@@ -81,7 +81,7 @@ class Holder implements MemoryHolder {
 export class MemoryBudget {
   /** Bytes reported by every holder, now. */
   used = 0;
-  private readonly byKind: Record<MemoryKind, number> = { reassembly: 0, prefetch: 0, outbound: 0 };
+  private readonly byKind: Record<MemoryKind, number> = { reassembly: 0, prefetch: 0, outbound: 0, http: 0 };
   /** Holders holding at least one byte: the only ones a shed must look at. */
   private readonly holding = new Set<Holder>();
   private checkPending = false;
@@ -149,5 +149,6 @@ export class MemoryBudget {
 function describe(kind: MemoryKind): string {
   if (kind === 'outbound') return "connection's unread outbound bytes";
   if (kind === 'reassembly') return "connection's unfinished fragmented payloads";
+  if (kind === 'http') return 'HTTP request body being read';
   return "stream's items held ahead of its consumer's demand";
 }
