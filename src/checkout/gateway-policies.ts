@@ -46,6 +46,8 @@ export const checkoutPolicies: PoliciesConfig = {
     'inventory.reserve': { breaker: { ...stepBreaker } },
     'payment.refund': { deadLetter: true, retry: { maxAttempts: 3 }, breaker: { ...stepBreaker } },
     'inventory.release': { deadLetter: true, retry: { maxAttempts: 3 }, breaker: { ...stepBreaker } },
+    // The stock list is read often and changes slowly: a second's staleness is fine, and a minute's beats an error.
+    'inventory.stock': { cache: { ttlMs: 1_000, staleIfErrorMs: 60_000 } },
   },
 };
 

@@ -192,13 +192,13 @@ export function createHttpBridge(deps: HttpBridgeDependencies, options: HttpBrid
   };
 
   const streamEvents = (res: ServerResponse, route: string, origin: RequestOrigin, payload: Payload, principal: Principal): void => {
-    let writer: EventStreamWriter | undefined;
+    // The writer asks the exchange for demand, and the exchange hands the writer its signals.
+    const writer: EventStreamWriter = new EventStreamWriter(res, { window: options.sseWindow, heartbeatMs: options.sseHeartbeatMs }, (n) => exchange.request(n));
     const exchange = new HttpExchange('stream', res, {
-      next: (p) => writer!.next(p),
-      complete: () => writer!.complete(),
-      error: (e) => writer!.error(e),
+      next: (p) => writer.next(p),
+      complete: () => writer.complete(),
+      error: (e) => writer.error(e),
     });
-    writer = new EventStreamWriter(res, { window: options.sseWindow, heartbeatMs: options.sseHeartbeatMs }, (n) => exchange.request(n));
     exchange.stream.sendCredit = options.sseWindow;
     // As a connection is closed when its token expires, so is a stream.
     const expiresAt = principal.expiresAt;
@@ -207,11 +207,11 @@ export function createHttpBridge(deps: HttpBridgeDependencies, options: HttpBrid
         ? () => {}
         : setLongTimeout(() => {
             exchange.cancel();
-            writer!.error(new SluiceError('UNAUTHENTICATED', `token expired at ${new Date(expiresAt).toISOString()}`));
+            writer.error(new SluiceError('UNAUTHENTICATED', `token expired at ${new Date(expiresAt).toISOString()}`));
           }, expiresAt + options.clockSkewMs - Date.now());
     res.once('close', () => {
       cancelExpiry();
-      writer!.close();
+      writer.close();
       exchange.cancel();
     });
     exchange.attach(deps.forwarder.request(origin, 'stream', payload, exchange.stream));

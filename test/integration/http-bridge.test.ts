@@ -304,8 +304,12 @@ describe('HTTP bridge: Server-Sent Events', () => {
     let last = -1;
     let still = 0;
     await eventually(() => {
-      if (emitted === last) still++;
-      else (still = 0), (last = emitted);
+      if (emitted === last) {
+        still++;
+      } else {
+        still = 0;
+        last = emitted;
+      }
       return still >= 20;
     }, 'the producer to stop', 600, 25);
     expect(emitted).toBeLessThan(total);

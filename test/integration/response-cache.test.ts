@@ -1,0 +1,138 @@
+/**
+ * The per-route response cache over real sockets, for RSocket and the HTTP
+ * bridge alike: answers within the TTL come from the gateway, a stale answer
+ * stands in while the instance is killed (and an error once the stale window
+ * has passed), a failing instance's error is covered the same way, and one
+ * permission scope never sees another's answers.
+ */
+import { describe, expect, it } from 'vitest';
+import { SluiceError } from '../../src/errors.js';
+import { readCacheMark } from '../../src/policy/response-cache.js';
+import { eventually, jsonPayload, json, metricsText, metricValue, recorder, useHarness } from '../helpers/harness.js';
+import { mint, secretFile } from '../helpers/auth.js';
+
+const h = useHarness();
+
+const httpUrl = (ws: string) => ws.replace(/^ws/, 'http');
+
+describe('response cache', () => {
+  it('answers within the TTL from the gateway, over RSocket and HTTP, marked as hits', async () => {
+    const gw = await h.gateway({ policies: { defaults: {}, routes: { 't.stock': { idempotent: true, cache: { ttlMs: 600_000 } } } } });
+    let calls = 0;
+    await h.service({ url: gw.url, service: 't', instance: 't1', routes: { 't.stock': { requestResponse: (d: { sku: string }) => ({ sku: d.sku, n: ++calls }) } } });
+    const conn = await h.raw(gw.url);
+    const ask = async (sku: string) => {
+      const rec = recorder();
+      conn.requestResponse(jsonPayload('t.stock', { sku }), rec.handler);
+      expect(await rec.ended).toEqual({});
+      return rec.items[0]!;
+    };
+    const first = await ask('a');
+    expect(json(first)).toEqual({ sku: 'a', n: 1 });
+    expect(readCacheMark(first.metadata)).toBeUndefined();
+    const second = await ask('a');
+    expect(json(second)).toEqual({ sku: 'a', n: 1 });
+    expect(readCacheMark(second.metadata)).toMatchObject({ state: 'hit' });
+    expect(json(await ask('b'))).toEqual({ sku: 'b', n: 2 });
+
+    // HTTP GET of the same data bytes shares the answer (same route, payload and scope: open mode).
+    const res = await fetch(`${httpUrl(gw.url)}/v1/routes/t.stock?sku=a`);
+    expect(await res.json()).toEqual({ sku: 'a', n: 1 });
+    expect(res.headers.get('sluice-cache')).toBe('hit');
+    expect(res.headers.get('age')).toMatch(/^\d+$/);
+    expect(res.headers.get('cache-control')).toBe('private, max-age=600');
+    expect(calls).toBe(2);
+
+    const text = await metricsText(gw);
+    expect(metricValue(text, 'sluice_cache_hits_total', { route: 't.stock' })).toBe(2);
+    expect(metricValue(text, 'sluice_cache_misses_total', { route: 't.stock' })).toBe(2);
+    expect(metricValue(text, 'sluice_cache_entries', { route: 't.stock' })).toBe(2);
+  });
+
+  it('serves a stale answer while the instance is killed, then the error once the stale window has passed', async () => {
+    const staleIfErrorMs = 4_000;
+    const gw = await h.gateway({ policies: { defaults: {}, routes: { 'bench.echo': { cache: { ttlMs: 1, staleIfErrorMs } } } } });
+    const child = await h.benchProcess(gw.url, 'bench-1');
+    const base = httpUrl(gw.url);
+    const fresh = await fetch(`${base}/v1/routes/bench.echo?v=1`);
+    expect(await fresh.json()).toEqual({ v: '1' });
+    expect(fresh.headers.get('sluice-cache')).toBeNull();
+
+    child.process.kill('SIGKILL');
+    await eventually(() => !gw.registry.has('bench.echo'), 'the instance to be gone');
+    const stale = await fetch(`${base}/v1/routes/bench.echo?v=1`);
+    expect(stale.status).toBe(200);
+    expect(await stale.json()).toEqual({ v: '1' });
+    expect(stale.headers.get('sluice-cache')).toBe('stale');
+    expect(stale.headers.get('warning')).toMatch(/^110 - "Response is Stale"/);
+
+    const conn = await h.raw(gw.url);
+    const rec = recorder();
+    conn.requestResponse(jsonPayload('bench.echo', { v: '1' }), rec.handler);
+    expect(await rec.ended).toEqual({});
+    expect(readCacheMark(rec.items[0]!.metadata)).toMatchObject({ state: 'stale', error: 'NO_ROUTE' });
+
+    // Data never cached has nothing to fall back on.
+    expect((await fetch(`${base}/v1/routes/bench.echo?v=2`)).status).toBe(404);
+    // Past ttlMs + staleIfErrorMs the answer is gone: the caller hears the error.
+    await eventually(async () => (await fetch(`${base}/v1/routes/bench.echo?v=1`)).status === 404, 'the stale window to pass', 800, 25);
+    expect(metricValue(await metricsText(gw), 'sluice_cache_stale_total', { route: 'bench.echo' })).toBeGreaterThanOrEqual(2);
+  });
+
+  it('covers a failing instance with a stale answer naming the failure', async () => {
+    const gw = await h.gateway({ policies: { defaults: {}, routes: { 't.stock': { idempotent: true, retry: { maxAttempts: 1 }, cache: { ttlMs: 1, staleIfErrorMs: 600_000 } } } } });
+    let failing = false;
+    await h.service({
+      url: gw.url,
+      service: 't',
+      instance: 't1',
+      routes: {
+        't.stock': {
+          requestResponse: () => {
+            if (failing) throw new SluiceError('UNAVAILABLE', 'store offline');
+            return { n: 7 };
+          },
+        },
+      },
+    });
+    const base = httpUrl(gw.url);
+    expect(await (await fetch(`${base}/v1/routes/t.stock`)).json()).toEqual({ n: 7 });
+    failing = true;
+    const res = await eventually(async () => {
+      const r = await fetch(`${base}/v1/routes/t.stock`);
+      return r.headers.get('sluice-cache') === 'hit' ? undefined : r;
+    }, 'the TTL to pass');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ n: 7 });
+    expect(res.headers.get('sluice-cache')).toBe('stale');
+    expect(res.headers.get('warning')).toContain('UNAVAILABLE');
+    // A request the cache never saw gets the instance's error.
+    const post = await fetch(`${base}/v1/routes/t.stock`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"other":1}' });
+    expect(post.status).toBe(503);
+  });
+
+  it('keeps each permission scope to its own answers', async () => {
+    const gw = await h.gateway({
+      auth: { secretFile: await secretFile(h), anonymous: { enabled: false } },
+      policies: { defaults: {}, routes: { 't.stock': { idempotent: true, cache: { ttlMs: 600_000 } } } },
+    });
+    let calls = 0;
+    const svc = await mint('t', { service: 't', register: ['t.*'] });
+    await h.service({ url: gw.url, service: 't', instance: 't1', token: svc, routes: { 't.stock': { requestResponse: () => ({ n: ++calls }) } } });
+    const get = async (token: string) => {
+      const r = await fetch(`${httpUrl(gw.url)}/v1/routes/t.stock?sku=a`, { headers: { authorization: `Bearer ${token}` } });
+      expect(r.status).toBe(200);
+      return { body: await r.json(), cache: r.headers.get('sluice-cache') };
+    };
+    const alice = await mint('alice', { call: ['t.*'] });
+    const carol = await mint('carol', { call: ['t.*'] });
+    const bob = await mint('bob', { call: ['t.stock'] });
+    expect(await get(alice)).toEqual({ body: { n: 1 }, cache: null });
+    // Same grant, same scope: the answer is shared.
+    expect(await get(carol)).toEqual({ body: { n: 1 }, cache: 'hit' });
+    // Another scope never sees it.
+    expect(await get(bob)).toEqual({ body: { n: 2 }, cache: null });
+    expect(await get(bob)).toEqual({ body: { n: 2 }, cache: 'hit' });
+    expect(calls).toBe(2);
+  });
+});
