@@ -24,7 +24,8 @@ import { isLoopbackHost as isLoopback } from './loopback.js';
 import { Registry, type Instance } from './broker/registry.js';
 import { STATS_ROUTE, statsRoute } from './broker/stats-route.js';
 import { compilePolicies } from './policy/policy-config.js';
-import { DeadLetterQueue } from './policy/dead-letter-queue.js';
+import { DeadLetterQueue } from './deadletter/queue.js';
+import { deadLetterRoutes } from './deadletter/routes.js';
 import { PolicyRuntime } from './policy/route-runtime.js';
 import { registerPolicyMetrics } from './observability/policy-metrics.js';
 import { registerCacheMetrics } from './observability/cache-metrics.js';
@@ -132,7 +133,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     prefetchHeldBytes: () => forwarder.prefetchBudget.held,
     memory: () => ({ limitBytes: memory.limitBytes, used: MEMORY_KINDS.map((k) => [k, memory.usedBy(k)] as const) }),
   });
-  registerPolicyMetrics(metrics.registry, policies, () => deadLetters);
+  registerPolicyMetrics(metrics.registry, policies, () => deadLetters, () => forwarder.deadLetters.counts());
   const caches = new ResponseCaches(config.limits.maxRoutes);
   registerCacheMetrics(metrics.registry, caches);
   const refusals = new ConnectionRefusals(metrics.registry, log);
@@ -161,7 +162,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     }));
     return open.then((c) => (c.isOpen ? c : ((loopback = undefined), loopbackConnection())));
   };
-  const dlqRoutes = deadLetters?.routes(loopbackConnection);
+  const dlqRoutes = deadLetters ? deadLetterRoutes(deadLetters, loopbackConnection, log) : undefined;
   const localTable: RouteTable = { ...deps.localRoutes, ...dlqRoutes };
   const localResponder = createServiceResponder(localTable, log.child({ local: true }));
   // sluice.stats needs the gateway's internals, so it is built here and served like any local route.

@@ -19,7 +19,8 @@ import { PrefetchBudget } from '../flow/prefetch-budget.js';
 import type { MemoryBudget } from '../rsocket/memory-budget.js';
 import { peerHost, RateLimitedLog } from '../observability/rate-limited-log.js';
 import { cacheKey, scopeOf, type CacheTap, type ResponseCaches } from '../policy/response-cache.js';
-import { Forwarding, deadLetterThenAnswer, type DeadLetterSink, type ForwardingContext, type Interaction } from './forwarding.js';
+import { DeadLetterer, deadLetterable, type DeadLetterSink } from '../deadletter/rules.js';
+import { Forwarding, type ForwardingContext, type Interaction } from './forwarding.js';
 import type { Instance, Registry } from './registry.js';
 
 export type { Interaction } from './forwarding.js';
@@ -80,6 +81,8 @@ export class Forwarder {
   readonly live = new Set<Interaction>();
   /** Bytes held for consumers ahead of their demand, over every stream. */
   readonly prefetchBudget: PrefetchBudget;
+  /** Every dead letter goes through it, and is counted there (`sluice_dead_lettered_total`). */
+  readonly deadLetters: DeadLetterer;
   private draining = false;
   private readonly ctx: ForwardingContext;
   private readonly local: ReadonlyMap<string, LocalRoute>;
@@ -92,6 +95,7 @@ export class Forwarder {
     this.local = deps.local ?? new Map();
     this.prefetchBudget = new PrefetchBudget(options.prefetchBudgetBytes ?? Infinity, options.memory);
     this.warnings = options.warnings;
+    this.deadLetters = new DeadLetterer(deps.deadLetter, deps.log);
     this.ctx = {
       registry: deps.registry,
       metrics: deps.metrics,
@@ -104,7 +108,7 @@ export class Forwarder {
       memory: options.memory,
       live: this.live,
       log: deps.log,
-      deadLetter: deps.deadLetter,
+      deadLetters: this.deadLetters,
     };
   }
 
@@ -197,10 +201,8 @@ export class Forwarder {
       }
       this.deps.metrics.error(this.label(route), e.code);
       origin.log.debug({ stream: down.id, route, code: e.code }, 'request refused');
-      // A command to a route whose policy dead-letters is kept even when no instance serves it right now.
-      const sink = this.deps.deadLetter;
-      if (sink && model === 'response' && e.code === 'NO_ROUTE' && this.deps.policies.table.for(route).deadLetter) {
-        void deadLetterThenAnswer(sink, { route, model, payload, error: e, attempts: 0, firstFailedAt: Date.now() }, down, origin.log);
+      if (model !== 'fnf' && this.deadLetters.enabled && deadLetterable({ at: 'refused', model }, e.code, this.deps.policies.table.for(route))) {
+        void this.deadLetters.letterThenAnswer({ route, model: 'response', payload, error: e, attempts: 0, firstFailedAt: Date.now() }, down, origin.log);
         return down.handler;
       }
       down.error(e);
@@ -282,12 +284,9 @@ export class Forwarder {
         this.warnOnce(origin, 'fnf-denied', 'fire-and-forget denied', route, e);
         return;
       }
-      const sink = this.deps.deadLetter;
-      if (sink && this.deps.registry.has(route) && this.deps.policies.for(route).policy.deadLetter && e.code !== 'INVALID_ARGUMENT') {
-        sink({ route, model: 'fnf', payload, error: e, attempts: 1, firstFailedAt: Date.now() }).then(
-          (id) => origin.log.warn({ route, code: e.code, deadLetter: id }, 'fire-and-forget dead-lettered'),
-          (dlqErr: unknown) => origin.log.error({ route, code: e.code, reason: (dlqErr as Error).message }, 'fire-and-forget lost: dead-letter refused'),
-        );
+      const served = this.deps.registry.has(route);
+      if (this.deadLetters.enabled && served && deadLetterable({ at: 'fnf', served }, e.code, this.deps.policies.for(route).policy)) {
+        void this.deadLetters.letterFireAndForget({ route, model: 'fnf', payload, error: e, attempts: 1, firstFailedAt: Date.now() }, origin.log);
         return;
       }
       // A peer can send these as fast as its socket allows.

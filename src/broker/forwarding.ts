@@ -8,25 +8,26 @@
  *   attempts, budget and deadline) ─▶ final failure: dead-letter if the policy
  *   says so, then the coded error to the requester.
  *
- * Demand crosses the hop through one DemandBridge per direction; payload
- * frames pass with only their stream id rewritten.
+ * This class owns the interaction's life (admission, deadline, retries, the
+ * answer); each attempt on an instance is an UpstreamAttempt (its stream, its
+ * demand bridges, its held items, its breaker verdict), the choices between
+ * attempts come from the pure attempt policy (attempt-policy.ts), and the
+ * dead-letter decision from src/deadletter/rules.ts.
  */
-import { SluiceError, type ErrorCode } from '../errors.js';
-import { DemandBridge } from '../flow/demand-bridge.js';
-import type { PrefetchBudget } from '../flow/prefetch-budget.js';
-import type { MemoryBudget } from '../rsocket/memory-budget.js';
+import { SluiceError } from '../errors.js';
 import { MimeTypes, encodeComposite, encodeRoutes, type MetadataEntry } from '../protocol/metadata.js';
 import type { Payload } from '../protocol/frames.js';
 import type { InteractionModel, Stream, StreamHandler } from '../rsocket/stream.js';
 import type { Logger } from '../observability/log.js';
 import type { GatewayMetrics, RouteCounters } from '../observability/metrics.js';
-import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import type { Release } from '../resilience/bulkhead.js';
 import { DEADLINE_MIME, deadlineEntry } from '../resilience/deadline.js';
-import { backoffDelay } from '../resilience/backoff.js';
 import { setLongTimeout } from '../resilience/long-timeout.js';
 import type { PolicyRuntime, RouteRuntime } from '../policy/route-runtime.js';
 import type { CacheTap } from '../policy/response-cache.js';
+import { deadLetterable, type DeadLetterer } from '../deadletter/rules.js';
+import { pickInstance, retryDelay } from './attempt-policy.js';
+import { UpstreamAttempt, size, type BridgeSettings } from './upstream-attempt.js';
 import type { Instance, Registry } from './registry.js';
 
 /** One forwarded interaction as metrics and the stats stream see it. */
@@ -51,25 +52,16 @@ export interface Requester {
   readonly bufferedBytes: number;
 }
 
-/** Stores a request that finally failed; resolves with its dead-letter id, or rejects (queue full). */
-export type DeadLetterSink = (letter: { route: string; model: 'response' | 'fnf'; payload: Payload; error: SluiceError; attempts: number; firstFailedAt: number }) => Promise<string>;
+export type { DeadLetterSink } from '../deadletter/rules.js';
 
-export interface ForwardingContext {
+export interface ForwardingContext extends BridgeSettings {
   readonly registry: Registry;
   readonly metrics: GatewayMetrics;
   readonly policies: PolicyRuntime;
-  readonly window: number;
-  readonly windowBytes: number;
-  /** Items asked of a producer beyond its consumer's demand, per stream (the responder's output only). */
-  readonly prefetch: number;
-  readonly prefetchBudget: PrefetchBudget | undefined;
-  /** Largest payload a producer may send, in bytes: sizes a stream's window before its first item. */
-  readonly maxItemBytes: number | undefined;
-  /** Gateway-wide bound on bytes held for peers; each stream's held items report to it. */
-  readonly memory: MemoryBudget | undefined;
   readonly live: Set<Interaction>;
   readonly log: Logger;
-  readonly deadLetter: DeadLetterSink | undefined;
+  /** Stores and counts the requests that finally fail on dead-lettering routes. */
+  readonly deadLetters: DeadLetterer;
 }
 
 export interface ForwardingRequest {
@@ -88,15 +80,11 @@ export interface ForwardingRequest {
   readonly cache?: CacheTap;
 }
 
-/** Errors that may be dead-lettered, beyond the route's retryable codes. */
-const DEAD_LETTERABLE: ReadonlySet<ErrorCode> = new Set(['POISON_MESSAGE', 'NO_ROUTE', 'CIRCUIT_OPEN', 'DEADLINE_EXCEEDED']);
-
 export class Forwarding implements Interaction {
   readonly startedAt = performance.now();
   readonly handler: StreamHandler;
   readonly route: string;
   readonly model: InteractionModel;
-  instance: Instance | undefined;
 
   private readonly rt: RouteRuntime;
   /** The runtime whose instance the current attempt holds (the fallback route's, after a fallback). */
@@ -111,12 +99,8 @@ export class Forwarding implements Interaction {
    * everyone by sending 1 ms deadlines.
    */
   private readonly policyDeadline: boolean;
-  private up: Stream | undefined;
-  private toRequester: DemandBridge | undefined;
-  private toResponder: DemandBridge | undefined;
-  private breaker: CircuitBreaker | undefined;
-  private judged = true;
-  private attemptStartedAt = 0;
+  /** The attempt in progress; undefined while waiting for a slot or a retry, and at the end. */
+  private current: UpstreamAttempt | undefined;
   private attempts = 0;
   private readonly tried = new Set<Instance>();
   private emitted = false;
@@ -142,10 +126,6 @@ export class Forwarding implements Interaction {
   private lastAverageItemBytes = 0;
   /** Channel: the requester has ended its input (possibly before any upstream exists to tell). */
   private inputComplete: boolean;
-  /** The producer's payloads sent ahead of the requester's demand, oldest first (at most the window). */
-  private readonly heldItems: (Uint8Array | Payload)[] = [];
-  /** The producer's completion, waiting until the held items are delivered. */
-  private heldEnd: (() => void) | undefined;
 
   constructor(
     private readonly ctx: ForwardingContext,
@@ -171,23 +151,27 @@ export class Forwarding implements Interaction {
     this.admit();
   }
 
+  /** The instance serving the current attempt. */
+  get instance(): Instance | undefined {
+    return this.current?.instance;
+  }
+
   get requester(): Requester {
     return this.down.host as unknown as Requester;
   }
 
   averageItemBytes(): number {
-    return this.toRequester?.averageItemBytes ?? this.lastAverageItemBytes;
+    return this.current?.requesterBridge?.averageItemBytes ?? this.lastAverageItemBytes;
   }
 
   demand(): { consumer: number; producer: number } {
-    const b = this.toRequester;
-    if (!b) return { consumer: this.finished ? 0 : 1, producer: this.up && !this.finished ? 1 : 0 };
+    const b = this.current?.requesterBridge;
+    if (!b) return { consumer: this.finished ? 0 : 1, producer: this.current?.opened && !this.finished ? 1 : 0 };
     return { consumer: Math.min(b.credit, 0x7fffffff), producer: b.inflight };
   }
 
   held(): { items: number; bytes: number } {
-    const b = this.toRequester;
-    return b ? { items: b.held, bytes: b.heldBytes } : { items: 0, bytes: 0 };
+    return this.current?.held() ?? { items: 0, bytes: 0 };
   }
 
   // ------------------------------------------------------------------ admission
@@ -236,96 +220,52 @@ export class Forwarding implements Interaction {
   /** Picks an instance and opens the upstream stream; any failure to do so is an attempt failure. */
   private attempt(): void {
     if (this.finished) return;
-    let instance: Instance;
-    try {
-      ({ instance, breaker: this.breaker } = this.choose());
-    } catch (err) {
+    const picked = this.pick();
+    if ('error' in picked) {
       // A retry with nowhere to go (the instance that failed was the last one) is not a new failure.
-      this.fail(this.retryCause ?? SluiceError.from(err));
+      this.fail(this.retryCause ?? picked.error);
       return;
     }
-    this.instance = instance;
-    this.judged = this.breaker === undefined;
+    const { instance, breaker } = picked;
     this.attempts++;
     this.tried.add(instance);
     instance.active++;
     this.attemptRt = this.fallbackRoute ? this.ctx.policies.for(this.fallbackRoute) : this.rt;
     this.attemptRt.enter(instance);
-    this.attemptStartedAt = performance.now();
-    const upConn = instance.connection;
-    const downConn = this.down.host;
-    const upHandler = this.upHandler(instance);
-    try {
-      const payload = this.forwardedPayload();
-      if (this.model === 'response') {
-        this.up = upConn.requestResponse(payload, upHandler);
-        return;
-      }
-      this.toRequester = new DemandBridge({
-        window: this.ctx.window,
-        windowBytes: this.ctx.windowBytes,
-        prefetch: this.ctx.prefetch,
-        ...(this.ctx.prefetchBudget ? { budget: this.ctx.prefetchBudget } : {}),
-        ...(this.ctx.maxItemBytes ? { maxItemBytes: this.ctx.maxItemBytes } : {}),
-        ...(this.ctx.memory ? { memory: this.ctx.memory.holder('prefetch', { shed: (reason) => this.shed(reason) }) } : {}),
-        requestUpstream: (n) => this.up?.request(n),
-        writable: () => downConn.writable,
-        whenWritable: (fn) => downConn.whenWritable(fn),
-      });
-      const initial = this.toRequester.open(this.down.sendCredit);
-      if (this.model === 'stream') {
-        this.up = upConn.requestStream(payload, initial, upHandler);
-        return;
-      }
-      this.toResponder = new DemandBridge({
-        window: this.ctx.window,
-        windowBytes: this.ctx.windowBytes,
-        ...(this.ctx.maxItemBytes ? { maxItemBytes: this.ctx.maxItemBytes } : {}),
-        requestUpstream: (n) => this.down.request(n),
-        writable: () => upConn.writable,
-        whenWritable: (fn) => upConn.whenWritable(fn),
-      });
-      this.up = upConn.requestChannel(payload, initial, this.inputComplete, upHandler);
-    } catch (err) {
-      // The instance's connection refused the stream (closed, or at its stream limit), or the
-      // request could not be written: an attempt failure either way, never an exception escaping
-      // into a timer or promise callback (that would take the process down). The instance never
-      // saw the request, so its breaker does not judge it.
-      this.onUpstreamError(instance, SluiceError.from(err), false);
-    }
+    const attempt = new UpstreamAttempt(instance, breaker, this.model, this.down, this.counters, this.ctx, {
+      item: () => {
+        this.emitted = true;
+        this.observeFirst();
+      },
+      // Request-response on a cached route: the answer is stored as it goes to the requester.
+      answer: (item) => this.request.cache?.store(item),
+      failed: (error, reached) => this.onAttemptFailed(attempt, error, reached),
+      shed: (reason) => this.shed(reason),
+      settle: () => this.settle(),
+    });
+    this.current = attempt;
+    attempt.open(this.forwardedPayload(), this.inputComplete);
   }
 
-  /**
-   * Untried instances first (a retry goes elsewhere where possible), then
-   * those under their per-instance limit, least loaded first; the first whose
-   * breaker admits the call wins.
-   */
-  private choose(): { instance: Instance; breaker: CircuitBreaker | undefined } {
+  /** The attempt policy's pick on the route, or on its fallback once every breaker of the route is open. */
+  private pick(): ReturnType<typeof pickInstance> {
     const route = this.fallbackRoute ?? this.route;
     const rt = this.fallbackRoute ? this.ctx.policies.for(this.fallbackRoute) : this.rt;
-    const all = this.ctx.registry.candidates(route).filter((i) => i.connection.isOpen);
-    if (all.length === 0) throw new SluiceError('NO_ROUTE', `no instance serves route '${route}'`);
-    const untried = all.filter((i) => !this.tried.has(i));
-    const pool = (untried.length ? untried : all).filter((i) => rt.activeOn(i) < rt.policy.bulkhead.maxConcurrentPerInstance);
-    if (pool.length === 0) {
-      throw new SluiceError('OVERLOADED', `every instance of route '${route}' is at its limit of ${rt.policy.bulkhead.maxConcurrentPerInstance} concurrent interactions`);
-    }
-    // Instances that keep up with reading first, then the least loaded: a slow reader gets work only when nobody else can take it.
-    pool.sort((a, b) => Number(b.connection.writable) - Number(a.connection.writable) || a.active - b.active);
-    for (const instance of pool) {
-      const breaker = rt.breaker(instance);
-      if (!breaker || breaker.tryAcquire()) return { instance, breaker };
-    }
+    const picked = pickInstance({
+      route,
+      candidates: this.ctx.registry.candidates(route).filter((i) => i.connection.isOpen),
+      tried: this.tried,
+      activeOn: (i) => rt.activeOn(i),
+      maxPerInstance: rt.policy.bulkhead.maxConcurrentPerInstance,
+      breaker: (i) => rt.breaker(i),
+    });
     // A fallback nobody serves is no way out: the caller hears about the breakers of the route it called.
-    if (!this.fallbackRoute && this.rt.policy.fallback && this.ctx.registry.has(this.rt.policy.fallback)) {
+    if ('error' in picked && picked.allOpen && !this.fallbackRoute && this.rt.policy.fallback && this.ctx.registry.has(this.rt.policy.fallback)) {
       this.fallbackRoute = this.rt.policy.fallback;
       this.rt.counters.fallbacks++;
-      return this.choose();
+      return this.pick();
     }
-    const retryAfter = Math.min(...pool.map((i) => rt.breaker(i)?.remainingOpenMs() ?? 0));
-    throw new SluiceError('CIRCUIT_OPEN', `circuit open for route '${route}' on every instance; retry after ${Math.max(1, Math.ceil(retryAfter))} ms`, {
-      details: { retryAfterMs: Math.ceil(retryAfter) },
-    });
+    return picked;
   }
 
   /** The request as sent upstream: the remaining deadline travels with it, and a fallback gets its own route. */
@@ -340,78 +280,14 @@ export class Forwarding implements Interaction {
 
   // ------------------------------------------------------------------ upstream
 
-  private upHandler(instance: Instance): StreamHandler {
-    return {
-      onNext: (payload, frame) => {
-        this.judge(true);
-        this.emitted = true;
-        this.observeFirst();
-        const bridge = this.toRequester;
-        if (!bridge) this.answer(frame ?? payload);
-        else if (bridge.arrive(frame?.length ?? size(payload))) this.sendDown(frame ?? payload);
-        // The frame may be a view into a larger socket read: a copy holds only its own bytes.
-        else this.heldItems.push(frame ? new Uint8Array(frame) : payload);
-        this.settle();
-      },
-      onComplete: () => {
-        this.judge(true);
-        if (this.heldItems.length) {
-          this.heldEnd = () => this.down.complete();
-          return;
-        }
-        this.down.complete();
-        this.settle();
-      },
-      // At once, whatever is held: an error needs no demand, and the held items were asked for by
-      // the gateway, not the requester (without the hop the producer would not have sent them yet).
-      onError: (error) => this.onUpstreamError(instance, error),
-      // Channel only: the instance grants the requester more input.
-      onRequest: (n) => this.toResponder?.onRequest(n),
-      // Channel only: the instance wants no more input.
-      onCancel: () => {
-        this.down.cancel();
-        this.settle();
-      },
-    };
-  }
-
-  /** Sends one payload from the producer to the requester; returns its size in bytes. */
-  private sendDown(item: Uint8Array | Payload): number {
-    this.counters.toRequester++;
-    if (item instanceof Uint8Array) {
-      this.down.forward(item);
-      return item.length;
-    }
-    this.down.next(item, this.model === 'response');
-    return size(item);
-  }
-
-  /** Request-response: the answer goes to the cache (when the route caches) and to the requester. */
-  private answer(item: Uint8Array | Payload): void {
-    this.request.cache?.store(item);
-    this.sendDown(item);
-  }
-
-  /** The requester asked for `n` more: held items first, then the rest of the demand upstream. */
-  private onRequesterDemand(n: number): void {
-    this.toRequester?.onRequest(n, () => this.sendDown(this.heldItems.shift()!));
-    if (this.heldItems.length === 0 && this.heldEnd) {
-      const end = this.heldEnd;
-      this.heldEnd = undefined;
-      end();
-    }
-    this.settle();
-  }
-
   /** `reached` is false when the request never left the gateway (the instance's connection refused the stream). */
-  private onUpstreamError(instance: Instance, error: SluiceError, reached = true): void {
-    if (this.finished) return;
-    const e = describeUpstreamError(instance, error);
+  private onAttemptFailed(attempt: UpstreamAttempt, e: SluiceError, reached: boolean): void {
+    if (this.finished || attempt !== this.current) return;
     // An instance that gives up when the requester's own deadline (forwarded to it) passes honours
     // the request; that is no more its failure than the gateway's expiry of the same deadline.
     const requesterExpiry = e.code === 'DEADLINE_EXCEEDED' && this.deadlineMs !== undefined && !this.policyDeadline;
-    if (reached && !requesterExpiry) this.judge(!this.rt.policy.breaker.failureCodes.includes(e.code));
-    else this.unjudge();
+    if (reached && !requesterExpiry) attempt.judge(!this.rt.policy.breaker.failureCodes.includes(e.code));
+    else attempt.unjudge();
     this.endAttempt();
     if (this.firstFailedAt === 0) this.firstFailedAt = Date.now();
     const delay = this.retryDelay(e);
@@ -426,14 +302,18 @@ export class Forwarding implements Interaction {
     this.retryTimer.unref?.();
   }
 
-  /** The backoff before another attempt, or undefined when this failure is final. */
+  /** The attempt policy's backoff before another attempt, if the retry budget allows one; undefined when this failure is final. */
   private retryDelay(e: SluiceError): number | undefined {
-    const retry = this.rt.policy.retry;
-    if (this.emitted || this.model === 'channel' || !this.idempotent()) return undefined;
-    if (!retry.retryOn.includes(e.code) || this.attempts >= retry.maxAttempts) return undefined;
-    const delay = backoffDelay(this.attempts - 1, retry);
-    const remaining = this.remainingMs();
-    if (remaining !== undefined && remaining <= delay) return undefined;
+    const delay = retryDelay({
+      model: this.model,
+      code: e.code,
+      emitted: this.emitted,
+      idempotent: this.idempotent(),
+      attempts: this.attempts,
+      remainingMs: this.remainingMs(),
+      retry: this.rt.policy.retry,
+    });
+    if (delay === undefined) return undefined;
     if (!this.rt.budget.tryWithdraw()) {
       this.rt.counters.retryBudgetExhausted++;
       return undefined;
@@ -451,31 +331,30 @@ export class Forwarding implements Interaction {
     return {
       // Channel only: one input payload from the requester.
       onNext: (payload, frame) => {
-        if (!this.up) return;
-        this.counters.toResponder++;
-        if (frame) this.up.forward(frame);
-        else this.up.next(payload);
-        this.toResponder?.onItem(frame?.length ?? size(payload));
+        if (!this.current?.opened) return;
+        this.current.input(payload, frame);
         this.settle();
       },
       // Before the upstream opens (bulkhead wait), the end of input is kept for the REQUEST_CHANNEL.
       onComplete: () => {
         this.inputComplete = true;
-        this.up?.complete();
+        this.current?.completeInput();
         this.settle();
       },
       // Before the upstream opens, demand accumulates in the requester stream's credit.
       onRequest: (n) => {
-        if (this.up) this.onRequesterDemand(n);
+        if (!this.current?.opened) return;
+        this.current.requesterDemand(n);
+        this.settle();
       },
       onCancel: () => {
-        this.up?.cancel();
+        this.current?.cancel();
         this.finish();
       },
       // The requester's connection went away, or it broke demand on a channel.
       onError: (error) => {
         if (error.code !== 'UNAVAILABLE') this.ctx.metrics.error(this.route, error.code);
-        this.up?.cancel();
+        this.current?.cancel();
         this.finish();
       },
     };
@@ -486,9 +365,10 @@ export class Forwarding implements Interaction {
   private onDeadline(): void {
     if (this.finished) return;
     this.rt.counters.deadlineExceeded++;
-    if (this.up && !this.up.closed) this.up.cancel();
-    if (this.policyDeadline) this.judge(false);
-    else this.unjudge();
+    const attempt = this.current;
+    attempt?.cancel();
+    if (this.policyDeadline) attempt?.judge(false);
+    else attempt?.unjudge();
     this.endAttempt();
     this.fail(new SluiceError('DEADLINE_EXCEEDED', `deadline of ${this.deadlineMs} ms exceeded on route '${this.route}'`));
   }
@@ -500,13 +380,13 @@ export class Forwarding implements Interaction {
    */
   private shed(reason: string): void {
     if (this.finished) return;
-    if (this.up && !this.up.closed) this.up.cancel();
-    this.unjudge();
+    this.current?.cancel();
+    this.current?.unjudge();
     this.endAttempt();
     this.fail(new SluiceError('OVERLOADED', reason));
   }
 
-  /** The final failure: dead-letter it if the policy says so (and `mayLetter` allows), then tell the requester. */
+  /** The final failure: dead-letter it if the rules say so (and `mayLetter` allows), then tell the requester. */
   private fail(error: SluiceError, mayLetter = true): void {
     if (this.finished) return;
     // A cached route's stale answer stands in for an instance-side failure (response-cache.ts decides which).
@@ -518,8 +398,8 @@ export class Forwarding implements Interaction {
       return;
     }
     this.ctx.metrics.error(this.route, error.code);
-    const sink = this.ctx.deadLetter;
-    const letterable = mayLetter && this.rt.policy.deadLetter && this.model === 'response' && sink && (DEAD_LETTERABLE.has(error.code) || this.rt.policy.retry.retryOn.includes(error.code));
+    const letters = this.ctx.deadLetters;
+    const letterable = mayLetter && letters.enabled && this.model !== 'fnf' && deadLetterable({ at: 'failed', model: this.model }, error.code, this.rt.policy);
     if (!letterable) {
       this.down.error(error);
       this.finish();
@@ -529,43 +409,19 @@ export class Forwarding implements Interaction {
     // until the requester has its answer.
     this.finish(false);
     const letter = { route: this.route, model: 'response' as const, payload: this.request.payload, error, attempts: this.attempts, firstFailedAt: this.firstFailedAt || Date.now() };
-    void deadLetterThenAnswer(sink, letter, this.down, this.ctx.log)
-      .then((stored) => {
-        if (stored) this.rt.counters.deadLettered++;
-      })
-      .finally(() => this.ctx.live.delete(this));
+    void letters.letterThenAnswer(letter, this.down).finally(() => this.ctx.live.delete(this));
   }
 
-  /** The attempt ends unjudged: it frees a half-open probe slot without counting as a success or failure. */
-  private unjudge(): void {
-    if (this.judged) return;
-    this.judged = true;
-    this.breaker?.release();
-  }
-
-  /** Records the outcome of the current attempt in its breaker, once. */
-  private judge(success: boolean): void {
-    if (this.judged || !this.breaker) return;
-    this.judged = true;
-    const duration = performance.now() - this.attemptStartedAt;
-    if (success) this.breaker.onSuccess(duration);
-    else this.breaker.onFailure(duration);
-  }
-
+  /** Ends the current attempt: its instance, route slot, bridges and held items go back. */
   private endAttempt(): void {
-    const instance = this.instance;
-    if (!instance) return;
-    this.instance = undefined;
-    instance.active--;
-    this.attemptRt.leave(instance);
-    this.lastAverageItemBytes = this.toRequester?.averageItemBytes ?? this.lastAverageItemBytes;
-    this.toRequester?.stop();
-    this.toResponder?.stop();
-    this.heldItems.length = 0;
-    this.heldEnd = undefined;
-    this.toRequester = undefined;
-    this.toResponder = undefined;
-    this.up = undefined;
+    const attempt = this.current;
+    if (!attempt) return;
+    this.current = undefined;
+    attempt.instance.active--;
+    this.attemptRt.leave(attempt.instance);
+    const average = attempt.requesterBridge?.averageItemBytes;
+    attempt.end();
+    if (average !== undefined) this.lastAverageItemBytes = average;
   }
 
   private observeFirst(): void {
@@ -575,7 +431,7 @@ export class Forwarding implements Interaction {
   }
 
   private settle(): void {
-    if (this.up?.closed && this.down.closed) this.finish();
+    if (this.current?.closed && this.down.closed) this.finish();
   }
 
   /** Ends the interaction and gives back what it holds; `answered` false keeps it live until the requester hears. */
@@ -587,7 +443,7 @@ export class Forwarding implements Interaction {
     clearTimeout(this.retryTimer);
     this.waiting?.abort();
     // A call admitted by its breaker and ended by the requester is neither a success nor a failure.
-    this.unjudge();
+    this.current?.unjudge();
     this.endAttempt();
     this.slot?.();
     this.slot = undefined;
@@ -600,36 +456,4 @@ export class Forwarding implements Interaction {
     if (this.deadlineMs === undefined) return undefined;
     return Math.max(0, Math.ceil(this.deadlineMs - (performance.now() - this.startedAt)));
   }
-}
-
-function size(p: Payload): number {
-  return (p.data?.length ?? 0) + (p.metadata?.length ?? 0);
-}
-
-/** What the requester is told about an instance's failure: its disconnect or demand violation named, not the gateway's stream. */
-function describeUpstreamError(instance: Instance, error: SluiceError): SluiceError {
-  const who = `instance '${instance.id}' of service '${instance.service}'`;
-  if (error.code === 'UNAVAILABLE' && !instance.connection.isOpen) return new SluiceError('UNAVAILABLE', `${who} disconnected`);
-  if (error.code === 'DEMAND_EXCEEDED') return new SluiceError('INTERNAL', `${who} sent more payloads than were requested of it`, { cause: error });
-  return error;
-}
-
-/**
- * Stores a finally failed request in the dead-letter queue, then answers the
- * requester with the error naming the entry (or saying why it was not
- * stored). Resolves with whether it was stored.
- */
-export function deadLetterThenAnswer(sink: DeadLetterSink, letter: Parameters<DeadLetterSink>[0], down: Stream, log: Logger): Promise<boolean> {
-  const { error, route } = letter;
-  return sink(letter).then(
-    (id) => {
-      down.error(new SluiceError(error.code, `${error.message} (dead-lettered as ${id})`, { details: { deadLetterId: id } }));
-      return true;
-    },
-    (err: unknown) => {
-      log.error({ route, code: error.code, reason: (err as Error).message }, 'dead-letter refused');
-      down.error(new SluiceError(error.code, `${error.message} (not dead-lettered: ${(err as Error).message})`));
-      return false;
-    },
-  );
 }

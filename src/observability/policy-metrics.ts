@@ -16,7 +16,17 @@ export interface DeadLetterStats {
 
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 
-export function registerPolicyMetrics(registry: client.Registry, runtime: PolicyRuntime, deadLetters: () => DeadLetterStats | undefined): void {
+/**
+ * Registers the policy metrics on `registry`. `deadLettered` gives the
+ * requests dead-lettered so far per route, from the one place that stores
+ * them (src/deadletter/rules.ts), whichever way they failed.
+ */
+export function registerPolicyMetrics(
+  registry: client.Registry,
+  runtime: PolicyRuntime,
+  deadLetters: () => DeadLetterStats | undefined,
+  deadLettered: () => ReadonlyMap<string, number> = () => new Map(),
+): void {
   const registers = [registry];
   const perRoute = (name: string, help: string, read: (r: ReturnType<PolicyRuntime['for']>) => number, type: 'counter' | 'gauge' = 'counter') => {
     const Metric = type === 'counter' ? client.Counter : client.Gauge;
@@ -67,7 +77,16 @@ export function registerPolicyMetrics(registry: client.Registry, runtime: Policy
   perRoute('sluice_rate_limited_total', 'Requests refused OVERLOADED by the per-client rate limit per route', (r) => r.counters.rateLimited);
   perRoute('sluice_deadline_exceeded_total', 'Interactions ended DEADLINE_EXCEEDED by the gateway per route', (r) => r.counters.deadlineExceeded);
   perRoute('sluice_fallbacks_total', 'Interactions sent to the fallback route while breakers were open', (r) => r.counters.fallbacks);
-  perRoute('sluice_dead_lettered_total', 'Requests stored in the dead-letter queue per route', (r) => r.counters.deadLettered);
+  new client.Counter({
+    name: 'sluice_dead_lettered_total',
+    help: 'Failed requests stored in the dead-letter queue per route (refused for no instance, failed after their attempts, or fire-and-forget); at most 1000 routes, then (other)',
+    labelNames: ['route'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [route, n] of deadLettered()) this.inc({ route }, n);
+    },
+  });
   new client.Gauge({
     name: 'sluice_dead_letters_pending',
     help: 'Entries in the dead-letter queue waiting for replay',

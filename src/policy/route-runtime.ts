@@ -20,7 +20,6 @@ export interface RouteCounters {
   rateLimited: number;
   deadlineExceeded: number;
   fallbacks: number;
-  deadLettered: number;
 }
 
 export class RouteRuntime {
@@ -29,7 +28,7 @@ export class RouteRuntime {
   readonly share: IdentityShare;
   readonly budget: RetryBudget;
   readonly limiter: KeyedRateLimiter | undefined;
-  readonly counters: RouteCounters = { retries: 0, retryBudgetExhausted: 0, rateLimited: 0, deadlineExceeded: 0, fallbacks: 0, deadLettered: 0 };
+  readonly counters: RouteCounters = { retries: 0, retryBudgetExhausted: 0, rateLimited: 0, deadlineExceeded: 0, fallbacks: 0 };
   private readonly breakers = new Map<Instance, CircuitBreaker>();
   private readonly active = new Map<Instance, number>();
 

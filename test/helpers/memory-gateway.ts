@@ -6,11 +6,12 @@
  * instance and per-route counters, bulkhead slots) is reachable directly.
  */
 import { Forwarder } from '../../src/broker/forwarder.js';
-import type { DeadLetterSink } from '../../src/broker/forwarding.js';
+import type { DeadLetterSink } from '../../src/deadletter/rules.js';
 import { Registry, type Instance } from '../../src/broker/registry.js';
 import { SluiceError } from '../../src/errors.js';
 import { GatewayMetrics } from '../../src/observability/metrics.js';
 import { silentLogger } from '../../src/observability/log.js';
+import { registerPolicyMetrics } from '../../src/observability/policy-metrics.js';
 import { compilePolicies } from '../../src/policy/policy-config.js';
 import { PolicyRuntime } from '../../src/policy/route-runtime.js';
 import type { Clock } from '../../src/resilience/clock.js';
@@ -106,6 +107,7 @@ export function memoryGateway(options: MemoryGatewayOptions = {}) {
       ...(options.prefetchBudgetBytes !== undefined ? { prefetchBudgetBytes: options.prefetchBudgetBytes } : {}),
     },
   );
+  registerPolicyMetrics(metrics.registry, policies, () => undefined, () => forwarder.deadLetters.counts());
   const connections: Connection[] = [];
   /** The identity of each requester's gateway-side connection, when the test gave one. */
   const identities = new WeakMap<Connection, string>();

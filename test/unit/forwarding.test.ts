@@ -303,6 +303,69 @@ describe('dead letters', () => {
   });
 });
 
+describe('every dead letter is counted', () => {
+  /** `sluice_dead_lettered_total` per route, as a scrape shows it. */
+  async function counted(g: ReturnType<typeof gateway>): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const m of (await g.metrics.text()).matchAll(/^sluice_dead_lettered_total\{route="([^"]+)"\} (\d+)$/gm)) out[m[1]!] = Number(m[2]);
+    return out;
+  }
+
+  it('refused for no instance, failed after its attempts, poison, and fire-and-forget: each stored letter is counted once, per route', async () => {
+    const stored: Array<{ route: string; model: string; code: string }> = [];
+    const g = gateway({
+      policies: {
+        routes: {
+          'gone.op': { deadLetter: true },
+          'svc.op': { deadLetter: true, idempotent: true, retry: { maxAttempts: 2, initialDelayMs: 0, maxDelayMs: 0 }, breaker: { enabled: false } },
+          'svc.log': { deadLetter: true, rateLimit: { ratePerSec: 0.001, burst: 1 } },
+          'svc.watch': { deadLetter: true },
+        },
+      },
+      deadLetter: async (l) => {
+        stored.push({ route: l.route, model: l.model, code: l.error.code });
+        return `dl-${stored.length}`;
+      },
+    });
+    g.service('svc', 'svc-1', ['svc.op', 'svc.log', 'svc.watch'], (s) => {
+      if (s.data === '"poison"') s.stream.error(failWith('POISON_MESSAGE'));
+      else s.stream.error(failWith('UNAVAILABLE'));
+    });
+    const req = g.requester();
+    await settle();
+    const answers = [events(), events(), events(), events()];
+    req.connection.requestResponse(request('gone.op', 1), answers[0]!); // NO_ROUTE at the door
+    req.connection.requestResponse(request('svc.op', 2), answers[1]!); // UNAVAILABLE twice: attempts over
+    req.connection.requestResponse(request('svc.op', 'poison'), answers[2]!); // POISON_MESSAGE
+    req.connection.requestStream(request('svc.watch', 3), 4, answers[3]!); // a stream: never dead-lettered
+    req.connection.fireAndForget(request('svc.log', 4)); // delivered (the burst)
+    req.connection.fireAndForget(request('svc.log', 5)); // rate-limited: OVERLOADED, dead-lettered
+    await eventually(() => stored.length === 4 && answers.every((a) => a.events.length > 0));
+    expect(answers.map((a) => a.events)).toEqual([['error:NO_ROUTE'], ['error:UNAVAILABLE'], ['error:POISON_MESSAGE'], ['error:UNAVAILABLE']]);
+    expect(answers.slice(0, 3).map((a) => a.messages[0])).toEqual([expect.stringMatching(/dead-lettered as dl-\d\)$/), expect.stringMatching(/dead-lettered as dl-\d\)$/), expect.stringMatching(/dead-lettered as dl-\d\)$/)]);
+    expect(stored.map((l) => `${l.route} ${l.model} ${l.code}`).sort()).toEqual(['gone.op response NO_ROUTE', 'svc.log fnf OVERLOADED', 'svc.op response POISON_MESSAGE', 'svc.op response UNAVAILABLE']);
+    const perRoute: Record<string, number> = {};
+    for (const l of stored) perRoute[l.route] = (perRoute[l.route] ?? 0) + 1;
+    expect(await counted(g)).toEqual(perRoute);
+    expect(g.leftovers()).toEqual(nothingLeft);
+  });
+
+  it('a letter the queue refuses is not counted, and the requester is told it was not kept', async () => {
+    const g = gateway({
+      policies: { routes: { 'gone.op': { deadLetter: true } } },
+      deadLetter: () => Promise.reject(new Error('dead-letter queue full (maxEntries=1)')),
+    });
+    const req = g.requester();
+    await settle();
+    const got = events();
+    req.connection.requestResponse(request('gone.op', 1), got);
+    await eventually(() => got.events.length > 0);
+    expect(got.events).toEqual(['error:NO_ROUTE']);
+    expect(got.messages[0]).toContain('not dead-lettered: dead-letter queue full');
+    expect(await counted(g)).toEqual({});
+  });
+});
+
 describe('metadata the gateway must write back', () => {
   /** Composite metadata: the route, a deadline, and an entry whose MIME type is a control character. */
   const hostile = (route: string): Payload => {

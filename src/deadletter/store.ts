@@ -32,12 +32,18 @@
  *   `list` until then. The header carries the next id number, so ids keep
  *   increasing across restarts even when compaction removed every entry.
  *
- * One store per directory: two processes (or two stores in one process) on
- * the same directory would interleave writes.
+ * - Single writer: `open` takes `<dir>/dead-letters.lock` (the owner's pid)
+ *   and `close` gives it back, so a second process, or a second store in this
+ *   one, is refused instead of interleaving writes. A lock left by a process
+ *   that is gone is taken over.
+ * - Indexed: pending entries are indexed by model, route and data, so
+ *   finding a pending copy of a request (deduplication) costs one lookup,
+ *   not a scan of the queue.
  */
 import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../errors.js';
+import { lockDir, type Unlock } from './lock.js';
 
 export interface DeadLetter {
   /** `dl-` and a sequence number (6 digits at least), increasing and never reused, across restarts too. */
@@ -97,6 +103,7 @@ export interface Recovery {
 export const defaultDeadLetterStoreOptions = { maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 } as const;
 
 const FILE = 'dead-letters.jsonl';
+const LOCK = 'dead-letters.lock';
 const VERSION = 1;
 const ID = /^dl-(\d+)$/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -126,6 +133,8 @@ export class DeadLetterStore {
   private readonly path: string;
   private fh: FileHandle;
   private readonly slots = new Map<string, Slot>();
+  /** Pending entries' ids by `model route`, then data (the entry's own string, not a copy), oldest first. */
+  private readonly index = new Map<string, Map<string, Set<string>>>();
   private nextSeq: number;
   private pending = 0;
   private fileBytes: number;
@@ -136,7 +145,12 @@ export class DeadLetterStore {
   /** Set when a failed write could not be rolled back: the file's end is unknown, so nothing more is written. */
   private broken: Error | undefined;
 
-  private constructor(options: DeadLetterStoreOptions, fh: FileHandle, state: LoadedLog) {
+  private constructor(
+    options: DeadLetterStoreOptions,
+    fh: FileHandle,
+    state: LoadedLog,
+    private readonly unlock: Unlock,
+  ) {
     this.options = options;
     this.path = join(options.dir, FILE);
     this.fh = fh;
@@ -147,6 +161,7 @@ export class DeadLetterStore {
       const slot = { entry, live: 0 };
       this.slots.set(entry.id, slot);
       if (entry.state === 'pending') {
+        this.indexAdd(entry);
         this.pending++;
         slot.live = byteLength(addLine(entry));
         this.liveBytes += slot.live;
@@ -158,28 +173,33 @@ export class DeadLetterStore {
   /**
    * Opens (or creates) the store in `options.dir` and reads the log back.
    * Rejects with SluiceError INTERNAL when the file is corrupt other than at
-   * its end. Compacts at once when the log is mostly dead weight.
+   * its end, and with UNAVAILABLE when a live process (or another store in
+   * this one) holds the directory. Compacts at once when the log is mostly
+   * dead weight.
    */
   static async open(options: Pick<DeadLetterStoreOptions, 'dir'> & Partial<DeadLetterStoreOptions>): Promise<DeadLetterStore> {
     const o = validateOptions({ ...defaultDeadLetterStoreOptions, ...options });
     await mkdir(o.dir, { recursive: true });
-    const path = join(o.dir, FILE);
-    // A temp file is what a compaction left when it crashed before its rename: the log is authoritative.
-    await rm(`${path}.tmp`, { force: true });
-    const state = await load(path);
-    const fh = await open(path, 'a');
-    const store = new DeadLetterStore(o, fh, state);
+    const unlock = await lockDir(o.dir, LOCK);
+    let fh: FileHandle | undefined;
     try {
+      const path = join(o.dir, FILE);
+      // A temp file is what a compaction left when it crashed before its rename: the log is authoritative.
+      await rm(`${path}.tmp`, { force: true });
+      const state = await load(path);
+      fh = await open(path, 'a');
+      const store = new DeadLetterStore(o, fh, state, unlock);
       if (state.fileBytes === 0) {
         await store.append(headerLine(store.nextSeq));
         await syncDir(o.dir);
       }
       if (store.shouldCompact()) await store.rewrite();
+      return store;
     } catch (err) {
-      await fh.close().catch(() => {});
+      await fh?.close().catch(() => {});
+      await unlock();
       throw err;
     }
-    return store;
   }
 
   /** Pending entries. */
@@ -223,6 +243,7 @@ export class DeadLetterStore {
       await this.append(line);
       this.nextSeq++;
       this.slots.set(entry.id, { entry, live: size });
+      this.indexAdd(entry);
       this.pending++;
       this.liveBytes += size;
       this.counters.added++;
@@ -233,6 +254,14 @@ export class DeadLetterStore {
   get(id: string): DeadLetter | undefined {
     const slot = this.slots.get(id);
     return slot && copy(slot.entry);
+  }
+
+  /** The oldest pending entry with this model, route and data (base64), if any: one lookup, no scan. */
+  findPending(model: DeadLetter['model'], route: string, data: string): DeadLetter | undefined {
+    const ids = this.index.get(`${model} ${route}`)?.get(data);
+    if (!ids) return undefined;
+    for (const id of ids) return this.get(id);
+    return undefined;
   }
 
   /** Entries oldest first; by default the pending ones. */
@@ -286,12 +315,16 @@ export class DeadLetterStore {
     return this.serial(() => this.rewrite());
   }
 
-  /** Waits for queued writes, then closes the file. Later calls reject with UNAVAILABLE. Idempotent. */
+  /** Waits for queued writes, then closes the file and gives back the lock. Later calls reject with UNAVAILABLE. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.queue;
-    await this.fh.close();
+    try {
+      await this.fh.close();
+    } finally {
+      await this.unlock();
+    }
   }
 
   private serial<T>(task: () => Promise<T>): Promise<T> {
@@ -313,12 +346,32 @@ export class DeadLetterStore {
     applyReplay(slot.entry, record);
     this.liveBytes -= slot.live;
     if (slot.entry.state === 'replayed') {
+      this.indexRemove(slot.entry);
       this.pending--;
       slot.live = 0;
     } else {
       slot.live = byteLength(addLine(slot.entry));
       this.liveBytes += slot.live;
     }
+  }
+
+  private indexAdd(entry: DeadLetter): void {
+    const key = `${entry.model} ${entry.route}`;
+    let byData = this.index.get(key);
+    if (!byData) this.index.set(key, (byData = new Map()));
+    let ids = byData.get(entry.data);
+    if (!ids) byData.set(entry.data, (ids = new Set()));
+    ids.add(entry.id);
+  }
+
+  private indexRemove(entry: DeadLetter): void {
+    const key = `${entry.model} ${entry.route}`;
+    const byData = this.index.get(key);
+    const ids = byData?.get(entry.data);
+    if (!byData || !ids) return;
+    ids.delete(entry.id);
+    if (ids.size === 0) byData.delete(entry.data);
+    if (byData.size === 0) this.index.delete(key);
   }
 
   private shouldCompact(): boolean {

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SluiceError } from '../../src/errors.js';
-import { DeadLetterStore, type NewDeadLetter } from '../../src/resilience/dead-letter-store.js';
+import { DeadLetterStore, type NewDeadLetter } from '../../src/deadletter/store.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const MODULE = pathToFileURL(join(ROOT, 'src/resilience/dead-letter-store.ts')).href;
+const MODULE = pathToFileURL(join(ROOT, 'src/deadletter/store.ts')).href;
 
 let dir: string;
 const opened: DeadLetterStore[] = [];
@@ -340,7 +340,7 @@ for (let i = 0; i < 5000; i++) {
   it('removes a temp file left by a compaction that crashed before its rename', async () => {
     await writeFile(join(dir, 'dead-letters.jsonl.tmp'), '{"op":"header"');
     await openStore();
-    expect(await readdir(dir)).toEqual(['dead-letters.jsonl']);
+    expect((await readdir(dir)).sort()).toEqual(['dead-letters.jsonl', 'dead-letters.lock']);
   });
 });
 
@@ -455,5 +455,66 @@ describe('DeadLetterStore: compaction', () => {
     const reopened = await openStore();
     expect(reopened.counters.compactions).toBe(1);
     expect(reopened.list({ state: 'all' }).map((e) => e.id)).toEqual(['dl-000003']);
+  });
+});
+
+describe('DeadLetterStore: single writer', () => {
+  it('a second store on the same directory is refused (UNAVAILABLE) until the first closes', async () => {
+    const first = await openStore();
+    const refused = await rejection(openStore());
+    expect(refused.code).toBe('UNAVAILABLE');
+    expect(refused.message).toMatch(/in use by another store in this process/);
+    await closeStore(first);
+    expect(await readdir(dir)).not.toContain('dead-letters.lock');
+    const second = await openStore();
+    expect(second.size).toBe(0);
+  });
+
+  it('a lock held by another live process is refused, naming the process', async () => {
+    const holder = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    try {
+      await new Promise<void>((resolve, reject) => holder.once('spawn', resolve).once('error', reject));
+      await writeFile(join(dir, 'dead-letters.lock'), String(holder.pid));
+      const refused = await rejection(openStore());
+      expect(refused.code).toBe('UNAVAILABLE');
+      expect(refused.message).toContain(`in use by process ${holder.pid}`);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+    await new Promise((resolve) => (holder.exitCode !== null || holder.signalCode !== null ? resolve(undefined) : holder.once('exit', resolve)));
+    // The holder is gone: its lock is stale and taken over.
+    const store = await openStore();
+    expect(await readFile(join(dir, 'dead-letters.lock'), 'utf8')).toBe(String(process.pid));
+    await closeStore(store);
+  });
+});
+
+describe('DeadLetterStore: deduplication index', () => {
+  it('findPending finds the oldest pending entry with the same model, route and data, and forgets it once replayed', async () => {
+    const store = await openStore();
+    const a = await store.add(letter(1));
+    const b = await store.add(letter(1, { error: { code: 'POISON_MESSAGE', message: 'again' } }));
+    await store.add(letter(2));
+    const data1 = letter(1).data;
+    expect(store.findPending('response', 'payment.refund', data1)?.id).toBe(a.id);
+    expect(store.findPending('fnf', 'payment.refund', data1)).toBeUndefined();
+    expect(store.findPending('response', 'other.route', data1)).toBeUndefined();
+    await store.recordReplay(a.id, false);
+    expect(store.findPending('response', 'payment.refund', data1)?.id).toBe(a.id); // a failed replay keeps it pending
+    await store.recordReplay(a.id, true);
+    expect(store.findPending('response', 'payment.refund', data1)?.id).toBe(b.id);
+    await store.recordReplay(b.id, true);
+    expect(store.findPending('response', 'payment.refund', data1)).toBeUndefined();
+  });
+
+  it('is rebuilt from the log on open, with the pending entries only', async () => {
+    const store = await openStore();
+    const a = await store.add(letter(1));
+    const b = await store.add(letter(2));
+    await store.recordReplay(a.id, true);
+    await closeStore(store);
+    const reopened = await openStore();
+    expect(reopened.findPending('response', 'payment.refund', letter(1).data)).toBeUndefined();
+    expect(reopened.findPending('response', 'payment.refund', letter(2).data)?.id).toBe(b.id);
   });
 });
