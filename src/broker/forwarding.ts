@@ -27,7 +27,7 @@ import type { PolicyRuntime, RouteRuntime } from '../policy/route-runtime.js';
 import type { CacheTap } from '../policy/response-cache.js';
 import { deadLetterable, type DeadLetterer } from '../deadletter/rules.js';
 import { pickInstance, retryDelay } from './attempt-policy.js';
-import { UpstreamAttempt, size, type BridgeSettings } from './upstream-attempt.js';
+import { UpstreamAttempt, type BridgeSettings } from './upstream-attempt.js';
 import type { Instance, Registry } from './registry.js';
 
 /** One forwarded interaction as metrics and the stats stream see it. */

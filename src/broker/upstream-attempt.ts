@@ -246,7 +246,7 @@ export class UpstreamAttempt {
   }
 }
 
-export function size(p: Payload): number {
+function size(p: Payload): number {
   return (p.data?.length ?? 0) + (p.metadata?.length ?? 0);
 }
 
