@@ -1,23 +1,21 @@
 /**
- * The gateway's broker (Registry, PolicyRuntime, Forwarder) on in-memory
- * transports, for unit tests of the forwarding path: services are bare
- * client-role Connections whose responder the test scripts, requesters are
- * bare Connections, and every number the invariants need (live interactions,
- * instance and per-route counters, bulkhead slots) is reachable directly.
+ * The gateway's broker (createBroker: the production SETUP checks, registry,
+ * policies and forwarder) on in-memory transports, for unit tests of the
+ * forwarding path: services are bare client-role Connections whose responder
+ * the test scripts, requesters are bare Connections, and every number the
+ * invariants need (live interactions, instance and per-route counters,
+ * bulkhead slots) is reachable directly.
  */
-import { Forwarder } from '../../src/broker/forwarder.js';
+import { createBroker } from '../../src/broker/broker.js';
+import type { Instance } from '../../src/broker/registry.js';
+import { resolveGatewayConfig } from '../../src/config.js';
 import type { DeadLetterSink } from '../../src/deadletter/rules.js';
-import { Registry, type Instance } from '../../src/broker/registry.js';
 import { SluiceError } from '../../src/errors.js';
-import { GatewayMetrics } from '../../src/observability/metrics.js';
 import { silentLogger } from '../../src/observability/log.js';
-import { registerPolicyMetrics } from '../../src/observability/policy-metrics.js';
-import { compilePolicies } from '../../src/policy/policy-config.js';
-import { PolicyRuntime } from '../../src/policy/route-runtime.js';
 import type { Clock } from '../../src/resilience/clock.js';
-import type { Payload, SetupFrame } from '../../src/protocol/frames.js';
+import type { Payload } from '../../src/protocol/frames.js';
 import { MimeTypes, encodeComposite, routeMetadata, type MetadataEntry } from '../../src/protocol/metadata.js';
-import { readRegistration, registrationEntry } from '../../src/protocol/registration.js';
+import { registrationEntry } from '../../src/protocol/registration.js';
 import { Connection, refusingResponder, type ConnectionLimits, type Responder } from '../../src/rsocket/connection.js';
 import type { InteractionModel, Stream, StreamHandler } from '../../src/rsocket/stream.js';
 import { memoryPair, type MemoryTransport } from './memory-transport.js';
@@ -85,45 +83,42 @@ export interface MemoryGatewayOptions {
 }
 
 export function memoryGateway(options: MemoryGatewayOptions = {}) {
-  const policies = new PolicyRuntime(compilePolicies(options.policies ?? {}), options.clock);
-  const registry = new Registry({ unregistered: (i) => policies.forgetInstance(i) });
-  const metrics = new GatewayMetrics(
-    { connections: () => ({ client: 0, service: 0 }), instances: () => new Map(), streams: () => [], bufferedBytes: () => 0, prefetchHeldBytes: () => 0 },
-    { defaultMetrics: false },
-  );
-  const forwarder = new Forwarder(
-    {
-      registry,
-      metrics,
-      policies,
-      log: silentLogger,
-      ...(options.deadLetter ? { deadLetter: options.deadLetter } : {}),
-      identityOf: (conn) => identities.get(conn) ?? 'test',
-    },
-    {
+  const limits = options.limits ?? {};
+  const config = resolveGatewayConfig({
+    policies: options.policies ?? {},
+    flow: {
       window: options.window ?? 512,
-      windowBytes: options.windowBytes ?? 512 * 1024,
+      // Wide enough that the byte window never binds before the item window (512 items of up to maxPayloadSize).
+      windowBytes: options.windowBytes ?? 64 * 1024 * 1024,
       prefetch: options.prefetch ?? 0,
       ...(options.prefetchBudgetBytes !== undefined ? { prefetchBudgetBytes: options.prefetchBudgetBytes } : {}),
     },
-  );
-  registerPolicyMetrics(metrics.registry, policies, () => undefined, () => forwarder.deadLetters.counts());
+    limits: {
+      // Tests drive time with fake timers: idle clients are not closed under them.
+      idleTimeoutMs: 0,
+      ...(limits.maxInboundStreams !== undefined ? { maxStreamsPerConnection: limits.maxInboundStreams } : {}),
+      ...(limits.maxOutboundStreams !== undefined ? { maxStreamsPerInstance: limits.maxOutboundStreams } : {}),
+      maxPayloadSize: limits.maxPayloadSize ?? 64 * 1024,
+      ...(limits.outboundHighWater !== undefined ? { outboundHighWater: limits.outboundHighWater } : {}),
+      ...(limits.outboundHardLimit !== undefined ? { outboundHardLimit: limits.outboundHardLimit } : {}),
+      ...(limits.slowConsumerTimeoutMs !== undefined ? { slowConsumerTimeoutMs: limits.slowConsumerTimeoutMs } : {}),
+      ...(limits.fragmentTimeoutMs !== undefined ? { fragmentTimeoutMs: limits.fragmentTimeoutMs } : {}),
+    },
+    keepAlive: { maxClientLifetimeMs: 3_600_000 },
+  });
+  const broker = createBroker(config, {
+    log: silentLogger,
+    defaultMetrics: false,
+    ...(options.deadLetter ? { deadLetterSink: options.deadLetter } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  const { registry, policies, metrics, forwarder } = broker;
   const connections: Connection[] = [];
-  /** The identity of each requester's gateway-side connection, when the test gave one. */
-  const identities = new WeakMap<Connection, string>();
-  const accept = (setup: SetupFrame, conn: Connection): Responder => {
-    const reg = readRegistration(setup.metadata);
-    if (reg) {
-      const { instance } = registry.register(reg.service, reg.instance, reg.routes, conn);
-      conn.onClose(() => registry.unregister(instance));
-    }
-    return forwarder.responderFor(conn);
-  };
 
   /** A client-role connection to the gateway; returns both ends. */
   const connect = (setupMetadata: MetadataEntry[] | undefined, responder: Responder) => {
     const [clientEnd, serverEnd] = memoryPair();
-    const server = Connection.accept(serverEnd, { accept }, options.limits ? { limits: options.limits } : {});
+    const server = broker.accept(serverEnd);
     const client = Connection.connect(clientEnd, { ...MIME, metadata: setupMetadata ? encodeComposite(setupMetadata) : null }, responder);
     connections.push(client, server);
     return { client, server, clientEnd, serverEnd };
@@ -169,15 +164,18 @@ export function memoryGateway(options: MemoryGatewayOptions = {}) {
 
     /** The gateway accepts a connection on `transport`; the test plays the peer on its other end (e.g. with `rawPeer`). */
     attach(transport: MemoryTransport): Connection {
-      const server = Connection.accept(transport, { accept }, options.limits ? { limits: options.limits } : {});
+      const server = broker.accept(transport);
       connections.push(server);
       return server;
     },
 
-    /** A bare requester connection; requesters without an `identity` all share the identity `test`. */
+    /**
+     * A bare requester connection. An `identity` is sent as simple
+     * authentication in SETUP, which is what the gateway identifies a client
+     * by when auth is off; requesters without one share their (in-memory) address.
+     */
     requester(identity?: string) {
-      const { client, clientEnd, server } = connect(undefined, refusingResponder);
-      if (identity !== undefined) identities.set(server, identity);
+      const { client, clientEnd, server } = connect(identity === undefined ? undefined : [simpleAuth(identity)], refusingResponder);
       return { connection: client, transport: clientEnd, gatewaySide: server };
     },
 
@@ -195,10 +193,24 @@ export function memoryGateway(options: MemoryGatewayOptions = {}) {
       };
     },
 
+    broker,
+
     close() {
       for (const c of connections) c.close();
+      void broker.close();
     },
   };
+}
+
+/** message/x.rsocket.authentication.v0, simple: the user name and an empty password. */
+function simpleAuth(user: string): MetadataEntry {
+  const name = new TextEncoder().encode(user);
+  const content = new Uint8Array(1 + 2 + name.length + 0);
+  content[0] = 0x80; // well-known auth type 0: simple
+  content[1] = name.length >> 8;
+  content[2] = name.length & 0xff;
+  content.set(name, 3);
+  return { mimeType: MimeTypes.AUTHENTICATION, content };
 }
 
 export function request(route: string, data: unknown, metadata: MetadataEntry[] = []): Payload {

@@ -737,7 +737,7 @@ describe('per-identity shares of a route', () => {
     svc.served[0]!.stream.complete();
     await settle();
     // The queued one got the slot; the identity holds 1 of its 2 again and may send another.
-    expect(rt.share.heldBy('one')).toBe(1);
+    expect(rt.share.heldBy('user:one')).toBe(1); // the identity the gateway reads from SETUP's simple authentication
     const later = events();
     req.connection.requestStream(request('svc.op', 4), 1, later);
     await settle();
