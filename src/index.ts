@@ -22,8 +22,8 @@ export type { RouteHandlers, RouteTable, RequestContext, StreamContext, StreamRe
 export { lastItem } from './flow/emitters.js';
 export type { OverflowPolicy, LastItem } from './flow/emitters.js';
 
-export { connect } from '../clients/node/index.js';
-export type { Client, ClientOptions, SluiceClient, CallOptions, StreamOptions, ChannelOptions } from '../clients/node/index.js';
+export { connect } from './transport/client-transport.js';
+export type { Client, ClientOptions, SluiceClient, CallOptions, StreamOptions, ChannelOptions } from './client/index.js';
 
 export { SluiceError, ErrorCodes, WireCode, isSluiceError } from './errors.js';
 export type { ErrorCode } from './errors.js';

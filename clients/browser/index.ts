@@ -2,22 +2,13 @@
  * Sluice client for browsers: `connect({ url })` over the native WebSocket,
  * with the same API as the Node client (request-response, request-stream as
  * an Observable or a pull-driven iterator, request-channel, fire-and-forget,
- * typed errors). Bundled by `npm run build:browser` into
- * `clients/browser/dist/sluice.js`; see docs/browser.md.
+ * typed errors). The entry point only: the code is src/client/. Bundled by
+ * `npm run build:browser` into `clients/browser/dist/sluice.js`; see
+ * docs/browser.md.
  *
  * @example
  *   import { connect } from './sluice.js';
  *   const client = await connect({ url: 'ws://127.0.0.1:7878', reconnect: true });
  *   for await (const item of client.iterateStream('bench.source', { count: 5 }, { prefetch: 1 })) show(item);
  */
-import { connectWith, type Client, type ClientOptions } from '../core/connect.js';
-import { browserTransport } from './websocket-transport.js';
-
-/** Connects to a gateway over the browser's WebSocket; see `ClientOptions`. */
-export function connect(options: ClientOptions): Promise<Client> {
-  return connectWith(browserTransport, options);
-}
-
-export { browserTransport };
-export { BrowserWebSocketTransport, DRAIN_POLL_MS } from './websocket-transport.js';
-export * from '../core/index.js';
+export * from '../../src/client/browser.js';

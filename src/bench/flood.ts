@@ -12,7 +12,7 @@
  * - exactly-once: every accepted item acknowledged once (bench.sink acks
  *   carry the item's seq).
  */
-import { SluiceClient } from '../../clients/core/client.js';
+import { SluiceClient } from '../client/client.js';
 import { systemClock } from '../loadtest/clock.js';
 import { runChannelLoad, type DeliveryCounts } from '../loadtest/channels.js';
 import type { LatencySummary } from '../loadtest/histogram.js';

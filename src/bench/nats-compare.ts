@@ -14,8 +14,8 @@
  */
 import type { NatsConnection } from 'nats';
 import { connect, type Client } from '../../clients/node/index.js';
-import { establish } from '../../clients/core/connector.js';
-import { nodeTransport } from '../../clients/node/transport.js';
+import { establish } from '../client/connector.js';
+import { nodeTransport } from '../transport/client-transport.js';
 import { systemClock } from '../loadtest/clock.js';
 import { runRequestReply } from '../loadtest/request-reply.js';
 import { padding } from '../loadtest/run.js';

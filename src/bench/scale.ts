@@ -12,8 +12,8 @@
  * include some garbage, and RSS moves in whole pages and arenas.
  */
 import { spawnSync } from 'node:child_process';
-import { establish } from '../../clients/core/connector.js';
-import { nodeTransport } from '../../clients/node/transport.js';
+import { establish } from '../client/connector.js';
+import { nodeTransport } from '../transport/client-transport.js';
 import { encodeJson } from '../protocol/json.js';
 import { routeMetadata } from '../protocol/metadata.js';
 import type { Connection } from '../rsocket/connection.js';

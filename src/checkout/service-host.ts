@@ -1,7 +1,7 @@
 /** What the three checkout services share: where their data lives and how they connect. */
 import { join } from 'node:path';
-import type { ReconnectOptions } from '../../clients/core/reconnect.js';
-import type { TokenSource } from '../../clients/core/token.js';
+import type { ReconnectOptions } from '../client/reconnect.js';
+import type { TokenSource } from '../client/token.js';
 import { connectService, type Service, type ServiceStatusEvents } from '../service/connect-service.js';
 import type { RouteTable } from '../service/handlers.js';
 import { silentLogger, type Logger } from '../observability/log.js';

@@ -9,7 +9,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { connect, type Client, type ClientOptions } from '../../clients/node/index.js';
+import { connect } from '../transport/client-transport.js';
+import type { Client, ClientOptions } from '../client/index.js';
 import { SluiceError } from '../errors.js';
 import { DEFAULT_DATA_DIR } from '../checkout/service-host.js';
 import type { Flags } from './args.js';

@@ -7,7 +7,7 @@ import { startOrderService } from '../checkout/order-service.js';
 import { startPaymentService } from '../checkout/payment-service.js';
 import { DEFAULT_DATA_DIR } from '../checkout/service-host.js';
 import { readFile } from 'node:fs/promises';
-import type { TokenSource } from '../../clients/core/token.js';
+import type { TokenSource } from '../client/token.js';
 import { caOption, exitWithParent, notifyParent, parseFlags, stopSignal, type Flags } from './args.js';
 import { INVENTORY_KNOBS, ORDER_KNOBS, PAYMENT_KNOBS, readKnobs, withKnobNames, type Knob } from './knobs.js';
 

@@ -14,7 +14,7 @@
  * acked = sent, no duplicates, none missing.
  */
 import { Observable, type Subscription } from 'rxjs';
-import type { SluiceClient } from '../../clients/core/client.js';
+import type { SluiceClient } from '../client/client.js';
 import { LoadtestCodes, codeOf } from './error-counts.js';
 import { splitSchedule, type LoopEnd, type OpenLoopSchedule } from './rate.js';
 import type { RunBounds } from './stats.js';

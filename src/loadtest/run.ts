@@ -3,7 +3,8 @@
  * drive the chosen workload with a live progress line, then build the
  * report. Everything it opens it closes, also on failure.
  */
-import { connect, type Client } from '../../clients/node/index.js';
+import { connect } from '../transport/client-transport.js';
+import type { Client } from '../client/index.js';
 import { runChannelLoad } from './channels.js';
 import { systemClock, type Clock } from './clock.js';
 import { MemorySampler, scrapeMemory, summarizeMemory } from './metrics-scraper.js';

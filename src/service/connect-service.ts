@@ -6,13 +6,13 @@
  * gateway with `service.client`.
  */
 import { randomUUID } from 'node:crypto';
-import { SluiceClient } from '../../clients/core/client.js';
-import { establish } from '../../clients/core/connector.js';
-import { Reconnector, type ReconnectOptions } from '../../clients/core/reconnect.js';
-import type { TokenSource } from '../../clients/core/token.js';
-import type { TokenRefreshOptions } from '../../clients/core/token-refresh.js';
-import type { TlsClientOptions, TransportFactory } from '../../clients/core/transport.js';
-import { nodeTransport } from '../../clients/node/transport.js';
+import { SluiceClient } from '../client/client.js';
+import { establish } from '../client/connector.js';
+import { Reconnector, type ReconnectOptions } from '../client/reconnect.js';
+import type { TokenSource } from '../client/token.js';
+import type { TokenRefreshOptions } from '../client/token-refresh.js';
+import type { TlsClientOptions, TransportFactory } from '../client/transport.js';
+import { nodeTransport } from '../transport/client-transport.js';
 import { SluiceError } from '../errors.js';
 import { parseRegistration, registrationEntry, type Registration } from '../protocol/registration.js';
 import type { ConnectionLimits, KeepAliveOptions } from '../rsocket/connection.js';

@@ -10,8 +10,8 @@ import type { SluiceError } from '../../src/errors.js';
 import type { OrderEvent } from '../../src/checkout/events.js';
 import { startCheckoutStack, types, type CheckoutStack } from '../helpers/checkout.js';
 import { json, jsonPayload, recorder } from '../helpers/harness.js';
-import { establish } from '../../clients/core/connector.js';
-import { nodeTransport } from '../../clients/node/transport.js';
+import { establish } from '../../src/client/connector.js';
+import { nodeTransport } from '../../src/transport/client-transport.js';
 import { routeMetadata } from '../../src/protocol/metadata.js';
 
 let s: CheckoutStack;

@@ -14,7 +14,7 @@ import { decodeFrame, encodeKeepAlive, encodeSetup } from '../../src/protocol/co
 import { Flags, FrameType, type Frame } from '../../src/protocol/frames.js';
 import { MimeTypes } from '../../src/protocol/metadata.js';
 import type { FrameTransport } from '../../src/rsocket/transport.js';
-import { nodeTransport } from '../../clients/node/transport.js';
+import { nodeTransport } from '../../src/transport/client-transport.js';
 import { trackEscapes } from '../helpers/escapes.js';
 import { adversarialFrames, CONNECTION_WIRE_CODES } from '../helpers/fuzz-frames.js';
 import { eventually, metricValue, metricsText, useHarness } from '../helpers/harness.js';

@@ -13,8 +13,8 @@ import { createGateway } from '../../src/gateway.js';
 import { deadlineEntry, DEADLINE_MIME } from '../../src/resilience/deadline.js';
 import { MimeTypes, decodeComposite } from '../../src/protocol/metadata.js';
 import { registrationEntry } from '../../src/protocol/registration.js';
-import { establish } from '../../clients/core/connector.js';
-import { nodeTransport } from '../../clients/node/transport.js';
+import { establish } from '../../src/client/connector.js';
+import { nodeTransport } from '../../src/transport/client-transport.js';
 import type { RoutePolicyInput } from '../../src/policy/policy-config.js';
 import { eventually, metricValue, metricsText, useHarness } from '../helpers/harness.js';
 

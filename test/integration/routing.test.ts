@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { firstValueFrom, toArray, take } from 'rxjs';
 import { SluiceError } from '../../src/errors.js';
 import { MimeTypes } from '../../src/protocol/metadata.js';
-import { establish } from '../../clients/core/connector.js';
-import { nodeTransport } from '../../clients/node/transport.js';
+import { establish } from '../../src/client/connector.js';
+import { nodeTransport } from '../../src/transport/client-transport.js';
 import { encodeJson } from '../../src/protocol/json.js';
 import { eventually, recorder, jsonPayload, useHarness } from '../helpers/harness.js';
 

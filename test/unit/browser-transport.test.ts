@@ -5,7 +5,7 @@
  * The real thing runs in Chromium in test/browser.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { BrowserWebSocketTransport, DRAIN_POLL_MS } from '../../clients/browser/websocket-transport.js';
+import { BrowserWebSocketTransport, DRAIN_POLL_MS } from '../../src/client/browser-transport.js';
 
 class FakeWebSocket {
   static readonly CONNECTING = 0;

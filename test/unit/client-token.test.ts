@@ -5,10 +5,10 @@
  * refused token.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { establish } from '../../clients/core/connector.js';
-import { Reconnector } from '../../clients/core/reconnect.js';
-import { base64UrlDecode, resolveToken, tokenExpiry } from '../../clients/core/token.js';
-import { refreshDelay, startTokenRefresh, type RefreshTarget } from '../../clients/core/token-refresh.js';
+import { establish } from '../../src/client/connector.js';
+import { Reconnector } from '../../src/client/reconnect.js';
+import { base64UrlDecode, resolveToken, tokenExpiry } from '../../src/client/token.js';
+import { refreshDelay, startTokenRefresh, type RefreshTarget } from '../../src/client/token-refresh.js';
 import { mintToken } from '../../src/auth/mint.js';
 import { SluiceError } from '../../src/errors.js';
 import { MimeTypes, decodeComposite } from '../../src/protocol/metadata.js';

@@ -7,7 +7,7 @@
 import { getEventListeners } from 'node:events';
 import { Subject, of, type Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { SluiceClient } from '../../clients/core/client.js';
+import { SluiceClient } from '../../src/client/client.js';
 import { MimeTypes } from '../../src/protocol/metadata.js';
 import { Connection, type Responder } from '../../src/rsocket/connection.js';
 import type { InteractionModel, Stream, StreamHandler } from '../../src/rsocket/stream.js';

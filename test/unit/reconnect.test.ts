@@ -3,7 +3,7 @@
  * closed it schedules nothing and reports nothing more.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Reconnector } from '../../clients/core/reconnect.js';
+import { Reconnector } from '../../src/client/reconnect.js';
 import { SluiceError } from '../../src/errors.js';
 import type { Connection } from '../../src/rsocket/connection.js';
 

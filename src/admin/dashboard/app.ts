@@ -5,7 +5,7 @@
  * browsers stop animation frames in hidden tabs, so a hidden dashboard asks
  * for nothing). Every stored series is bounded.
  */
-import { connect, type Client } from '../../../clients/browser/index.js';
+import { connect, type Client } from '../../client/browser.js';
 import type { StatsSnapshot } from '../../observability/stats.js';
 import { RouteChart } from './charts.js';
 import { CheckoutPanel, describe } from './checkout-panel.js';

@@ -4,7 +4,7 @@
  * OrderCancelled. One watch at a time: placing another order cancels the
  * previous watch. The list is bounded.
  */
-import { isSluiceError, type SluiceClient } from '../../../clients/browser/index.js';
+import { isSluiceError, type SluiceClient } from '../../client/browser.js';
 
 export interface OrderEvent {
   type: string;

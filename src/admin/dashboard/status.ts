@@ -3,7 +3,7 @@
  * failed. It is the first thing an operator reads, so every state says
  * plainly what the page is doing about it.
  */
-import type { ConnectionStatus } from '../../../clients/browser/index.js';
+import type { ConnectionStatus } from '../../client/browser.js';
 
 export type BadgeState = 'connecting' | 'connected' | 'retrying' | 'error';
 

@@ -5,10 +5,10 @@
  * rejects with its code: never "connected" on a credential the gateway
  * refused.
  */
-import { SluiceError } from '../../src/errors.js';
-import { MimeTypes, encodeComposite, type MetadataEntry } from '../../src/protocol/metadata.js';
-import { Connection, refusingResponder, type ConnectionLimits, type KeepAliveOptions, type Responder } from '../../src/rsocket/connection.js';
-import type { Logger } from '../../src/observability/log.js';
+import { SluiceError } from '../errors.js';
+import { MimeTypes, encodeComposite, type MetadataEntry } from '../protocol/metadata.js';
+import { Connection, refusingResponder, type ConnectionLimits, type KeepAliveOptions, type Responder } from '../rsocket/connection.js';
+import type { Logger } from '../observability/log.js';
 import { bearerEntry, resolveToken, type TokenSource } from './token.js';
 import { resolveTokenRefresh, startTokenRefresh, type TokenRefreshOptions } from './token-refresh.js';
 import type { TlsClientOptions, TransportFactory } from './transport.js';

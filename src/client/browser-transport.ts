@@ -8,8 +8,8 @@
  * connection when the queue goes down, the transport polls `bufferedAmount`
  * with a timer, and only while it is non-zero: an idle socket runs no timer.
  */
-import { SluiceError } from '../../src/errors.js';
-import type { FrameTransport, TransportHandler } from '../../src/rsocket/transport.js';
+import { SluiceError } from '../errors.js';
+import type { FrameTransport, TransportHandler } from '../rsocket/transport.js';
 
 /** How often `bufferedAmount` is checked while it is non-zero, in ms. */
 export const DRAIN_POLL_MS = 16;

@@ -11,13 +11,13 @@
  * Nothing is queued while disconnected: calls fail fast with UNAVAILABLE.
  */
 import { Observable, isObservable } from 'rxjs';
-import { SluiceError } from '../../src/errors.js';
-import { PullQueue } from '../../src/flow/pull-queue.js';
-import { decodeJson, encodeJson } from '../../src/protocol/json.js';
-import { routeMetadata, type MetadataEntry } from '../../src/protocol/metadata.js';
-import type { Payload } from '../../src/protocol/frames.js';
-import type { Connection } from '../../src/rsocket/connection.js';
-import type { Stream, StreamHandler } from '../../src/rsocket/stream.js';
+import { SluiceError } from '../errors.js';
+import { PullQueue } from '../flow/pull-queue.js';
+import { decodeJson, encodeJson } from '../protocol/json.js';
+import { routeMetadata, type MetadataEntry } from '../protocol/metadata.js';
+import type { Payload } from '../protocol/frames.js';
+import type { Connection } from '../rsocket/connection.js';
+import type { Stream, StreamHandler } from '../rsocket/stream.js';
 import { pumpChannelInput, type ChannelInputSource } from './channel-input.js';
 
 export interface CallOptions {

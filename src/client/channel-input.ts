@@ -6,9 +6,9 @@
  * channel with BUFFER_OVERFLOW.
  */
 import { Subject, takeUntil, type Observable } from 'rxjs';
-import { SluiceError } from '../../src/errors.js';
-import type { Payload } from '../../src/protocol/frames.js';
-import type { Stream } from '../../src/rsocket/stream.js';
+import { SluiceError } from '../errors.js';
+import type { Payload } from '../protocol/frames.js';
+import type { Stream } from '../rsocket/stream.js';
 
 export type ChannelInputSource<I> = { observable: Observable<I>; bufferSize: number } | { iterable: AsyncIterable<I> };
 

@@ -5,9 +5,9 @@
  * provider for the next one. Isomorphic: base64url and UTF-8 by hand, no
  * Buffer.
  */
-import { SluiceError } from '../../src/errors.js';
-import { encodeComposite } from '../../src/protocol/metadata.js';
-import { MAX_TOKEN_BYTES, bearerEntry } from '../../src/auth/bearer.js';
+import { SluiceError } from '../errors.js';
+import { encodeComposite } from '../protocol/metadata.js';
+import { MAX_TOKEN_BYTES, bearerEntry } from '../auth/bearer.js';
 
 // One encoding of the bearer entry for both sides: the gateway reads what the clients write.
 export { MAX_TOKEN_BYTES, bearerEntry };

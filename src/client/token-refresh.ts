@@ -10,9 +10,9 @@
  * gateway then ends the connection and the reconnect path asks the provider
  * afresh. Isomorphic.
  */
-import { SluiceError } from '../../src/errors.js';
-import { silentLogger, type Logger } from '../../src/observability/log.js';
-import { setLongTimeout } from '../../src/resilience/long-timeout.js';
+import { SluiceError } from '../errors.js';
+import { silentLogger, type Logger } from '../observability/log.js';
+import { setLongTimeout } from '../resilience/long-timeout.js';
 import { refreshMetadata, resolveToken, tokenExpiry, type TokenProvider } from './token.js';
 
 export interface TokenRefreshOptions {

@@ -8,14 +8,20 @@ import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
-import { SluiceError } from '../../src/errors.js';
-import { TcpTransport } from '../../src/transport/tcp-transport.js';
-import { WebSocketTransport } from '../../src/transport/websocket-transport.js';
-import type { FrameTransport } from '../../src/rsocket/transport.js';
-import type { TransportOptions } from '../core/transport.js';
+import { SluiceError } from '../errors.js';
+import { TcpTransport } from './tcp-transport.js';
+import { WebSocketTransport } from './websocket-transport.js';
+import type { FrameTransport } from '../rsocket/transport.js';
+import type { TransportOptions } from '../client/transport.js';
+import { connectWith, type Client, type ClientOptions } from '../client/connect.js';
 
 /** Largest frame a Node client accepts, in bytes (the gateway's default maxFrameSize). */
 export const CLIENT_MAX_FRAME = 2 * 1024 * 1024;
+
+/** Connects to a gateway from Node over `ws://`, `wss://`, `tcp://` or `tls://`; see `ClientOptions`. */
+export function connect(options: ClientOptions): Promise<Client> {
+  return connectWith(nodeTransport, options);
+}
 
 export function nodeTransport(url: string, options: TransportOptions = {}): Promise<FrameTransport> {
   const parsed = new URL(url);

@@ -9,10 +9,10 @@
  * configured, since it may hand out a new token (rotated, re-issued).
  * While disconnected nothing is queued: requests fail fast with UNAVAILABLE.
  */
-import { SluiceError } from '../../src/errors.js';
-import { backoffDelay, defaultBackoff, type BackoffOptions } from '../../src/resilience/backoff.js';
-import type { Connection } from '../../src/rsocket/connection.js';
-import { silentLogger, type Logger } from '../../src/observability/log.js';
+import { SluiceError } from '../errors.js';
+import { backoffDelay, defaultBackoff, type BackoffOptions } from '../resilience/backoff.js';
+import type { Connection } from '../rsocket/connection.js';
+import { silentLogger, type Logger } from '../observability/log.js';
 
 export interface ReconnectOptions extends BackoffOptions {
   /** Consecutive failed attempts before giving up. Default Infinity (a service should outlive gateway restarts). */

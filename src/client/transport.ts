@@ -1,4 +1,4 @@
-import type { FrameTransport } from '../../src/rsocket/transport.js';
+import type { FrameTransport } from '../rsocket/transport.js';
 
 /** How a Node client trusts a gateway's TLS certificate (`wss://`, `tls://`). Browsers use the system's trust and ignore it. */
 export interface TlsClientOptions {

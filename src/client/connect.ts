@@ -2,8 +2,8 @@
  * `connect()` for any runtime: given a transport factory, opens a confirmed
  * connection (optionally kept up by a Reconnector) and returns the client API.
  */
-import type { SluiceError } from '../../src/errors.js';
-import type { Connection } from '../../src/rsocket/connection.js';
+import type { SluiceError } from '../errors.js';
+import type { Connection } from '../rsocket/connection.js';
 import { SluiceClient } from './client.js';
 import { establish, type ConnectOptions } from './connector.js';
 import { Reconnector, type ReconnectOptions } from './reconnect.js';
