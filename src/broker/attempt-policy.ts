@@ -10,7 +10,7 @@
 import { SluiceError, type ErrorCode } from '../errors.js';
 import type { InteractionModel } from '../rsocket/stream.js';
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
-import { backoffDelay } from '../resilience/backoff.js';
+import { nextRetry, type RetryVerdict } from '../resilience/retry.js';
 import type { RetryPolicy } from '../policy/policy-config.js';
 import type { Instance } from './registry.js';
 
@@ -71,19 +71,18 @@ export interface RetryInput {
   /** Time left before the interaction's deadline, in ms; undefined without one. */
   readonly remainingMs: number | undefined;
   readonly retry: RetryPolicy;
+  /** The route's retry budget: withdrawn from only for a retry that will happen. */
+  readonly budget?: { tryWithdraw(): boolean };
 }
 
 /**
- * The backoff in ms before another attempt, or undefined when this failure
- * is final: only idempotent request-responses and streams that sent nothing
- * yet, on a retryable code, within the attempts and the deadline. The retry
- * budget is the caller's last check (spending from it is not pure).
+ * Whether (and after how long) a failed attempt is retried: only idempotent
+ * request-responses and streams that sent nothing yet, on a retryable code;
+ * then the shared retry rule (src/resilience/retry.ts): within the attempts,
+ * the deadline and the budget.
  */
-export function retryDelay(input: RetryInput): number | undefined {
+export function retryDelay(input: RetryInput): RetryVerdict | undefined {
   const { retry } = input;
-  if (input.emitted || input.model === 'channel' || !input.idempotent) return undefined;
-  if (!retry.retryOn.includes(input.code) || input.attempts >= retry.maxAttempts) return undefined;
-  const delay = backoffDelay(input.attempts - 1, retry);
-  if (input.remainingMs !== undefined && input.remainingMs <= delay) return undefined;
-  return delay;
+  if (input.emitted || input.model === 'channel' || !input.idempotent || !retry.retryOn.includes(input.code)) return undefined;
+  return nextRetry(input.attempts, retry, { remainingMs: input.remainingMs, ...(input.budget ? { budget: input.budget } : {}) });
 }

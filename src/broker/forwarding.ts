@@ -302,9 +302,9 @@ export class Forwarding implements Interaction {
     this.retryTimer.unref?.();
   }
 
-  /** The attempt policy's backoff before another attempt, if the retry budget allows one; undefined when this failure is final. */
+  /** The attempt policy's backoff before another attempt; undefined when this failure is final. */
   private retryDelay(e: SluiceError): number | undefined {
-    const delay = retryDelay({
+    const verdict = retryDelay({
       model: this.model,
       code: e.code,
       emitted: this.emitted,
@@ -312,13 +312,11 @@ export class Forwarding implements Interaction {
       attempts: this.attempts,
       remainingMs: this.remainingMs(),
       retry: this.rt.policy.retry,
+      budget: this.rt.budget,
     });
-    if (delay === undefined) return undefined;
-    if (!this.rt.budget.tryWithdraw()) {
-      this.rt.counters.retryBudgetExhausted++;
-      return undefined;
-    }
-    return delay;
+    if (verdict?.retry) return verdict.delayMs;
+    if (verdict?.why === 'budget') this.rt.counters.retryBudgetExhausted++;
+    return undefined;
   }
 
   private idempotent(): boolean {

@@ -11,6 +11,7 @@
  */
 import { SluiceError } from '../errors.js';
 import { backoffDelay, defaultBackoff, type BackoffOptions } from '../resilience/backoff.js';
+import { nextRetry } from '../resilience/retry.js';
 import type { Connection } from '../rsocket/connection.js';
 import { silentLogger, type Logger } from '../observability/log.js';
 
@@ -94,7 +95,7 @@ export class Reconnector {
       if (this.conn !== conn) return;
       this.conn = undefined;
       this.events.disconnected?.(error);
-      if (!this.stopped) this.schedule(0);
+      if (!this.stopped) this.schedule(backoffDelay(0, this.options));
     });
     this.first?.resolve(conn);
     this.first = undefined;
@@ -104,7 +105,9 @@ export class Reconnector {
   private onFailure(error: SluiceError): void {
     this.failures++;
     const permanent = PERMANENT.has(error.code) || (error.code === 'UNAUTHENTICATED' && !this.credentials.renewable);
-    if (permanent || this.failures >= this.options.maxAttempts) {
+    // The backoff step is the failure count: a drop's first reconnect already used step 0.
+    const verdict = permanent ? undefined : nextRetry(this.failures, this.options, { step: this.failures });
+    if (!verdict?.retry) {
       this.stopped = true;
       this.log.error({ code: error.code, reason: error.message, attempts: this.failures }, 'giving up connecting');
       this.first?.reject(error);
@@ -113,11 +116,10 @@ export class Reconnector {
       return;
     }
     this.log.warn({ code: error.code, reason: error.message, attempt: this.failures }, 'connect failed, retrying');
-    this.schedule(this.failures);
+    this.schedule(verdict.delayMs);
   }
 
-  private schedule(attempt: number): void {
-    const delay = backoffDelay(attempt, this.options);
-    this.timer = setTimeout(() => void this.attempt(), delay);
+  private schedule(delayMs: number): void {
+    this.timer = setTimeout(() => void this.attempt(), delayMs);
   }
 }

@@ -49,8 +49,9 @@ describe('attempt policy: retry delay', () => {
 
   it('retries idempotent, unemitted, non-channel interactions on a retryable code within the attempts', () => {
     const d = retryDelay(base);
-    expect(d).toBeGreaterThanOrEqual(0);
-    expect(d).toBeLessThan(100);
+    expect(d?.retry).toBe(true);
+    expect(d?.retry && d.delayMs).toBeGreaterThanOrEqual(0);
+    expect(d?.retry && d.delayMs).toBeLessThan(100);
   });
 
   it('is final for channels, non-idempotent routes, emitted streams, other codes, spent attempts, and a deadline too close', () => {
@@ -58,8 +59,9 @@ describe('attempt policy: retry delay', () => {
     expect(retryDelay({ ...base, idempotent: false })).toBeUndefined();
     expect(retryDelay({ ...base, model: 'stream', emitted: true })).toBeUndefined();
     expect(retryDelay({ ...base, code: 'INVALID_ARGUMENT' })).toBeUndefined();
-    expect(retryDelay({ ...base, attempts: base.retry.maxAttempts })).toBeUndefined();
-    expect(retryDelay({ ...base, remainingMs: 0 })).toBeUndefined();
+    expect(retryDelay({ ...base, attempts: base.retry.maxAttempts })).toEqual({ retry: false, why: 'attempts' });
+    expect(retryDelay({ ...base, remainingMs: 0 })).toEqual({ retry: false, why: 'deadline' });
+    expect(retryDelay({ ...base, budget: { tryWithdraw: () => false } })).toEqual({ retry: false, why: 'budget' });
   });
 });
 

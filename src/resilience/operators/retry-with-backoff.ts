@@ -1,6 +1,7 @@
 /**
  * `retryWithBackoff(options)`: resubscribes to a source that failed with a
- * retryable error, after a full-jitter exponential backoff (backoffDelay).
+ * retryable error, after a full-jitter exponential backoff (the shared retry
+ * rule, nextRetry).
  * Isomorphic.
  *
  * Safe by construction for streams: once the source has emitted a value the
@@ -13,7 +14,8 @@
  */
 import { Observable, asyncScheduler, type MonoTypeOperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
 import { SluiceError, type ErrorCode } from '../../errors.js';
-import { backoffDelay, defaultBackoff } from '../backoff.js';
+import { defaultBackoff } from '../backoff.js';
+import { nextRetry } from '../retry.js';
 import type { RetryBudget } from '../retry-budget.js';
 
 export interface RetryWithBackoffOptions {
@@ -50,7 +52,8 @@ export function isRetryable(err: SluiceError): boolean {
 export function retryWithBackoff<T>(options: RetryWithBackoffOptions): MonoTypeOperatorFunction<T> {
   const { maxAttempts, budget, shouldRetry = isRetryable, random = Math.random, scheduler = asyncScheduler } = options;
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new RangeError(`retryWithBackoff: maxAttempts must be an integer >= 1, got ${maxAttempts}`);
-  const backoff = {
+  const schedule = {
+    maxAttempts,
     initialDelayMs: options.initialDelayMs ?? defaultBackoff.initialDelayMs,
     maxDelayMs: options.maxDelayMs ?? defaultBackoff.maxDelayMs,
     multiplier: options.multiplier ?? defaultBackoff.multiplier,
@@ -73,11 +76,13 @@ export function retryWithBackoff<T>(options: RetryWithBackoffOptions): MonoTypeO
           },
           error: (err: unknown) => {
             // Cheapest checks first: the budget is withdrawn only for a retry that will happen.
-            if (emitted || attempts >= maxAttempts || !shouldRetry(SluiceError.from(err)) || (budget && !budget.tryWithdraw())) {
+            const final = emitted || attempts >= maxAttempts || !shouldRetry(SluiceError.from(err));
+            const verdict = final ? undefined : nextRetry(attempts, schedule, { random, ...(budget ? { budget } : {}) });
+            if (!verdict?.retry) {
               subscriber.error(err);
               return;
             }
-            delay = scheduler.schedule(attempt, backoffDelay(attempts - 1, backoff, random));
+            delay = scheduler.schedule(attempt, verdict.delayMs);
           },
           complete: () => subscriber.complete(),
         });
