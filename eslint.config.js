@@ -71,8 +71,8 @@ function layers() {
       rules: rule('the broker', [...src(...above.client, ...above.transport, ...above.edge, ...above.apps), ...clients], false),
     },
     {
-      // Observability, auth, admin and the composition root: anything of the product, nothing of clients/ or the apps.
-      files: ['src/observability/**', 'src/auth/**', 'src/admin/*.ts', 'src/loadtest/**', 'src/gateway.ts', 'src/config.ts', 'src/index.ts'],
+      // Observability, auth, the HTTP bridge, admin and the composition root: anything of the product, nothing of clients/ or the apps.
+      files: ['src/observability/**', 'src/auth/**', 'src/http/**', 'src/admin/*.ts', 'src/loadtest/**', 'src/gateway.ts', 'src/config.ts', 'src/index.ts'],
       ignores: core,
       rules: rule('the product', [...src(...above.apps), ...clients], false),
     },
