@@ -298,13 +298,14 @@ export class OrderStore {
   }
 
   /**
-   * Runs what accepting an order and a saga transition run, `rounds` times
-   * (default 1: the first round compiles nearly all of it, about 40 ms of
-   * CPU; more rounds cost as much again each for little), in transactions rolled back: PGlite compiles its WebAssembly lazily, so
+   * Runs what accepting an order and a saga transition run, `rounds` times,
+   * in transactions rolled back: PGlite compiles its WebAssembly lazily, so
    * the first orders after a start paid tens to hundreds of ms each for
    * compiling the insert, planner and commit paths. Called before the
    * service registers, it moves that cost out of the first orders' way.
-   * Leaves the store as it was.
+   * Default 1 round: it compiles nearly all of it for about 40 ms of CPU;
+   * each further round costs as much again for little. Leaves the store as
+   * it was.
    */
   async warmUp(rounds = 1): Promise<void> {
     for (let i = 0; i < rounds; i++) {
