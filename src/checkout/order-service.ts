@@ -377,6 +377,15 @@ export async function startOrderService(options: CheckoutServiceOptions & { orde
   const log: Logger = options.logger ?? silentLogger;
   const instance = options.instance ?? DEFAULT_ORDER_INSTANCE;
   const store = await OrderStore.open(orderStoreDir(options), log, instance);
+  // Before registering: the first orders must not pay for PGlite compiling its code paths.
+  const warmStarted = performance.now();
+  try {
+    await store.warmUp();
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  log.info({ ms: Math.round(performance.now() - warmStarted) }, 'order store warmed up');
   const notifier = new OrderNotifier(resolved.maxWatchers);
   const queue = new WorkQueue(resolved.queueSize, resolved.maxQueueWaiters);
   const link = new GatewayLink();

@@ -1,0 +1,113 @@
+/**
+ * Accepting an order does not wait for saga work. PGlite runs on the order
+ * service's own thread and settles its promises as microtasks, so a backlog
+ * of saga writes handed the store one after another used to run as one
+ * block: a `checkout.place` arriving on a socket meanwhile was read only
+ * after the whole backlog, which is where the accept tail under load came
+ * from. Counted, not timed: how many background operations finished between
+ * the place request arriving and its answer.
+ */
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OrderStore, TRANSITIONS_PER_COMMIT, type PlaceResult } from '../../src/checkout/order-store.js';
+import { advance } from '../../src/checkout/saga.js';
+import { silentLogger } from '../../src/observability/log.js';
+import { pgliteTemplate } from '../helpers/checkout.js';
+
+let dir: string;
+let store: OrderStore;
+let keys = 0;
+const cmd = () => ({ idempotencyKey: `accept-${++keys}`, customerId: 'c-1', items: [{ sku: 'A1', qty: 1 }] });
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sluice-accept-'));
+  await cp(await pgliteTemplate(), join(dir, 'order'), { recursive: true });
+  store = await OrderStore.open(join(dir, 'order'), silentLogger);
+  await store.warmUp(1);
+}, 60_000);
+
+afterAll(async () => {
+  await store?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A loopback socket pair: what the test writes on `out` arrives as a 'data' event on the server side. */
+async function socketPair(): Promise<{ server: Server; out: Socket; incoming: Socket }> {
+  const server = createServer();
+  const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  const out = connect(port, '127.0.0.1');
+  await new Promise<void>((resolve) => out.once('connect', resolve));
+  return { server, out, incoming: await accepted };
+}
+
+describe('order store: accepting goes ahead of saga work', () => {
+  it('a place request arriving on a socket behind a backlog of saga writes and reads waits for one of them at most', async () => {
+    const placed: PlaceResult[] = [];
+    for (let i = 0; i < 120; i++) placed.push(await store.place(cmd()));
+    const { server, out, incoming } = await socketPair();
+    try {
+      const answered = new Promise<{ before: number; after: number; status: string }>((resolve, reject) => {
+        incoming.once('data', () => {
+          const before = store.backgroundOps;
+          store.place(cmd()).then((r) => resolve({ before, after: store.backgroundOps, status: r.status }), reject);
+        });
+      });
+      // The backlog: every order's next transition and two reads of each, all asked for at once.
+      const start = store.backgroundOps;
+      const work = [
+        ...placed.map((p) => store.apply(p.orderId, advance(p.saga!, { kind: 'authorized', paymentId: `pay-${p.orderId}`, amountCents: p.saga!.amountCents }))),
+        ...placed.flatMap((p) => [store.view(p.orderId), store.events(p.orderId, 1, 16)]),
+      ];
+      // The request is on its way while the backlog is queued; it is read on the next turn of the event loop.
+      out.write('place');
+      const { before, after, status } = await answered;
+      expect(status).toBe('PENDING');
+      // At most the operation in progress when the request was read finished before its answer...
+      expect(after - before).toBeLessThanOrEqual(1);
+      // ...while most of the backlog was still waiting (the request really was behind it).
+      // (The first transition may go alone: the store was idle when it was asked for.)
+      const backlog = Math.ceil(placed.length / TRANSITIONS_PER_COMMIT) + 2 * placed.length;
+      expect(after - start).toBeLessThan(backlog / 2);
+      await Promise.all(work);
+      expect(store.backgroundOps - start).toBeGreaterThanOrEqual(backlog);
+      expect(store.backgroundOps - start).toBeLessThanOrEqual(backlog + 1);
+    } finally {
+      out.destroy();
+      incoming.destroy();
+      server.close();
+    }
+  });
+
+  it('commits transitions asked for together in batches, and refuses only the stale one', async () => {
+    const placed: PlaceResult[] = [];
+    for (let i = 0; i < 70; i++) placed.push(await store.place(cmd()));
+    const start = store.backgroundOps;
+    const authorized = (p: (typeof placed)[number]) => advance(p.saga!, { kind: 'authorized', paymentId: `pay-${p.orderId}`, amountCents: p.saga!.amountCents });
+    // The first order's transition is committed alone first, so its second copy in the batch below is stale.
+    await store.apply(placed[0]!.orderId, authorized(placed[0]!));
+    const results = await Promise.allSettled(placed.map((p) => store.apply(p.orderId, authorized(p))));
+    expect(results[0]).toMatchObject({ status: 'rejected', reason: { message: expect.stringContaining('saga is in state RESERVING, not AUTHORIZING') } });
+    for (const r of results.slice(1)) expect(r).toMatchObject({ status: 'fulfilled', value: [{ type: 'PaymentAuthorized', seq: 2 }] });
+    // 1 alone, then 70 in batches of at most TRANSITIONS_PER_COMMIT (the first of them maybe alone, asked for on an idle store).
+    const batches = store.backgroundOps - start - 1;
+    expect(batches).toBeGreaterThanOrEqual(Math.ceil(placed.length / TRANSITIONS_PER_COMMIT));
+    expect(batches).toBeLessThanOrEqual(Math.ceil(placed.length / TRANSITIONS_PER_COMMIT) + 1);
+    for (const p of placed) {
+      expect((await store.events(p.orderId, 1, 16)).map((e) => [e.type, e.seq])).toEqual([['OrderPlaced', 1], ['PaymentAuthorized', 2]]);
+      expect(await store.view(p.orderId)).toMatchObject({ status: 'PENDING', lastSeq: 2 });
+      expect(await store.saga(p.orderId)).toMatchObject({ state: 'RESERVING', attempts: 0 });
+    }
+  });
+
+  it('warming up leaves the store as it was', async () => {
+    const before = await store.counts();
+    await store.warmUp(2);
+    expect(await store.counts()).toEqual(before);
+    expect(await store.dueSagas([], 1_000, Date.now())).not.toContain(expect.stringContaining('warm'));
+  });
+});
