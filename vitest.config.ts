@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The admin server serves prebuilt browser assets: build them from the sources under test.
+    globalSetup: ['test/helpers/build-assets.ts'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 30_000,

@@ -43,15 +43,3 @@ export type { RetryBudgetOptions } from './resilience/retry-budget.js';
 export { TokenBucket } from './resilience/token-bucket.js';
 export { deadlineEntry, readDeadline, DEADLINE_MIME } from './resilience/deadline.js';
 export type { RoutePolicyInput, PoliciesConfig } from './policy/policy-config.js';
-
-/* For integrators: the bench service's routes, to embed in another process. */
-export { benchRoutes } from './bench/bench-service.js';
-
-/* For integrators: the checkout services (docs/checkout.md), to run in another process. */
-export { startOrderService } from './checkout/order-service.js';
-export { startPaymentService } from './checkout/payment-service.js';
-export { startInventoryService } from './checkout/inventory-service.js';
-export type { CheckoutServiceOptions, RunningService } from './checkout/service-host.js';
-export type { OrderOptions, PaymentOptions, InventoryOptions, ChaosOptions } from './checkout/config.js';
-export type { OrderEvent, OrderEventType, OrderLine } from './checkout/events.js';
-export type { OrderView, OrderStatus } from './checkout/read-model.js';

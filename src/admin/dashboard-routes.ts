@@ -1,22 +1,22 @@
 /**
  * The dashboard's HTTP routes on the admin server:
  *
- *   /                  the page (src/admin/dashboard/index.html)
+ *   /                  the page
  *   /config.json       where the page's browser client connects
- *   /assets/app.js     the dashboard app, bundled by esbuild on first request
+ *   /assets/app.js     the dashboard app
  *   /assets/sluice.js  the browser client bundle (also usable by any page of this origin)
  *   /assets/style.css, /assets/uplot.css
  *
- * Bundles are built once, on the first request that needs them, and kept in
- * memory; a failed build answers 500 with esbuild's message and is retried on
- * the next request. Nothing generated is written to disk.
+ * Every file but config.json is built before packing (scripts/build.ts, into
+ * dist/assets/) and only read here, so a gateway never bundles anything at
+ * runtime. Files are read once, on the first request that needs them, and
+ * kept in memory; a missing file answers 500 naming the build to run and is
+ * read again on the next request.
  */
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { packagePath } from '../paths.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../observability/log.js';
-import { BROWSER_CLIENT_ENTRY, DASHBOARD_ENTRY, buildBundle } from './bundles.js';
 
 export interface DashboardOptions {
   /** The gateway's WebSocket URL, e.g. `ws://127.0.0.1:7878`. */
@@ -28,19 +28,29 @@ export interface DashboardOptions {
 
 type Asset = { type: string; body: () => Promise<string> };
 
-const here = (file: string): string => packagePath('src/admin', file);
-const require = createRequire(packagePath('package.json'));
+/** Where the build writes the browser assets (scripts/browser-bundles.ts, ASSETS_DIR). */
+const ASSETS = 'dist/assets';
+
+/** Reads one prebuilt asset; a missing one says how to make it. */
+async function asset(name: string): Promise<string> {
+  try {
+    return await readFile(packagePath(ASSETS, name), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`${ASSETS}/${name} is missing: run npm run build (scripts/build.ts) in the Sluice package`);
+    throw err;
+  }
+}
 
 /** Returns the admin server's `extra` handler serving the dashboard. */
 export function dashboardRoutes(options: DashboardOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const config = JSON.stringify({ gatewayUrl: options.gatewayUrl, statsIntervalMs: options.statsIntervalMs ?? 1_000 });
   const assets = new Map<string, Asset>([
-    ['/', { type: 'text/html; charset=utf-8', body: once(() => readFile(here('./dashboard/index.html'), 'utf8')) }],
+    ['/', { type: 'text/html; charset=utf-8', body: once(() => asset('index.html')) }],
     ['/config.json', { type: 'application/json', body: () => Promise.resolve(config) }],
-    ['/assets/app.js', { type: 'text/javascript; charset=utf-8', body: once(async () => (await buildBundle(DASHBOARD_ENTRY)).code) }],
-    ['/assets/sluice.js', { type: 'text/javascript; charset=utf-8', body: once(async () => (await buildBundle(BROWSER_CLIENT_ENTRY)).code) }],
-    ['/assets/style.css', { type: 'text/css; charset=utf-8', body: once(() => readFile(here('./dashboard/style.css'), 'utf8')) }],
-    ['/assets/uplot.css', { type: 'text/css; charset=utf-8', body: once(() => readFile(require.resolve('uplot/dist/uPlot.min.css'), 'utf8')) }],
+    ['/assets/app.js', { type: 'text/javascript; charset=utf-8', body: once(() => asset('app.js')) }],
+    ['/assets/sluice.js', { type: 'text/javascript; charset=utf-8', body: once(() => asset('sluice.js')) }],
+    ['/assets/style.css', { type: 'text/css; charset=utf-8', body: once(() => asset('style.css')) }],
+    ['/assets/uplot.css', { type: 'text/css; charset=utf-8', body: once(() => asset('uplot.css')) }],
   ]);
   assets.set('/index.html', assets.get('/')!);
 

@@ -7,7 +7,6 @@ import { callCommand, streamCommand } from './call-command.js';
 import { orderCommand } from './order-command.js';
 import { benchCommand } from './bench-command.js';
 import { loadtestCommand } from './loadtest-command.js';
-import { buildBrowserCommand } from './build-browser-command.js';
 import { dlqCommand } from './dlq-command.js';
 import { benchPeerCommand } from './bench-peer-command.js';
 import { tokenCommand } from './token-command.js';
@@ -26,7 +25,6 @@ const commands: Record<string, { run: Command; summary: string }> = {
   token: { run: tokenCommand, summary: 'mint a development token (HS256 JWT) granting routes, a service registration or admin' },
   bench: { run: benchCommand, summary: 'run the benchmarks (ratios against baselines measured in the same run)' },
   'bench-peer': { run: benchPeerCommand, summary: 'a baseline process for the benchmarks (started by npm run bench)' },
-  'build-browser': { run: buildBrowserCommand, summary: 'write the browser client bundle (clients/browser/dist/sluice.js)' },
 };
 
 export async function main(argv: string[]): Promise<void> {

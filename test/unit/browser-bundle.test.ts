@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BROWSER_CLIENT_BUDGET, BROWSER_CLIENT_ENTRY, buildBundle } from '../../src/admin/bundles.js';
+import { BROWSER_CLIENT_BUDGET, BROWSER_CLIENT_ENTRY, buildBundle } from '../../scripts/browser-bundles.js';
 
 describe('browser client bundle', () => {
   it('builds for the browser with no Node-only code, within its size budget', async () => {

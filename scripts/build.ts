@@ -1,0 +1,35 @@
+/**
+ * Builds what the package ships (npm install in a clone and npm pack run it via "prepare"):
+ *   dist/src, dist/clients   compiled ESM with .d.ts, by tsc (tsconfig.build.json)
+ *   dist/assets              the browser client bundle and the dashboard, by esbuild
+ * so that the installed package runs plain JavaScript and serves prebuilt files: no TypeScript,
+ * tsx or esbuild at runtime. `--assets` builds only dist/assets (fast; the tests and the
+ * bin script's source mode use it).
+ */
+import { spawnSync } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { relative } from 'node:path';
+import { ASSETS_DIR, BROWSER_CLIENT_BUDGET, buildAssets } from './browser-bundles.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const assetsOnly = process.argv.includes('--assets');
+
+if (!assetsOnly) {
+  // A stale file of a module since moved or deleted would still be importable from the package.
+  await Promise.all(['dist/src', 'dist/clients'].map((d) => rm(new URL(`../${d}`, import.meta.url), { recursive: true, force: true })));
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+  if (result.status !== 0) {
+    process.stderr.write('build: tsc failed\n');
+    process.exit(1);
+  }
+}
+
+const client = await buildAssets();
+const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
+process.stdout.write(
+  `${relative(root, ASSETS_DIR)}/sluice.js: ${kib(client.bytes)} minified, ${kib(client.gzipBytes)} gzip ` +
+    `(budget ${kib(BROWSER_CLIENT_BUDGET.raw)} / ${kib(BROWSER_CLIENT_BUDGET.gzip)})\n`,
+);
