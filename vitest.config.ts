@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The packaging test packs and installs the tarball: it runs once, through vitest.package.config.ts.
+    exclude: ['test/package/**', '**/node_modules/**'],
     // The admin server serves prebuilt browser assets: build them from the sources under test.
     globalSetup: ['test/helpers/build-assets.ts'],
     pool: 'forks',

@@ -5,7 +5,7 @@
  * so items beyond credit wait in a bounded buffer and overflow ends the
  * channel with BUFFER_OVERFLOW.
  */
-import { Subject, takeUntil, type Observable } from 'rxjs';
+import { Observable, type Subscriber } from 'rxjs';
 import { SluiceError } from '../errors.js';
 import type { Payload } from '../protocol/frames.js';
 import type { Stream } from '../rsocket/stream.js';
@@ -78,7 +78,10 @@ function pumpIterable<I>(iterable: AsyncIterable<I>, io: ChannelInputIO<I>): Inp
 
 function pumpObservable<I>(observable: Observable<I>, bufferSize: number, io: ChannelInputIO<I>): InputPump {
   const buffer: I[] = [];
-  const stop$ = new Subject<void>();
+  // The subscriber the input is delivered to, held so stop() can close it even while a synchronous
+  // source is still emitting (such sources check `closed`). This does what takeUntil would, without
+  // pulling rxjs's innerFrom (and its async-iterator helpers) into the browser bundle.
+  let input: Subscriber<I> | undefined;
   let stream: Stream | undefined;
   let inputDone = false;
   let stopped = false;
@@ -86,8 +89,7 @@ function pumpObservable<I>(observable: Observable<I>, bufferSize: number, io: Ch
     if (stopped) return;
     stopped = true;
     buffer.length = 0;
-    stop$.next();
-    stop$.complete();
+    input?.unsubscribe();
   };
   const fail = (e: SluiceError) => {
     stop();
@@ -109,7 +111,11 @@ function pumpObservable<I>(observable: Observable<I>, bufferSize: number, io: Ch
     while (buffer.length > 0 && stream.sendCredit > 0) if (!send(stream, buffer.shift() as I)) return;
     if (buffer.length === 0 && inputDone) stream.complete();
   };
-  observable.pipe(takeUntil(stop$)).subscribe({
+  const stoppable = new Observable<I>((subscriber) => {
+    input = subscriber;
+    return observable.subscribe(subscriber);
+  });
+  stoppable.subscribe({
     next: (item) => {
       if (stopped) return;
       if (!stream) {
