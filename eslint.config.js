@@ -102,7 +102,7 @@ export default tseslint.config(
   },
   ...layers(),
   {
-    files: ['test/**/*.ts', 'bench/**/*.ts'],
+    files: ['test/**/*.ts', 'examples/*/test/**/*.ts', 'examples/*/scripts/**/*.ts'],
     rules: { 'no-console': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },
   },
   {

@@ -1,8 +1,15 @@
+import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
+// The examples import Sluice by name ('sluice', 'sluice/client'); the 'sluice-source' export condition
+// resolves those to the TypeScript sources under test, the same modules the tests import by path.
+const conditions = ['sluice-source', ...defaultServerConditions];
+
 export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions, externalConditions: conditions } },
   test: {
-    include: ['test/**/*.test.ts'],
+    include: ['test/**/*.test.ts', 'examples/*/test/**/*.test.ts'],
     // The packaging test packs and installs the tarball: it runs once, through vitest.package.config.ts.
     exclude: ['test/package/**', '**/node_modules/**'],
     // The admin server serves prebuilt browser assets: build them from the sources under test.

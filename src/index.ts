@@ -25,6 +25,11 @@ export type { OverflowPolicy, LastItem } from './flow/emitters.js';
 export { connect } from './transport/client-transport.js';
 export type { Client, ClientOptions, SluiceClient, CallOptions, StreamOptions, ChannelOptions } from './client/index.js';
 
+/* Logging: the interface the gateway and services log through (a pino logger fits it), a silent one, and Sluice's pino setup. */
+export { silentLogger } from './observability/log.js';
+export type { Logger } from './observability/log.js';
+export { createLogger } from './observability/logger.js';
+
 export { SluiceError, ErrorCodes, WireCode, isSluiceError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 

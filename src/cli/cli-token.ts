@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { connect } from '../transport/client-transport.js';
 import type { Client, ClientOptions } from '../client/index.js';
 import { SluiceError } from '../errors.js';
-import { DEFAULT_DATA_DIR } from '../checkout/service-host.js';
+import { DEFAULT_DATA_DIR } from '../../examples/checkout/src/service-host.js';
 import type { Flags } from './args.js';
 
 /** Where the demo writes its operator token, under its data dir. */

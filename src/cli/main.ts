@@ -2,13 +2,13 @@
 import { isSluiceError } from '../errors.js';
 import { gatewayCommand } from './gateway-command.js';
 import { serviceCommand } from './service-command.js';
-import { demoCommand } from './demo-command.js';
+import { demoCommand } from '../../examples/checkout/src/cli/demo-command.js';
 import { callCommand, streamCommand } from './call-command.js';
-import { orderCommand } from './order-command.js';
-import { benchCommand } from './bench-command.js';
+import { orderCommand } from '../../examples/checkout/src/cli/order-command.js';
+import { benchCommand } from '../../examples/bench/src/cli/bench-command.js';
 import { loadtestCommand } from './loadtest-command.js';
 import { dlqCommand } from './dlq-command.js';
-import { benchPeerCommand } from './bench-peer-command.js';
+import { benchPeerCommand } from '../../examples/bench/src/cli/bench-peer-command.js';
 import { tokenCommand } from './token-command.js';
 
 type Command = (argv: string[]) => Promise<void>;

@@ -1,15 +1,15 @@
 /** `sluice service <name>`: runs a built-in service connected to a gateway. */
-import { benchRoutes } from '../bench/bench-service.js';
+import { benchRoutes } from '../loadtest/bench-service.js';
 import { connectService } from '../service/connect-service.js';
 import { createLogger, type PinoLogger } from '../observability/logger.js';
-import { startInventoryService } from '../checkout/inventory-service.js';
-import { startOrderService } from '../checkout/order-service.js';
-import { startPaymentService } from '../checkout/payment-service.js';
-import { DEFAULT_DATA_DIR } from '../checkout/service-host.js';
+import { startInventoryService } from '../../examples/checkout/src/inventory-service.js';
+import { startOrderService } from '../../examples/checkout/src/order-service.js';
+import { startPaymentService } from '../../examples/checkout/src/payment-service.js';
+import { DEFAULT_DATA_DIR } from '../../examples/checkout/src/service-host.js';
 import { readFile } from 'node:fs/promises';
 import type { TokenSource } from '../client/token.js';
 import { caOption, exitWithParent, notifyParent, parseFlags, stopSignal, type Flags } from './args.js';
-import { INVENTORY_KNOBS, ORDER_KNOBS, PAYMENT_KNOBS, readKnobs, withKnobNames, type Knob } from './knobs.js';
+import { INVENTORY_KNOBS, ORDER_KNOBS, PAYMENT_KNOBS, readKnobs, withKnobNames, type Knob } from '../../examples/checkout/src/cli/knobs.js';
 
 const usage = `usage: sluice service <name> [options]
 

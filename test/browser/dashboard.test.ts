@@ -10,8 +10,8 @@
 import { copyFile, mkdir } from 'node:fs/promises';
 import { expect, it } from 'vitest';
 import { describeBrowser, useBrowser } from '../helpers/browser.js';
-import { checkoutPolicies } from '../../src/checkout/gateway-policies.js';
-import { startCheckoutStack } from '../helpers/checkout.js';
+import { checkoutPolicies } from '../../examples/checkout/src/gateway-policies.js';
+import { startCheckoutStack } from '../../examples/checkout/test/helpers/checkout.js';
 import { useHarness } from '../helpers/harness.js';
 
 const h = useHarness();

@@ -17,7 +17,7 @@ import type { ConnectionStatus } from '../../src/client/connect.js';
 import { tokenExpiry } from '../../src/client/token.js';
 import { mintToken } from '../../src/auth/mint.js';
 import type { GatewayOptions } from '../../src/config.js';
-import { SLUICE_BIN } from '../../src/demo/supervisor.js';
+import { SLUICE_BIN } from '../../examples/checkout/src/supervisor.js';
 import { eventually, useHarness } from '../helpers/harness.js';
 
 const run = promisify(execFile);

@@ -14,7 +14,7 @@ import { nodeTransport } from '../../src/transport/client-transport.js';
 import { SluiceClient } from '../../src/client/client.js';
 import { MimeTypes, encodeComposite, routeMetadata } from '../../src/protocol/metadata.js';
 import type { Connection } from '../../src/rsocket/connection.js';
-import { benchRoutes } from '../../src/bench/bench-service.js';
+import { benchRoutes } from '../../src/loadtest/bench-service.js';
 import { eventually, useHarness } from '../helpers/harness.js';
 import { mint, secretFile, tokenService, withToken } from '../helpers/auth.js';
 

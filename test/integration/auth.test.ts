@@ -16,10 +16,10 @@ import { SluiceError } from '../../src/errors.js';
 import { establish } from '../../src/client/connector.js';
 import { nodeTransport } from '../../src/transport/client-transport.js';
 import { MimeTypes, type MetadataEntry } from '../../src/protocol/metadata.js';
-import { benchRoutes } from '../../src/bench/bench-service.js';
+import { benchRoutes } from '../../src/loadtest/bench-service.js';
 import type { RouteTable } from '../../src/service/handlers.js';
 import { eventually, metricValue, metricsText, useHarness } from '../helpers/harness.js';
-import { startChild } from '../../src/demo/supervisor.js';
+import { startChild } from '../../examples/checkout/src/supervisor.js';
 import { mint, secretFile, tokenService, withToken } from '../helpers/auth.js';
 
 const h = useHarness();

@@ -15,8 +15,8 @@ import { registrationEntry } from '../../src/protocol/registration.js';
 import type { Connection, Responder } from '../../src/rsocket/connection.js';
 import type { FrameTransport } from '../../src/rsocket/transport.js';
 import type { StreamHandler } from '../../src/rsocket/stream.js';
-import { checkoutPolicies, SUBMIT_CHANNELS_PER_IDENTITY } from '../../src/checkout/gateway-policies.js';
-import { defaultOrderOptions } from '../../src/checkout/config.js';
+import { checkoutPolicies, SUBMIT_CHANNELS_PER_IDENTITY } from '../../examples/checkout/src/gateway-policies.js';
+import { defaultOrderOptions } from '../../examples/checkout/src/config.js';
 import { jsonPayload, metricValue, metricsText, recorder, useHarness } from '../helpers/harness.js';
 
 const h = useHarness();

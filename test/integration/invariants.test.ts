@@ -9,7 +9,7 @@
 import { firstValueFrom, from, take, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { SluiceError } from '../../src/errors.js';
-import { benchRoutes } from '../../src/bench/bench-service.js';
+import { benchRoutes } from '../../src/loadtest/bench-service.js';
 import { deadlineEntry } from '../../src/resilience/deadline.js';
 import type { RouteTable } from '../../src/service/handlers.js';
 import { eventually, metricsText, useHarness } from '../helpers/harness.js';

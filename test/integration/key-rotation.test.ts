@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config.js';
-import { benchRoutes } from '../../src/bench/bench-service.js';
-import { startChild } from '../../src/demo/supervisor.js';
+import { benchRoutes } from '../../src/loadtest/bench-service.js';
+import { startChild } from '../../examples/checkout/src/supervisor.js';
 import { useHarness } from '../helpers/harness.js';
 import { mint, tokenService } from '../helpers/auth.js';
 

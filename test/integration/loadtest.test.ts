@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { loadtestDefaults, type LoadtestOptions } from '../../src/loadtest/options.js';
 import { runLoadtest } from '../../src/loadtest/run.js';
-import { SLUICE_BIN } from '../../src/demo/supervisor.js';
+import { SLUICE_BIN } from '../../examples/checkout/src/supervisor.js';
 import { useHarness } from '../helpers/harness.js';
 
 const h = useHarness();

@@ -6,7 +6,7 @@
  * keeps working. Attackers run here, on loopback, bounded in count and time.
  */
 import { describe, expect, it } from 'vitest';
-import { startChild } from '../../src/demo/supervisor.js';
+import { startChild } from '../../examples/checkout/src/supervisor.js';
 import { encodePayloadFrame } from '../../src/protocol/codec.js';
 import { Flags, FrameType } from '../../src/protocol/frames.js';
 import { routeMetadata } from '../../src/protocol/metadata.js';

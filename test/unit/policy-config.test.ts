@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config-error.js';
 import { compilePolicies, defaultRoutePolicy } from '../../src/policy/policy-config.js';
 import { applyPolicyFlags } from '../../src/cli/gateway-command.js';
-import { SUBMIT_CHANNELS_PER_IDENTITY, checkoutPolicies, policyFlags } from '../../src/checkout/gateway-policies.js';
+import { SUBMIT_CHANNELS_PER_IDENTITY, checkoutPolicies, policyFlags } from '../../examples/checkout/src/gateway-policies.js';
 
 describe('compilePolicies', () => {
   it('gives every route the defaults when nothing is configured', () => {

@@ -1,0 +1,69 @@
+/**
+ * `sluice bench-peer <kind>`: the baseline processes `npm run bench` starts
+ * next to the gateway (raw ws source and relay, the three synchronous HTTP
+ * services, the NATS bench service), each in its own process like the
+ * gateway and the services it is compared with. Loopback only.
+ */
+import { startChainService, type ChainRole } from '../peers/http-chain.js';
+import { startNatsService } from '../peers/nats-service.js';
+import { startRawRelay, startRawSource } from '../peers/raw-ws.js';
+import { requireLoopback } from '../../../../src/loadtest/options.js';
+import { exitWithParent, intFlag, notifyParent, numberFlag, parseFlags, stopSignal } from '../../../../src/cli/args.js';
+
+const usage = `usage: sluice bench-peer <kind> [options]   (started by npm run bench)
+
+  kind                 raw-source | raw-relay | http-order | http-payment | http-inventory | nats-service
+  --port N             listen port, 0 = any free (default 0)
+  --upstream URL       raw-relay: the raw source; http-order: payment; http-payment: inventory
+  --latency-ms N       http-inventory: ms before answering (default 0)
+  --failure-rate R     http-inventory: share of calls answered 503, 0-1 (default 0)
+  --nats URL           nats-service: the NATS server (nats://127.0.0.1:PORT)
+`;
+
+export async function benchPeerCommand(argv: string[]): Promise<void> {
+  const [kind, ...rest] = argv;
+  const f = parseFlags(
+    rest,
+    { port: { type: 'string' }, upstream: { type: 'string' }, 'latency-ms': { type: 'string' }, 'failure-rate': { type: 'string' }, nats: { type: 'string' } },
+    usage,
+  );
+  const port = intFlag(f.port, '--port', 0, 65535) ?? 0;
+  const upstream = f.upstream as string | undefined;
+  const need = (value: string | undefined, flag: string): string => {
+    if (!value) throw new Error(`${kind} needs ${flag}\n\n${usage}`);
+    requireLoopback(value, flag);
+    return value;
+  };
+  let peer: { url?: string; close(): Promise<void> };
+  switch (kind) {
+    case 'raw-source':
+      peer = await startRawSource(port);
+      break;
+    case 'raw-relay':
+      peer = await startRawRelay(need(upstream, '--upstream'), port);
+      break;
+    case 'http-order':
+    case 'http-payment':
+    case 'http-inventory': {
+      const role = kind.slice('http-'.length) as ChainRole;
+      peer = await startChainService({
+        role,
+        port,
+        ...(role !== 'inventory' ? { upstream: need(upstream, '--upstream') } : {}),
+        latencyMs: intFlag(f['latency-ms'], '--latency-ms', 0, 600_000) ?? 0,
+        failureRate: numberFlag(f['failure-rate'], '--failure-rate', 0, 1) ?? 0,
+      });
+      break;
+    }
+    case 'nats-service':
+      peer = await startNatsService(need(f.nats as string | undefined, '--nats'));
+      break;
+    default:
+      throw new Error(`unknown bench peer '${kind ?? ''}'\n\n${usage}`);
+  }
+  notifyParent({ type: 'listening', url: peer.url ?? null });
+  exitWithParent();
+  await stopSignal();
+  await peer.close();
+  process.exit(0);
+}

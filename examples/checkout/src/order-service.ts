@@ -1,0 +1,462 @@
+/**
+ * The order service: takes orders, runs their sagas, and serves their events
+ * and views. Public routes (docs/protocol.md):
+ *
+ * - `checkout.place` (request-response): validate, record durably, answer
+ *   `{orderId, status}`; payment and inventory happen afterwards.
+ * - `checkout.submit` (request-channel): place commands in, acks out, in the
+ *   order of the commands. A command is pulled from the requester only when
+ *   the work queue has room, so a flooding producer is paced by demand.
+ * - `orders.watch` (request-stream): the order's events, history first, then
+ *   live, completing after the terminal event; produced only on demand.
+ * - `orders.get` (request-response): the order's view from the read model.
+ * - `orders.stats` (request-response): counts and the high water marks of
+ *   every bound (work queue, sagas, watchers, channels).
+ *
+ * Several instances may run at once, each with its own store. An order
+ * belongs to the instance that accepted it (its id ends with `@<instance>`)
+ * and only that instance runs its saga. The gateway sends `orders.get` and
+ * `orders.watch` to whichever instance it picks; one that does not own the
+ * order relays the call to the owner through the gateway, on the owner's own
+ * routes `orders.owner.<instance>.get` and `.watch`.
+ */
+import { join } from 'node:path';
+import { SluiceError } from 'sluice';
+import { lastItem, type LastItem } from 'sluice';
+import { deadlineEntry } from 'sluice';
+import { silentLogger, type Logger } from 'sluice';
+import type { Service } from 'sluice';
+import type { RouteTable, StreamContext } from 'sluice';
+import { resolveOrderOptions, type OrderOptions } from './config.js';
+import { isTerminal, type OrderEvent } from './events.js';
+import { OrderNotifier } from './order-notifier.js';
+import { OrderStore, orderOwner, type PlaceResult } from './order-store.js';
+import { SagaRunner, type StepCaller } from './saga-runner.js';
+import { connectCheckoutService, DEFAULT_DATA_DIR, type CheckoutServiceOptions, type RunningService } from './service-host.js';
+import { parseEmpty, parseOrderRef, parsePlaceCommand, type PlaceCommand } from './validation.js';
+import { WorkQueue } from './work-queue.js';
+
+/** The routes the order service registers (the demo's readiness waits for each). */
+export const ORDER_ROUTES = ['checkout.place', 'checkout.submit', 'orders.watch', 'orders.get', 'orders.stats'] as const;
+
+/** The default instance id of the order service; its store is `<dataDir>/order`. */
+export const DEFAULT_ORDER_INSTANCE = 'order-1';
+
+/** The pattern of every instance's owner routes (see ownerRoutes): what an order service's token must grant to register and to call. */
+export const ORDER_OWNER_ROUTES = 'orders.owner.*';
+
+/** The routes on which `instance` serves the orders it owns (and only those): where other instances relay reads. */
+export function ownerRoutes(instance: string): { get: string; watch: string } {
+  return { get: `orders.owner.${instance}.get`, watch: `orders.owner.${instance}.watch` };
+}
+
+/**
+ * Where an order-service instance keeps its store: `<dataDir>/order` for the
+ * default instance (as before instances were more than one), else
+ * `<dataDir>/<instance>` with characters other than `[A-Za-z0-9_.-]` as `_`.
+ */
+export function orderStoreDir(options: Pick<CheckoutServiceOptions, 'dataDir' | 'instance'>): string {
+  const instance = options.instance ?? DEFAULT_ORDER_INSTANCE;
+  const dir = instance === DEFAULT_ORDER_INSTANCE ? 'order' : instance.replace(/[^A-Za-z0-9_.-]/g, '_');
+  return join(options.dataDir ?? DEFAULT_DATA_DIR, dir);
+}
+
+/** Events read from the store per page by `orders.watch` (an order has at most 9). */
+const WATCH_PAGE = 16;
+
+/** A `checkout.submit` ack: the order placed, or why the command was refused. */
+export type SubmitAck = { idempotencyKey: string | null; orderId: string } | { idempotencyKey: string | null; error: { code: string; message: string } };
+
+/** The order service's components, shared by its routes and exposed for tests and embedding. */
+export interface OrderServiceParts {
+  /** This instance's id: the owner of the orders it accepts. */
+  readonly instance: string;
+  /** Calls another instance's owner routes (through the gateway); absent, every order is looked up locally. */
+  readonly peers?: OwnerCaller;
+  readonly store: OrderStore;
+  readonly queue: WorkQueue;
+  readonly notifier: OrderNotifier;
+  readonly runner: SagaRunner;
+  readonly options: OrderOptions;
+}
+
+/** How an instance reaches the instance that owns an order. */
+export interface OwnerCaller {
+  requestResponse(route: string, data: unknown, signal: AbortSignal): Promise<unknown>;
+  iterateStream(route: string, data: unknown, signal: AbortSignal): AsyncIterableIterator<OrderEvent>;
+}
+
+/** The order service's route table over its components (no I/O of its own beyond theirs). */
+export function orderRoutes(parts: OrderServiceParts): RouteTable {
+  const { store, queue, notifier, runner, options, instance, peers } = parts;
+  const own = ownerRoutes(instance);
+  /** The instance to relay to, or undefined when this one owns the order (or the id names no owner). */
+  const elsewhere = (orderId: string): string | undefined => {
+    const owner = orderOwner(orderId);
+    return owner !== undefined && owner !== instance && peers ? owner : undefined;
+  };
+  const getLocal = async (orderId: string) => {
+    const view = await store.view(orderId);
+    if (!view) throw new SluiceError('INVALID_ARGUMENT', `no order '${orderId}'`);
+    return view;
+  };
+  let channels = 0;
+  let channelsMax = 0;
+  const window = submitWindow(options.queueSize);
+
+  /** Records a validated command; the caller holds a work-queue slot. */
+  const place = async (cmd: PlaceCommand): Promise<PlaceResult> => {
+    const result = await store.place(cmd);
+    if (result.created) runner.offer(result.orderId, result.saga);
+    return result;
+  };
+
+  const ack = async (data: unknown): Promise<SubmitAck> => {
+    const key = typeof data === 'object' && data !== null && typeof (data as { idempotencyKey?: unknown }).idempotencyKey === 'string' ? (data as { idempotencyKey: string }).idempotencyKey : null;
+    try {
+      const { orderId } = await place(parsePlaceCommand(data));
+      return { idempotencyKey: key, orderId };
+    } catch (err) {
+      const e = SluiceError.from(err);
+      return { idempotencyKey: key, error: { code: e.code, message: e.message } };
+    }
+  };
+
+  return {
+    'checkout.place': {
+      idempotent: true,
+      async requestResponse(data: unknown, ctx) {
+        // Validate before taking a slot: bad input costs nothing and records nothing.
+        const cmd = parsePlaceCommand(data);
+        await queue.acquire(ctx.signal);
+        try {
+          const { orderId, status } = await place(cmd);
+          return { orderId, status };
+        } finally {
+          queue.release();
+        }
+      },
+    },
+
+    'checkout.submit': {
+      // Commands are requested only from the handler's pulls, at most `window` ahead of them.
+      inputPrefetch: window,
+      requestChannel(input: AsyncIterableIterator<unknown>, ctx: StreamContext) {
+        if (channels >= options.maxSubmitChannels) throw new SluiceError('OVERLOADED', `too many checkout.submit channels (${options.maxSubmitChannels}); retry later`);
+        channels++;
+        channelsMax = Math.max(channelsMax, channels);
+        return submitAcks(input, ctx, queue, ack, () => channels--);
+      },
+    },
+
+    'orders.watch': {
+      requestStream(data: unknown, ctx: StreamContext) {
+        const { orderId } = parseOrderRef(data, 'orders.watch');
+        const owner = elsewhere(orderId);
+        if (owner !== undefined) return relayWatch(peers!, owner, orderId, ctx);
+        return watch(orderId, ctx, store, notifier);
+      },
+    },
+
+    'orders.get': {
+      idempotent: true,
+      async requestResponse(data: unknown, ctx) {
+        const { orderId } = parseOrderRef(data, 'orders.get');
+        const owner = elsewhere(orderId);
+        if (owner === undefined) return getLocal(orderId);
+        return peers!.requestResponse(ownerRoutes(owner).get, { orderId }, ctx.signal).catch((err: unknown) => {
+          throw ownerUnreachable(err, owner, orderId);
+        });
+      },
+    },
+
+    // This instance's own orders only: never relayed again, so a relay is one hop at most.
+    [own.watch]: {
+      requestStream(data: unknown, ctx: StreamContext) {
+        return watch(parseOrderRef(data, own.watch).orderId, ctx, store, notifier);
+      },
+    },
+
+    [own.get]: {
+      idempotent: true,
+      requestResponse: (data: unknown) => getLocal(parseOrderRef(data, own.get).orderId),
+    },
+
+    'orders.stats': {
+      idempotent: true,
+      async requestResponse(data: unknown) {
+        parseEmpty(data, 'orders.stats');
+        return {
+          orders: await store.counts(),
+          queue: { depth: queue.depth, max: queue.max, capacity: queue.capacity, waiting: queue.waiting },
+          sagas: { active: runner.active, max: runner.max, capacity: options.maxSagas, parked: await store.parkedCount(), timeline: runner.phases() },
+          dependencies: runner.dependencies(),
+          // What the bounds above add up to: the process's resident memory, in bytes.
+          process: { rssBytes: process.memoryUsage.rss() },
+          watchers: { active: notifier.active, capacity: notifier.capacity },
+          submitChannels: { active: channels, max: channelsMax, capacity: options.maxSubmitChannels },
+        };
+      },
+    },
+  };
+}
+
+/**
+ * Commands a `checkout.submit` channel may have requested ahead of its pulls:
+ * enough to hide the round trip to the requester, small against the queue.
+ */
+export function submitWindow(queueSize: number): number {
+  return Math.max(1, Math.min(8, Math.floor(queueSize / 4)));
+}
+
+/**
+ * The ack stream of one `checkout.submit` channel.
+ *
+ * - A pump takes a work-queue slot, then pulls the next command. Demand to
+ *   the requester is sent only from that pull (the channel input tops its
+ *   read-ahead up to `window` there), so nothing is requested while the
+ *   queue is full. A channel keeps at most half the queue in progress, so
+ *   one requester cannot take all of it.
+ * - Each command is recorded as soon as it is pulled; the generator yields
+ *   the acks in command order as the requester's demand allows and frees a
+ *   command's slot when its ack goes out.
+ *
+ * What the service holds for a channel is therefore bounded by its slots plus
+ * `window` commands read ahead; a requester that stops reading acks stops
+ * being asked for commands.
+ */
+function submitAcks(
+  input: AsyncIterableIterator<unknown>,
+  ctx: StreamContext,
+  queue: WorkQueue,
+  ack: (data: unknown) => Promise<SubmitAck>,
+  onEnd: () => void,
+): AsyncIterable<SubmitAck> {
+  const perChannel = Math.max(1, Math.floor(queue.capacity / 2));
+  const pending: Promise<SubmitAck>[] = [];
+  let inputDone = false;
+  let inputError: unknown;
+  // One waiter each: the generator waits for acks, the pump for the channel's share of the queue.
+  let ackReady: (() => void) | undefined;
+  let shareFree: (() => void) | undefined;
+  const wake = (which: 'ack' | 'share') => {
+    const w = which === 'ack' ? ackReady : shareFree;
+    if (which === 'ack') ackReady = undefined;
+    else shareFree = undefined;
+    w?.();
+  };
+
+  const pump = async () => {
+    try {
+      for (;;) {
+        while (pending.length >= perChannel && !ctx.signal.aborted) await new Promise<void>((resolve) => (shareFree = resolve));
+        await queue.acquire(ctx.signal);
+        let next: IteratorResult<unknown>;
+        try {
+          next = await input.next();
+        } catch (err) {
+          queue.release();
+          throw err;
+        }
+        if (next.done) {
+          queue.release();
+          return;
+        }
+        pending.push(ack(next.value));
+        wake('ack');
+      }
+    } catch (err) {
+      inputError = err;
+    } finally {
+      inputDone = true;
+      wake('ack');
+    }
+  };
+  void pump();
+
+  return (async function* () {
+    try {
+      for (;;) {
+        const head = pending[0];
+        if (head === undefined) {
+          if (inputDone) {
+            if (inputError !== undefined && !ctx.signal.aborted) throw inputError;
+            return;
+          }
+          await new Promise<void>((resolve) => (ackReady = resolve));
+          continue;
+        }
+        const result = await head;
+        void pending.shift();
+        queue.release();
+        wake('share');
+        yield result;
+      }
+    } finally {
+      // Cancelled or failed: slots still held by acks not sent are freed as their commands finish.
+      for (const p of pending.splice(0)) void p.finally(() => queue.release());
+      wake('share');
+      onEnd();
+    }
+  })();
+}
+
+/**
+ * One order's events: reads the log from the next `seq` whenever the order
+ * notifier says it grew. Pulled only on demand, so a slow subscriber holds
+ * nothing but its position; cancel (ctx.signal) ends the wait and releases
+ * the subscription. The terminal event carries the completion with it
+ * (`lastItem`), so a subscriber that asked for exactly the events there are
+ * sees the stream end.
+ */
+async function* watch(orderId: string, ctx: StreamContext, store: OrderStore, notifier: OrderNotifier): AsyncGenerator<OrderEvent | LastItem<OrderEvent>> {
+  let next = 1;
+  const first = await store.events(orderId, next, WATCH_PAGE);
+  if (first.length === 0) throw new SluiceError('INVALID_ARGUMENT', `no order '${orderId}'`);
+  const sub = notifier.subscribe(orderId);
+  try {
+    let page = first;
+    for (;;) {
+      for (const event of page) {
+        if (isTerminal(event)) {
+          yield lastItem(event);
+          return;
+        }
+        yield event;
+        next = event.seq + 1;
+      }
+      // Reset before reading: an append after this point wakes the wait below at once.
+      sub.reset();
+      page = await store.events(orderId, next, WATCH_PAGE);
+      if (page.length === 0) await sub.wait(ctx.signal);
+    }
+  } finally {
+    sub.close();
+  }
+}
+
+/**
+ * The owner could not be asked: NO_ROUTE from the gateway means no instance
+ * serves its owner routes (it is down or gone), which the caller sees as
+ * UNAVAILABLE naming the owner. Other errors (the owner's own answer) pass through.
+ */
+function ownerUnreachable(err: unknown, owner: string, orderId: string): SluiceError {
+  const e = SluiceError.from(err);
+  if (e.code !== 'NO_ROUTE') return e;
+  return new SluiceError('UNAVAILABLE', `order '${orderId}' belongs to order-service instance '${owner}', which is not connected; retry later`, { cause: e });
+}
+
+/**
+ * `orders.watch` for an order another instance owns: the owner's stream,
+ * item by item as this stream's subscriber pulls (the upstream iterator
+ * requests a few ahead), ending with the terminal event as the owner's does.
+ */
+async function* relayWatch(peers: OwnerCaller, owner: string, orderId: string, ctx: StreamContext): AsyncGenerator<OrderEvent | LastItem<OrderEvent>> {
+  const upstream = peers.iterateStream(ownerRoutes(owner).watch, { orderId }, ctx.signal);
+  try {
+    for await (const event of upstream) {
+      if (isTerminal(event)) {
+        yield lastItem(event);
+        return;
+      }
+      yield event;
+    }
+  } catch (err) {
+    throw ownerUnreachable(err, owner, orderId);
+  } finally {
+    await upstream.return?.();
+  }
+}
+
+/**
+ * Opens this instance's order store (`orderStoreDir`), serves the order
+ * routes and its owner routes, and resumes every unfinished saga it owns.
+ */
+export async function startOrderService(options: CheckoutServiceOptions & { order?: Partial<OrderOptions> }): Promise<RunningService & { parts: OrderServiceParts }> {
+  const resolved = resolveOrderOptions(options.order);
+  const log: Logger = options.logger ?? silentLogger;
+  const instance = options.instance ?? DEFAULT_ORDER_INSTANCE;
+  const store = await OrderStore.open(orderStoreDir(options), log, instance);
+  // Before registering: the first orders must not pay for PGlite compiling its code paths.
+  const warmStarted = performance.now();
+  try {
+    await store.warmUp();
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  log.info({ ms: Math.round(performance.now() - warmStarted) }, 'order store warmed up');
+  const notifier = new OrderNotifier(resolved.maxWatchers);
+  const queue = new WorkQueue(resolved.queueSize, resolved.maxQueueWaiters);
+  const link = new GatewayLink();
+  const runner = new SagaRunner(store, link, resolved, (orderId) => notifier.notify(orderId), log.child({ component: 'saga' }));
+  const parts: OrderServiceParts = { instance, peers: link, store, queue, notifier, runner, options: resolved };
+  let service: Service;
+  try {
+    service = await connectCheckoutService({ ...options, instance }, 'order', orderRoutes(parts), { connected: () => link.wake() });
+  } catch (err) {
+    await runner.close();
+    await store.close();
+    throw err;
+  }
+  link.service = service;
+  runner.start();
+  log.info({ ...resolved }, 'order service ready');
+  return {
+    service,
+    parts,
+    async close() {
+      await runner.close();
+      service.close();
+      await store.close();
+    },
+  };
+}
+
+/** The saga runner's and the relays' way out: calls through the order service's own gateway connection. */
+class GatewayLink implements StepCaller, OwnerCaller {
+  service: Service | undefined;
+  private readonly waiters = new Set<() => void>();
+
+  get connected(): boolean {
+    return this.service?.connected ?? false;
+  }
+
+  requestResponse(route: string, data: unknown, signal: AbortSignal): Promise<unknown> {
+    if (!this.service) return Promise.reject(new SluiceError('UNAVAILABLE', 'not connected to the gateway yet'));
+    return this.service.client.requestResponse(route, data, { signal });
+  }
+
+  iterateStream(route: string, data: unknown, signal: AbortSignal): AsyncIterableIterator<OrderEvent> {
+    if (!this.service) throw new SluiceError('UNAVAILABLE', 'not connected to the gateway yet');
+    // An order has at most 9 events: a small read-ahead hides the hop without holding much.
+    return this.service.client.iterateStream<OrderEvent>(route, data, { signal, prefetch: 4 });
+  }
+
+  call(route: string, data: unknown, deadlineMs: number, signal: AbortSignal): Promise<unknown> {
+    if (!this.service) return Promise.reject(new SluiceError('UNAVAILABLE', 'not connected to the gateway yet'));
+    // The deadline travels too: the gateway enforces it and the step's handler sees it (ctx.deadline, ctx.signal).
+    return this.service.client.requestResponse(route, data, { signal, metadata: [deadlineEntry(deadlineMs)] });
+  }
+
+  whenConnected(signal: AbortSignal): Promise<void> {
+    if (this.connected) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const done = () => {
+        signal.removeEventListener('abort', onAbort);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const onAbort = () => {
+        this.waiters.delete(done);
+        reject(new SluiceError('CANCELED', 'stopped'));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiters.add(done);
+    });
+  }
+
+  wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+}

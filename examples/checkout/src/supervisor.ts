@@ -1,0 +1,88 @@
+/**
+ * Starts Sluice processes as children and stops them in order. Children run
+ * `bin/sluice.js <command>` with an IPC channel (they report `listening` /
+ * `registered` over it) in their own process group, and exit by themselves
+ * if the supervisor goes away.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { packagePath } from '../../../src/paths.js';
+
+export const SLUICE_BIN = packagePath('bin/sluice.js');
+
+export interface ChildSpec {
+  readonly name: string;
+  readonly args: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+export interface Child {
+  readonly name: string;
+  readonly process: ChildProcess;
+  /** Resolves with the child's first IPC message of `type`. */
+  message<T = Record<string, unknown>>(type: string, timeoutMs: number): Promise<T>;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves when it exited. */
+  stop(graceMs: number): Promise<void>;
+}
+
+export function startChild(spec: ChildSpec, output: 'inherit' | 'ignore' | 'pipe' = 'inherit'): Child {
+  const proc = spawn(process.execPath, [SLUICE_BIN, ...spec.args], {
+    stdio: ['ignore', output, output, 'ipc'],
+    env: { ...process.env, ...spec.env },
+    detached: true,
+  });
+  const exited = new Promise<void>((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) resolve();
+    else proc.once('exit', () => resolve());
+  });
+  return {
+    name: spec.name,
+    process: proc,
+    message<T>(type: string, timeoutMs: number): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => fail(new Error(`${spec.name}: no '${type}' within ${timeoutMs} ms`)), timeoutMs);
+        const onMessage = (m: unknown) => {
+          if (typeof m === 'object' && m !== null && (m as { type?: unknown }).type === type) {
+            cleanup();
+            resolve(m as T);
+          }
+        };
+        const onExit = (code: number | null) => fail(new Error(`${spec.name} exited (code ${code}) before '${type}'`));
+        const cleanup = () => {
+          clearTimeout(timer);
+          proc.off('message', onMessage);
+          proc.off('exit', onExit);
+        };
+        const fail = (e: Error) => {
+          cleanup();
+          reject(e);
+        };
+        proc.on('message', onMessage);
+        proc.once('exit', onExit);
+      });
+    },
+    async stop(graceMs: number): Promise<void> {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Polls `url` until it answers 200, for at most `timeoutMs`. */
+export async function waitForHttpOk(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+      last = `${res.status} ${await res.text()}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} not ready within ${timeoutMs} ms (last answer: ${last.trim()})`);
+}

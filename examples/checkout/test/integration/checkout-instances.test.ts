@@ -1,0 +1,80 @@
+/**
+ * Two order-service instances at once, each a real process with its own
+ * store, behind one gateway that spreads `checkout.place` between them:
+ * every order is owned by the instance that accepted it, only its owner runs
+ * the saga (one authorize call, one charge, one reservation, one
+ * confirmation per order), and `orders.get` / `orders.watch` answer for any
+ * order whichever instance the gateway picks, the other relaying to the
+ * owner. With the owner gone, a read of its orders is UNAVAILABLE naming it.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { orderOwner } from '../../src/order-store.js';
+import { startCheckoutStack, types, type CheckoutStack } from '../helpers/checkout.js';
+import { eventually } from '../../../../test/helpers/harness.js';
+
+type Payment = { status: string | null; ledger: { kind: string }[]; calls: Record<string, number> };
+type Reservation = { status: string | null; calls: Record<string, number> };
+
+let stack: CheckoutStack | undefined;
+afterEach(async () => {
+  await stack?.close();
+  stack = undefined;
+});
+
+describe('several order-service instances', () => {
+  it('share the orders, and each order is processed once, by its owner, readable through either', async () => {
+    const s = (stack = await startCheckoutStack({ orderInstances: 2, flags: { inventory: ['--latency-ms', '200'] } }));
+    const N = 40;
+    const ids = await Promise.all(Array.from({ length: N }, (_, i) => s.place([{ sku: 'A1', qty: 1 }], `multi-${i}`)));
+    expect(new Set(ids).size).toBe(N);
+    const owners = new Map<string, number>();
+    for (const id of ids) owners.set(orderOwner(id) ?? '?', (owners.get(orderOwner(id) ?? '?') ?? 0) + 1);
+    // The gateway spread the orders: both instances own some.
+    expect([...owners.keys()].sort()).toEqual(['order-1', 'order-2']);
+
+    for (const orderId of ids) {
+      // Whichever instance the gateway picks answers the watch: the owner, or the other relaying to it.
+      const events = await s.events(orderId);
+      expect(types(events)).toEqual(['OrderPlaced', 'PaymentAuthorized', 'StockReserved', 'OrderConfirmed']);
+      expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+      const payment = await s.client.requestResponse<Payment>('payment.get', { orderId });
+      expect(payment.ledger.map((l) => l.kind)).toEqual(['CHARGE']);
+      // One authorize call: the other instance never ran this order's saga.
+      expect(payment.calls).toEqual({ 'payment.authorize': 1 });
+      const reservation = await s.client.requestResponse<Reservation>('inventory.get', { orderId });
+      expect(reservation.status).toBe('RESERVED');
+      expect(reservation.calls).toEqual({ 'inventory.reserve': 1 });
+    }
+    // orders.get, asked several times per order, lands on both instances and always answers.
+    for (const orderId of ids.slice(0, 10)) {
+      for (let i = 0; i < 4; i++) expect(await s.client.requestResponse<{ status: string; orderId: string }>('orders.get', { orderId })).toMatchObject({ orderId, status: 'CONFIRMED' });
+    }
+    // Each instance reports only the orders it owns.
+    const own = async (instance: string) => (await s.client.requestResponse<{ status: string }>(`orders.owner.${instance}.get`, { orderId: ids.find((id) => orderOwner(id) === instance)! })).status;
+    expect(await own('order-1')).toBe('CONFIRMED');
+    expect(await own('order-2')).toBe('CONFIRMED');
+    await expect(s.client.requestResponse(`orders.owner.order-1.get`, { orderId: ids.find((id) => orderOwner(id) === 'order-2')! })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+
+    // The owner of some orders goes away: the other instance says so instead of "no order".
+    const child = s.orders.get('order-2')!;
+    const gone = new Promise<void>((resolve) => child.process.once('exit', () => resolve()));
+    child.process.kill('SIGKILL');
+    await gone;
+    const orphan = ids.find((id) => orderOwner(id) === 'order-2')!;
+    const refusal = await eventually(
+      async () => {
+        const e = await s.client.requestResponse('orders.get', { orderId: orphan }).then(
+          () => undefined,
+          (err: { code: string; message: string }) => err,
+        );
+        // (Until the gateway has seen it go, a call may still reach it and fail otherwise.)
+        return e?.code === 'UNAVAILABLE' && e.message.includes("instance 'order-2'") ? e : undefined;
+      },
+      'orders.get of an order whose owner is gone to be UNAVAILABLE',
+    );
+    expect(refusal.message).toMatch(/belongs to order-service instance 'order-2', which is not connected/);
+    // Back again with its store: its orders are readable through either instance once more.
+    await s.startOrder('order-2');
+    expect(await s.client.requestResponse<{ status: string }>('orders.get', { orderId: orphan })).toMatchObject({ status: 'CONFIRMED' });
+  }, 180_000);
+});
