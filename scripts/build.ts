@@ -7,7 +7,7 @@
  * bin script's source mode use it).
  */
 import { spawnSync } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { relative } from 'node:path';
@@ -18,11 +18,18 @@ const assetsOnly = process.argv.includes('--assets');
 
 if (!assetsOnly) {
   // A stale file of a module since moved or deleted would still be importable from the package.
-  await Promise.all(['dist/src', 'dist/clients'].map((d) => rm(new URL(`../${d}`, import.meta.url), { recursive: true, force: true })));
+  await Promise.all(['dist/src', 'dist/clients', 'dist/examples', 'dist/test'].map((d) => rm(new URL(`../${d}`, import.meta.url), { recursive: true, force: true })));
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
   if (result.status !== 0) {
     process.stderr.write('build: tsc failed\n');
+    process.exit(1);
+  }
+  // tsc emits every file the package imports: anything outside src/ and clients/ means the product
+  // reaches into the examples or the tests, whose dependencies an installed package does not have.
+  const strays = (await readdir(new URL('../dist', import.meta.url))).filter((d) => !['src', 'clients', 'assets'].includes(d));
+  if (strays.length > 0) {
+    process.stderr.write(`build: the package imports code outside src/ and clients/: dist/${strays.join(', dist/')}\n`);
     process.exit(1);
   }
 }

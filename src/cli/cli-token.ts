@@ -12,11 +12,13 @@ import { join } from 'node:path';
 import { connect } from '../transport/client-transport.js';
 import type { Client, ClientOptions } from '../client/index.js';
 import { SluiceError } from '../errors.js';
-import { DEFAULT_DATA_DIR } from '../../examples/checkout/src/service-host.js';
 import type { Flags } from './args.js';
 
 /** Where the demo writes its operator token, under its data dir. */
 export const OPERATOR_TOKEN_FILE = join('gateway', 'operator.jwt');
+
+/** Data dir the CLI looks in when SLUICE_DATA_DIR is unset: the demo's default (`npm start` run from the same directory). */
+export const DEFAULT_DATA_DIR = './data';
 
 export const tokenFlags: Flags = { token: { type: 'string' }, 'token-file': { type: 'string' } };
 

@@ -50,15 +50,16 @@ describe('npm start', () => {
       client.close();
       for (const file of ['gateway/auth-secret', 'gateway/operator.jwt']) expect((await stat(join(dataDir, file))).mode & 0o777, file).toBe(0o600);
       // The CLI as a user on this machine runs it: its data dir is the demo's, so dlq gets the operator token.
-      const cli = (args: string[], env: Record<string, string> = {}) => promisify(execFile)(process.execPath, args, { cwd, env: { ...process.env, SLUICE_DATA_DIR: dataDir, SLUICE_TOKEN: '', SLUICE_TOKEN_FILE: '', ...env } });
+      const cliEnv = (env: Record<string, string> = {}) => ({ cwd, env: { ...process.env, SLUICE_DATA_DIR: dataDir, SLUICE_TOKEN: '', SLUICE_TOKEN_FILE: '', ...env } });
+      const cli = (args: string[], env: Record<string, string> = {}) => promisify(execFile)(process.execPath, args, cliEnv(env));
       // The command the banner suggests, as printed: it places an order and prints its events to the end.
-      const tryIt = /^ {2}(node bin\/sluice\.js order .*)$/m.exec(out)?.[1];
+      const tryIt = /^ {2}(npm run --silent checkout -- order .*)$/m.exec(out)?.[1];
       expect(tryIt).toBeDefined();
-      const [, ...args] = tryIt!.split(/\s+/);
+      const [npm, ...args] = tryIt!.split(/\s+/);
       // Independent commands, run side by side: each is its own process.
       const anonymous = { SLUICE_DATA_DIR: join(dataDir, 'nowhere') };
       const [{ stdout }, echoed, , refund] = await Promise.all([
-        cli(args),
+        promisify(execFile)(npm!, args, cliEnv()),
         cli(['bin/sluice.js', 'call', 'bench.echo', '{"hello":"sluice"}', '--url', url!]),
         // Admin: exits non-zero (rejecting the whole) unless the operator token is accepted.
         cli(['bin/sluice.js', 'dlq', 'list', '--url', url!]),

@@ -5,7 +5,13 @@
  * them all (services first, so the gateway sees them leave, then the gateway).
  */
 import { createServer } from 'node:net';
-import { startChild, type Child } from '../../checkout/src/supervisor.js';
+import { CHECKOUT, exampleProgram, startChild, type Child } from '../../checkout/src/supervisor.js';
+
+/** `sluice-bench <command>`: bench, bench-peer. */
+export const BENCH = exampleProgram(new URL('./cli/main.ts', import.meta.url));
+
+/** The checkout services run from the checkout example's CLI; the bench service is the product's. */
+const CHECKOUT_SERVICES = new Set(['order', 'payment', 'inventory']);
 
 /** Ms to wait for a child to report it is up. */
 const START_TIMEOUT_MS = 30_000;
@@ -27,21 +33,22 @@ export class Processes {
   }
 
   /**
-   * A built-in service (`sluice service <name> [...extra]`) registered with
+   * A built-in service (`sluice service bench`, or `sluice-checkout service <name>`, [...extra]) registered with
    * the gateway (or direct server) at `url`; `env` carries what argv must not
    * (SLUICE_TOKEN).
    */
   async service(name: string, url: string, instance?: string, extra: readonly string[] = [], env: Readonly<Record<string, string>> = {}): Promise<Child> {
     const args = ['service', name, '--url', url, ...(instance ? ['--instance', instance] : []), ...extra];
     // 'error': a service logs its own disconnection at warn when the bench stops it, which is noise here.
-    const child = this.track(startChild({ name: instance ?? name, args, env: { SLUICE_LOG_LEVEL: 'error', ...env } }, 'inherit'));
+    const program = CHECKOUT_SERVICES.has(name) ? { program: CHECKOUT } : {};
+    const child = this.track(startChild({ name: instance ?? name, ...program, args, env: { SLUICE_LOG_LEVEL: 'error', ...env } }, 'inherit'));
     await child.message('registered', START_TIMEOUT_MS);
     return child;
   }
 
-  /** A baseline peer (`sluice bench-peer <kind>`); resolves with the URL it listens on, if any. */
+  /** A baseline peer (`sluice-bench bench-peer <kind>`); resolves with the URL it listens on, if any. */
   async peer(kind: string, args: readonly string[] = []): Promise<{ child: Child; url: string }> {
-    const child = this.track(startChild({ name: kind, args: ['bench-peer', kind, ...args], env: { SLUICE_LOG_LEVEL: 'warn' } }, 'inherit'));
+    const child = this.track(startChild({ name: kind, program: BENCH, args: ['bench-peer', kind, ...args], env: { SLUICE_LOG_LEVEL: 'warn' } }, 'inherit'));
     const { url } = await child.message<{ url: string }>('listening', START_TIMEOUT_MS);
     return { child, url };
   }

@@ -1,16 +1,38 @@
 /**
  * Starts Sluice processes as children and stops them in order. Children run
- * `bin/sluice.js <command>` with an IPC channel (they report `listening` /
- * `registered` over it) in their own process group, and exit by themselves
- * if the supervisor goes away.
+ * a program (`sluice`, or an example's CLI) with an IPC channel (they report
+ * `listening` / `registered` over it) in their own process group, and exit
+ * by themselves if the supervisor goes away.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { packagePath } from '../../../src/paths.js';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-export const SLUICE_BIN = packagePath('bin/sluice.js');
+/** The installed Sluice package's `sluice` command (in a clone, the repo's bin/sluice.js). */
+export const SLUICE_BIN = join(dirname(createRequire(import.meta.url).resolve('sluice/package.json')), 'bin', 'sluice.js');
+
+/** Node arguments that run one program: everything before the program's own arguments. */
+export type Program = readonly string[];
+
+/** `sluice <command>`: the product's CLI. */
+export const SLUICE: Program = [SLUICE_BIN];
+
+/**
+ * An example's CLI (TypeScript run through tsx), with Sluice resolved to its
+ * sources by the 'sluice-source' export condition, as the example's npm scripts run it.
+ */
+export function exampleProgram(main: URL): Program {
+  return ['--conditions=sluice-source', '--import', 'tsx', fileURLToPath(main)];
+}
+
+/** `sluice-checkout <command>`: demo, service order|payment|inventory, order. */
+export const CHECKOUT: Program = exampleProgram(new URL('./cli/main.ts', import.meta.url));
 
 export interface ChildSpec {
   readonly name: string;
+  /** What runs: default the `sluice` command. */
+  readonly program?: Program;
   readonly args: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
 }
@@ -25,7 +47,7 @@ export interface Child {
 }
 
 export function startChild(spec: ChildSpec, output: 'inherit' | 'ignore' | 'pipe' = 'inherit'): Child {
-  const proc = spawn(process.execPath, [SLUICE_BIN, ...spec.args], {
+  const proc = spawn(process.execPath, [...(spec.program ?? SLUICE), ...spec.args], {
     stdio: ['ignore', output, output, 'ipc'],
     env: { ...process.env, ...spec.env },
     detached: true,

@@ -1,5 +1,5 @@
 /**
- * `sluice bench` (npm run bench): every scenario against its baseline in the
+ * `sluice-bench bench` (npm run bench): every scenario against its baseline in the
  * same run, ratios printed at the end, BENCHMARKS.md and docs/bench/ written
  * after a full run. Loopback only; every scenario bounds its own time.
  */
@@ -9,7 +9,7 @@ import { runBench, writeBenchOutputs } from '../runner.js';
 import { checkTargets, ratioLines } from '../targets.js';
 import { parseFlags } from '../../../../src/cli/args.js';
 
-const usage = `usage: sluice bench [options]     (npm run bench -- [options])
+const usage = `usage: sluice-bench bench [options]     (npm run bench -- [options])
 
 Runs the benchmark scenarios, each against its baseline in the same run:
   ${SCENARIOS.join(', ')}

@@ -1,5 +1,5 @@
 /**
- * `sluice demo` (what `npm start` runs): the gateway, the checkout services
+ * `sluice-checkout demo` (what `npm start` runs): the gateway, the checkout services
  * (order, payment, inventory) and the bench service, each its own process,
  * connected over WebSocket. Waits until every service is registered
  * (/readyz 200), prints where to look, and on Ctrl-C stops the gateway first
@@ -23,12 +23,12 @@ import { PAYMENT_ROUTES } from '../payment-service.js';
 import { DEFAULT_DATA_DIR } from '../service-host.js';
 import { createLogger } from 'sluice';
 import { checkoutPolicies, policyFlags } from '../gateway-policies.js';
-import { startChild, waitForHttpOk, type Child, type ChildSpec } from '../supervisor.js';
+import { CHECKOUT, SLUICE, startChild, waitForHttpOk, type Child, type ChildSpec } from '../supervisor.js';
 import { intFlag, parseFlags, stopSignal, type Flags } from '../../../../src/cli/args.js';
 import { OPERATOR_TOKEN_FILE } from '../../../../src/cli/cli-token.js';
 import { INVENTORY_KNOBS, PAYMENT_KNOBS, knobArgs, readKnobs, withKnobNames } from './knobs.js';
 
-const usage = `usage: sluice demo [options]    (npm start -- [options])
+const usage = `usage: sluice-checkout demo [options]    (npm start -- [options])
 
   --host HOST         gateway interface (env SLUICE_HOST, default 127.0.0.1)
   --port N            gateway WebSocket port (env SLUICE_PORT, default 7878; 0 = any free)
@@ -124,7 +124,9 @@ export async function demoCommand(argv: string[]): Promise<void> {
   const start = (s: DemoService, url: string) => {
     // The token goes by environment, not argv (which ps shows to every user); a token file the user set is not for these.
     const env = { ...childEnv, SLUICE_TOKEN: auth.tokens.get(s.name)!, SLUICE_TOKEN_FILE: '' };
-    const child = startChild({ name: s.name, args: ['service', s.name, '--url', url, ...s.args], env });
+    // The bench service is the product's (`sluice service bench`); the checkout services are this example's.
+    const program = s.name === BENCH.name ? SLUICE : CHECKOUT;
+    const child = startChild({ name: s.name, program, args: ['service', s.name, '--url', url, ...s.args], env });
     services.push(child);
     return child.message('registered', 60_000);
   };
@@ -194,10 +196,10 @@ function banner(
     `            secret ${auth.secretFile}; operator token (admin) ${auth.operatorFile}, used by the CLI by default`,
     '',
     'Try it:',
-    `  node bin/sluice.js order --sku A1 --qty 2 --url ${url}`,
+    `  npm run --silent checkout -- order --sku A1 --qty 2 --url ${url}`,
     '',
     'More:',
-    `  node bin/sluice.js order --sku Z9 --url ${url}                    (sold out: payment refunded, order cancelled)`,
+    `  npm run --silent checkout -- order --sku Z9 --url ${url}   (sold out: payment refunded, order cancelled)`,
     `  node bin/sluice.js call inventory.stock '{}' --url ${url}`,
     `  node bin/sluice.js call bench.echo '{"hello":"sluice"}' --url ${url}`,
     `  npm start -- --inventory-latency-ms 2000 --inventory-failure-rate 0.2   (checkout.place stays fast)`,

@@ -1,5 +1,5 @@
 /**
- * `sluice order`: places one order through `checkout.place` and prints its
+ * `sluice-checkout order`: places one order through `checkout.place` and prints its
  * events from `orders.watch` as they arrive, with the time since the order
  * was sent, until the terminal event.
  */
@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { caOption, parseFlags } from '../../../../src/cli/args.js';
 import { connectWithCliToken, resolveCliToken, tokenFlags, tokenUsage } from '../../../../src/cli/cli-token.js';
 
-const usage = `usage: sluice order --sku SKU [--qty N] [--sku SKU --qty N ...] [options]
+const usage = `usage: sluice-checkout order --sku SKU [--qty N] [--sku SKU --qty N ...] [options]
 
   --sku SKU          a catalogue sku (A1, B2, C3, D4 in stock; Z9 sold out); repeatable
   --qty N            units of the matching --sku (default 1)

@@ -15,7 +15,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { createGateway, type Gateway } from 'sluice';
 import type { GatewayOptions } from 'sluice';
 import { connect, type Client } from 'sluice/client';
-import { startChild, type Child } from '../../src/supervisor.js';
+import { CHECKOUT, startChild, type Child } from '../../src/supervisor.js';
 import type { OrderEvent } from '../../src/events.js';
 import { isTerminal } from '../../src/events.js';
 
@@ -77,7 +77,7 @@ export async function startCheckoutStack(options: StackOptions = {}): Promise<Ch
       await cp(template, dir, { recursive: true });
     }
     const child = startChild(
-      { name: storeDir, args: ['service', name, '--url', gateway.url, '--data-dir', dataDir, ...extraFlags], env: { SLUICE_LOG_LEVEL: log ?? 'silent' } },
+      { name: storeDir, program: CHECKOUT, args: ['service', name, '--url', gateway.url, '--data-dir', dataDir, ...extraFlags], env: { SLUICE_LOG_LEVEL: log ?? 'silent' } },
       log ? 'inherit' : 'ignore',
     );
     await child.message('registered', 30_000);
