@@ -12,6 +12,11 @@ describe('public API', () => {
     }
   });
 
+  it('sluice exports the logging it accepts, and neither the checkout demo nor the bench service', () => {
+    for (const name of ['silentLogger', 'createLogger']) expect(sluice, name).toHaveProperty(name);
+    for (const name of ['benchRoutes', 'startOrderService', 'startPaymentService', 'startInventoryService']) expect(sluice, name).not.toHaveProperty(name);
+  });
+
   it('the Node and browser clients export the same API', () => {
     for (const name of ['connect', 'SluiceError', 'MimeTypes', 'routeMetadata']) {
       expect(nodeClient, name).toHaveProperty(name);
