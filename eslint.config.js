@@ -85,7 +85,7 @@ function layers() {
 }
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.cache/**', 'dist/**', 'scratch/**', 'docs/bench/**', 'clients/browser/dist/**', 'test-results/**'] },
+  { ignores: ['node_modules/**', '.cache/**', 'dist/**', 'scratch/**', 'docs/bench/**', 'clients/browser/dist/**', 'examples/*/dist/**', 'test-results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

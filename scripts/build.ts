@@ -3,14 +3,18 @@
  *   dist/src, dist/clients   compiled ESM with .d.ts, by tsc (tsconfig.build.json)
  *   dist/assets              the browser client bundle and the dashboard, by esbuild
  * so that the installed package runs plain JavaScript and serves prebuilt files: no TypeScript,
- * tsx or esbuild at runtime. `--assets` builds only dist/assets (fast; the tests and the
- * bin script's source mode use it).
+ * tsx or esbuild at runtime. Then, outside the package, each example's CLI as one bundle
+ * (examples/<name>/dist/cli.mjs, Sluice's sources included through the 'sluice-source'
+ * condition, dependencies left to node_modules) that the demo supervisor runs when it is fresh,
+ * so the example services start as fast as compiled code. `--assets` builds only dist/assets
+ * (fast; the tests and the bin script's source mode use it).
  */
 import { spawnSync } from 'node:child_process';
 import { readdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { relative } from 'node:path';
+import { build } from 'esbuild';
 import { ASSETS_DIR, BROWSER_CLIENT_BUDGET, buildAssets } from './browser-bundles.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -35,6 +39,30 @@ if (!assetsOnly) {
 }
 
 const client = await buildAssets();
+if (!assetsOnly) await Promise.all(['checkout', 'bench'].map(buildExampleCli));
+
+/** Bundles one example's CLI, every bare import external but Sluice's own. */
+async function buildExampleCli(name: string): Promise<void> {
+  await build({
+    entryPoints: [`examples/${name}/src/cli/main.ts`],
+    outfile: `examples/${name}/dist/cli.mjs`,
+    absWorkingDir: root,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    conditions: ['sluice-source'],
+    logLevel: 'warning',
+    plugins: [
+      {
+        name: 'external-dependencies',
+        setup(b) {
+          b.onResolve({ filter: /^[^./]/ }, (args) => (args.path === 'sluice' || args.path.startsWith('sluice/') ? undefined : { path: args.path, external: true }));
+        },
+      },
+    ],
+  });
+}
 const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 process.stdout.write(
   `${relative(root, ASSETS_DIR)}/sluice.js: ${kib(client.bytes)} minified, ${kib(client.gzipBytes)} gzip ` +

@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { CHECKOUT, exampleProgram, startChild, type Child } from '../../checkout/src/supervisor.js';
 
 /** `sluice-bench <command>`: bench, bench-peer. */
-export const BENCH = exampleProgram(new URL('./cli/main.ts', import.meta.url));
+export const BENCH = exampleProgram('bench');
 
 /** The checkout services run from the checkout example's CLI; the bench service is the product's. */
 const CHECKOUT_SERVICES = new Set(['order', 'payment', 'inventory']);

@@ -16,6 +16,7 @@
  * producing numbers.
  */
 import { existsSync } from 'node:fs';
+import { packagePath } from '../../../src/paths.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,7 +105,7 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
   let poll: ReturnType<typeof setInterval> | undefined;
   let backlogPoll: ReturnType<typeof setInterval> | undefined;
   try {
-    if (!existsSync(new URL('../../checkout/src/order-service.ts', import.meta.url))) {
+    if (!existsSync(packagePath('examples', 'checkout', 'src', 'order-service.ts'))) {
       return unavailable('checkout services not available: examples/checkout/ (order, payment, inventory) is not in this tree');
     }
     // The demo's gateway policies: the product as `npm start` runs it.

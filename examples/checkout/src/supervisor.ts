@@ -5,12 +5,12 @@
  * by themselves if the supervisor goes away.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { packagePath } from '../../../src/paths.js';
 
-/** The installed Sluice package's `sluice` command (in a clone, the repo's bin/sluice.js). */
-export const SLUICE_BIN = join(dirname(createRequire(import.meta.url).resolve('sluice/package.json')), 'bin', 'sluice.js');
+/** The `sluice` command of the Sluice package this example belongs to. */
+export const SLUICE_BIN = packagePath('bin', 'sluice.js');
 
 /** Node arguments that run one program: everything before the program's own arguments. */
 export type Program = readonly string[];
@@ -19,15 +19,46 @@ export type Program = readonly string[];
 export const SLUICE: Program = [SLUICE_BIN];
 
 /**
- * An example's CLI (TypeScript run through tsx), with Sluice resolved to its
- * sources by the 'sluice-source' export condition, as the example's npm scripts run it.
+ * An example's CLI: its bundle (examples/<name>/dist/cli.mjs, made by
+ * `npm run build`) when that is newer than every source it holds, otherwise
+ * its TypeScript through tsx with Sluice resolved to its sources by the
+ * 'sluice-source' export condition, as the example's npm scripts run it. The
+ * same rule as bin/sluice.js (SLUICE_FROM_SOURCE=1 forces the sources), so a
+ * restarted service starts as fast as compiled code and an edit is never stale.
  */
-export function exampleProgram(main: URL): Program {
-  return ['--conditions=sluice-source', '--import', 'tsx', fileURLToPath(main)];
+export function exampleProgram(name: 'checkout' | 'bench'): Program {
+  const bundle = packagePath('examples', name, 'dist', 'cli.mjs');
+  if (process.env.SLUICE_FROM_SOURCE !== '1' && mtime(bundle) >= sourcesTime()) return [bundle];
+  return ['--conditions=sluice-source', '--import', 'tsx', packagePath('examples', name, 'src', 'cli', 'main.ts')];
 }
 
 /** `sluice-checkout <command>`: demo, service order|payment|inventory, order. */
-export const CHECKOUT: Program = exampleProgram(new URL('./cli/main.ts', import.meta.url));
+export const CHECKOUT: Program = exampleProgram('checkout');
+
+let newestSource: number | undefined;
+
+/** Newest modification time of the sources an example bundle holds (Sluice's and the examples'). */
+function sourcesTime(): number {
+  newestSource ??= Math.max(...['src', 'clients', 'examples/checkout/src', 'examples/bench/src'].map((dir) => newest(packagePath(dir))));
+  return newestSource;
+}
+
+function newest(dir: string): number {
+  let latest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    latest = Math.max(latest, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
+  }
+  return latest;
+}
+
+function mtime(file: string): number {
+  try {
+    return statSync(file).mtimeMs;
+  } catch {
+    return -1;
+  }
+}
 
 export interface ChildSpec {
   readonly name: string;
