@@ -18,6 +18,9 @@ export type Program = readonly string[];
 /** `sluice <command>`: the product's CLI. */
 export const SLUICE: Program = [SLUICE_BIN];
 
+/** Newest source modification time, read once (see sourcesTime). */
+let newestSource: number | undefined;
+
 /**
  * An example's CLI: its bundle (examples/<name>/dist/cli.mjs, made by
  * `npm run build`) when that is newer than every source it holds, otherwise
@@ -35,7 +38,6 @@ export function exampleProgram(name: 'checkout' | 'bench'): Program {
 /** `sluice-checkout <command>`: demo, service order|payment|inventory, order. */
 export const CHECKOUT: Program = exampleProgram('checkout');
 
-let newestSource: number | undefined;
 
 /** Newest modification time of the sources an example bundle holds (Sluice's and the examples'). */
 function sourcesTime(): number {
