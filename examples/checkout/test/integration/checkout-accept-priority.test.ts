@@ -12,9 +12,9 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OrderStore, TRANSITIONS_PER_COMMIT, type PlaceResult } from '../../src/checkout/order-store.js';
-import { advance } from '../../src/checkout/saga.js';
-import { silentLogger } from '../../src/observability/log.js';
+import { OrderStore, TRANSITIONS_PER_COMMIT, type PlaceResult } from '../../src/order-store.js';
+import { advance } from '../../src/saga.js';
+import { silentLogger } from 'sluice';
 import { pgliteTemplate } from '../helpers/checkout.js';
 
 let dir: string;
