@@ -2,7 +2,8 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const nodeOnly = ['node:*', 'ws', 'pino', 'prom-client', 'fs', 'net', 'http', 'crypto', 'stream', 'buffer'];
+// The OpenTelemetry SDK and exporter are Node-only here: browsers only propagate trace context.
+const nodeOnly = ['node:*', 'ws', 'pino', 'prom-client', 'fs', 'net', 'http', 'crypto', 'stream', 'buffer', '@opentelemetry/*'];
 
 /**
  * The import rules of each layer (docs/architecture.md, "Layers"), one block
@@ -15,7 +16,7 @@ function layers() {
   /** Folders of src/ by layer, as import patterns matched against relative specifiers. */
   const src = (...dirs) => dirs.map((d) => `**/src/${d}`).concat(dirs.map((d) => `../${d}`), dirs.map((d) => `../../${d}`));
   const above = {
-    broker: ['broker/*', 'policy/*', 'deadletter/*'],
+    broker: ['broker/*', 'policy/*', 'deadletter/*', 'webhooks/*'],
     service: ['service/*'],
     client: ['client/*'],
     transport: ['transport/*'],
@@ -66,8 +67,8 @@ function layers() {
       rules: rule('the service API', [...src(...above.broker, ...above.edge, ...above.apps), ...clients], false),
     },
     {
-      // The broker (registry, routing, forwarding, policies, dead letters): no sockets, no clients.
-      files: ['src/broker/**', 'src/policy/**', 'src/deadletter/**'],
+      // The broker (registry, routing, forwarding, policies, dead letters, webhook dispatch): no listening sockets, no clients.
+      files: ['src/broker/**', 'src/policy/**', 'src/deadletter/**', 'src/webhooks/**'],
       rules: rule('the broker', [...src(...above.client, ...above.transport, ...above.edge, ...above.apps), ...clients], false),
     },
     {

@@ -171,6 +171,48 @@ export interface GatewayConfig {
     /** Interval of heartbeat comments on event streams, in ms. Default 15000. */
     sseHeartbeatMs: number;
   };
+  /** OpenTelemetry spans per interaction, exported over OTLP/HTTP; see docs/operations.md. Off unless an endpoint is set here or in the environment. */
+  tracing: {
+    /** OTLP/HTTP base URL (spans go to `<endpoint>/v1/traces`). Default null: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`, else tracing off. */
+    endpoint: string | null;
+    /** `service.name` of the gateway's spans. Default null: `OTEL_SERVICE_NAME`, else `sluice-gateway`. */
+    serviceName: string | null;
+    /** Spans queued for export at most; beyond, new spans are dropped. Default 2048. */
+    maxQueueSize: number;
+  };
+  /** Signed webhooks: the `webhooks.*` routes and their durable dispatcher; see docs/operations.md and docs/security.md. */
+  webhooks: {
+    /** Serve the `webhooks.*` routes and deliver. Default false. */
+    enabled: boolean;
+    /** Directory of the durable delivery log. Default ./data/webhooks. */
+    dir: string;
+    /** Hosts deliveries may go to: names, `*.suffix` patterns, or `*`. Default [] (none: every subscribe is refused). */
+    allowedHosts: string[];
+    /** Allow loopback addresses (127.0.0.0/8, ::1). Default false. */
+    allowLoopback: boolean;
+    /** Allow private, link-local and reserved addresses (10/8, 172.16/12, 192.168/16, 169.254/16, fc00::/7, ...). Default false. */
+    allowPrivate: boolean;
+    /** Subscriptions at most. Default 1000. */
+    maxSubscriptions: number;
+    /** Deliveries pending at most, over all subscriptions; beyond, publish is refused OVERLOADED. Default 100000. */
+    maxPending: number;
+    /** Delivery log size in bytes at most when publishing. Default 256 MiB. */
+    maxBytes: number;
+    /** Dead deliveries kept for operators; the oldest beyond are forgotten. Default 10000. */
+    maxDead: number;
+    /** Attempts per delivery before it is dead. Default 8. */
+    maxAttempts: number;
+    /** First retry delay ceiling in ms (doubles per attempt, full jitter). Default 500. */
+    initialDelayMs: number;
+    /** Largest retry delay ceiling in ms. Default 300000. */
+    maxDelayMs: number;
+    /** Ms an endpoint has to answer one attempt. Default 10000. */
+    timeoutMs: number;
+    /** Requests in flight per subscription. Default 4. */
+    concurrencyPerEndpoint: number;
+    /** Largest delivery body in bytes. Default 262144. */
+    maxBodyBytes: number;
+  };
 }
 
 /**
@@ -254,6 +296,24 @@ export const defaultGatewayConfig: GatewayConfig = {
     probeTimeoutMs: 2_000,
   },
   http: { enabled: true, maxConcurrent: 1024, maxConcurrentPerAddress: 64, sseWindow: 16, sseHeartbeatMs: 15_000 },
+  tracing: { endpoint: null, serviceName: null, maxQueueSize: 2048 },
+  webhooks: {
+    enabled: false,
+    dir: './data/webhooks',
+    allowedHosts: [],
+    allowLoopback: false,
+    allowPrivate: false,
+    maxSubscriptions: 1000,
+    maxPending: 100_000,
+    maxBytes: 256 * 1024 * 1024,
+    maxDead: 10_000,
+    maxAttempts: 8,
+    initialDelayMs: 500,
+    maxDelayMs: 300_000,
+    timeoutMs: 10_000,
+    concurrencyPerEndpoint: 4,
+    maxBodyBytes: 256 * 1024,
+  },
 };
 
 type Range = readonly [min: number, max: number];
@@ -291,6 +351,17 @@ const INT_RANGES: Record<string, Range> = {
   'http.maxConcurrentPerAddress': [1, 1_000_000],
   'http.sseWindow': [1, 4096],
   'http.sseHeartbeatMs': [100, 3_600_000],
+  'tracing.maxQueueSize': [1, 1_000_000],
+  'webhooks.maxSubscriptions': [1, 1_000_000],
+  'webhooks.maxPending': [1, 100_000_000],
+  'webhooks.maxBytes': [64 * 1024, 64 * 1024 * 1024 * 1024],
+  'webhooks.maxDead': [0, 10_000_000],
+  'webhooks.maxAttempts': [1, 100],
+  'webhooks.initialDelayMs': [1, 3_600_000],
+  'webhooks.maxDelayMs': [1, 86_400_000],
+  'webhooks.timeoutMs': [100, 600_000],
+  'webhooks.concurrencyPerEndpoint': [1, 1024],
+  'webhooks.maxBodyBytes': [1024, 16 * 1024 * 1024],
 };
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -371,6 +442,18 @@ function validate(c: GatewayConfig): void {
   if (c.keepAlive.minLifetimeMs > c.keepAlive.maxLifetimeMs) {
     throw new ConfigError('keepAlive.minLifetimeMs', `must not exceed keepAlive.maxLifetimeMs (${c.keepAlive.maxLifetimeMs})`);
   }
+  for (const key of ['endpoint', 'serviceName'] as const) {
+    const v = c.tracing[key];
+    if (v !== null && (typeof v !== 'string' || v.length === 0)) throw new ConfigError(`tracing.${key}`, `must be null or a non-empty string, got ${JSON.stringify(v)}`);
+  }
+  for (const key of ['enabled', 'allowLoopback', 'allowPrivate'] as const) {
+    if (typeof c.webhooks[key] !== 'boolean') throw new ConfigError(`webhooks.${key}`, 'must be true or false');
+  }
+  if (typeof c.webhooks.dir !== 'string' || c.webhooks.dir.length === 0) throw new ConfigError('webhooks.dir', 'must be a directory path');
+  if (!Array.isArray(c.webhooks.allowedHosts) || !c.webhooks.allowedHosts.every((h) => typeof h === 'string' && /^(\*|(\*\.)?[a-z0-9.:[\]-]+)$/i.test(h))) {
+    throw new ConfigError('webhooks.allowedHosts', `must be an array of host names, '*.suffix' patterns or '*', got ${JSON.stringify(c.webhooks.allowedHosts)}`);
+  }
+  if (c.webhooks.initialDelayMs > c.webhooks.maxDelayMs) throw new ConfigError('webhooks.initialDelayMs', `must not exceed webhooks.maxDelayMs (${c.webhooks.maxDelayMs})`);
   if (!LEVELS.includes(c.logging.level)) throw new ConfigError('logging.level', `must be one of ${LEVELS.join(', ')}`);
   if (typeof c.deadLetter.dir !== 'string' || c.deadLetter.dir.length === 0) throw new ConfigError('deadLetter.dir', 'must be a directory path');
   compilePolicies(c.policies);

@@ -8,6 +8,8 @@ import { adminNeedsToken, authEnabled, resolveGatewayConfig, type GatewayConfig,
 import { loadTokenVerifier } from './auth/key-files.js';
 import { bearerEntry } from './auth/bearer.js';
 import { createBroker } from './broker/broker.js';
+import { loadTracer } from './observability/tracing.js';
+import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { identityOf } from './broker/identity.js';
 import { createHttpBridge, type HttpBridge } from './http/bridge.js';
 import type { Instance, Registry } from './broker/registry.js';
@@ -39,6 +41,8 @@ export interface Gateway {
   readonly policies: PolicyRuntime;
   /** The dead-letter queue, when some route's policy dead-letters. */
   readonly deadLetters: DeadLetterQueue | undefined;
+  /** The webhook dispatcher, when `webhooks.enabled`. */
+  readonly webhooks: WebhookDispatcher | undefined;
   /** Reasons the gateway is not ready; empty when it is. */
   notReadyReasons(): string[];
   /**
@@ -72,7 +76,12 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     );
   }
   const deadLetters = compilePolicies(config.policies).anyDeadLetter ? await DeadLetterQueue.open(config.deadLetter, log) : undefined;
-  const broker = createBroker(config, { log, verifier, deadLetters, ...(deps.localRoutes ? { localRoutes: deps.localRoutes } : {}) });
+  const tracer = await loadTracer(
+    { ...(config.tracing.endpoint !== null ? { endpoint: config.tracing.endpoint } : {}), ...(config.tracing.serviceName !== null ? { serviceName: config.tracing.serviceName } : {}), maxQueueSize: config.tracing.maxQueueSize },
+    'sluice-gateway',
+  );
+  const webhooks = config.webhooks.enabled ? await WebhookDispatcher.open(config.webhooks, log.child({ component: 'webhooks' })) : undefined;
+  const broker = createBroker(config, { log, verifier, deadLetters, tracer, webhooks, ...(deps.localRoutes ? { localRoutes: deps.localRoutes } : {}) });
   const { registry, metrics, policies, refusals, auth, memory, forwarder } = broker;
 
   const perAddress = new AddressLimiter(config.limits.maxConnectionsPerAddress);
@@ -196,6 +205,8 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
       ws.destroyAll();
       await admin?.close();
       await deadLetters?.close();
+      await webhooks?.close();
+      await tracer?.shutdown().catch((err: unknown) => log.warn({ reason: (err as Error).message }, 'tracing: spans not exported at shutdown'));
       log.info('gateway closed');
     })());
 
@@ -208,6 +219,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     metrics,
     policies,
     deadLetters,
+    webhooks,
     notReadyReasons,
     reload,
     close,

@@ -47,4 +47,10 @@ export { RetryBudget } from './resilience/retry-budget.js';
 export type { RetryBudgetOptions } from './resilience/retry-budget.js';
 export { TokenBucket } from './resilience/token-bucket.js';
 export { deadlineEntry, readDeadline, DEADLINE_MIME } from './resilience/deadline.js';
+
+/* Tracing: W3C trace context in metadata, and spans over OTLP/HTTP (docs/operations.md#tracing). */
+export { TRACE_CONTEXT_MIME, traceContextEntry, readTraceContext, parseTraceparent, formatTraceparent } from './protocol/trace-context.js';
+export type { TraceContext, ParsedTraceparent } from './protocol/trace-context.js';
+export { loadTracer, tracingSettings } from './observability/tracing.js';
+export type { Tracer, TraceSpan, TracingOptions, TracingSettings, SpanOptions, SpanKind } from './observability/tracing.js';
 export type { RoutePolicyInput, PoliciesConfig } from './policy/policy-config.js';

@@ -43,6 +43,11 @@ import { Forwarder, type Interaction, type LocalRoute } from './forwarder.js';
 import { identityOf } from './identity.js';
 import { Registry } from './registry.js';
 import { STATS_ROUTE, statsRoute } from './stats-route.js';
+import { isMimeType } from '../protocol/stream-mime.js';
+import type { Tracer } from '../observability/tracing.js';
+import { registerWebhookMetrics } from '../observability/webhook-metrics.js';
+import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
+import { webhookRoutes } from '../webhooks/webhook-routes.js';
 
 export interface BrokerDependencies {
   log: Logger;
@@ -58,6 +63,10 @@ export interface BrokerDependencies {
   clock?: Clock;
   /** Whether the metrics include Node's default process metrics. Default true. */
   defaultMetrics?: boolean;
+  /** A span per forwarded interaction (tracing on); undefined creates none. */
+  tracer?: Tracer | undefined;
+  /** The webhook dispatcher behind the `webhooks.*` routes, when webhooks are on. */
+  webhooks?: WebhookDispatcher | undefined;
 }
 
 export interface Broker {
@@ -128,6 +137,8 @@ export function createBroker(config: GatewayConfig, deps: BrokerDependencies): B
   registerPolicyMetrics(metrics.registry, policies, () => deadLetters, () => forwarder.deadLetters.counts());
   const caches = new ResponseCaches(config.limits.maxRoutes);
   registerCacheMetrics(metrics.registry, caches);
+  deps.webhooks?.observe(registerWebhookMetrics(metrics.registry, () => deps.webhooks));
+  if (!deps.webhooks) registerWebhookMetrics(metrics.registry, () => undefined);
   const refusals = new ConnectionRefusals(metrics.registry, log);
   const shares = new ConnectionShares(
     {
@@ -168,7 +179,11 @@ export function createBroker(config: GatewayConfig, deps: BrokerDependencies): B
       breaker: (route) => policies.breakerState(route),
     },
   });
-  const local = new Map<string, LocalRoute>([[STATS_ROUTE, stats], ...Object.keys(localTable).map((r): [string, LocalRoute] => [r, localResponder])]);
+  const local = new Map<string, LocalRoute>([
+    [STATS_ROUTE, stats],
+    ...Object.keys(localTable).map((r): [string, LocalRoute] => [r, localResponder]),
+    ...(deps.webhooks ? webhookRoutes(deps.webhooks) : []),
+  ]);
   /** The registration each service connection holds, for checks on token refresh. */
   const registrations = new WeakMap<Connection, Registration>();
   const auth = new Authenticator({
@@ -196,6 +211,7 @@ export function createBroker(config: GatewayConfig, deps: BrokerDependencies): B
       accessOf: (conn) => auth.accessOf(conn),
       adminRoutes: new Set(Object.keys(dlqRoutes ?? {})),
       caches,
+      tracer: deps.tracer,
     },
     {
       window: config.flow.window,
@@ -358,8 +374,9 @@ function checkMimeTypes(setup: SetupFrame): void {
   if (setup.metadataMimeType !== MimeTypes.COMPOSITE) {
     throw new SluiceError('UNSUPPORTED_SETUP', `metadata MIME type must be ${MimeTypes.COMPOSITE}, got '${setup.metadataMimeType}'`);
   }
-  if (setup.dataMimeType !== MimeTypes.JSON) {
-    throw new SluiceError('UNSUPPORTED_SETUP', `data MIME type must be ${MimeTypes.JSON}, got '${setup.dataMimeType}'`);
+  // Data is forwarded untouched, so any format will do; it must only be a MIME type a per-stream entry can carry on.
+  if (!isMimeType(setup.dataMimeType)) {
+    throw new SluiceError('UNSUPPORTED_SETUP', `data MIME type must be a printable US-ASCII type/subtype of at most 128 bytes, got '${setup.dataMimeType}'`);
   }
 }
 

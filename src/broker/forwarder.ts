@@ -7,12 +7,14 @@
  */
 import { SluiceError } from '../errors.js';
 import { permissionDenied, type Access } from '../auth/permissions.js';
-import { MetadataError, MimeTypes, decodeComposite, decodeRoutes, type MetadataEntry } from '../protocol/metadata.js';
+import { MetadataError, MimeTypes, decodeComposite, decodeRoutes, encodeComposite, type MetadataEntry } from '../protocol/metadata.js';
+import { STREAM_MIME_TYPE, decodeStreamMime, streamMimeEntry } from '../protocol/stream-mime.js';
 import type { Payload } from '../protocol/frames.js';
 import type { Connection, Responder } from '../rsocket/connection.js';
 import type { InteractionModel, Stream, StreamHandler } from '../rsocket/stream.js';
 import type { Logger } from '../observability/log.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
+import type { Tracer } from '../observability/tracing.js';
 import { readDeadline } from '../resilience/deadline.js';
 import type { PolicyRuntime } from '../policy/route-runtime.js';
 import { PrefetchBudget } from '../flow/prefetch-budget.js';
@@ -54,10 +56,18 @@ export interface RequestOrigin {
   readonly access: Access | undefined;
   /** Identity for rate limits and shares. */
   readonly identity: string;
+  /** The data MIME type its requests are in unless they say otherwise (a connection's SETUP). Default application/json. */
+  readonly dataMimeType?: string | undefined;
 }
 
-/** A route served inside the gateway process. */
-export type LocalRoute = Partial<Pick<Responder, 'requestResponse' | 'requestStream' | 'requestChannel'>>;
+/**
+ * A route served inside the gateway process. `requestResponseFrom` is for
+ * routes that judge who asks beyond the route grant (the caller's access,
+ * from a connection or the HTTP bridge alike); it wins over `requestResponse`.
+ */
+export type LocalRoute = Partial<Pick<Responder, 'requestResponse' | 'requestStream' | 'requestChannel'>> & {
+  requestResponseFrom?(origin: RequestOrigin, payload: Payload, stream: Stream): StreamHandler;
+};
 
 export interface ForwarderDependencies {
   readonly registry: Registry;
@@ -74,6 +84,8 @@ export interface ForwarderDependencies {
   readonly adminRoutes?: ReadonlySet<string>;
   /** Answers of routes whose policy caches; absent: nothing is cached. */
   readonly caches?: ResponseCaches;
+  /** A span per forwarded interaction when set (tracing on); undefined creates none. */
+  readonly tracer?: Tracer | undefined;
 }
 
 
@@ -109,6 +121,7 @@ export class Forwarder {
       live: this.live,
       log: deps.log,
       deadLetters: this.deadLetters,
+      tracer: deps.tracer,
     };
   }
 
@@ -153,6 +166,7 @@ export class Forwarder {
     return {
       log: conn.log,
       remoteAddress: conn.remoteAddress,
+      dataMimeType: conn.setup?.dataMimeType,
       get access() {
         return deps.accessOf?.(conn);
       },
@@ -180,16 +194,17 @@ export class Forwarder {
       const local = this.local.get(route);
       if (local) {
         if (this.draining) throw new SluiceError('UNAVAILABLE', 'gateway is draining and accepts no new requests');
-        return this.openLocal(local, route, model, payload, down, complete);
+        return this.openLocal(local, origin, route, model, payload, down, complete);
       }
       if (model === 'response') {
         cache = this.cacheTap(route, access, payload);
         if (cache && this.serveFresh(cache, route, down)) return down.handler;
       }
       const requesterDeadlineMs = readDeadline(entries);
+      const impliedDataMime = impliedMime(origin, entries);
       const identity = origin.identity;
       this.admit(route, identity);
-      return new Forwarding(this.ctx, { route, model, payload, entries, requesterDeadlineMs, complete, identity, ...(cache ? { cache } : {}) }, down).handler;
+      return new Forwarding(this.ctx, { route, model, payload, entries, requesterDeadlineMs, complete, identity, impliedDataMime, ...(cache ? { cache } : {}) }, down).handler;
     } catch (err) {
       const e = SluiceError.from(err);
       // No instance at all is an instance-side failure too: a stale answer may stand in.
@@ -269,11 +284,14 @@ export class Forwarder {
   private fireAndForget(origin: RequestOrigin, payload: Payload): void {
     let route = '(unknown)';
     try {
-      route = routeOf(decodeEntries(payload.metadata));
+      const entries = decodeEntries(payload.metadata);
+      route = routeOf(entries);
       this.authorize(origin.access, route);
+      const implied = impliedMime(origin, entries);
       this.admit(route, origin.identity);
       const instance = this.pickWritable(route);
-      instance.connection.fireAndForget(payload);
+      const instanceMime = instance.connection.setup?.dataMimeType ?? MimeTypes.JSON;
+      instance.connection.fireAndForget(implied === undefined || implied === instanceMime ? payload : { data: payload.data, metadata: encodeComposite([...entries, streamMimeEntry(implied)]) });
       this.deps.metrics.route(route).toResponder++;
     } catch (err) {
       // Fire-and-forget has no reply: the loss is counted, logged and, where the policy says so, dead-lettered.
@@ -318,8 +336,9 @@ export class Forwarder {
     throw new SluiceError('OVERLOADED', `every instance of route '${route}' is behind on reading; fire-and-forget dropped`);
   }
 
-  private openLocal(handlers: LocalRoute, route: string, model: InteractionModel, payload: Payload, down: Stream, complete: boolean): StreamHandler {
+  private openLocal(handlers: LocalRoute, origin: RequestOrigin, route: string, model: InteractionModel, payload: Payload, down: Stream, complete: boolean): StreamHandler {
     this.deps.metrics.started(route, model);
+    if (model === 'response' && handlers.requestResponseFrom) return handlers.requestResponseFrom(origin, payload, down);
     if (model === 'channel' && handlers.requestChannel) return handlers.requestChannel(payload, complete, down);
     const handler = model === 'response' ? handlers.requestResponse : model === 'stream' ? handlers.requestStream : undefined;
     if (!handler) throw new SluiceError('INVALID_ARGUMENT', `route '${route}' does not serve ${model} requests`);
@@ -355,6 +374,23 @@ function decodeEntries(metadata: Uint8Array | null): MetadataEntry[] {
     if (!WRITABLE_MIME.test(e.mimeType)) throw new SluiceError('INVALID_ARGUMENT', `metadata: mime type ${JSON.stringify(e.mimeType)} is not printable US-ASCII`);
   }
   return entries;
+}
+
+/**
+ * The requester's data MIME type (its SETUP's; JSON over the HTTP bridge)
+ * when the request does not name its own (undefined when it does, after
+ * checking the entry). Throws INVALID_ARGUMENT for a malformed per-stream entry.
+ */
+function impliedMime(origin: RequestOrigin, entries: readonly MetadataEntry[]): string | undefined {
+  const own = entries.find((e) => e.mimeType === STREAM_MIME_TYPE);
+  if (!own) return origin.dataMimeType ?? MimeTypes.JSON;
+  try {
+    decodeStreamMime(own.content);
+  } catch (err) {
+    if (err instanceof MetadataError) throw new SluiceError('INVALID_ARGUMENT', `metadata: ${err.message}`);
+    throw err;
+  }
+  return undefined;
 }
 
 function routeOf(entries: readonly MetadataEntry[]): string {

@@ -28,6 +28,10 @@ import type { CacheTap } from '../policy/response-cache.js';
 import { deadLetterable, type DeadLetterer } from '../deadletter/rules.js';
 import { pickInstance, retryDelay } from './attempt-policy.js';
 import { UpstreamAttempt, type BridgeSettings } from './upstream-attempt.js';
+import type { Tracer } from '../observability/tracing.js';
+import { TRACE_CONTEXT_MIME, traceContextEntry } from '../protocol/trace-context.js';
+import { streamMimeEntry } from '../protocol/stream-mime.js';
+import { InteractionSpan } from './interaction-span.js';
 import type { Instance, Registry } from './registry.js';
 
 /** One forwarded interaction as metrics and the stats stream see it. */
@@ -62,6 +66,8 @@ export interface ForwardingContext extends BridgeSettings {
   readonly log: Logger;
   /** Stores and counts the requests that finally fail on dead-lettering routes. */
   readonly deadLetters: DeadLetterer;
+  /** Spans per interaction when tracing is on; undefined costs nothing. */
+  readonly tracer?: Tracer | undefined;
 }
 
 export interface ForwardingRequest {
@@ -78,6 +84,13 @@ export interface ForwardingRequest {
   readonly identity: string;
   /** Request-response on a cached route: the answer is stored, and a stale one may stand in for the final failure. */
   readonly cache?: CacheTap;
+  /**
+   * The request's data MIME type when its metadata does not say it (no
+   * per-stream entry): the requester's SETUP data MIME type. An instance
+   * whose SETUP declared another one gets it as a per-stream entry.
+   * Undefined when the request names its own (forwarded as it is).
+   */
+  readonly impliedDataMime?: string | undefined;
 }
 
 export class Forwarding implements Interaction {
@@ -126,6 +139,8 @@ export class Forwarding implements Interaction {
   private lastAverageItemBytes = 0;
   /** Channel: the requester has ended its input (possibly before any upstream exists to tell). */
   private inputComplete: boolean;
+  /** This interaction's span, when tracing is on. */
+  private readonly span: InteractionSpan | undefined;
 
   constructor(
     private readonly ctx: ForwardingContext,
@@ -145,6 +160,7 @@ export class Forwarding implements Interaction {
     // A requester deadline equal to the policy's gives the instance no less time than the gateway would: it is judged.
     this.policyDeadline = policyDeadline !== undefined && (request.requesterDeadlineMs === undefined || policyDeadline <= request.requesterDeadlineMs);
     this.handler = this.downHandler();
+    this.span = ctx.tracer ? new InteractionSpan(ctx.tracer, this.route, this.model, request.entries) : undefined;
     this.rt.budget.recordRequest();
     ctx.live.add(this);
     if (this.deadlineMs !== undefined) this.cancelDeadline = setLongTimeout(() => this.onDeadline(), this.deadlineMs);
@@ -232,6 +248,9 @@ export class Forwarding implements Interaction {
     instance.active++;
     this.attemptRt = this.fallbackRoute ? this.ctx.policies.for(this.fallbackRoute) : this.rt;
     this.attemptRt.enter(instance);
+    const span = this.span;
+    span?.attempt(instance);
+    span?.wait(this.down.sendCredit > 0);
     const attempt = new UpstreamAttempt(instance, breaker, this.model, this.down, this.counters, this.ctx, {
       item: () => {
         this.emitted = true;
@@ -241,10 +260,16 @@ export class Forwarding implements Interaction {
       answer: (item) => this.request.cache?.store(item),
       failed: (error, reached) => this.onAttemptFailed(attempt, error, reached),
       shed: (reason) => this.shed(reason),
-      settle: () => this.settle(),
+      settle: span
+        ? () => {
+            span.wait(this.down.sendCredit > 0 && attempt.heldCount === 0);
+            this.settle();
+          }
+        : () => this.settle(),
+      ...(span ? { delivered: () => span.deliver() } : {}),
     });
     this.current = attempt;
-    attempt.open(this.forwardedPayload(), this.inputComplete);
+    attempt.open(this.forwardedPayload(instance), this.inputComplete);
   }
 
   /** The attempt policy's pick on the route, or on its fallback once every breaker of the route is open. */
@@ -268,13 +293,24 @@ export class Forwarding implements Interaction {
     return picked;
   }
 
-  /** The request as sent upstream: the remaining deadline travels with it, and a fallback gets its own route. */
-  private forwardedPayload(): Payload {
+  /**
+   * The request as sent upstream: the remaining deadline travels with it, a
+   * fallback gets its own route, and with tracing on the instance's parent is
+   * the gateway's span. Every other entry (per-stream MIME types included)
+   * passes untouched.
+   */
+  private forwardedPayload(instance: Instance): Payload {
     const remaining = this.remainingMs();
-    if (remaining === undefined && !this.fallbackRoute) return this.request.payload;
-    const entries: MetadataEntry[] = this.request.entries.filter((e) => e.mimeType !== DEADLINE_MIME && !(this.fallbackRoute && e.mimeType === MimeTypes.ROUTING));
+    const implied = this.request.impliedDataMime;
+    const mime = implied !== undefined && implied !== (instance.connection.setup?.dataMimeType ?? MimeTypes.JSON) ? streamMimeEntry(implied) : undefined;
+    if (remaining === undefined && !this.fallbackRoute && !this.span && !mime) return this.request.payload;
+    const entries: MetadataEntry[] = this.request.entries.filter(
+      (e) => e.mimeType !== DEADLINE_MIME && !(this.fallbackRoute && e.mimeType === MimeTypes.ROUTING) && !(this.span && e.mimeType === TRACE_CONTEXT_MIME),
+    );
     if (this.fallbackRoute) entries.unshift({ mimeType: MimeTypes.ROUTING, content: encodeRoutes(this.fallbackRoute) });
     if (remaining !== undefined) entries.push(deadlineEntry(Math.max(1, remaining)));
+    if (this.span) entries.push(traceContextEntry(this.span.context));
+    if (mime) entries.push(mime);
     return { data: this.request.payload.data, metadata: encodeComposite(entries) };
   }
 
@@ -296,6 +332,7 @@ export class Forwarding implements Interaction {
       return;
     }
     this.rt.counters.retries++;
+    this.span?.idle();
     this.retryCause = e;
     this.ctx.log.debug({ route: this.route, code: e.code, attempt: this.attempts, delay }, 'retrying on another instance');
     this.retryTimer = setTimeout(() => this.attempt(), delay);
@@ -343,6 +380,7 @@ export class Forwarding implements Interaction {
       onRequest: (n) => {
         if (!this.current?.opened) return;
         this.current.requesterDemand(n);
+        this.span?.wait(this.down.sendCredit > 0 && this.current.heldCount === 0);
         this.settle();
       },
       onCancel: () => {
@@ -352,6 +390,7 @@ export class Forwarding implements Interaction {
       // The requester's connection went away, or it broke demand on a channel.
       onError: (error) => {
         if (error.code !== 'UNAVAILABLE') this.ctx.metrics.error(this.route, error.code);
+        this.span?.fail(error);
         this.current?.cancel();
         this.finish();
       },
@@ -396,6 +435,7 @@ export class Forwarding implements Interaction {
       return;
     }
     this.ctx.metrics.error(this.route, error.code);
+    this.span?.fail(error);
     const letters = this.ctx.deadLetters;
     const letterable = mayLetter && letters.enabled && this.model !== 'fnf' && deadLetterable({ at: 'failed', model: this.model }, error.code, this.rt.policy);
     if (!letterable) {
@@ -447,6 +487,7 @@ export class Forwarding implements Interaction {
     this.slot = undefined;
     this.share?.();
     this.share = undefined;
+    this.span?.end(this.down.totalRequested);
     if (answered) this.ctx.live.delete(this);
   }
 

@@ -42,6 +42,8 @@ export interface AttemptEvents {
   shed(reason: string): void;
   /** Something closed: the interaction checks whether it is over. */
   settle(): void;
+  /** A payload reached the requester (given only when someone counts them: the interaction's span). */
+  delivered?(): void;
 }
 
 export class UpstreamAttempt {
@@ -158,6 +160,11 @@ export class UpstreamAttempt {
   }
 
   /** Items (and their bytes) held for the requester ahead of its demand. */
+  /** Items the producer sent ahead of the requester's demand, held now. */
+  get heldCount(): number {
+    return this.heldItems.length;
+  }
+
   held(): { items: number; bytes: number } {
     const b = this.toRequester;
     return b ? { items: b.held, bytes: b.heldBytes } : { items: 0, bytes: 0 };
@@ -237,6 +244,7 @@ export class UpstreamAttempt {
   /** Sends one payload from the producer to the requester; returns its size in bytes. */
   private sendDown(item: Uint8Array | Payload): number {
     this.counters.toRequester++;
+    this.events.delivered?.();
     if (item instanceof Uint8Array) {
       this.down.forward(item);
       return item.length;

@@ -15,14 +15,22 @@ import { SluiceError } from '../errors.js';
 import { PullQueue } from '../flow/pull-queue.js';
 import { decodeJson, encodeJson } from '../protocol/json.js';
 import { routeMetadata, type MetadataEntry } from '../protocol/metadata.js';
+import { traceContextEntry, type TraceContext } from '../protocol/trace-context.js';
 import type { Payload } from '../protocol/frames.js';
 import type { Connection } from '../rsocket/connection.js';
 import type { Stream, StreamHandler } from '../rsocket/stream.js';
 import { pumpChannelInput, type ChannelInputSource } from './channel-input.js';
 
 export interface CallOptions {
-  /** Extra composite metadata entries (deadline, trace context, ...). */
+  /** Extra composite metadata entries (deadline, ...). */
   metadata?: readonly MetadataEntry[];
+  /**
+   * W3C trace context to send with the request (`traceparent`, optional
+   * `tracestate`): the gateway's and the service's spans become its
+   * children. A service passes `ctx.trace`; an application its current
+   * span's context. Throws RangeError when `traceparent` is malformed.
+   */
+  trace?: TraceContext | undefined;
   /** Aborting cancels the interaction. */
   signal?: AbortSignal;
 }
@@ -88,7 +96,7 @@ export class SluiceClient {
     });
   }
 
-  fireAndForget(route: string, data?: unknown, options: Pick<CallOptions, 'metadata'> = {}): void {
+  fireAndForget(route: string, data?: unknown, options: Pick<CallOptions, 'metadata' | 'trace'> = {}): void {
     this.connection().fireAndForget(this.payload(route, data, options));
   }
 
@@ -240,8 +248,9 @@ export class SluiceClient {
     return conn;
   }
 
-  private payload(route: string, data: unknown, options: Pick<CallOptions, 'metadata'>): Payload {
-    return { data: encodeJson(data), metadata: options.metadata?.length ? routeMetadata(route, options.metadata) : this.cachedRoute(route) };
+  private payload(route: string, data: unknown, options: Pick<CallOptions, 'metadata' | 'trace'>): Payload {
+    const extra = options.trace ? [...(options.metadata ?? []), traceContextEntry(options.trace)] : options.metadata;
+    return { data: encodeJson(data), metadata: extra?.length ? routeMetadata(route, extra) : this.cachedRoute(route) };
   }
 
   private cachedRoute(route: string): Uint8Array {

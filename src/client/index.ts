@@ -13,3 +13,5 @@ export { SluiceError, ErrorCodes, WireCode, isSluiceError } from '../errors.js';
 export type { ErrorCode } from '../errors.js';
 export { MimeTypes, routeMetadata, encodeComposite, decodeComposite } from '../protocol/metadata.js';
 export type { MetadataEntry } from '../protocol/metadata.js';
+export { TRACE_CONTEXT_MIME, traceContextEntry, readTraceContext, parseTraceparent, formatTraceparent } from '../protocol/trace-context.js';
+export type { TraceContext, ParsedTraceparent } from '../protocol/trace-context.js';

@@ -25,6 +25,7 @@ import type { Logger } from '../observability/log.js';
 import type { CachePolicy } from '../policy/policy-config.js';
 import { readCacheMark } from '../policy/response-cache.js';
 import { MimeTypes, encodeComposite, encodeRoutes, type MetadataEntry } from '../protocol/metadata.js';
+import { parseTraceparent, traceContextEntry } from '../protocol/trace-context.js';
 import type { Payload } from '../protocol/frames.js';
 import { deadlineEntry } from '../resilience/deadline.js';
 import { setLongTimeout } from '../resilience/long-timeout.js';
@@ -145,6 +146,12 @@ export function createHttpBridge(deps: HttpBridgeDependencies, options: HttpBrid
       if (data && data.length > options.maxPayloadSize) throw new SluiceError('PAYLOAD_TOO_LARGE', `the request is ${data.length} bytes; limits.maxPayloadSize is ${options.maxPayloadSize}`);
       const entries: MetadataEntry[] = [{ mimeType: MimeTypes.ROUTING, content: encodeRoutes(route) }];
       if (deadline !== undefined) entries.push(deadlineEntry(deadline));
+      // W3C trace context from the standard headers; a malformed one is ignored (a new trace starts), as the spec says.
+      const traceparent = req.headers.traceparent;
+      if (typeof traceparent === 'string' && parseTraceparent(traceparent)) {
+        const tracestate = typeof req.headers.tracestate === 'string' ? req.headers.tracestate : undefined;
+        entries.push(traceContextEntry(tracestate ? { traceparent, tracestate } : { traceparent }));
+      }
       const payload: Payload = { data, metadata: encodeComposite(entries) };
       const origin: RequestOrigin = { log: deps.log, remoteAddress: `${remote}:${req.socket.remotePort ?? 0}`, access, identity: deps.identityOf(principal, token, remote) };
       if (res.destroyed) return;

@@ -109,6 +109,16 @@ export function encodeComposite(entries: Iterable<MetadataEntry>): Uint8Array {
   return out;
 }
 
+/** The well-known id of a MIME type in the extension's table, else undefined. */
+export function wellKnownMimeId(mimeType: string): number | undefined {
+  return WELL_KNOWN_IDS.get(mimeType);
+}
+
+/** The MIME type of a well-known id (0..0x7f); undefined for a reserved id the table does not name. */
+export function wellKnownMimeName(id: number): string | undefined {
+  return WELL_KNOWN[id];
+}
+
 /** The name an id of the reserved range that the table does not know decodes to. */
 function unknownWellKnownName(id: number): string {
   return `unknown-well-known/0x${id.toString(16)}`;

@@ -18,6 +18,7 @@ import { parseRegistration, registrationEntry, type Registration } from '../prot
 import type { ConnectionLimits, KeepAliveOptions } from '../rsocket/connection.js';
 import { silentLogger, type Logger } from '../observability/log.js';
 import type { RouteTable } from './handlers.js';
+import { loadTracer, type Tracer, type TracingOptions } from '../observability/tracing.js';
 import { createServiceResponder } from './responder.js';
 
 export interface ServiceOptions {
@@ -49,6 +50,13 @@ export interface ServiceOptions {
   token?: TokenSource;
   /** When a provider's token is refreshed. Default: at 80% of its remaining lifetime, at least 5 s before `exp`. */
   tokenRefresh?: Partial<TokenRefreshOptions>;
+  /**
+   * A span per request served, exported over OTLP/HTTP. Default: from the
+   * standard environment (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`,
+   * else the service's name); off when no endpoint is set. `false` turns it
+   * off whatever the environment says. Trace context is passed on either way.
+   */
+  tracing?: TracingOptions | false;
 }
 
 export interface ServiceStatusEvents {
@@ -62,6 +70,8 @@ export interface Service {
   readonly instance: string;
   /** Calls other routes through the gateway, over this service's connection. */
   readonly client: SluiceClient;
+  /** The tracer making this service's spans; undefined when tracing is off. For spans of the service's own (a saga's steps). */
+  readonly tracer: Tracer | undefined;
   readonly connected: boolean;
   /** Stops serving: closes the connection and stops reconnecting. */
   close(): void;
@@ -72,7 +82,8 @@ export async function connectService(options: ServiceOptions, events: Partial<Se
   const instance = options.instance ?? `${options.service}-${randomUUID().slice(0, 8)}`;
   const registration = validate(options, instance);
   const log = (options.logger ?? silentLogger).child({ service: options.service, instance });
-  const responder = createServiceResponder(options.routes, log);
+  const tracer = options.tracing === false ? undefined : await loadTracer(options.tracing, options.service);
+  const responder = createServiceResponder(options.routes, log, tracer ? { tracer, service: options.service, instance } : undefined);
   const reconnector = new Reconnector(
     () =>
       establish(options.transport ?? nodeTransport, {
@@ -101,15 +112,25 @@ export async function connectService(options: ServiceOptions, events: Partial<Se
     log,
     { renewable: typeof options.token === 'function' },
   );
-  await reconnector.start();
+  try {
+    await reconnector.start();
+  } catch (err) {
+    await tracer?.shutdown().catch(() => undefined);
+    throw err;
+  }
   return {
     service: options.service,
     instance,
     client: new SluiceClient(reconnector),
+    tracer,
     get connected() {
       return reconnector.current !== undefined;
     },
-    close: () => reconnector.close(),
+    close: () => {
+      reconnector.close();
+      // What is queued is exported in the background; a process exiting right after may lose the last batch.
+      void tracer?.shutdown().catch((err: unknown) => log.warn({ reason: (err as Error).message }, 'tracing: spans not exported at close'));
+    },
   };
 }
 

@@ -2,17 +2,34 @@
 import type { Observable } from 'rxjs';
 import type { Logger } from '../observability/log.js';
 import type { MetadataEntry } from '../protocol/metadata.js';
+import type { TraceContext } from '../protocol/trace-context.js';
 import type { LastItem, OverflowPolicy } from '../flow/emitters.js';
 
 export interface RequestContext {
   readonly route: string;
   /** All composite metadata entries of the request (unknown ones included). */
   readonly metadata: readonly MetadataEntry[];
+  /**
+   * The request's data MIME type: its per-stream entry
+   * (`message/x.rsocket.mime-type.v0`, which the gateway adds for requesters
+   * whose SETUP declared another format), else `application/json`. JSON data
+   * reaches the handler parsed; any other format as its bytes (a
+   * Uint8Array), and a handler answers in that format by returning bytes.
+   */
+  readonly dataMimeType: string;
   /** Aborted when the requester cancels or disconnects, or the deadline passes: stop work and release resources. */
   readonly signal: AbortSignal;
   /** When the requester stops waiting (epoch ms), if the request carries a deadline. */
   readonly deadline: number | undefined;
   readonly log: Logger;
+  /**
+   * The trace context to pass on calls made for this request
+   * (`client.requestResponse(route, data, { trace: ctx.trace })`): this
+   * service's span when tracing is on, else the context the request came
+   * with, so a trace crosses a service that does not trace. Undefined when
+   * the request carried none and tracing is off.
+   */
+  readonly trace: TraceContext | undefined;
 }
 
 export interface StreamContext extends RequestContext {

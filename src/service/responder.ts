@@ -16,6 +16,9 @@ import type { Responder } from '../rsocket/connection.js';
 import type { InteractionModel, Stream } from '../rsocket/stream.js';
 import type { Logger } from '../observability/log.js';
 import { readDeadline } from '../resilience/deadline.js';
+import { isJsonMime, readStreamMime } from '../protocol/stream-mime.js';
+import { readTraceContext, type TraceContext } from '../protocol/trace-context.js';
+import type { TraceSpan, Tracer } from '../observability/tracing.js';
 import { setLongTimeout } from '../resilience/long-timeout.js';
 import type { RouteHandlers, RouteTable, StreamContext, StreamResult } from './handlers.js';
 
@@ -28,16 +31,27 @@ interface Decoded {
   data: unknown;
   /** Remaining time the gateway passed along, in ms. */
   deadlineMs: number | undefined;
+  /** The request's data MIME type (its per-stream entry, else application/json). */
+  dataMimeType: string;
 }
 
-export function createServiceResponder(routes: RouteTable, log: Logger): Responder {
+/** Who spans are attributed to, and the tracer making them (tracing on). */
+export interface ResponderTracing {
+  readonly tracer: Tracer;
+  readonly service: string;
+  readonly instance: string;
+}
+
+export function createServiceResponder(routes: RouteTable, log: Logger, tracing?: ResponderTracing): Responder {
   const decode = (payload: Payload, model: InteractionModel | 'fnf'): Decoded => {
     let metadata: MetadataEntry[];
     let route: string | undefined;
+    let dataMimeType: string;
     try {
       metadata = payload.metadata ? decodeComposite(payload.metadata) : [];
       const entry = metadata.find((e) => e.mimeType === MimeTypes.ROUTING);
       route = entry ? decodeRoutes(entry.content)[0] : undefined;
+      dataMimeType = readStreamMime(metadata);
     } catch (err) {
       if (err instanceof MetadataError) throw new SluiceError('INVALID_ARGUMENT', `metadata: ${err.message}`);
       throw err;
@@ -47,11 +61,11 @@ export function createServiceResponder(routes: RouteTable, log: Logger): Respond
     if (!handlers) throw new SluiceError('NO_ROUTE', `this instance does not serve route '${route}'`);
     const method = { fnf: 'fireAndForget', response: 'requestResponse', stream: 'requestStream', channel: 'requestChannel' }[model] as keyof RouteHandlers;
     if (typeof handlers[method] !== 'function') throw new SluiceError('INVALID_ARGUMENT', `route '${route}' does not serve ${describe(model)}`);
-    return { route, metadata, handlers, data: decodeJson(payload.data), deadlineMs: readDeadline(metadata) };
+    return { route, metadata, handlers, data: decodeData(payload.data, dataMimeType), deadlineMs: readDeadline(metadata), dataMimeType };
   };
 
-  const context = (d: Decoded, stream?: Stream): HandlerContext =>
-    new HandlerContext(d.route, d.metadata, log.child({ route: d.route, ...(stream ? { stream: stream.id } : {}) }), d.deadlineMs, stream);
+  const context = (d: Decoded, model: InteractionModel | 'fnf', stream?: Stream): HandlerContext =>
+    new HandlerContext(d.route, d.metadata, d.dataMimeType, log.child({ route: d.route, ...(stream ? { stream: stream.id } : {}) }), d.deadlineMs, stream, tracing && startSpan(tracing, d, model));
 
   /** The decoded request, or undefined after answering the requester with why it cannot be served. */
   const decodeOrRefuse = (payload: Payload, model: InteractionModel, stream: Stream): Decoded | undefined => {
@@ -72,26 +86,37 @@ export function createServiceResponder(routes: RouteTable, log: Logger): Respond
         log.warn({ err: SluiceError.from(err).message }, 'fire-and-forget refused');
         return;
       }
-      const ctx = context(d);
+      const ctx = context(d, 'fnf');
       Promise.resolve()
         .then(() => d.handlers.fireAndForget!(d.data, ctx))
-        .catch((err: unknown) => ctx.log.error({ err }, 'fire-and-forget handler failed'))
-        .finally(() => ctx.done());
+        .catch((err: unknown) => {
+          ctx.closeSpan(SluiceError.from(err));
+          ctx.log.error({ err }, 'fire-and-forget handler failed');
+        })
+        .finally(() => {
+          ctx.closeSpan();
+          ctx.done();
+        });
     },
 
     requestResponse(payload, stream) {
       const d = decodeOrRefuse(payload, 'response', stream);
       if (!d) return stream.handler;
-      const ctx = context(d, stream);
+      const ctx = context(d, 'response', stream);
       Promise.resolve()
         .then(() => d.handlers.requestResponse!(d.data, ctx))
         .then((value) => {
-          if (!ctx.ended && !stream.closed) stream.next({ data: encodeJson(value), metadata: null }, true);
+          if (!ctx.ended && !stream.closed) {
+            ctx.emitted = 1;
+            stream.next({ data: encodeData(value), metadata: null }, true);
+          }
+          ctx.closeSpan();
         })
         // The handler's failure, or a value that cannot be encoded: either way the caller gets an error, the process nothing.
         .catch((err: unknown) => {
           const e = SluiceError.from(err);
           if (e.code === 'INTERNAL') ctx.log.error({ err }, 'request-response handler failed');
+          ctx.closeSpan(e);
           if (!stream.closed) stream.error(e);
         })
         .finally(() => ctx.done());
@@ -101,7 +126,7 @@ export function createServiceResponder(routes: RouteTable, log: Logger): Respond
     requestStream(payload, stream) {
       const d = decodeOrRefuse(payload, 'stream', stream);
       if (!d) return stream.handler;
-      const ctx = context(d, stream);
+      const ctx = context(d, 'stream', stream);
       const emitter = startEmitter(() => d.handlers.requestStream!(d.data, ctx), d.handlers, stream, ctx);
       return {
         onNext: noop,
@@ -115,7 +140,7 @@ export function createServiceResponder(routes: RouteTable, log: Logger): Respond
     requestChannel(payload, complete, stream) {
       const d = decodeOrRefuse(payload, 'channel', stream);
       if (!d) return stream.handler;
-      const ctx = context(d, stream);
+      const ctx = context(d, 'channel', stream);
       const input = new PullQueue<unknown>({
         prefetch: d.handlers.inputPrefetch ?? 16,
         request: (n) => stream.request(n),
@@ -127,7 +152,7 @@ export function createServiceResponder(routes: RouteTable, log: Logger): Respond
       return {
         onNext: (p) => {
           try {
-            input.push(decodeJson(p.data));
+            input.push(decodeData(p.data, d.dataMimeType));
           } catch (err) {
             stop(ctx, emitter);
             stream.error(SluiceError.from(err));
@@ -163,9 +188,12 @@ class HandlerContext implements StreamContext {
   constructor(
     readonly route: string,
     readonly metadata: readonly MetadataEntry[],
+    readonly dataMimeType: string,
     readonly log: Logger,
     deadlineMs: number | undefined,
     private readonly stream?: Stream,
+    /** This request's span (tracing on); ended once by closeSpan. */
+    private span?: TraceSpan,
   ) {
     if (deadlineMs === undefined) return;
     this.deadline = Date.now() + deadlineMs;
@@ -184,6 +212,21 @@ class HandlerContext implements StreamContext {
     return this.stream?.totalRequested ?? 0;
   }
 
+  get trace(): TraceContext | undefined {
+    return this.span ? this.span.context : readTraceContext(this.metadata);
+  }
+
+  /** Ends the span (once) with the demand seen and, when the request failed, its code. */
+  closeSpan(error?: SluiceError): void {
+    const span = this.span;
+    if (!span) return;
+    this.span = undefined;
+    if (error) span.fail(error.code, error.message);
+    span.set('sluice.demand.requested', this.requested);
+    span.set('sluice.demand.delivered', this.emitted);
+    span.end();
+  }
+
   /** Whether the requester cancelled, went away, or the deadline passed. */
   get ended(): boolean {
     return this.endReason !== undefined;
@@ -194,6 +237,7 @@ class HandlerContext implements StreamContext {
     this.cancelDeadline?.();
     if (this.endReason) return;
     this.endReason = reason ?? new SluiceError('CANCELED', 'the requester cancelled');
+    this.closeSpan(this.endReason);
     this.controller?.abort(this.endReason);
   }
 
@@ -214,16 +258,21 @@ function startEmitter(call: () => StreamResult<unknown>, handlers: RouteHandlers
     whenWritable: (fn) => stream.host.whenWritable(fn),
     send: (item, last) => {
       ctx.emitted++;
-      stream.next({ data: encodeJson(item), metadata: null }, last === true);
-      if (last === true) ctx.done();
+      stream.next({ data: encodeData(item), metadata: null }, last === true);
+      if (last === true) {
+        ctx.closeSpan();
+        ctx.done();
+      }
     },
     // Once the output has ended the deadline no longer matters: its timer (and everything it holds) goes now.
     complete: () => {
       stream.complete();
+      ctx.closeSpan();
       ctx.done();
     },
     error: (e) => {
       if (e.code === 'INTERNAL') ctx.log.error({ err: e }, 'stream handler failed');
+      ctx.closeSpan(e);
       stream.error(e);
       ctx.done();
     },
@@ -245,6 +294,26 @@ function startEmitter(call: () => StreamResult<unknown>, handlers: RouteHandlers
   if (result && typeof (result as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') return emitIterable(result, out);
   out.error(new SluiceError('INTERNAL', `handler for '${ctx.route}' returned neither an Observable nor an AsyncIterable`));
   return { onRequest: noop, cancel: noop };
+}
+
+/** JSON data decoded; any other format handed to the handler as its bytes, untouched. */
+function decodeData(bytes: Uint8Array | null, mimeType: string): unknown {
+  if (isJsonMime(mimeType)) return decodeJson(bytes);
+  // A copy: the frame's bytes may be a view into a larger read buffer the handler must not pin.
+  return bytes ? bytes.slice() : new Uint8Array(0);
+}
+
+/** A handler's value as payload data: bytes as they are (answers in the request's own format), anything else as JSON. */
+function encodeData(value: unknown): Uint8Array {
+  return value instanceof Uint8Array ? value : encodeJson(value);
+}
+
+function startSpan(tracing: ResponderTracing, d: Decoded, model: InteractionModel | 'fnf'): TraceSpan {
+  return tracing.tracer.start(d.route, {
+    kind: 'server',
+    parent: readTraceContext(d.metadata),
+    attributes: { 'rpc.system': 'rsocket', 'sluice.route': d.route, 'sluice.model': model, 'sluice.service': tracing.service, 'sluice.instance': tracing.instance, 'sluice.hop': 'service' },
+  });
 }
 
 function stop(ctx: HandlerContext, emitter: Emitter): void {

@@ -95,13 +95,18 @@ describe('bad input on one connection', () => {
     expect(idle.frames[0]!.message).toMatch(/^INVALID_SETUP: no SETUP frame within 200 ms/);
   });
 
-  it('SETUP with other MIME types or lease is refused with UNSUPPORTED_SETUP', async () => {
+  it('SETUP with another metadata MIME type, a data MIME type that is not type/subtype, or lease is refused with UNSUPPORTED_SETUP', async () => {
     const gw = await h.gateway();
     const a = rawSocket(gw.url);
     await a.opened;
-    a.ws.send(encodeSetup({ keepAlive: 1000, lifetime: 5000, metadataMimeType: MimeTypes.COMPOSITE, dataMimeType: 'application/cbor' }));
+    a.ws.send(encodeSetup({ keepAlive: 1000, lifetime: 5000, metadataMimeType: MimeTypes.COMPOSITE, dataMimeType: 'cbor' }));
     await a.closed;
-    expect(a.frames[0]!.message).toContain('UNSUPPORTED_SETUP: data MIME type must be application/json');
+    expect(a.frames[0]!.message).toContain("UNSUPPORTED_SETUP: data MIME type must be a printable US-ASCII type/subtype of at most 128 bytes, got 'cbor'");
+    const m = rawSocket(gw.url);
+    await m.opened;
+    m.ws.send(encodeSetup({ keepAlive: 1000, lifetime: 5000, metadataMimeType: 'application/json', dataMimeType: MimeTypes.JSON }));
+    await m.closed;
+    expect(m.frames[0]!.message).toContain('UNSUPPORTED_SETUP: metadata MIME type must be message/x.rsocket.composite-metadata.v0');
     const b = rawSocket(gw.url);
     await b.opened;
     b.ws.send(encodeSetup({ keepAlive: 1000, lifetime: 5000, metadataMimeType: MimeTypes.COMPOSITE, dataMimeType: MimeTypes.JSON, flags: Flags.LEASE }));

@@ -41,12 +41,15 @@ function connect(b: Broker, setup: { metadata?: MetadataEntry[]; dataMimeType?: 
 }
 
 describe('createBroker: SETUP checks without sockets', () => {
-  it('refuses a data MIME type other than JSON with UNSUPPORTED_SETUP', async () => {
+  it('accepts any data MIME type (data is forwarded untouched) and refuses one that is not type/subtype with UNSUPPORTED_SETUP', async () => {
     const b = broker();
-    const c = connect(b, { dataMimeType: 'text/plain' });
+    const cbor = connect(b, { dataMimeType: 'application/cbor' });
+    await settle();
+    expect(cbor.closedWith()).toBeNull();
+    const c = connect(b, { dataMimeType: 'plain' });
     await settle();
     expect(c.closedWith()?.code).toBe('UNSUPPORTED_SETUP');
-    expect(b.connections.size).toBe(0);
+    expect(b.connections.size).toBe(1);
   });
 
   it('refuses a registration that would take the gateway past limits.maxRoutes with REJECTED_SETUP', async () => {

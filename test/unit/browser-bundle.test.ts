@@ -18,7 +18,9 @@ describe('browser client bundle', () => {
     expect(bundle.code).not.toMatch(/["']node:/);
     expect(bundle.code).not.toMatch(/\bfrom\s*["'][^."'/]/); // no bare import left for the browser to resolve
     // The public API is exported.
-    for (const name of ['connect', 'SluiceError', 'ErrorCodes', 'browserTransport', 'SluiceClient']) expect(bundle.code).toMatch(new RegExp(`\\b${name}\\b`));
+    for (const name of ['connect', 'SluiceError', 'ErrorCodes', 'browserTransport', 'SluiceClient', 'traceContextEntry']) expect(bundle.code).toMatch(new RegExp(`\\b${name}\\b`));
+    // The browser only propagates trace context: no tracing SDK or exporter rides along.
+    expect(bundle.code).not.toMatch(/BasicTracerProvider|OTLPTraceExporter|opentelemetry/i);
     console.log(`browser bundle: ${bundle.bytes} bytes minified, ${bundle.gzipBytes} bytes gzip`);
     expect(bundle.bytes).toBeLessThanOrEqual(BROWSER_CLIENT_BUDGET.raw);
     expect(bundle.gzipBytes).toBeLessThanOrEqual(BROWSER_CLIENT_BUDGET.gzip);

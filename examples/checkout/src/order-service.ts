@@ -32,6 +32,9 @@ import { isTerminal, type OrderEvent } from './events.js';
 import { OrderNotifier } from './order-notifier.js';
 import { OrderStore, orderOwner, type PlaceResult } from './order-store.js';
 import { SagaRunner, type StepCaller } from './saga-runner.js';
+import { OrderTraces } from './order-traces.js';
+import { OrderWebhookFeed } from './order-webhooks.js';
+import type { TraceContext } from 'sluice';
 import { connectCheckoutService, DEFAULT_DATA_DIR, type CheckoutServiceOptions, type RunningService } from './service-host.js';
 import { parseEmpty, parseOrderRef, parsePlaceCommand, type PlaceCommand } from './validation.js';
 import { WorkQueue } from './work-queue.js';
@@ -78,6 +81,10 @@ export interface OrderServiceParts {
   readonly notifier: OrderNotifier;
   readonly runner: SagaRunner;
   readonly options: OrderOptions;
+  /** Each order's trace context, so its saga's steps are children of it; absent, steps are traced on their own. */
+  readonly traces?: OrderTraces;
+  /** Publishes order events to webhooks; absent, none are. */
+  readonly feed?: OrderWebhookFeed;
 }
 
 /** How an instance reaches the instance that owns an order. */
@@ -88,7 +95,7 @@ export interface OwnerCaller {
 
 /** The order service's route table over its components (no I/O of its own beyond theirs). */
 export function orderRoutes(parts: OrderServiceParts): RouteTable {
-  const { store, queue, notifier, runner, options, instance, peers } = parts;
+  const { store, queue, notifier, runner, options, instance, peers, traces, feed } = parts;
   const own = ownerRoutes(instance);
   /** The instance to relay to, or undefined when this one owns the order (or the id names no owner). */
   const elsewhere = (orderId: string): string | undefined => {
@@ -105,9 +112,11 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
   const window = submitWindow(options.queueSize);
 
   /** Records a validated command; the caller holds a work-queue slot. */
-  const place = async (cmd: PlaceCommand): Promise<PlaceResult> => {
+  const place = async (cmd: PlaceCommand, trace?: TraceContext): Promise<PlaceResult> => {
     const result = await store.place(cmd);
+    if (result.created && trace) traces?.remember(result.orderId, trace);
     if (result.created) runner.offer(result.orderId, result.saga);
+    if (result.created) feed?.changed(result.orderId);
     return result;
   };
 
@@ -130,7 +139,7 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
         const cmd = parsePlaceCommand(data);
         await queue.acquire(ctx.signal);
         try {
-          const { orderId, status } = await place(cmd);
+          const { orderId, status } = await place(cmd, ctx.trace);
           return { orderId, status };
         } finally {
           queue.release();
@@ -372,7 +381,9 @@ async function* relayWatch(peers: OwnerCaller, owner: string, orderId: string, c
  * Opens this instance's order store (`orderStoreDir`), serves the order
  * routes and its owner routes, and resumes every unfinished saga it owns.
  */
-export async function startOrderService(options: CheckoutServiceOptions & { order?: Partial<OrderOptions> }): Promise<RunningService & { parts: OrderServiceParts }> {
+export async function startOrderService(
+  options: CheckoutServiceOptions & { order?: Partial<OrderOptions>; /** Publish every order event to this webhook topic (`webhooks.publish`). Default none. */ webhookTopic?: string },
+): Promise<RunningService & { parts: OrderServiceParts }> {
   const resolved = resolveOrderOptions(options.order);
   const log: Logger = options.logger ?? silentLogger;
   const instance = options.instance ?? DEFAULT_ORDER_INSTANCE;
@@ -388,9 +399,17 @@ export async function startOrderService(options: CheckoutServiceOptions & { orde
   log.info({ ms: Math.round(performance.now() - warmStarted) }, 'order store warmed up');
   const notifier = new OrderNotifier(resolved.maxWatchers);
   const queue = new WorkQueue(resolved.queueSize, resolved.maxQueueWaiters);
-  const link = new GatewayLink();
-  const runner = new SagaRunner(store, link, resolved, (orderId) => notifier.notify(orderId), log.child({ component: 'saga' }));
-  const parts: OrderServiceParts = { instance, peers: link, store, queue, notifier, runner, options: resolved };
+  const traces = new OrderTraces();
+  const link = new GatewayLink(traces);
+  const feed = options.webhookTopic
+    ? new OrderWebhookFeed(options.webhookTopic, { events: (id, from, limit) => store.events(id, from, limit), publish: (topic, key, event) => link.publish(topic, key, event) }, log)
+    : undefined;
+  const changed = (orderId: string) => {
+    notifier.notify(orderId);
+    feed?.changed(orderId);
+  };
+  const runner = new SagaRunner(store, link, resolved, changed, log.child({ component: 'saga' }));
+  const parts: OrderServiceParts = { instance, peers: link, store, queue, notifier, runner, options: resolved, traces, ...(feed ? { feed } : {}) };
   let service: Service;
   try {
     service = await connectCheckoutService({ ...options, instance }, 'order', orderRoutes(parts), { connected: () => link.wake() });
@@ -418,6 +437,8 @@ class GatewayLink implements StepCaller, OwnerCaller {
   service: Service | undefined;
   private readonly waiters = new Set<() => void>();
 
+  constructor(private readonly traces: OrderTraces) {}
+
   get connected(): boolean {
     return this.service?.connected ?? false;
   }
@@ -436,7 +457,29 @@ class GatewayLink implements StepCaller, OwnerCaller {
   call(route: string, data: unknown, deadlineMs: number, signal: AbortSignal): Promise<unknown> {
     if (!this.service) return Promise.reject(new SluiceError('UNAVAILABLE', 'not connected to the gateway yet'));
     // The deadline travels too: the gateway enforces it and the step's handler sees it (ctx.deadline, ctx.signal).
-    return this.service.client.requestResponse(route, data, { signal, metadata: [deadlineEntry(deadlineMs)] });
+    const metadata = [deadlineEntry(deadlineMs)];
+    const parent = this.traces.of((data as { orderId?: unknown } | null)?.orderId);
+    const tracer = this.service.tracer;
+    if (!tracer) return this.service.client.requestResponse(route, data, { signal, metadata, trace: parent });
+    // The step is a child of its order; the gateway's and the step service's spans are children of the step.
+    const span = tracer.start(`saga ${route}`, { kind: 'client', parent, attributes: { 'sluice.route': route, 'sluice.saga.step': route } });
+    return this.service.client.requestResponse(route, data, { signal, metadata, trace: span.context }).then(
+      (answer) => {
+        span.end();
+        return answer;
+      },
+      (err: unknown) => {
+        const e = SluiceError.from(err);
+        span.fail(e.code, e.message);
+        span.end();
+        throw e;
+      },
+    );
+  }
+
+  publish(topic: string, key: string, event: unknown): Promise<unknown> {
+    if (!this.service) return Promise.reject(new SluiceError('UNAVAILABLE', 'not connected to the gateway yet'));
+    return this.service.client.requestResponse('webhooks.publish', { topic, key, event });
   }
 
   whenConnected(signal: AbortSignal): Promise<void> {

@@ -64,7 +64,10 @@ function hostOptions(c: ServiceCommon, f: FlagValues) {
 }
 
 const services: Record<string, ServiceDefinition> = {
-  order: checkoutService(ORDER_KNOBS, (host, order) => startOrderService({ ...host, order })),
+  // SLUICE_ORDER_WEBHOOK_TOPIC: publish every order event to that webhook topic (the gateway's webhooks.publish).
+  order: checkoutService(ORDER_KNOBS, (host, order) =>
+    startOrderService({ ...host, order, ...(process.env.SLUICE_ORDER_WEBHOOK_TOPIC ? { webhookTopic: process.env.SLUICE_ORDER_WEBHOOK_TOPIC } : {}) }),
+  ),
   payment: checkoutService(PAYMENT_KNOBS, (host, payment) => startPaymentService({ ...host, payment })),
   inventory: checkoutService(INVENTORY_KNOBS, (host, inventory) => startInventoryService({ ...host, inventory })),
 };

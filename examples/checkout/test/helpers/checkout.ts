@@ -28,6 +28,8 @@ export interface StackOptions {
   gateway?: GatewayOptions;
   /** Order-service instances to run (order-1, order-2, ...), each with its own store. Default 1. */
   orderInstances?: number;
+  /** Extra environment of every service process (OTEL_* for tracing, for example). */
+  env?: Record<string, string>;
 }
 
 export interface CheckoutStack {
@@ -77,7 +79,7 @@ export async function startCheckoutStack(options: StackOptions = {}): Promise<Ch
       await cp(template, dir, { recursive: true });
     }
     const child = startChild(
-      { name: storeDir, program: CHECKOUT, args: ['service', name, '--url', gateway.url, '--data-dir', dataDir, ...extraFlags], env: { SLUICE_LOG_LEVEL: log ?? 'silent' } },
+      { name: storeDir, program: CHECKOUT, args: ['service', name, '--url', gateway.url, '--data-dir', dataDir, ...extraFlags], env: { ...options.env, SLUICE_LOG_LEVEL: log ?? 'silent' } },
       log ? 'inherit' : 'ignore',
     );
     await child.message('registered', 30_000);
