@@ -10,7 +10,7 @@ import { routeMetadata } from '../../src/protocol/metadata.js';
 import { encodeJson } from '../../src/protocol/json.js';
 import { parseTraceparent, readTraceContext, traceContextEntry, type TraceContext } from '../../src/protocol/trace-context.js';
 import type { RequestContext } from '../../src/service/handlers.js';
-import { benchRoutes } from '../../src/bench/bench-service.js';
+import { benchRoutes } from '../../src/loadtest/bench-service.js';
 import { loadTracer } from '../../src/observability/tracing.js';
 import { recorder, useHarness } from '../helpers/harness.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';

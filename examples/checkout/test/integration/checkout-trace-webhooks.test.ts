@@ -13,10 +13,10 @@ import { Webhook } from 'standardwebhooks';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadTracer, type Tracer } from '../../src/observability/tracing.js';
-import { isTerminal } from '../../src/checkout/events.js';
+import { loadTracer, type Tracer } from 'sluice';
+import { isTerminal } from '../../src/events.js';
 import { startCheckoutStack, type CheckoutStack } from '../helpers/checkout.js';
-import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';
+import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../../../../test/helpers/otlp-receiver.js';
 
 let receiver: OtlpReceiver;
 let stack: CheckoutStack;
