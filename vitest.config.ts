@@ -1,9 +1,10 @@
-import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
 // The examples import Sluice by name ('sluice', 'sluice/client'); the 'sluice-source' export condition
 // resolves those to the TypeScript sources under test, the same modules the tests import by path.
-const conditions = ['sluice-source', ...defaultServerConditions];
+// Not vite's default 'module' condition: it picks builds some packages (@opentelemetry/api) publish for
+// bundlers, with extensionless imports Node cannot load.
+const conditions = ['sluice-source', 'node'];
 
 export default defineConfig({
   resolve: { conditions },
