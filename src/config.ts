@@ -156,6 +156,28 @@ export interface GatewayConfig {
     /** Bytes of pending entries kept at most; same behaviour. Default 64 MiB. */
     maxBytes: number;
   };
+  /** Durable routes (policy `durable`), embedded backend; see docs/resilience.md#durable-routes. */
+  durable: {
+    /** Directory of the embedded backend: one segment log per durable route, locked by one gateway. Default ./data/gateway/durable. Opened only when some route's policy is durable and `nats.servers` is empty. */
+    dir: string;
+    /** Durable routes open at once at most; commands for more are refused OVERLOADED. Default 1000. */
+    maxRoutes: number;
+    /** Size at which the embedded backend starts a new segment file, in bytes. Default 16 MiB. */
+    segmentBytes: number;
+  };
+  /** NATS JetStream as the durable backend, shared by every gateway on it; see docs/operations.md#nats-jetstream. */
+  nats: {
+    /** Server URLs (`nats://host:4222`); a non-empty list selects the JetStream backend. Default []. */
+    servers: string[];
+    /** A NATS credentials file (JWT and NKey seed) to connect with. Default null. */
+    credentialsFile: string | null;
+    /** A file holding a NATS token to connect with. Default null. */
+    tokenFile: string | null;
+    /** Replicas of each durable route's stream (3 in a 3-node cluster). Default 1. */
+    replicas: number;
+    /** Stream name prefix; a route's stream is `<prefix>_<route, encoded>`. Default SLUICE. */
+    streamPrefix: string;
+  };
   /** Who may connect and what they may do; see docs/security.md. */
   auth: AuthConfig;
   /** The HTTP bridge on the WebSocket port (`/v1/routes/...`, `/v1/streams/...`); see docs/protocol.md. */
@@ -284,6 +306,8 @@ export const defaultGatewayConfig: GatewayConfig = {
   logging: { level: 'info' },
   policies: { defaults: {}, routes: {} },
   deadLetter: { dir: './data/gateway', maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 },
+  durable: { dir: './data/gateway/durable', maxRoutes: 1_000, segmentBytes: 16 * 1024 * 1024 },
+  nats: { servers: [], credentialsFile: null, tokenFile: null, replicas: 1, streamPrefix: 'SLUICE' },
   tls: { certFile: null, keyFile: null },
   auth: {
     secretFile: null,
@@ -345,6 +369,9 @@ const INT_RANGES: Record<string, Range> = {
   drainTimeoutMs: [0, 600_000],
   'deadLetter.maxEntries': [1, 10_000_000],
   'deadLetter.maxBytes': [1024, 16 * 1024 * 1024 * 1024],
+  'durable.maxRoutes': [1, 100_000],
+  'durable.segmentBytes': [64 * 1024, 1024 * 1024 * 1024],
+  'nats.replicas': [1, 5],
   'auth.clockSkewMs': [0, 600_000],
   'auth.probeTimeoutMs': [10, 60_000],
   'http.maxConcurrent': [1, 1_000_000],
@@ -456,6 +483,18 @@ function validate(c: GatewayConfig): void {
   if (c.webhooks.initialDelayMs > c.webhooks.maxDelayMs) throw new ConfigError('webhooks.initialDelayMs', `must not exceed webhooks.maxDelayMs (${c.webhooks.maxDelayMs})`);
   if (!LEVELS.includes(c.logging.level)) throw new ConfigError('logging.level', `must be one of ${LEVELS.join(', ')}`);
   if (typeof c.deadLetter.dir !== 'string' || c.deadLetter.dir.length === 0) throw new ConfigError('deadLetter.dir', 'must be a directory path');
+  if (typeof c.durable.dir !== 'string' || c.durable.dir.length === 0) throw new ConfigError('durable.dir', 'must be a directory path');
+  if (!Array.isArray(c.nats.servers) || !c.nats.servers.every(isNatsUrl)) {
+    throw new ConfigError('nats.servers', `must be an array of NATS URLs such as "nats://127.0.0.1:4222", got ${JSON.stringify(c.nats.servers)}`);
+  }
+  for (const key of ['credentialsFile', 'tokenFile'] as const) {
+    const v = c.nats[key];
+    if (v !== null && (typeof v !== 'string' || v.length === 0)) throw new ConfigError(`nats.${key}`, `must be null or a file path, got ${JSON.stringify(v)}`);
+  }
+  if (c.nats.credentialsFile !== null && c.nats.tokenFile !== null) throw new ConfigError('nats.tokenFile', 'nats.credentialsFile and nats.tokenFile are two ways to authenticate: set one');
+  if (typeof c.nats.streamPrefix !== 'string' || !/^[A-Za-z0-9_-]{1,32}$/.test(c.nats.streamPrefix)) {
+    throw new ConfigError('nats.streamPrefix', `must be 1-32 characters from A-Z a-z 0-9 _ -, got ${JSON.stringify(c.nats.streamPrefix)}`);
+  }
   compilePolicies(c.policies);
   validateAuth(c);
 }
@@ -492,6 +531,17 @@ function validateAuth(c: GatewayConfig): void {
 /** Whether the admin server's `/metrics` asks for an admin token (`admin.requireToken`, resolved). */
 export function adminNeedsToken(c: Pick<GatewayConfig, 'admin' | 'auth'>): boolean {
   return c.admin.requireToken ?? (authEnabled(c.auth) && !isLoopbackHost(c.admin.host));
+}
+
+/** `nats://`, `tls://`, `ws://` or `wss://` with a host: what the NATS client connects to. */
+function isNatsUrl(u: unknown): boolean {
+  if (typeof u !== 'string') return false;
+  try {
+    const url = new URL(u);
+    return ['nats:', 'tls:', 'ws:', 'wss:'].includes(url.protocol) && url.hostname.length > 0;
+  } catch {
+    return false;
+  }
 }
 
 /** `scheme://host[:port]` and nothing else: what browsers send in the Origin header. */

@@ -15,6 +15,8 @@ import { createHttpBridge, type HttpBridge } from './http/bridge.js';
 import type { Instance, Registry } from './broker/registry.js';
 import { isLoopbackHost as isLoopback } from './loopback.js';
 import { DeadLetterQueue } from './deadletter/queue.js';
+import { openDurableBackend } from './durable/backend.js';
+import type { DurableRoutes } from './durable/durable-routes.js';
 import type { PolicyRuntime } from './policy/route-runtime.js';
 import type { RouteTable } from './service/handlers.js';
 import { compilePolicies } from './policy/policy-config.js';
@@ -39,10 +41,12 @@ export interface Gateway {
   readonly registry: Registry;
   readonly metrics: GatewayMetrics;
   readonly policies: PolicyRuntime;
-  /** The dead-letter queue, when some route's policy dead-letters. */
+  /** The dead-letter queue, when some route's policy dead-letters or is durable. */
   readonly deadLetters: DeadLetterQueue | undefined;
   /** The webhook dispatcher, when `webhooks.enabled`. */
   readonly webhooks: WebhookDispatcher | undefined;
+  /** The durable routes, when some route's policy is durable. */
+  readonly durable: DurableRoutes | undefined;
   /** Reasons the gateway is not ready; empty when it is. */
   notReadyReasons(): string[];
   /**
@@ -75,14 +79,19 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
         : 'auth is off (no auth.secretFile or auth.jwksFile): every connection may call every route and register as any service, which is safe only because the gateway listens on loopback',
     );
   }
-  const deadLetters = compilePolicies(config.policies).anyDeadLetter ? await DeadLetterQueue.open(config.deadLetter, log) : undefined;
+  const table = compilePolicies(config.policies);
+  // Durable commands that fail their last delivery are dead-lettered, so durable routes need the queue too.
+  const deadLetters = table.anyDeadLetter || table.anyDurable ? await DeadLetterQueue.open(config.deadLetter, log) : undefined;
+  const durableBackend = table.anyDurable ? await openDurableBackend(config, log) : undefined;
   const tracer = await loadTracer(
     { ...(config.tracing.endpoint !== null ? { endpoint: config.tracing.endpoint } : {}), ...(config.tracing.serviceName !== null ? { serviceName: config.tracing.serviceName } : {}), maxQueueSize: config.tracing.maxQueueSize },
     'sluice-gateway',
   );
   const webhooks = config.webhooks.enabled ? await WebhookDispatcher.open(config.webhooks, log.child({ component: 'webhooks' })) : undefined;
-  const broker = createBroker(config, { log, verifier, deadLetters, tracer, webhooks, ...(deps.localRoutes ? { localRoutes: deps.localRoutes } : {}) });
-  const { registry, metrics, policies, refusals, auth, memory, forwarder } = broker;
+  const broker = createBroker(config, { log, verifier, deadLetters, durableBackend, tracer, webhooks, ...(deps.localRoutes ? { localRoutes: deps.localRoutes } : {}) });
+  const { registry, metrics, policies, refusals, auth, memory, forwarder, durable } = broker;
+  // Routes holding commands from before a restart start delivering without waiting for a new command.
+  await durable?.start(table.configuredRoutes);
 
   const perAddress = new AddressLimiter(config.limits.maxConnectionsPerAddress);
   // The admin server's origin joins the allowlist once it listens (its port may be picked then).
@@ -204,6 +213,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
       await broker.close();
       ws.destroyAll();
       await admin?.close();
+      await durable?.close();
       await deadLetters?.close();
       await webhooks?.close();
       await tracer?.shutdown().catch((err: unknown) => log.warn({ reason: (err as Error).message }, 'tracing: spans not exported at shutdown'));
@@ -220,6 +230,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     policies,
     deadLetters,
     webhooks,
+    durable,
     notReadyReasons,
     reload,
     close,

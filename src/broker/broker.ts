@@ -38,6 +38,9 @@ import type { RouteTable } from '../service/handlers.js';
 import type { DeadLetterQueue } from '../deadletter/queue.js';
 import { deadLetterRoutes } from '../deadletter/routes.js';
 import type { DeadLetterSink } from '../deadletter/rules.js';
+import type { DurableBackend } from '../durable/queue.js';
+import { DurableRoutes } from '../durable/durable-routes.js';
+import { registerDurableMetrics } from '../observability/durable-metrics.js';
 import { ConnectionShares } from './connection-shares.js';
 import { Forwarder, type Interaction, type LocalRoute } from './forwarder.js';
 import { identityOf } from './identity.js';
@@ -59,6 +62,8 @@ export interface BrokerDependencies {
   deadLetters?: DeadLetterQueue | undefined;
   /** Where dead letters go instead of the queue's sink (tests, other stores). */
   deadLetterSink?: DeadLetterSink;
+  /** Where durable routes keep their commands, when some route's policy is durable (the gateway opens it). */
+  durableBackend?: DurableBackend | undefined;
   /** Time source of breakers, retry budgets and rate limits. Default: the system clock. */
   clock?: Clock;
   /** Whether the metrics include Node's default process metrics. Default true. */
@@ -85,6 +90,8 @@ export interface Broker {
   readonly auth: Authenticator;
   /** The gateway-wide bound on bytes held for peers. */
   readonly memory: MemoryBudget;
+  /** The durable routes, when a durable backend was given. */
+  readonly durable: DurableRoutes | undefined;
   /** Serves one RSocket connection on `transport`, from its SETUP on. */
   accept(transport: FrameTransport): Connection;
   /** An in-process connection through the front door as the `internal` principal (dead-letter replays). */
@@ -102,9 +109,14 @@ export function createBroker(config: GatewayConfig, deps: BrokerDependencies): B
   const services = new Set<Connection>();
 
   const policies = new PolicyRuntime(compilePolicies(config.policies), deps.clock);
+  // The registry's events reach the durable routes (declared below: instances register only after the broker is built).
   const registry = new Registry({
-    registered: (i) => log.info({ service: i.service, instance: i.id, conn: i.connection.id, routes: [...i.routes.keys()] }, 'instance registered'),
+    registered: (i) => {
+      log.info({ service: i.service, instance: i.id, conn: i.connection.id, routes: [...i.routes.keys()] }, 'instance registered');
+      durable?.registered(i);
+    },
     unregistered: (i) => {
+      durable?.unregistered(i);
       policies.forgetInstance(i);
       policies.prune((route) => registry.has(route));
       log.info({ service: i.service, instance: i.id, conn: i.connection.id }, 'instance removed');
@@ -119,6 +131,8 @@ export function createBroker(config: GatewayConfig, deps: BrokerDependencies): B
     },
   });
   const deadLetters = deps.deadLetters;
+  const sink = deps.deadLetterSink ?? deadLetters?.sink;
+  const durable = deps.durableBackend ? new DurableRoutes(deps.durableBackend, policies.table, registry, sink, log, config.durable.maxRoutes) : undefined;
   const metrics: GatewayMetrics = new GatewayMetrics(
     {
       connections: () => ({ client: connections.size - services.size, service: services.size }),
@@ -139,6 +153,7 @@ export function createBroker(config: GatewayConfig, deps: BrokerDependencies): B
   registerCacheMetrics(metrics.registry, caches);
   deps.webhooks?.observe(registerWebhookMetrics(metrics.registry, () => deps.webhooks));
   if (!deps.webhooks) registerWebhookMetrics(metrics.registry, () => undefined);
+  if (durable) registerDurableMetrics(metrics.registry, () => durable?.stats() ?? []);
   const refusals = new ConnectionRefusals(metrics.registry, log);
   const shares = new ConnectionShares(
     {
@@ -198,7 +213,6 @@ export function createBroker(config: GatewayConfig, deps: BrokerDependencies): B
       return registration ? registrationRefusal(principal, registration) : undefined;
     },
   });
-  const sink = deps.deadLetterSink ?? deadLetters?.sink;
   const forwarder: Forwarder = new Forwarder(
     {
       registry,
@@ -212,6 +226,7 @@ export function createBroker(config: GatewayConfig, deps: BrokerDependencies): B
       adminRoutes: new Set(Object.keys(dlqRoutes ?? {})),
       caches,
       tracer: deps.tracer,
+      ...(durable ? { durable } : {}),
     },
     {
       window: config.flow.window,
@@ -332,6 +347,7 @@ export function createBroker(config: GatewayConfig, deps: BrokerDependencies): B
     metrics,
     policies,
     forwarder,
+    durable,
     connections,
     live: forwarder.live,
     refusals,

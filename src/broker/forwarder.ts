@@ -24,6 +24,8 @@ import { cacheKey, scopeOf, type CacheTap, type ResponseCaches } from '../policy
 import { DeadLetterer, deadLetterable, type DeadLetterSink } from '../deadletter/rules.js';
 import { Forwarding, type ForwardingContext, type Interaction } from './forwarding.js';
 import type { Instance, Registry } from './registry.js';
+import type { DurableRoutes } from '../durable/durable-routes.js';
+import { intakeChannel, intakeFireAndForget, intakeResponse } from '../durable/intake.js';
 
 export type { Interaction } from './forwarding.js';
 
@@ -86,6 +88,8 @@ export interface ForwarderDependencies {
   readonly caches?: ResponseCaches;
   /** A span per forwarded interaction when set (tracing on); undefined creates none. */
   readonly tracer?: Tracer | undefined;
+  /** The durable routes, when some route's policy is durable: their commands are persisted, then delivered. */
+  readonly durable?: DurableRoutes;
 }
 
 
@@ -178,7 +182,7 @@ export class Forwarder {
 
   /** Metric label for a route: unknown names collapse so clients cannot blow up cardinality. */
   label(route: string): string {
-    return this.deps.registry.has(route) || this.local.has(route) ? route : '(unknown)';
+    return this.deps.registry.has(route) || this.local.has(route) || this.deps.durable?.has(route) ? route : '(unknown)';
   }
 
   private open(origin: RequestOrigin, model: InteractionModel, received: Payload, down: Stream, complete: boolean): StreamHandler {
@@ -196,13 +200,14 @@ export class Forwarder {
         if (this.draining) throw new SluiceError('UNAVAILABLE', 'gateway is draining and accepts no new requests');
         return this.openLocal(local, origin, route, model, payload, down, complete);
       }
+      const identity = origin.identity;
+      if (this.deps.durable?.isDurable(route)) return this.openDurable(this.deps.durable, route, model, payload, entries, down, complete, identity);
       if (model === 'response') {
         cache = this.cacheTap(route, access, payload);
         if (cache && this.serveFresh(cache, route, down)) return down.handler;
       }
       const requesterDeadlineMs = readDeadline(entries);
       const impliedDataMime = impliedMime(origin, entries);
-      const identity = origin.identity;
       this.admit(route, identity);
       return new Forwarding(this.ctx, { route, model, payload, entries, requesterDeadlineMs, complete, identity, impliedDataMime, ...(cache ? { cache } : {}) }, down).handler;
     } catch (err) {
@@ -239,10 +244,29 @@ export class Forwarder {
     if (!access.mayCall(route)) throw permissionDenied(route, access.principal);
   }
 
+  /**
+   * A command for a durable route: persisted, then acknowledged; delivered
+   * later as instances ask. Accepted whether or not an instance serves the
+   * route now, so no NO_ROUTE; the route's rate limit still applies.
+   */
+  private openDurable(durable: DurableRoutes, route: string, model: InteractionModel, payload: Payload, entries: MetadataEntry[], down: Stream, complete: boolean, identity: string): StreamHandler {
+    if (this.draining) throw new SluiceError('UNAVAILABLE', 'gateway is draining and accepts no new requests');
+    if (model === 'stream') throw new SluiceError('INVALID_ARGUMENT', `route '${route}' is durable: it takes fire-and-forget, request-response and request-channel, not request-stream`);
+    this.rateLimit(route, identity);
+    const target = durable.target(route);
+    this.deps.metrics.started(route, model);
+    if (model === 'response') return intakeResponse(target, payload, entries, down);
+    return intakeChannel(target, payload, entries, complete, down, decodeEntries);
+  }
+
   /** Checks that apply before any policy state exists for the route. Throws the refusal. */
   private admit(route: string, identity: string): void {
     if (this.draining) throw new SluiceError('UNAVAILABLE', 'gateway is draining and accepts no new requests');
     if (!this.deps.registry.has(route)) throw new SluiceError('NO_ROUTE', `no instance serves route '${route}'`);
+    this.rateLimit(route, identity);
+  }
+
+  private rateLimit(route: string, identity: string): void {
     const rt = this.deps.policies.for(route);
     const verdict = rt.limiter?.take(identity);
     if (verdict && !verdict.ok) {
@@ -287,6 +311,19 @@ export class Forwarder {
       const entries = decodeEntries(payload.metadata);
       route = routeOf(entries);
       this.authorize(origin.access, route);
+      const durable = this.deps.durable;
+      if (durable?.isDurable(route)) {
+        if (this.draining) throw new SluiceError('UNAVAILABLE', 'gateway is draining and accepts no new requests');
+        this.rateLimit(route, origin.identity);
+        const target = durable.target(route);
+        this.deps.metrics.route(route).toResponder++;
+        void intakeFireAndForget(target, payload, entries).then((e) => {
+          if (!e) return;
+          this.deps.metrics.error(route, e.code);
+          this.warnOnce(origin, 'fnf-durable-refused', 'durable fire-and-forget refused', route, e);
+        });
+        return;
+      }
       const implied = impliedMime(origin, entries);
       this.admit(route, origin.identity);
       const instance = this.pickWritable(route);

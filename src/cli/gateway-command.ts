@@ -23,6 +23,10 @@ const usage = `usage: sluice gateway [options]
                        (default 256, within the window; 0 = demand passes through unchanged)
   --ready-route ROUTE  /readyz waits for this route (repeatable)
   --dead-letter-dir D  where the dead-letter log lives (env SLUICE_DEAD_LETTER_DIR, default ./data/gateway)
+  --durable-dir D      where the embedded durable log lives (env SLUICE_DURABLE_DIR, default ./data/gateway/durable)
+  --nats URL[,URL...]  keep durable routes on NATS JetStream at these servers instead (env SLUICE_NATS)
+  --nats-creds FILE    NATS credentials file (env SLUICE_NATS_CREDS)
+  --nats-replicas N    replicas of each durable route's stream (default 1; 3 in a 3-node cluster)
   --policy R:KEY=VAL   a route policy setting, e.g. 'payment.refund:retry.maxAttempts=5'
                        (repeatable; R is a route, a prefix like 'payment.*', or 'defaults';
                        VAL is JSON; see docs/resilience.md)
@@ -59,6 +63,10 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
       'ready-route': { type: 'string', multiple: true },
       policy: { type: 'string', multiple: true },
       'dead-letter-dir': { type: 'string' },
+      'durable-dir': { type: 'string' },
+      nats: { type: 'string' },
+      'nats-creds': { type: 'string' },
+      'nats-replicas': { type: 'string' },
       'log-level': { type: 'string' },
       'auth-secret-file': { type: 'string' },
       'auth-jwks-file': { type: 'string' },
@@ -94,6 +102,8 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
     logging: { ...file.logging, ...defined({ level: (f['log-level'] as string | undefined) ?? env.SLUICE_LOG_LEVEL }) },
     policies: applyPolicyFlags(file.policies, (f.policy as string[] | undefined) ?? []),
     deadLetter: { ...file.deadLetter, ...defined({ dir: (f['dead-letter-dir'] as string | undefined) ?? env.SLUICE_DEAD_LETTER_DIR }) },
+    durable: { ...file.durable, ...defined({ dir: (f['durable-dir'] as string | undefined) ?? env.SLUICE_DURABLE_DIR }) },
+    nats: natsOptions(file.nats, f, env),
     auth: authOptions(file.auth, f, env),
   };
   const gateway = await createGateway(options);
@@ -110,6 +120,19 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
   await stopSignal();
   await gateway.close();
   process.exit(0);
+}
+
+/** The `nats` group: flags over env vars over the config file. */
+function natsOptions(base: GatewayOptions['nats'], f: Record<string, unknown>, env: NodeJS.ProcessEnv): NonNullable<GatewayOptions['nats']> {
+  const servers = (f.nats as string | undefined) ?? (env.SLUICE_NATS || undefined);
+  return {
+    ...base,
+    ...defined({
+      servers: servers?.split(',').map((s) => s.trim()).filter(Boolean),
+      credentialsFile: (f['nats-creds'] as string | undefined) ?? (env.SLUICE_NATS_CREDS || undefined),
+      replicas: intFlag(f['nats-replicas'], '--nats-replicas', 1, 5),
+    }),
+  };
 }
 
 /** The `auth` group: flags over env vars over the config file. */

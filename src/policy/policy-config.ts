@@ -88,6 +88,37 @@ export interface CachePolicy {
   maxBytes: number;
 }
 
+/**
+ * A durable route (docs/resilience.md#durable-routes): the gateway persists
+ * each command before acknowledging it and delivers it as instances grant
+ * demand, at least once, redelivering with backoff and dead-lettering after
+ * `maxDeliveries`. `durable: true` in a policy is short for `{ enabled: true }`.
+ */
+export interface DurablePolicy {
+  enabled: boolean;
+  /**
+   * How commands reach a service: `channel` (one request-channel per
+   * instance, commands as the service requests them, one reply item per
+   * command in order acknowledging it) or `response` (one request-response
+   * per command, the reply acknowledging it). Default `channel`.
+   */
+  delivery: 'channel' | 'response';
+  /** Deliveries of one command before it is dead-lettered. Default 5. */
+  maxDeliveries: number;
+  /** Backoff ceiling before the first redelivery, in ms (full jitter, doubling). Default 500. */
+  backoffInitialMs: number;
+  /** Largest backoff ceiling, in ms. Default 30 s. */
+  backoffMaxMs: number;
+  /** A repeated idempotency key within this window is acknowledged as a duplicate and not stored again, in ms. Default 2 min. */
+  dedupeWindowMs: number;
+  /** Commands held for the route at most (in flight included); beyond, OVERLOADED with a retry hint. Default 100,000. */
+  maxMessages: number;
+  /** Payload bytes held for the route at most (the embedded backend keeps them in memory too); same behaviour. Default 64 MiB. */
+  maxBytes: number;
+  /** Commands one instance holds unacknowledged at most, whatever it requested. Default 256. */
+  maxInFlightPerInstance: number;
+}
+
 export interface RoutePolicy {
   /** Default deadline for the whole interaction; a requester's shorter deadline wins. null: none. */
   deadlineMs: number | null;
@@ -104,10 +135,11 @@ export interface RoutePolicy {
   deadLetter: boolean;
   /** Cached answers (request-response on idempotent routes only). null: nothing cached. */
   cache: CachePolicy | null;
+  durable: DurablePolicy;
 }
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends unknown[] ? T[K] : T[K] extends object | null ? DeepPartial<NonNullable<T[K]>> | null : T[K] };
-export type RoutePolicyInput = DeepPartial<RoutePolicy>;
+export type RoutePolicyInput = Omit<DeepPartial<RoutePolicy>, 'durable'> & { durable?: DeepPartial<DurablePolicy> | boolean | null };
 
 export interface PoliciesConfig {
   defaults: RoutePolicyInput;
@@ -143,12 +175,23 @@ export const defaultRoutePolicy: RoutePolicy = {
   fallback: null,
   deadLetter: false,
   cache: null,
+  durable: {
+    enabled: false,
+    delivery: 'channel',
+    maxDeliveries: 5,
+    backoffInitialMs: 500,
+    backoffMaxMs: 30_000,
+    dedupeWindowMs: 120_000,
+    maxMessages: 100_000,
+    maxBytes: 64 * 1024 * 1024,
+    maxInFlightPerInstance: 256,
+  },
 };
 
 /** What an enabled cache policy holds unless told otherwise (`ttlMs` has no default: it must be given). */
 const CACHE_DEFAULTS: Omit<CachePolicy, 'ttlMs'> = { staleIfErrorMs: 0, maxEntries: 1_000, maxBytes: 1024 * 1024 };
 
-type Rule = { kind: 'int' | 'number'; min: number; max: number } | { kind: 'bool' } | { kind: 'codes' } | { kind: 'route' } | { kind: 'share' };
+type Rule = { kind: 'int' | 'number'; min: number; max: number } | { kind: 'bool' } | { kind: 'codes' } | { kind: 'route' } | { kind: 'share' } | { kind: 'oneOf'; values: readonly string[] };
 const int = (min: number, max: number): Rule => ({ kind: 'int', min, max });
 const num = (min: number, max: number): Rule => ({ kind: 'number', min, max });
 const bool: Rule = { kind: 'bool' };
@@ -187,6 +230,15 @@ const RULES: Record<string, Rule> = {
   idempotent: bool,
   fallback: { kind: 'route' },
   deadLetter: bool,
+  'durable.enabled': bool,
+  'durable.delivery': { kind: 'oneOf', values: ['channel', 'response'] },
+  'durable.maxDeliveries': int(1, 1_000),
+  'durable.backoffInitialMs': int(0, 3_600_000),
+  'durable.backoffMaxMs': int(0, 86_400_000),
+  'durable.dedupeWindowMs': int(0, 86_400_000),
+  'durable.maxMessages': int(1, 100_000_000),
+  'durable.maxBytes': int(1024, 1024 * 1024 * 1024 * 1024),
+  'durable.maxInFlightPerInstance': int(1, 65_536),
 };
 const GROUP_KEYS: Record<string, string[]> = {
   retry: Object.keys(defaultRoutePolicy.retry),
@@ -194,6 +246,7 @@ const GROUP_KEYS: Record<string, string[]> = {
   bulkhead: Object.keys(defaultRoutePolicy.bulkhead),
   rateLimit: ['ratePerSec', 'burst'],
   cache: ['ttlMs', 'staleIfErrorMs', 'maxEntries', 'maxBytes'],
+  durable: Object.keys(defaultRoutePolicy.durable),
 };
 const SHARE_MAX = 10_000_000;
 const NULLABLE = new Set(['deadlineMs', 'idempotent', 'rateLimit', 'fallback', 'cache']);
@@ -248,6 +301,12 @@ export class PolicyTable {
     return [...this.exact.values(), ...this.prefixes.map(([, p]) => p)].some((p) => p.deadLetter === true);
   }
 
+  /** Whether any route's policy (defaults included) is durable: the durable backend is opened only then. */
+  get anyDurable(): boolean {
+    const on = (p: RoutePolicyInput) => p.durable === true || (typeof p.durable === 'object' && p.durable?.enabled === true);
+    return this.defaults.durable.enabled || [...this.exact.values(), ...this.prefixes.map(([, p]) => p)].some(on);
+  }
+
   /** Routes named explicitly in the config. */
   get configuredRoutes(): string[] {
     return [...this.exact.keys()];
@@ -284,6 +343,11 @@ function overlay(base: RoutePolicy, input: RoutePolicyInput, path: string): Rout
       out[key] = check(RULES[key], value, at);
       continue;
     }
+    // `durable: true` and `durable: false` are short for the group's `enabled`.
+    if (key === 'durable' && typeof value === 'boolean') {
+      (out[key] as Record<string, unknown>).enabled = value;
+      continue;
+    }
     if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(at, 'must be an object');
     const target = out[key] as Record<string, unknown>;
     const known = GROUP_KEYS[key] ?? [];
@@ -296,6 +360,7 @@ function overlay(base: RoutePolicy, input: RoutePolicyInput, path: string): Rout
   const policy = out as unknown as RoutePolicy;
   if (policy.retry.initialDelayMs > policy.retry.maxDelayMs) throw new ConfigError(`${path}.retry.initialDelayMs`, `must not exceed retry.maxDelayMs (${policy.retry.maxDelayMs})`);
   if (policy.cache && policy.idempotent === false) throw new ConfigError(`${path}.cache`, 'a route declared not idempotent (idempotent: false) cannot be cached');
+  if (policy.durable.backoffInitialMs > policy.durable.backoffMaxMs) throw new ConfigError(`${path}.durable.backoffInitialMs`, `must not exceed durable.backoffMaxMs (${policy.durable.backoffMaxMs})`);
   if (policy.breaker.minimumCalls > policy.breaker.windowSize) throw new ConfigError(`${path}.breaker.minimumCalls`, `must not exceed breaker.windowSize (${policy.breaker.windowSize})`);
   return policy;
 }
@@ -321,6 +386,9 @@ function check(rule: Rule, value: unknown, at: string): unknown {
       if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > SHARE_MAX || (value > 1 && !Number.isInteger(value))) {
         throw new ConfigError(at, `must be a fraction of maxConcurrent above 0 and below 1, or an integer count from 1 to ${SHARE_MAX}, got ${JSON.stringify(value)}`);
       }
+      return value;
+    case 'oneOf':
+      if (typeof value !== 'string' || !rule.values.includes(value)) throw new ConfigError(at, `must be one of ${rule.values.map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(value)}`);
       return value;
     case 'route':
       if (typeof value !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,254}$/.test(value)) throw new ConfigError(at, `must be a route name, got ${JSON.stringify(value)}`);

@@ -1,0 +1,187 @@
+/**
+ * The NATS JetStream backend: several gateways share each durable route's
+ * queue, and JetStream replicates it (`nats.replicas`, 3 in a 3-node
+ * cluster). Per route:
+ *
+ * - a stream `<nats.streamPrefix>_<route, encoded>` on the one subject
+ *   `sluice.durable.<route>`, work-queue retention (an acked command is
+ *   removed), file storage, `max_msgs`/`max_bytes` from the route's policy
+ *   with new messages refused at the limit (OVERLOADED), and the duplicate
+ *   window of the policy's `dedupeWindowMs`: the idempotency key travels as
+ *   `Nats-Msg-Id`, so JetStream itself deduplicates;
+ * - one durable pull consumer `sluice`, shared by every gateway, explicit
+ *   acks. A pull fetches exactly the commands the route's instances may be
+ *   sent now, so demand runs from the service through the gateway into
+ *   JetStream; `max_ack_pending` bounds what all gateways together hold.
+ *
+ * Delivery counts are JetStream's; the dispatcher dead-letters at the
+ * policy's `maxDeliveries` and terminates the message. The command's RSocket
+ * metadata travels base64 in the `Sluice-Metadata` header.
+ */
+import { readFile } from 'node:fs/promises';
+import { connect, credsAuthenticator, headers, nanos, tokenAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { AckPolicy, DiscardPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { SluiceError } from '../errors.js';
+import type { GatewayConfig } from '../config.js';
+import type { Logger } from '../observability/log.js';
+import type { Appended, Delivery, DurableBackend, DurableCommand, DurableQueue, QueueLimits, QueueStats } from './queue.js';
+
+/** The durable consumer every gateway pulls from. */
+export const CONSUMER = 'sluice';
+/** Subject prefix of durable commands. */
+export const SUBJECT_PREFIX = 'sluice.durable.';
+const METADATA_HEADER = 'Sluice-Metadata';
+const KEY_HEADER = 'Sluice-Key';
+/** Longest wait of one pull when nothing is ready, in ms. */
+const FETCH_EXPIRES_MS = 5_000;
+/** Commands all gateways together hold unacknowledged, per route. */
+const MAX_ACK_PENDING = 10_000;
+/** How stale the depth and age read from the server may be, in ms. */
+const STATS_TTL_MS = 1_000;
+
+/** A route as a stream name: characters NATS does not allow in names become `_` and their hex code. */
+export function streamName(prefix: string, route: string): string {
+  return `${prefix}_${route.replace(/[^A-Za-z0-9-]/g, (c) => `_${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}`;
+}
+
+function routeOfStream(prefix: string, name: string): string | undefined {
+  if (!name.startsWith(`${prefix}_`)) return undefined;
+  return name.slice(prefix.length + 1).replace(/_([0-9a-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+}
+
+class JetStreamQueue implements DurableQueue {
+  private cached: QueueStats = { depth: 0, oldestAgeMs: 0 };
+  private cachedAt = 0;
+  private refreshing = false;
+
+  constructor(
+    readonly route: string,
+    private readonly stream: string,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly consumer: Consumer,
+  ) {}
+
+  async append(command: DurableCommand): Promise<Appended> {
+    const h = headers();
+    if (command.payload.metadata) h.set(METADATA_HEADER, Buffer.from(command.payload.metadata).toString('base64'));
+    if (command.key !== undefined) h.set(KEY_HEADER, command.key);
+    try {
+      const ack = await this.js.publish(SUBJECT_PREFIX + this.route, command.payload.data ?? new Uint8Array(0), {
+        headers: h,
+        ...(command.key !== undefined ? { msgID: command.key } : {}),
+      });
+      return { id: String(ack.seq), duplicate: ack.duplicate };
+    } catch (err) {
+      const message = (err as Error).message;
+      if (/maximum (messages|bytes)/i.test(message)) {
+        throw new SluiceError('OVERLOADED', `durable route '${this.route}' holds its bound of commands (durable.maxMessages, durable.maxBytes); retry after 1000 ms`, { details: { retryAfterMs: 1_000 }, cause: err });
+      }
+      throw new SluiceError('UNAVAILABLE', `durable route '${this.route}': JetStream did not persist the command (${message})`, { cause: err });
+    }
+  }
+
+  async pull(max: number, deliver: (d: Delivery) => void, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    const batch = await this.consumer.fetch({ max_messages: max, expires: FETCH_EXPIRES_MS });
+    const stop = () => batch.stop();
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      for await (const m of batch) deliver(this.delivery(m));
+    } finally {
+      signal.removeEventListener('abort', stop);
+    }
+  }
+
+  stats(): QueueStats {
+    if (Date.now() - this.cachedAt > STATS_TTL_MS && !this.refreshing) {
+      this.refreshing = true;
+      this.jsm.streams
+        .info(this.stream)
+        .then(
+          (info) => {
+            const first = info.state.messages > 0 ? Date.parse(info.state.first_ts) : NaN;
+            this.cached = { depth: info.state.messages, oldestAgeMs: Number.isFinite(first) ? Math.max(0, Date.now() - first) : 0 };
+            this.cachedAt = Date.now();
+          },
+          () => undefined,
+        )
+        .finally(() => (this.refreshing = false));
+    }
+    return this.cached;
+  }
+
+  async close(): Promise<void> {}
+
+  private delivery(m: JsMsg): Delivery {
+    const meta = m.headers?.get(METADATA_HEADER);
+    const key = m.headers?.get(KEY_HEADER);
+    return {
+      id: String(m.seq),
+      payload: { data: m.data, metadata: meta ? new Uint8Array(Buffer.from(meta, 'base64')) : null },
+      key: key || undefined,
+      deliveries: m.info.deliveryCount,
+      enqueuedAt: m.time.getTime(),
+      ack: () => m.ack(),
+      nack: (delayMs) => m.nak(delayMs),
+      term: () => m.term(),
+    };
+  }
+}
+
+/** Connects to NATS and returns the JetStream backend. Throws when no server answers. */
+export async function openJetStreamBackend(options: GatewayConfig['nats'], log: Logger): Promise<DurableBackend> {
+  const authenticator = options.credentialsFile
+    ? credsAuthenticator(new Uint8Array(await readFile(options.credentialsFile)))
+    : options.tokenFile
+      ? tokenAuthenticator((await readFile(options.tokenFile, 'utf8')).trim())
+      : undefined;
+  const nc: NatsConnection = await connect({ servers: options.servers, name: 'sluice-gateway', maxReconnectAttempts: -1, ...(authenticator ? { authenticator } : {}) });
+  void (async () => {
+    for await (const s of nc.status()) if (s.type === 'disconnect' || s.type === 'reconnect') log.warn({ nats: s.type, server: 'server' in s ? s.server : undefined }, 'NATS connection status');
+  })();
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+  const queues: JetStreamQueue[] = [];
+  return {
+    name: 'jetstream',
+    async open(route: string, limits: QueueLimits) {
+      const name = streamName(options.streamPrefix, route);
+      const config = {
+        name,
+        subjects: [SUBJECT_PREFIX + route],
+        retention: RetentionPolicy.Workqueue,
+        storage: StorageType.File,
+        num_replicas: options.replicas,
+        max_msgs: limits.maxMessages,
+        max_bytes: limits.maxBytes,
+        discard: DiscardPolicy.New,
+        duplicate_window: nanos(Math.max(1, limits.dedupeWindowMs)),
+      };
+      // Another gateway may have created it already: then its settings are brought to this config.
+      try {
+        await jsm.streams.add(config);
+      } catch (err) {
+        if (!/already in use|exists/i.test((err as Error).message)) throw err;
+        await jsm.streams.update(name, config);
+      }
+      await jsm.consumers.add(name, { durable_name: CONSUMER, ack_policy: AckPolicy.Explicit, max_ack_pending: MAX_ACK_PENDING, ack_wait: nanos(30_000), max_deliver: -1 });
+      const consumer = await js.consumers.get(name, CONSUMER);
+      const q = new JetStreamQueue(route, name, js, jsm, consumer);
+      queues.push(q);
+      return q;
+    },
+    async existingRoutes() {
+      const routes: string[] = [];
+      for await (const name of jsm.streams.names()) {
+        const route = routeOfStream(options.streamPrefix, name);
+        if (route !== undefined) routes.push(route);
+      }
+      return routes;
+    },
+    async close() {
+      await Promise.all(queues.map((q) => q.close()));
+      await nc.drain().catch(() => nc.close());
+    },
+  };
+}

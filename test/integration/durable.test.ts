@@ -1,0 +1,203 @@
+/**
+ * Durable routes on the embedded backend, through real sockets: a command is
+ * acknowledged once persisted, even with no instance serving the route; it is
+ * delivered as instances grant demand (never more in flight than a service
+ * requested), redelivered after failures with backoff, dead-lettered after
+ * its last delivery, deduplicated by idempotency key; the route's bound
+ * refuses OVERLOADED with a retry hint; callers without a grant are refused.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { firstValueFrom, from, toArray } from 'rxjs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { establish } from '../../src/client/connector.js';
+import { nodeTransport } from '../../src/transport/client-transport.js';
+import { SluiceError } from '../../src/errors.js';
+import { idempotencyKeyEntry } from '../../src/protocol/idempotency.js';
+import { decodeJson, encodeJson } from '../../src/protocol/json.js';
+import { registrationEntry } from '../../src/protocol/registration.js';
+import type { Payload } from '../../src/protocol/frames.js';
+import type { Responder } from '../../src/rsocket/connection.js';
+import type { Stream, StreamHandler } from '../../src/rsocket/stream.js';
+import type { GatewayOptions } from '../../src/config.js';
+import type { RoutePolicyInput } from '../../src/policy/policy-config.js';
+import { eventually, metricValue, metricsText, useHarness } from '../helpers/harness.js';
+import { mint, secretFile, withToken } from '../helpers/auth.js';
+
+const h = useHarness();
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sluice-durable-it-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function durableGateway(routes: Record<string, RoutePolicyInput>, extra: GatewayOptions = {}) {
+  return h.gateway({ ...extra, durable: { dir: join(dir, 'durable') }, deadLetter: { dir: join(dir, 'dlq') }, policies: { defaults: {}, routes } });
+}
+
+/**
+ * A service over a bare connection whose channel handler grants demand only
+ * when told to, and checks the engine-level invariant the gateway must keep:
+ * commands received never exceed the demand granted (1 for the request frame
+ * plus every REQUEST_N).
+ */
+async function manualChannelService(url: string, route: string, instance = 'w-1') {
+  const received: string[] = [];
+  let granted = 0;
+  let maxOutstanding = 0;
+  let stream: Stream | undefined;
+  const channelReady: Array<() => void> = [];
+  const onCommand = (p: Payload) => {
+    received.push(decodeJson(p.data) as string);
+    maxOutstanding = Math.max(maxOutstanding, received.length - acked);
+    if (received.length > granted) throw new Error(`received ${received.length} commands with only ${granted} granted`);
+  };
+  let acked = 0;
+  const responder: Responder = {
+    requestChannel(first: Payload, _complete: boolean, down: Stream): StreamHandler {
+      stream = down;
+      granted = 1;
+      onCommand(first);
+      for (const r of channelReady.splice(0)) r();
+      return { onNext: (p) => onCommand(p), onComplete() {}, onError() {}, onRequest() {}, onCancel() {} };
+    },
+  };
+  const conn = await establish(nodeTransport, { url, setupMetadata: [registrationEntry({ service: 'worker', instance, routes: [route] })], responder });
+  h.onCleanup(() => conn.close());
+  return {
+    conn,
+    received,
+    get maxOutstanding() {
+      return maxOutstanding;
+    },
+    opened: () => (stream ? Promise.resolve() : new Promise<void>((r) => channelReady.push(r))),
+    grant(n: number) {
+      granted += n;
+      stream!.request(n);
+    },
+    /** Acks the oldest unacknowledged command. */
+    ack() {
+      acked++;
+      stream!.next({ data: encodeJson({ ok: true }), metadata: null });
+    },
+  };
+}
+
+describe('durable routes (embedded backend)', () => {
+  it('acknowledges a command once persisted while no instance serves the route, then delivers it when one registers', async () => {
+    const gw = await durableGateway({ 'jobs.do': { durable: { enabled: true, delivery: 'response' } } });
+    const client = await h.client(gw.url);
+    // No instance: a plain route would answer NO_ROUTE.
+    const ack = await client.requestResponse<{ id: string; idempotencyKey: string | null; duplicate: boolean }>('jobs.do', { job: 1 });
+    expect(ack).toEqual({ id: '1', idempotencyKey: null, duplicate: false });
+    await expect(client.requestResponse('jobs.other', {})).rejects.toMatchObject({ code: 'NO_ROUTE' });
+    expect(metricValue(await metricsText(gw), 'sluice_durable_depth', { route: 'jobs.do' })).toBe(1);
+
+    const seen: unknown[] = [];
+    await h.service({ url: gw.url, service: 'jobs', instance: 'jobs-1', routes: { 'jobs.do': { requestResponse: (d: unknown) => (seen.push(d), { done: true }) } } });
+    await eventually(() => seen.length === 1, 'the command delivered');
+    expect(seen).toEqual([{ job: 1 }]);
+    await eventually(async () => metricValue(await metricsText(gw), 'sluice_durable_depth', { route: 'jobs.do' }) === 0, 'the command acked');
+    const m = await metricsText(gw);
+    expect(metricValue(m, 'sluice_durable_delivered_total', { route: 'jobs.do' })).toBe(1);
+    expect(metricValue(m, 'sluice_durable_accepted_total', { route: 'jobs.do' })).toBe(1);
+  });
+
+  it('sends a channel service only the commands it requested, and each reply acknowledges the oldest', async () => {
+    const gw = await durableGateway({ 'work.*': { durable: true } });
+    const client = await h.client(gw.url);
+    const acks = await firstValueFrom(client.requestChannel<unknown, { id: string }>('work.items', from(Array.from({ length: 20 }, (_, i) => `c${i}`))).pipe(toArray()));
+    expect(acks.map((a) => a.id)).toEqual(Array.from({ length: 20 }, (_, i) => String(i + 1)));
+
+    const svc = await manualChannelService(gw.url, 'work.items');
+    await svc.opened();
+    // One command came with the request frame; nothing more until the service asks.
+    await svc.conn.ping();
+    await svc.conn.ping();
+    expect(svc.received).toEqual(['c0']);
+    svc.grant(3);
+    await eventually(() => svc.received.length === 4, 'three more commands');
+    await svc.conn.ping();
+    expect(svc.received).toHaveLength(4);
+    for (let i = 0; i < 4; i++) svc.ack();
+    await eventually(async () => metricValue(await metricsText(gw), 'sluice_durable_depth', { route: 'work.items' }) === 16, 'four acked');
+    svc.grant(100);
+    await eventually(() => svc.received.length === 20, 'the rest');
+    for (let i = 4; i < 20; i++) svc.ack();
+    expect(svc.received).toEqual(Array.from({ length: 20 }, (_, i) => `c${i}`));
+    await eventually(async () => metricValue(await metricsText(gw), 'sluice_durable_depth', { route: 'work.items' }) === 0, 'all acked');
+    expect(metricValue(await metricsText(gw), 'sluice_durable_redeliveries_total', { route: 'work.items' })).toBe(0);
+  });
+
+  it('redelivers a failed command with backoff and dead-letters it after maxDeliveries', async () => {
+    const gw = await durableGateway({ 'jobs.fail': { durable: { enabled: true, delivery: 'response', maxDeliveries: 3, backoffInitialMs: 20, backoffMaxMs: 40 } } });
+    const attempts: number[] = [];
+    await h.service({
+      url: gw.url,
+      service: 'jobs',
+      instance: 'jobs-1',
+      routes: {
+        'jobs.fail': {
+          requestResponse: () => {
+            attempts.push(Date.now());
+            throw new SluiceError('INTERNAL', 'always fails');
+          },
+        },
+      },
+    });
+    const client = await h.client(gw.url);
+    await client.requestResponse('jobs.fail', { n: 1 });
+    await eventually(async () => metricValue(await metricsText(gw), 'sluice_durable_dead_lettered_total', { route: 'jobs.fail' }) === 1, 'dead-lettered');
+    expect(attempts).toHaveLength(3);
+    const m = await metricsText(gw);
+    expect(metricValue(m, 'sluice_durable_redeliveries_total', { route: 'jobs.fail' })).toBe(2);
+    expect(metricValue(m, 'sluice_durable_depth', { route: 'jobs.fail' })).toBe(0);
+    const letters = gw.deadLetters!.store.list({ state: 'pending', limit: 10 });
+    expect(letters).toHaveLength(1);
+    expect(letters[0]).toMatchObject({ route: 'jobs.fail', attempts: 3, error: { code: 'INTERNAL', message: 'always fails' } });
+    expect(decodeJson(Buffer.from(letters[0]!.data, 'base64'))).toEqual({ n: 1 });
+  });
+
+  it('deduplicates by idempotency key: the repeat is acknowledged with the first id and delivered once', async () => {
+    const gw = await durableGateway({ 'jobs.once': { durable: { enabled: true, delivery: 'response' } } });
+    const client = await h.client(gw.url);
+    const key = [idempotencyKeyEntry('order-42')];
+    const a = await client.requestResponse<{ id: string; duplicate: boolean }>('jobs.once', { v: 1 }, { metadata: key });
+    const b = await client.requestResponse<{ id: string; duplicate: boolean; idempotencyKey: string }>('jobs.once', { v: 1 }, { metadata: key });
+    expect(a).toMatchObject({ duplicate: false });
+    expect(b).toEqual({ id: a.id, duplicate: true, idempotencyKey: 'order-42' });
+    const seen: unknown[] = [];
+    await h.service({ url: gw.url, service: 'jobs', instance: 'jobs-1', routes: { 'jobs.once': { requestResponse: (d: unknown) => (seen.push(d), {}) } } });
+    await eventually(async () => metricValue(await metricsText(gw), 'sluice_durable_delivered_total', { route: 'jobs.once' }) === 1, 'delivered');
+    await client.requestResponse('jobs.once', { v: 1 }, { metadata: key });
+    expect(seen).toEqual([{ v: 1 }]);
+    expect(metricValue(await metricsText(gw), 'sluice_durable_duplicates_total', { route: 'jobs.once' })).toBe(2);
+  });
+
+  it('refuses OVERLOADED with a retry hint at the route bound, per command on a channel, and refuses request-stream', async () => {
+    const gw = await durableGateway({ 'jobs.small': { durable: { enabled: true, maxMessages: 2 } } });
+    const client = await h.client(gw.url);
+    const acks = await firstValueFrom(client.requestChannel<string, Record<string, unknown>>('jobs.small', from(['a', 'b', 'c'])).pipe(toArray()));
+    expect(acks[0]).toMatchObject({ id: '1' });
+    expect(acks[1]).toMatchObject({ id: '2' });
+    expect(acks[2]).toMatchObject({ error: { code: 'OVERLOADED', retryAfterMs: 1000 } });
+    const err = await client.requestResponse('jobs.small', 'd').catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'OVERLOADED' });
+    expect((err as SluiceError).message).toMatch(/durable.maxMessages.*retry after 1000 ms/);
+    await expect(firstValueFrom(client.requestStream('jobs.small', {}))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(metricValue(await metricsText(gw), 'sluice_durable_refused_total', { route: 'jobs.small' })).toBe(2);
+  });
+
+  it('refuses a caller whose grant does not cover the route with PERMISSION_DENIED, and stores nothing', async () => {
+    const gw = await durableGateway({ 'jobs.do': { durable: { enabled: true, delivery: 'response' } } }, { auth: { secretFile: await secretFile(h) } });
+    const other = await h.client(gw.url, { setupMetadata: withToken(await mint('nobody', { call: ['bench.*'] })) });
+    await expect(other.requestResponse('jobs.do', {})).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+    other.fireAndForget('jobs.do', {});
+    const allowed = await h.client(gw.url, { setupMetadata: withToken(await mint('caller', { call: ['jobs.*'] })) });
+    expect(await allowed.requestResponse('jobs.do', {})).toMatchObject({ id: '1' });
+    expect(gw.durable!.stats().find((s) => s.route === 'jobs.do')).toMatchObject({ depth: 1, accepted: 1 });
+  });
+});
