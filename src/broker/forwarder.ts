@@ -256,7 +256,11 @@ export class Forwarder {
     const target = durable.target(route);
     this.deps.metrics.started(route, model);
     if (model === 'response') return intakeResponse(target, payload, entries, down);
-    return intakeChannel(target, payload, entries, complete, down, decodeEntries);
+    // A channel holds up to a window of commands for as long as it is open: each identity gets its share of them.
+    const rt = this.deps.policies.for(route);
+    const share = rt.share.tryTake(identity);
+    if (!share) throw new SluiceError('OVERLOADED', `this client already has its share of ${rt.share.limit} concurrent interactions on route '${route}' (bulkhead.maxPerIdentity)`);
+    return intakeChannel(target, payload, entries, complete, down, decodeEntries, share);
   }
 
   /** Checks that apply before any policy state exists for the route. Throws the refusal. */

@@ -17,7 +17,7 @@
  */
 import { SluiceError } from '../errors.js';
 import { encodeJson } from '../protocol/json.js';
-import { encodeComposite, type MetadataEntry } from '../protocol/metadata.js';
+import { MimeTypes, encodeComposite, encodeRoutes, type MetadataEntry } from '../protocol/metadata.js';
 import { readIdempotencyKey } from '../protocol/idempotency.js';
 import type { Payload } from '../protocol/frames.js';
 import type { Stream, StreamHandler } from '../rsocket/stream.js';
@@ -32,22 +32,30 @@ export const CHANNEL_WINDOW = 64;
 const REPLAY_MIME = 'application/x.sluice.dead-letter-replay';
 
 export interface IntakeTarget {
+  readonly route: string;
   readonly queue: Promise<DurableQueue>;
   readonly counters: DurableCounters;
 }
 
-/** The command as stored: its data, its metadata without the caller's deadline (which was for the acknowledgement, not the delivery), and its key. */
-export function commandOf(payload: Payload, entries: readonly MetadataEntry[]): { payload: Payload; key: string | undefined } {
+/**
+ * The command as stored: its data; its metadata without the caller's
+ * deadline (which was for the acknowledgement, not the delivery) and with
+ * the route (a channel's later payloads need not name it, but each command
+ * may open a delivery of its own); and its key.
+ */
+export function commandOf(route: string, payload: Payload, entries: readonly MetadataEntry[]): { payload: Payload; key: string | undefined } {
   const key = entries.some((e) => e.mimeType === REPLAY_MIME) ? undefined : readIdempotencyKey(entries);
   const kept = entries.filter((e) => e.mimeType !== DEADLINE_MIME);
+  const routed = kept.some((e) => e.mimeType === MimeTypes.ROUTING);
+  if (!routed) kept.unshift({ mimeType: MimeTypes.ROUTING, content: encodeRoutes(route) });
   // Copies: the queue keeps the command long after the frame's read buffer is reused.
-  const metadata = kept.length === entries.length ? (payload.metadata?.slice() ?? null) : encodeComposite(kept);
+  const metadata = routed && kept.length === entries.length ? (payload.metadata?.slice() ?? null) : encodeComposite(kept);
   return { payload: { data: payload.data?.slice() ?? null, metadata }, key };
 }
 
 async function persist(target: IntakeTarget, payload: Payload, entries: readonly MetadataEntry[]): Promise<{ appended: Appended; key: string | undefined }> {
   try {
-    const command = commandOf(payload, entries);
+    const command = commandOf(target.route, payload, entries);
     const appended = await (await target.queue).append(command);
     if (appended.duplicate) target.counters.duplicates++;
     else target.counters.accepted++;
@@ -91,6 +99,7 @@ export function intakeChannel(
   complete: boolean,
   down: Stream,
   decode: (metadata: Uint8Array | null) => MetadataEntry[],
+  onEnd: () => void = () => {},
 ): StreamHandler {
   /** Commands of this channel not yet acknowledged to the client, oldest first; `ack` is set once persistence settles. */
   const pending: Array<{ ack: Payload | undefined }> = [];
@@ -104,9 +113,14 @@ export function intakeChannel(
       if (!inputDone) down.request(1);
     }
     if (!ended && inputDone && pending.length === 0) {
-      ended = true;
+      end();
       down.complete();
     }
+  };
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    onEnd();
   };
 
   const take = (payload: Payload, entries: readonly MetadataEntry[] | undefined) => {
@@ -139,13 +153,9 @@ export function intakeChannel(
       inputDone = true;
       flush();
     },
-    onError: () => {
-      // The client is gone; what it sent is persisted (or refused) regardless.
-      ended = true;
-    },
+    // The client is gone; what it sent is persisted (or refused) regardless.
+    onError: end,
     onRequest: () => flush(),
-    onCancel: () => {
-      ended = true;
-    },
+    onCancel: end,
   };
 }

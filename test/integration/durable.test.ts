@@ -18,7 +18,7 @@ import { idempotencyKeyEntry } from '../../src/protocol/idempotency.js';
 import { decodeJson, encodeJson } from '../../src/protocol/json.js';
 import { registrationEntry } from '../../src/protocol/registration.js';
 import type { Payload } from '../../src/protocol/frames.js';
-import type { Responder } from '../../src/rsocket/connection.js';
+import { refusingResponder, type Responder } from '../../src/rsocket/connection.js';
 import type { Stream, StreamHandler } from '../../src/rsocket/stream.js';
 import type { GatewayOptions } from '../../src/config.js';
 import type { RoutePolicyInput } from '../../src/policy/policy-config.js';
@@ -57,6 +57,7 @@ async function manualChannelService(url: string, route: string, instance = 'w-1'
   };
   let acked = 0;
   const responder: Responder = {
+    ...refusingResponder,
     requestChannel(first: Payload, _complete: boolean, down: Stream): StreamHandler {
       stream = down;
       granted = 1;
@@ -130,6 +131,17 @@ describe('durable routes (embedded backend)', () => {
     expect(svc.received).toEqual(Array.from({ length: 20 }, (_, i) => `c${i}`));
     await eventually(async () => metricValue(await metricsText(gw), 'sluice_durable_depth', { route: 'work.items' }) === 0, 'all acked');
     expect(metricValue(await metricsText(gw), 'sluice_durable_redeliveries_total', { route: 'work.items' })).toBe(0);
+  });
+
+  it('stores the route with every command, so commands a channel sent without metadata are delivered one by one', async () => {
+    const gw = await durableGateway({ 'jobs.each': { durable: { enabled: true, delivery: 'response' } } });
+    const client = await h.client(gw.url);
+    await firstValueFrom(client.requestChannel('jobs.each', from([1, 2, 3, 4, 5])).pipe(toArray()));
+    const seen: unknown[] = [];
+    await h.service({ url: gw.url, service: 'jobs', instance: 'jobs-1', routes: { 'jobs.each': { requestResponse: (d: unknown) => (seen.push(d), {}) } } });
+    await eventually(() => seen.length === 5, 'five commands delivered');
+    expect(seen.sort()).toEqual([1, 2, 3, 4, 5]);
+    expect(metricValue(await metricsText(gw), 'sluice_durable_redeliveries_total', { route: 'jobs.each' })).toBe(0);
   });
 
   it('redelivers a failed command with backoff and dead-letters it after maxDeliveries', async () => {

@@ -4,6 +4,9 @@
  * 127.0.0.2, over several connections) takes at most its share, and a client
  * from another address is still served on the same route.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { Duplex } from 'node:stream';
@@ -107,7 +110,10 @@ describe('per-identity shares of a route bulkhead', () => {
   });
 
   it("with the demo's policies, one client holding every checkout.submit channel an order instance takes leaves room for others", async () => {
-    const gw = await h.gateway({ policies: checkoutPolicies });
+    // checkout.submit is durable in the demo: its commands are kept in a directory of the test's own.
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-shares-'));
+    h.onCleanup(() => rm(dir, { recursive: true, force: true }));
+    const gw = await h.gateway({ policies: checkoutPolicies, durable: { dir: join(dir, 'durable') }, deadLetter: { dir } });
     await holdingService(gw.url, ['checkout.submit']);
     const greedy = await connectFrom('127.0.0.2', gw.url);
     const outcomes = await open(greedy, 'checkout.submit', defaultOrderOptions.maxSubmitChannels, 'channel');

@@ -13,6 +13,14 @@
  * instance's channels per client identity keeps room for at least three
  * others even with a single order instance.
  *
+ * `checkout.submit` is durable (docs/resilience.md#durable-routes): the
+ * gateway persists each command and acknowledges it at once, then delivers
+ * it over one channel per order instance as fast as that instance pulls, so
+ * submits keep being accepted while the order service is down and every
+ * accepted command becomes one order when it is back (the order service's
+ * idempotency key makes a redelivery answer the same order). The client
+ * follows its order by the id the key derives (`orderIdFor`).
+ *
  * The saga's step routes get a breaker that judges a window large enough for
  * a flaky but working dependency. Failures answer at once while successes
  * take the dependency's latency, so in the first L ms of load the window
@@ -41,7 +49,7 @@ export const checkoutPolicies: PoliciesConfig = {
   defaults: {},
   routes: {
     'checkout.place': { bulkhead: { maxConcurrent: 2_000, maxQueue: 1_000, maxWaitMs: 2_000 } },
-    'checkout.submit': { bulkhead: { maxPerIdentity: SUBMIT_CHANNELS_PER_IDENTITY } },
+    'checkout.submit': { durable: true, bulkhead: { maxPerIdentity: SUBMIT_CHANNELS_PER_IDENTITY } },
     'payment.authorize': { breaker: { ...stepBreaker } },
     'inventory.reserve': { breaker: { ...stepBreaker } },
     'payment.refund': { deadLetter: true, retry: { maxAttempts: 3 }, breaker: { ...stepBreaker } },

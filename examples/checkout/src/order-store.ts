@@ -16,7 +16,7 @@
  * saga transition commits its events, the view and the new state together
  * (one transaction, shared with the other transitions of its batch).
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { SluiceError } from 'sluice';
 import type { Logger } from 'sluice';
 import { cartAmountCents } from './catalogue.js';
@@ -220,7 +220,7 @@ function takeBatch(queue: PendingTransition[], max: number): PendingTransition[]
 
 /** A new order's row values for PLACE_SQL, with the saga and status it starts with. */
 function newOrder(cmd: PlaceCommand, owner: string): { orderId: string; fingerprint: string; params: unknown[]; saga: Saga; status: OrderStatus } {
-  const orderId = `ord_${randomUUID()}@${owner}`;
+  const orderId = orderIdFor(cmd.idempotencyKey, owner);
   const at = new Date().toISOString();
   const items = cmd.items.map((l) => ({ sku: l.sku, qty: l.qty }));
   const amountCents = cartAmountCents(items);
@@ -240,6 +240,17 @@ function settle(batch: readonly PendingTransition[], results: ReadonlyArray<Orde
     if (r instanceof Error) p.reject(r);
     else p.resolve(r);
   });
+}
+
+/**
+ * The id of the order an idempotency key places on instance `owner`:
+ * derived from the key (a UUID-shaped SHA-256 prefix), so a client that sent
+ * a command through a durable route, and was acknowledged before any order
+ * existed, knows which order to follow.
+ */
+export function orderIdFor(idempotencyKey: string, owner = 'order-1'): string {
+  const h = createHash('sha256').update(idempotencyKey, 'utf8').digest('hex');
+  return `ord_${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}@${owner}`;
 }
 
 export class OrderStore {
