@@ -4,7 +4,8 @@
  * cluster). Per route:
  *
  * - a stream `<nats.streamPrefix>_<route, encoded>` on the one subject
- *   `sluice.durable.<route>`, work-queue retention (an acked command is
+ *   `<streamPrefix, lower case>.durable.<route>` (`SLUICE_checkout_2esubmit`
+ *   on `sluice.durable.checkout.submit` by default), work-queue retention (an acked command is
  *   removed), file storage, `max_msgs`/`max_bytes` from the route's policy
  *   with new messages refused at the limit (OVERLOADED), and the duplicate
  *   window of the policy's `dedupeWindowMs`: the idempotency key travels as
@@ -28,8 +29,10 @@ import type { Appended, Delivery, DurableBackend, DurableCommand, DurableQueue, 
 
 /** The durable consumer every gateway pulls from. */
 export const CONSUMER = 'sluice';
-/** Subject prefix of durable commands. */
-export const SUBJECT_PREFIX = 'sluice.durable.';
+/** The subject of a route's commands: `<prefix, lower case>.durable.<route>` (`sluice.durable.checkout.submit` by default). */
+export function subjectOf(prefix: string, route: string): string {
+  return `${prefix.toLowerCase()}.durable.${route}`;
+}
 const METADATA_HEADER = 'Sluice-Metadata';
 const KEY_HEADER = 'Sluice-Key';
 /** Longest wait of one pull when nothing is ready, in ms. */
@@ -60,6 +63,7 @@ class JetStreamQueue implements DurableQueue {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly consumer: Consumer,
+    private readonly subject: string,
   ) {}
 
   async append(command: DurableCommand): Promise<Appended> {
@@ -67,7 +71,7 @@ class JetStreamQueue implements DurableQueue {
     if (command.payload.metadata) h.set(METADATA_HEADER, Buffer.from(command.payload.metadata).toString('base64'));
     if (command.key !== undefined) h.set(KEY_HEADER, command.key);
     try {
-      const ack = await this.js.publish(SUBJECT_PREFIX + this.route, command.payload.data ?? new Uint8Array(0), {
+      const ack = await this.js.publish(this.subject, command.payload.data ?? new Uint8Array(0), {
         headers: h,
         ...(command.key !== undefined ? { msgID: command.key } : {}),
       });
@@ -149,7 +153,7 @@ export async function openJetStreamBackend(options: GatewayConfig['nats'], log: 
       const name = streamName(options.streamPrefix, route);
       const config = {
         name,
-        subjects: [SUBJECT_PREFIX + route],
+        subjects: [subjectOf(options.streamPrefix, route)],
         retention: RetentionPolicy.Workqueue,
         storage: StorageType.File,
         num_replicas: options.replicas,
@@ -167,7 +171,7 @@ export async function openJetStreamBackend(options: GatewayConfig['nats'], log: 
       }
       await jsm.consumers.add(name, { durable_name: CONSUMER, ack_policy: AckPolicy.Explicit, max_ack_pending: MAX_ACK_PENDING, ack_wait: nanos(30_000), max_deliver: -1 });
       const consumer = await js.consumers.get(name, CONSUMER);
-      const q = new JetStreamQueue(route, name, js, jsm, consumer);
+      const q = new JetStreamQueue(route, name, js, jsm, consumer, subjectOf(options.streamPrefix, route));
       queues.push(q);
       return q;
     },

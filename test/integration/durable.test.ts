@@ -1,5 +1,6 @@
 /**
- * Durable routes on the embedded backend, through real sockets: a command is
+ * Durable routes on both backends (the embedded log; NATS JetStream on a real
+ * nats-server, which must be installed: never skipped), through real sockets: a command is
  * acknowledged once persisted, even with no instance serving the route; it is
  * delivered as instances grant demand (never more in flight than a service
  * requested), redelivered after failures with backoff, dead-lettered after
@@ -10,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { firstValueFrom, from, toArray } from 'rxjs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { establish } from '../../src/client/connector.js';
 import { nodeTransport } from '../../src/transport/client-transport.js';
 import { SluiceError } from '../../src/errors.js';
@@ -24,19 +25,37 @@ import type { GatewayOptions } from '../../src/config.js';
 import type { RoutePolicyInput } from '../../src/policy/policy-config.js';
 import { eventually, metricValue, metricsText, useHarness } from '../helpers/harness.js';
 import { mint, secretFile, withToken } from '../helpers/auth.js';
+import { startJetStream, type JetStreamCluster } from '../../examples/bench/src/jetstream-cluster.js';
 
 const h = useHarness();
 let dir: string;
+let nats: JetStreamCluster | undefined;
+let tests = 0;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'sluice-durable-it-'));
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
+afterAll(async () => {
+  await nats?.stop();
+});
 
-function durableGateway(routes: Record<string, RoutePolicyInput>, extra: GatewayOptions = {}) {
-  return h.gateway({ ...extra, durable: { dir: join(dir, 'durable') }, deadLetter: { dir: join(dir, 'dlq') }, policies: { defaults: {}, routes } });
+type Backend = 'embedded' | 'jetstream';
+let backend: Backend = 'embedded';
+
+async function durableGateway(routes: Record<string, RoutePolicyInput>, extra: GatewayOptions = {}) {
+  const on: GatewayOptions =
+    backend === 'embedded'
+      ? { durable: { dir: join(dir, 'durable') } }
+      : // Streams outlive a test on the shared server: each test has prefixes of its own.
+        { nats: { servers: (nats ??= await startJetStream(1)).servers, streamPrefix: `T${process.pid}_${++tests}` } };
+  return h.gateway({ ...extra, ...on, deadLetter: { dir: join(dir, 'dlq') }, policies: { defaults: {}, routes } });
 }
+
+/** A durable route's depth, once it reads `n` (JetStream's is read from the server, at most a second old). */
+const depthIs = (gw: { adminUrl: string | undefined }, route: string, n: number) =>
+  eventually(async () => metricValue(await metricsText(gw as never), 'sluice_durable_depth', { route }) === n, `depth ${n} on ${route}`, 400, 25);
 
 /**
  * A service over a bare connection whose channel handler grants demand only
@@ -87,7 +106,11 @@ async function manualChannelService(url: string, route: string, instance = 'w-1'
   };
 }
 
-describe('durable routes (embedded backend)', () => {
+describe.each<Backend>(['embedded', 'jetstream'])('durable routes (%s backend)', (which) => {
+  beforeEach(() => {
+    backend = which;
+  });
+
   it('acknowledges a command once persisted while no instance serves the route, then delivers it when one registers', async () => {
     const gw = await durableGateway({ 'jobs.do': { durable: { enabled: true, delivery: 'response' } } });
     const client = await h.client(gw.url);
@@ -95,13 +118,13 @@ describe('durable routes (embedded backend)', () => {
     const ack = await client.requestResponse<{ id: string; idempotencyKey: string | null; duplicate: boolean }>('jobs.do', { job: 1 });
     expect(ack).toEqual({ id: '1', idempotencyKey: null, duplicate: false });
     await expect(client.requestResponse('jobs.other', {})).rejects.toMatchObject({ code: 'NO_ROUTE' });
-    expect(metricValue(await metricsText(gw), 'sluice_durable_depth', { route: 'jobs.do' })).toBe(1);
+    await depthIs(gw, 'jobs.do', 1);
 
     const seen: unknown[] = [];
     await h.service({ url: gw.url, service: 'jobs', instance: 'jobs-1', routes: { 'jobs.do': { requestResponse: (d: unknown) => (seen.push(d), { done: true }) } } });
     await eventually(() => seen.length === 1, 'the command delivered');
     expect(seen).toEqual([{ job: 1 }]);
-    await eventually(async () => metricValue(await metricsText(gw), 'sluice_durable_depth', { route: 'jobs.do' }) === 0, 'the command acked');
+    await depthIs(gw, 'jobs.do', 0);
     const m = await metricsText(gw);
     expect(metricValue(m, 'sluice_durable_delivered_total', { route: 'jobs.do' })).toBe(1);
     expect(metricValue(m, 'sluice_durable_accepted_total', { route: 'jobs.do' })).toBe(1);
@@ -124,12 +147,12 @@ describe('durable routes (embedded backend)', () => {
     await svc.conn.ping();
     expect(svc.received).toHaveLength(4);
     for (let i = 0; i < 4; i++) svc.ack();
-    await eventually(async () => metricValue(await metricsText(gw), 'sluice_durable_depth', { route: 'work.items' }) === 16, 'four acked');
+    await depthIs(gw, 'work.items', 16);
     svc.grant(100);
     await eventually(() => svc.received.length === 20, 'the rest');
     for (let i = 4; i < 20; i++) svc.ack();
     expect(svc.received).toEqual(Array.from({ length: 20 }, (_, i) => `c${i}`));
-    await eventually(async () => metricValue(await metricsText(gw), 'sluice_durable_depth', { route: 'work.items' }) === 0, 'all acked');
+    await depthIs(gw, 'work.items', 0);
     expect(metricValue(await metricsText(gw), 'sluice_durable_redeliveries_total', { route: 'work.items' })).toBe(0);
   });
 
@@ -166,7 +189,7 @@ describe('durable routes (embedded backend)', () => {
     expect(attempts).toHaveLength(3);
     const m = await metricsText(gw);
     expect(metricValue(m, 'sluice_durable_redeliveries_total', { route: 'jobs.fail' })).toBe(2);
-    expect(metricValue(m, 'sluice_durable_depth', { route: 'jobs.fail' })).toBe(0);
+    await depthIs(gw, 'jobs.fail', 0);
     const letters = gw.deadLetters!.store.list({ state: 'pending', limit: 10 });
     expect(letters).toHaveLength(1);
     expect(letters[0]).toMatchObject({ route: 'jobs.fail', attempts: 3, error: { code: 'INTERNAL', message: 'always fails' } });
@@ -210,6 +233,7 @@ describe('durable routes (embedded backend)', () => {
     other.fireAndForget('jobs.do', {});
     const allowed = await h.client(gw.url, { setupMetadata: withToken(await mint('caller', { call: ['jobs.*'] })) });
     expect(await allowed.requestResponse('jobs.do', {})).toMatchObject({ id: '1' });
-    expect(gw.durable!.stats().find((s) => s.route === 'jobs.do')).toMatchObject({ depth: 1, accepted: 1 });
+    await depthIs(gw, 'jobs.do', 1);
+    expect(gw.durable!.stats().find((s) => s.route === 'jobs.do')).toMatchObject({ accepted: 1 });
   });
 });

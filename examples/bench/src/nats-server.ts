@@ -54,7 +54,7 @@ export async function startNatsServer(): Promise<NatsServer> {
   return { url: `nats://127.0.0.1:${port}`, version, pid: proc.pid, stop };
 }
 
-async function waitForPort(port: number, timeoutMs: number, died: () => boolean): Promise<void> {
+export async function waitForPort(port: number, timeoutMs: number, died: () => boolean): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (died()) throw new Error('the process exited');
