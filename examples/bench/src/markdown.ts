@@ -239,6 +239,24 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
     );
   });
 
+  section(out, '## 8. Durable routes: embedded and JetStream backends vs not durable, and vs nats.js on JetStream', r.durable, (d) => {
+    const o = d.options;
+    p(
+      `\`bench.echo\` commands, ${o.concurrency} outstanding over ${o.connections} connections, ${int(o.requests)} per run, ${o.runs} runs per side alternating, after a warm-up. A command counts once the client has its answer and the service has handled it. Not durable: request-response through the gateway. Durable: the client's acknowledgement once persisted (embedded log with fsync, or JetStream on one nats-server ${d.natsServer}, file storage), then delivery to the service and its ack (\`sluice_durable_delivered_total\`). nats.js direct: the same number of messages published (same concurrency) to a JetStream work-queue stream and fetched and acked by one pull consumer.`,
+    );
+    p(
+      '| | commands/s (median) | runs |',
+      '|---|---|---|',
+      `| not durable | ${int(d.plain)} | ${d.samples.plain.map((x) => int(x)).join(', ')} |`,
+      `| durable, embedded | ${int(d.embedded)} | ${d.samples.embedded.map((x) => int(x)).join(', ')} |`,
+      `| durable, JetStream | ${int(d.jetstream)} | ${d.samples.jetstream.map((x) => int(x)).join(', ')} |`,
+      `| nats.js on JetStream directly | ${int(d.natsDirect)} | ${d.samples.natsDirect.map((x) => int(x)).join(', ')} |`,
+      `| **embedded / not durable** | **${d.ratios.embedded.toFixed(2)}** | |`,
+      `| **JetStream / not durable** | **${d.ratios.jetstream.toFixed(2)}** | |`,
+      `| **JetStream backend / nats.js direct** | **${d.ratios.jetstreamVsNats.toFixed(2)}** | |`,
+    );
+  });
+
   p(
     '## Reproducing',
     '```sh',

@@ -8,6 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { PACKAGE_ROOT } from '../../../src/paths.js';
 import { join } from 'node:path';
 import { runAuthCost } from './auth-cost.js';
+import { runDurableCost } from './durable-cost.js';
 import { benchCharts } from './charts.js';
 import { runFlood } from './flood.js';
 import { runHopCost } from './hop-cost.js';
@@ -43,6 +44,7 @@ const TITLES: Record<ScenarioName, string> = {
   flood: "Flood: producers at 10x the consumers' capacity",
   scale: 'Scale: streams and connections at the gateway',
   auth: 'Auth cost: request-response with tokens and permission checks vs auth off',
+  durable: 'Durable routes: embedded and JetStream backends vs not durable, and vs nats.js on JetStream',
 };
 
 export async function runBench(o: RunBenchOptions): Promise<BenchResults> {
@@ -82,11 +84,13 @@ function run(name: ScenarioName, ctx: BenchContext): Promise<unknown> {
       return runScale(ctx);
     case 'auth':
       return runAuthCost(ctx);
+    case 'durable':
+      return runDurableCost(ctx);
   }
 }
 
 function key(name: ScenarioName): keyof BenchResults {
-  return ({ 'hop-cost': 'hopCost', transport: 'transport', nats: 'nats', 'sync-chain': 'syncChain', flood: 'flood', scale: 'scale', auth: 'auth' } as const)[name];
+  return ({ 'hop-cost': 'hopCost', transport: 'transport', nats: 'nats', 'sync-chain': 'syncChain', flood: 'flood', scale: 'scale', auth: 'auth', durable: 'durable' } as const)[name];
 }
 
 /** Writes BENCHMARKS.md, docs/bench/*.svg and docs/bench/results.json under `root`; returns the paths written. */

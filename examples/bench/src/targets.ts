@@ -195,6 +195,18 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
           : `Runs on each side: on ${a.samples.on.map((x) => int(x)).join(', ')}; off ${a.samples.off.map((x) => int(x)).join(', ')} req/s. Where the two sides' runs overlap, the gap is the machine's noise, not the check.`,
     });
   } else checks.push(notMeasured('Auth cost', 'request-response, auth on / auth off >= 0.95', auth ? auth.error : 'not run'));
+  const durable = r.durable;
+  const durableTarget = 'durable route on JetStream / nats.js publishing and consuming JetStream directly >= 0.7';
+  if (durable?.ok) {
+    const d = durable.result;
+    checks.push({
+      scenario: 'Durable routes',
+      target: durableTarget,
+      measured: `${d.ratios.jetstreamVsNats.toFixed(2)} (${int(d.jetstream)} vs ${int(d.natsDirect)} commands/s); embedded / not durable ${d.ratios.embedded.toFixed(2)}, JetStream / not durable ${d.ratios.jetstream.toFixed(2)}`,
+      met: d.ratios.jetstreamVsNats >= 0.7,
+      note: 'Each durable command is persisted before its acknowledgement, then delivered to the service and acked: two hops and a store where the plain route has one hop.',
+    });
+  } else checks.push(notMeasured('Durable routes', durableTarget, durable ? durable.error : 'not run'));
   return checks;
 }
 
@@ -249,6 +261,10 @@ export function ratioLines(r: BenchResults): string[] {
   if (r.auth?.ok) {
     const a = r.auth.result;
     lines.push(`auth cost           auth on / auth off        ${a.ratio.toFixed(2)}  (${int(a.on)} vs ${int(a.off)} req/s, request-response)`);
+  }
+  if (r.durable?.ok) {
+    const d = r.durable.result;
+    lines.push(`durable             JetStream / nats.js       ${d.ratios.jetstreamVsNats.toFixed(2)}  (${int(d.jetstream)} vs ${int(d.natsDirect)} commands/s); embedded / plain ${d.ratios.embedded.toFixed(2)}, JetStream / plain ${d.ratios.jetstream.toFixed(2)}`);
   }
   return lines;
 }
