@@ -16,11 +16,14 @@
  *   JetStream; `max_ack_pending` bounds what all gateways together hold.
  *
  * Delivery counts are JetStream's; the dispatcher dead-letters at the
- * policy's `maxDeliveries` and terminates the message. The command's RSocket
- * metadata travels base64 in the `Sluice-Metadata` header.
+ * policy's `maxDeliveries` and terminates the message. A message's body is
+ * the command's RSocket metadata and data: `u32 metadata length` (0xffffffff
+ * for none), the metadata, then the data. (Headers cost the gateway a parse
+ * per message; the idempotency key is the only one, as `Nats-Msg-Id`.)
  */
 import { readFile } from 'node:fs/promises';
-import { connect, credsAuthenticator, headers, nanos, tokenAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, nanos, tokenAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import type { Payload } from '../protocol/frames.js';
 import { AckPolicy, DiscardPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { SluiceError } from '../errors.js';
 import type { GatewayConfig } from '../config.js';
@@ -33,8 +36,7 @@ export const CONSUMER = 'sluice';
 export function subjectOf(prefix: string, route: string): string {
   return `${prefix.toLowerCase()}.durable.${route}`;
 }
-const METADATA_HEADER = 'Sluice-Metadata';
-const KEY_HEADER = 'Sluice-Key';
+const NO_METADATA = 0xffffffff;
 /** Longest wait of one pull when nothing is ready, in ms. */
 const FETCH_EXPIRES_MS = 5_000;
 /** Commands all gateways together hold unacknowledged, per route. */
@@ -67,14 +69,8 @@ class JetStreamQueue implements DurableQueue {
   ) {}
 
   async append(command: DurableCommand): Promise<Appended> {
-    const h = headers();
-    if (command.payload.metadata) h.set(METADATA_HEADER, Buffer.from(command.payload.metadata).toString('base64'));
-    if (command.key !== undefined) h.set(KEY_HEADER, command.key);
     try {
-      const ack = await this.js.publish(this.subject, command.payload.data ?? new Uint8Array(0), {
-        headers: h,
-        ...(command.key !== undefined ? { msgID: command.key } : {}),
-      });
+      const ack = await this.js.publish(this.subject, encodeBody(command.payload), command.key !== undefined ? { msgID: command.key } : undefined);
       return { id: String(ack.seq), duplicate: ack.duplicate };
     } catch (err) {
       const message = (err as Error).message;
@@ -118,12 +114,10 @@ class JetStreamQueue implements DurableQueue {
   async close(): Promise<void> {}
 
   private delivery(m: JsMsg): Delivery {
-    const meta = m.headers?.get(METADATA_HEADER);
-    const key = m.headers?.get(KEY_HEADER);
     return {
       id: String(m.seq),
-      payload: { data: m.data, metadata: meta ? new Uint8Array(Buffer.from(meta, 'base64')) : null },
-      key: key || undefined,
+      payload: decodeBody(m.data),
+      key: m.headers?.get('Nats-Msg-Id') || undefined,
       deliveries: m.info.deliveryCount,
       enqueuedAt: m.time.getTime(),
       ack: () => m.ack(),
@@ -131,6 +125,23 @@ class JetStreamQueue implements DurableQueue {
       term: () => m.term(),
     };
   }
+}
+
+function encodeBody(p: Payload): Uint8Array {
+  const meta = p.metadata;
+  const data = p.data ?? new Uint8Array(0);
+  const body = new Uint8Array(4 + (meta?.length ?? 0) + data.length);
+  new DataView(body.buffer).setUint32(0, meta ? meta.length : NO_METADATA);
+  if (meta) body.set(meta, 4);
+  body.set(data, 4 + (meta?.length ?? 0));
+  return body;
+}
+
+function decodeBody(body: Uint8Array): Payload {
+  if (body.length < 4) return { data: body, metadata: null };
+  const n = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint32(0);
+  if (n === NO_METADATA) return { data: body.subarray(4), metadata: null };
+  return { metadata: body.subarray(4, 4 + n), data: body.subarray(4 + n) };
 }
 
 /** Connects to NATS and returns the JetStream backend. Throws when no server answers. */
