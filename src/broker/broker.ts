@@ -192,6 +192,7 @@ export function createBroker(config: GatewayConfig, deps: BrokerDependencies): B
       instances: () => registry.instances(),
       connections: () => ({ client: connections.size - services.size, service: services.size }),
       breaker: (route) => policies.breakerState(route),
+      durable: () => (durable?.stats() ?? []).map(({ route, depth, oldestAgeMs, inFlight, redeliveries, deadLettered }) => ({ route, depth, oldestAgeMs, inFlight, redeliveries, deadLettered })),
     },
   });
   const local = new Map<string, LocalRoute>([

@@ -44,12 +44,29 @@ export interface InstanceStats {
   active: number;
 }
 
+/** A durable route's queue (docs/resilience.md#durable-routes). */
+export interface DurableStats {
+  route: string;
+  /** Commands persisted and not yet acknowledged by a service. */
+  depth: number;
+  /** Age of the oldest of them, in ms (0 when none). */
+  oldestAgeMs: number;
+  /** Commands sent to instances and not yet acknowledged. */
+  inFlight: number;
+  /** Deliveries after the first, since the gateway started. */
+  redeliveries: number;
+  /** Commands dead-lettered after their last delivery, since the gateway started. */
+  deadLettered: number;
+}
+
 export interface StatsSnapshot {
   /** Epoch ms when the snapshot was taken. */
   at: number;
   routes: RouteStats[];
   instances: InstanceStats[];
   connections: { client: number; service: number };
+  /** Durable routes, sorted by name (empty when no route is durable). */
+  durable: DurableStats[];
 }
 
 /** One live interaction as the sampler needs it. */
@@ -74,6 +91,8 @@ export interface StatsSource {
   instances(): Iterable<{ readonly service: string; readonly id: string; readonly routes: ReadonlyMap<string, unknown>; readonly active: number }>;
   connections(): { client: number; service: number };
   breaker: BreakerStateOf;
+  /** Durable routes' queues; absent when no route is durable. */
+  durable?(): Iterable<DurableStats>;
 }
 
 /** Most routes in one snapshot (sorted by name); a snapshot stays a bounded payload. */
@@ -152,7 +171,8 @@ export class StatsSampler {
 
     this.previous = counters;
     this.previousAt = now;
-    return { at: Date.now(), routes: [...byRoute.values()], instances, connections: s.connections() };
+    const durable = [...(s.durable?.() ?? [])].sort((a, b) => a.route.localeCompare(b.route)).slice(0, MAX_ROUTES_PER_SNAPSHOT);
+    return { at: Date.now(), routes: [...byRoute.values()], instances, connections: s.connections(), durable };
   }
 
   private readCounters(): Map<string, { toRequester: number; toResponder: number }> {

@@ -119,6 +119,9 @@ describe.each<Backend>(['embedded', 'jetstream'])('durable routes (%s backend)',
     expect(ack).toEqual({ id: '1', idempotencyKey: null, duplicate: false });
     await expect(client.requestResponse('jobs.other', {})).rejects.toMatchObject({ code: 'NO_ROUTE' });
     await depthIs(gw, 'jobs.do', 1);
+    // The dashboard's stream shows the queue too.
+    const snap = await firstValueFrom(client.requestStream<{ durable: Array<{ route: string; depth: number; inFlight: number }> }>('sluice.stats', {}));
+    expect(snap.durable).toEqual([expect.objectContaining({ route: 'jobs.do', depth: 1, inFlight: 0 })]);
 
     const seen: unknown[] = [];
     await h.service({ url: gw.url, service: 'jobs', instance: 'jobs-1', routes: { 'jobs.do': { requestResponse: (d: unknown) => (seen.push(d), { done: true }) } } });

@@ -10,7 +10,7 @@ import type { StatsSnapshot } from '../../observability/stats.js';
 import { RouteChart } from './charts.js';
 import { CheckoutPanel, describe } from './checkout-panel.js';
 import { StatusBadge } from './status.js';
-import { renderInstances, renderRoutes } from './tables.js';
+import { renderDurable, renderInstances, renderRoutes } from './tables.js';
 
 interface DashboardConfig {
   gatewayUrl: string;
@@ -70,6 +70,7 @@ async function followStats(client: Client, badge: StatusBadge, intervalMs: numbe
         charts.inFlight.push(t, new Map(snap.routes.map((r) => [r.route, r.inFlight])));
         renderRoutes($('routes-body'), snap.routes);
         renderInstances($('instances-body'), $('connections'), snap);
+        renderDurable($('durable'), $('durable-body'), snap.durable);
         for (const c of Object.values(charts)) c.render();
         count.textContent = String(++received);
         streamError.textContent = '';

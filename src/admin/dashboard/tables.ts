@@ -1,5 +1,5 @@
-/** The routes and instances tables, rebuilt from each snapshot (tens of rows: cheap). */
-import type { RouteStats, StatsSnapshot } from '../../observability/stats.js';
+/** The routes, durable routes and instances tables, rebuilt from each snapshot (tens of rows: cheap). */
+import type { DurableStats, RouteStats, StatsSnapshot } from '../../observability/stats.js';
 
 const UNBOUNDED = 0x7fffffff;
 
@@ -38,6 +38,25 @@ export function renderInstances(tbody: HTMLElement, connectionsEl: HTMLElement, 
   });
   tbody.replaceChildren(...rows);
   connectionsEl.textContent = `${snap.connections.client} client and ${snap.connections.service} service connections`;
+}
+
+/** Durable routes: what waits, how old the oldest is, what is with services, and what failed. */
+export function renderDurable(section: HTMLElement, tbody: HTMLElement, durable: readonly DurableStats[] | undefined): void {
+  section.hidden = !durable || durable.length === 0;
+  const rows = (durable ?? []).map((d) => {
+    const tr = document.createElement('tr');
+    tr.dataset.route = d.route;
+    cells(tr, [
+      ['route', d.route],
+      ['depth', String(d.depth)],
+      ['oldest', d.oldestAgeMs >= 1000 ? `${(d.oldestAgeMs / 1000).toFixed(1)} s` : `${d.oldestAgeMs} ms`],
+      ['inflight', String(d.inFlight)],
+      ['redeliveries', String(d.redeliveries)],
+      ['dead-lettered', String(d.deadLettered)],
+    ]);
+    return tr;
+  });
+  tbody.replaceChildren(...rows);
 }
 
 function cells(tr: HTMLElement, values: ReadonlyArray<readonly [string, string]>): void {
