@@ -109,7 +109,7 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
       return unavailable('checkout services not available: examples/checkout/ (order, payment, inventory) is not in this tree');
     }
     // The demo's gateway policies: the product as `npm start` runs it.
-    const gw = await processes.gateway(policyFlags(checkoutPolicies));
+    const gw = await processes.gateway([...policyFlags(checkoutPolicies), '--dead-letter-dir', join(dataDir, 'gateway'), '--durable-dir', join(dataDir, 'gateway', 'durable')]);
     try {
       // One empty store initialised and copied to the three, as the demo does: three first-time
       // initialisations at once take tens of seconds of CPU on a small machine.

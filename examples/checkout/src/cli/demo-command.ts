@@ -110,6 +110,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
       ...readyRoutes,
       ...policyFlags(checkoutPolicies),
       ...['--dead-letter-dir', join(dataDir, 'gateway')],
+      ...['--durable-dir', join(dataDir, 'gateway', 'durable')],
       ...['--auth-secret-file', auth.secretFile],
       ...DEMO_ANONYMOUS_CALL.flatMap((r) => ['--anonymous-call', r]),
     ],

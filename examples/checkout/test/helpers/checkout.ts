@@ -24,7 +24,7 @@ export type ServiceName = 'order' | 'payment' | 'inventory';
 export interface StackOptions {
   /** Extra flags per service, e.g. `{ inventory: ['--latency-ms', '1000'] }`. */
   flags?: Partial<Record<ServiceName, string[]>>;
-  /** Gateway options on top of the test defaults (policies, for example); the dead-letter dir defaults into the stack's data dir. */
+  /** Gateway options on top of the test defaults (policies, for example); the dead-letter and durable dirs default into the stack's data dir. */
   gateway?: GatewayOptions;
   /** Order-service instances to run (order-1, order-2, ...), each with its own store. Default 1. */
   orderInstances?: number;
@@ -65,6 +65,7 @@ export async function startCheckoutStack(options: StackOptions = {}): Promise<Ch
     logging: { level: process.env.SLUICE_TEST_LOG ?? 'silent' },
     drainTimeoutMs: 500,
     deadLetter: { dir: join(dataDir, 'gateway'), ...options.gateway?.deadLetter },
+    durable: { dir: join(dataDir, 'gateway', 'durable'), ...options.gateway?.durable },
   });
   const children = {} as Record<ServiceName, Child>;
   const orders = new Map<string, Child>();
