@@ -16,7 +16,7 @@ function layers() {
   /** Folders of src/ by layer, as import patterns matched against relative specifiers. */
   const src = (...dirs) => dirs.map((d) => `**/src/${d}`).concat(dirs.map((d) => `../${d}`), dirs.map((d) => `../../${d}`));
   const above = {
-    broker: ['broker/*', 'policy/*', 'deadletter/*', 'webhooks/*'],
+    broker: ['broker/*', 'policy/*', 'deadletter/*', 'webhooks/*', 'durable/*'],
     service: ['service/*'],
     client: ['client/*'],
     transport: ['transport/*'],
@@ -67,8 +67,8 @@ function layers() {
       rules: rule('the service API', [...src(...above.broker, ...above.edge, ...above.apps), ...clients], false),
     },
     {
-      // The broker (registry, routing, forwarding, policies, dead letters, webhook dispatch): no listening sockets, no clients.
-      files: ['src/broker/**', 'src/policy/**', 'src/deadletter/**', 'src/webhooks/**'],
+      // The broker (registry, routing, forwarding, policies, dead letters, webhook dispatch, durable routes): no listening sockets, no clients.
+      files: ['src/broker/**', 'src/policy/**', 'src/deadletter/**', 'src/webhooks/**', 'src/durable/**'],
       rules: rule('the broker', [...src(...above.client, ...above.transport, ...above.edge, ...above.apps), ...clients], false),
     },
     {
