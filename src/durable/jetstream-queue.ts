@@ -41,6 +41,8 @@ const NO_METADATA = 0xffffffff;
 const FETCH_EXPIRES_MS = 5_000;
 /** Commands all gateways together hold unacknowledged, per route. */
 const MAX_ACK_PENDING = 10_000;
+/** Longest wait for a JetStream API answer or a publish acknowledgement, in ms. */
+const API_TIMEOUT_MS = 10_000;
 /** How stale the depth and age read from the server may be, in ms. */
 const STATS_TTL_MS = 1_000;
 
@@ -155,8 +157,9 @@ export async function openJetStreamBackend(options: GatewayConfig['nats'], log: 
   void (async () => {
     for await (const s of nc.status()) if (s.type === 'disconnect' || s.type === 'reconnect') log.warn({ nats: s.type, server: 'server' in s ? s.server : undefined }, 'NATS connection status');
   })();
-  const jsm = await jetstreamManager(nc);
-  const js = jetstream(nc);
+  // JetStream API calls and publish acknowledgements wait this long: a cluster electing a leader takes seconds.
+  const jsm = await jetstreamManager(nc, { timeout: API_TIMEOUT_MS });
+  const js = jetstream(nc, { timeout: API_TIMEOUT_MS });
   const queues: JetStreamQueue[] = [];
   return {
     name: 'jetstream',

@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { firstValueFrom, from, toArray } from 'rxjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkoutPolicies } from '../../src/checkout/gateway-policies.js';
 import { orderIdFor } from '../../src/checkout/order-store.js';
 import { startJetStream, type JetStreamCluster } from '../../src/bench/jetstream-cluster.js';
@@ -22,16 +22,16 @@ import { eventually, useHarness } from '../helpers/harness.js';
 
 const h = useHarness();
 const OUTAGE_MS = Number(process.env.SLUICE_OUTAGE_MS ?? 10_000);
-let cluster: JetStreamCluster;
-beforeAll(async () => {
-  cluster = await startJetStream(3);
-}, 60_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
+/** A 3-node cluster of the test's own: a node one test kills is not missing from the next. */
+async function freshCluster(): Promise<JetStreamCluster> {
+  const cluster = await startJetStream(3);
+  h.onCleanup(() => cluster.stop());
+  return cluster;
+}
 
 describe('durable kill tests (NATS JetStream, 3 nodes)', () => {
   it('the NATS node leading the route stream killed -9 under load: commands keep being accepted, and every acknowledged one is delivered', async () => {
+    const cluster = await freshCluster();
     const dir = await mkdtemp(join(tmpdir(), 'sluice-js-kill-'));
     h.onCleanup(() => rm(dir, { recursive: true, force: true }));
     const gw = await h.gateway({
@@ -76,8 +76,8 @@ describe('durable kill tests (NATS JetStream, 3 nodes)', () => {
   }, 120_000);
 
   it(`order service killed -9 and down for ${OUTAGE_MS} ms: submits are still accepted, and every one is exactly one order after its restart`, async () => {
-    const live = cluster.nodes.filter((n) => n.process.exitCode === null && n.process.signalCode === null).map((n) => n.url);
-    const stack = await startCheckoutStack({ gateway: { policies: checkoutPolicies, nats: { servers: live, replicas: 3, streamPrefix: 'OUTAGE' } } });
+    const cluster = await freshCluster();
+    const stack = await startCheckoutStack({ gateway: { policies: checkoutPolicies, nats: { servers: cluster.servers, replicas: 3, streamPrefix: 'OUTAGE' } } });
     h.onCleanup(() => stack.close());
     const run = `js-outage-${process.pid}`;
     let sent = 0;
