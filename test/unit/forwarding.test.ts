@@ -28,11 +28,15 @@ function gateway(options: Parameters<typeof memoryGateway>[0] = {}) {
   return g;
 }
 
-/** Settles deliveries until `done()` holds (timers may need a turn, e.g. a 0 ms retry backoff). */
+/**
+ * Settles deliveries until `done()` holds. Timers may need a turn (a 0 ms retry
+ * backoff is a 1 ms timer), and a fast event loop can run many immediates within
+ * one millisecond, so each round also waits for a timer turn.
+ */
 async function eventually(done: () => boolean): Promise<void> {
-  for (let i = 0; i < 100 && !done(); i++) {
+  for (let i = 0; i < 200 && !done(); i++) {
     await settle();
-    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setTimeout(r, 1));
   }
   expect(done()).toBe(true);
 }
