@@ -43,6 +43,13 @@ export const ErrorCodes = {
   DEADLINE_EXCEEDED: WireCode.APPLICATION_ERROR,
   /** The instance serving the stream went away, or the gateway is draining. */
   UNAVAILABLE: WireCode.APPLICATION_ERROR,
+  /**
+   * Client side: the connection to the gateway was lost after the request
+   * was sent and before its answer: it may or may not have been carried
+   * out. Raised for requests not marked idempotent (idempotent ones are
+   * retried on the next connection). Never sent on the wire.
+   */
+  OUTCOME_UNKNOWN: WireCode.APPLICATION_ERROR,
   /** A service-side producer outran demand and its bounded buffer overflowed. */
   BUFFER_OVERFLOW: WireCode.APPLICATION_ERROR,
   /** The handler failed with an error that carried no Sluice code. */

@@ -9,6 +9,10 @@
  * - `requestChannel` sends its input only as fast as the responder grants.
  *
  * Nothing is queued while disconnected: calls fail fast with UNAVAILABLE.
+ * A request-response whose connection is lost after it was sent fails with
+ * OUTCOME_UNKNOWN, unless the caller marked it `idempotent`: then it is
+ * sent again on the next connection (another gateway of a fleet), at most
+ * `failover.retries` times.
  */
 import { Observable, isObservable } from 'rxjs';
 import { SluiceError } from '../errors.js';
@@ -35,6 +39,16 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+export interface RequestOptions extends CallOptions {
+  /**
+   * Safe to carry out twice (the service tolerates duplicates): when the
+   * connection is lost before the answer, the request is sent again on the
+   * next connection. Default false: such a loss fails the call with
+   * OUTCOME_UNKNOWN.
+   */
+  idempotent?: boolean;
+}
+
 export interface StreamOptions extends CallOptions {
   /** Items requested ahead of the consumer. Default 256 (Observable), 16 (iterator). */
   prefetch?: number;
@@ -48,21 +62,60 @@ export interface ChannelOptions extends StreamOptions {
 /** Where the client gets its live connection from. */
 export interface ConnectionSource {
   readonly current: Connection | undefined;
+  /** The open connection, or the next one within `timeoutMs` (a source that reconnects); rejects when none comes. */
+  nextConnection?(timeoutMs: number): Promise<Connection>;
+}
+
+/** How idempotent request-responses outlive a lost connection. */
+export interface FailoverOptions {
+  /** Times one idempotent request-response is sent again after losing its connection. Default 2, range 0-10. */
+  retries: number;
+  /** Ms a retry waits for the next connection before failing with UNAVAILABLE. Default 5000, range 0-600000. */
+  waitMs: number;
+}
+
+export const defaultFailover: FailoverOptions = { retries: 2, waitMs: 5_000 };
+
+/** Defaults merged and every value checked; throws INVALID_ARGUMENT naming the option. */
+export function resolveFailover(options: Partial<FailoverOptions> = {}): FailoverOptions {
+  const o = { ...defaultFailover, ...options };
+  if (!Number.isInteger(o.retries) || o.retries < 0 || o.retries > 10) throw new SluiceError('INVALID_ARGUMENT', `failover.retries must be an integer from 0 to 10, got ${o.retries}`);
+  if (!Number.isInteger(o.waitMs) || o.waitMs < 0 || o.waitMs > 600_000) throw new SluiceError('INVALID_ARGUMENT', `failover.waitMs must be an integer from 0 to 600000 ms, got ${o.waitMs}`);
+  return o;
 }
 
 const noop = (): void => {};
 
 export class SluiceClient {
   private readonly routeCache = new Map<string, Uint8Array>();
+  private readonly failover: FailoverOptions;
 
-  constructor(private readonly source: ConnectionSource) {}
+  constructor(
+    private readonly source: ConnectionSource,
+    failover: Partial<FailoverOptions> = {},
+  ) {
+    this.failover = resolveFailover(failover);
+  }
 
   /** True while a connection is up. */
   get connected(): boolean {
     return this.source.current?.isOpen ?? false;
   }
 
-  requestResponse<T = unknown>(route: string, data?: unknown, options: CallOptions = {}): Promise<T> {
+  requestResponse<T = unknown>(route: string, data?: unknown, options: RequestOptions = {}): Promise<T> {
+    let payload: Payload;
+    let conn: Connection;
+    try {
+      payload = this.payload(route, data, options);
+      conn = this.connection();
+    } catch (err) {
+      return Promise.reject(SluiceError.from(err));
+    }
+    return this.sendRequest<T>(route, payload, conn, options, this.failover.retries);
+  }
+
+  /** One attempt on `conn`; a loss of `conn` before the answer retries (idempotent) or fails with OUTCOME_UNKNOWN. */
+  private sendRequest<T>(route: string, payload: Payload, conn: Connection, options: RequestOptions, retries: number): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let stream: Stream | undefined;
       const onAbort = () => {
@@ -70,8 +123,23 @@ export class SluiceClient {
         reject(new SluiceError('CANCELED', `request to '${route}' aborted`));
       };
       const done = () => options.signal?.removeEventListener('abort', onAbort);
+      const lost = (e: SluiceError) => {
+        if (!options.idempotent) {
+          reject(new SluiceError('OUTCOME_UNKNOWN', `connection lost while '${route}' was in flight: it may or may not have been carried out (${e.message})`, { cause: e }));
+          return;
+        }
+        const next = retries > 0 ? this.source.nextConnection?.(this.failover.waitMs) : undefined;
+        if (!next) {
+          reject(new SluiceError('UNAVAILABLE', `connection lost while '${route}' was in flight, and no retry is left (${e.message})`, { cause: e }));
+          return;
+        }
+        next.then(
+          (c) => (options.signal?.aborted ? reject(new SluiceError('CANCELED', `request to '${route}' aborted`)) : resolve(this.sendRequest<T>(route, payload, c, options, retries - 1))),
+          (err: unknown) => reject(SluiceError.from(err)),
+        );
+      };
       try {
-        stream = this.connection().requestResponse(this.payload(route, data, options), {
+        stream = conn.requestResponse(payload, {
           onNext: (p) => {
             done();
             settle(() => resolve(decodeJson(p.data) as T), reject);
@@ -82,7 +150,9 @@ export class SluiceClient {
           },
           onError: (e) => {
             done();
-            reject(e);
+            // The connection closed under the stream (the gateway went away): not the gateway's answer.
+            if (!conn.isOpen && !options.signal?.aborted) lost(e);
+            else reject(e);
           },
           onRequest: noop,
           onCancel: noop,

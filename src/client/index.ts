@@ -1,8 +1,10 @@
 /** The isomorphic client API: what both the Node and the browser entries export. */
 export { Client, connectWith } from './connect.js';
 export type { ClientOptions, ConnectionStatus } from './connect.js';
-export { SluiceClient } from './client.js';
-export type { CallOptions, StreamOptions, ChannelOptions, ConnectionSource } from './client.js';
+export { SluiceClient, defaultFailover } from './client.js';
+export type { CallOptions, RequestOptions, StreamOptions, ChannelOptions, ConnectionSource, FailoverOptions } from './client.js';
+export { MAX_GATEWAY_URLS } from './gateway-urls.js';
+export type { FirstUrl } from './gateway-urls.js';
 export type { ConnectOptions } from './connector.js';
 export type { ReconnectOptions } from './reconnect.js';
 export { tokenExpiry } from './token.js';

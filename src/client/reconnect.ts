@@ -8,6 +8,9 @@
  * refused again) and retried with backoff when a token provider is
  * configured, since it may hand out a new token (rotated, re-issued).
  * While disconnected nothing is queued: requests fail fast with UNAVAILABLE.
+ * Only a request that was already sent when its connection was lost, and
+ * that its caller marked idempotent, may wait for the next connection
+ * (`nextConnection`): a bounded wait, by a bounded number of waiters.
  */
 import { SluiceError } from '../errors.js';
 import { backoffDelay, defaultBackoff, type BackoffOptions } from '../resilience/backoff.js';
@@ -30,6 +33,15 @@ export interface ReconnectEvents {
 
 const PERMANENT = new Set(['INVALID_SETUP', 'UNSUPPORTED_SETUP', 'REJECTED_SETUP']);
 
+/** Most callers waiting for the next connection at once; more are refused with OVERLOADED (a lost connection held at most this many requests by default). */
+export const MAX_CONNECTION_WAITERS = 4096;
+
+interface Waiter {
+  resolve(conn: Connection): void;
+  reject(error: SluiceError): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
 export interface ReconnectCredentials {
   /** True when each attempt may present a new credential (a token provider): UNAUTHENTICATED is then retried. Default false. */
   renewable: boolean;
@@ -42,6 +54,7 @@ export class Reconnector {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private first: { resolve: (c: Connection) => void; reject: (e: SluiceError) => void } | undefined;
   private readonly options: ReconnectOptions;
+  private readonly waiters = new Set<Waiter>();
 
   constructor(
     private readonly open: () => Promise<Connection>,
@@ -65,6 +78,31 @@ export class Reconnector {
     return this.conn?.isOpen ? this.conn : undefined;
   }
 
+  /**
+   * The open connection, or the next one made within `timeoutMs`. Rejects
+   * with UNAVAILABLE when none comes in time or reconnecting stops, and with
+   * OVERLOADED when MAX_CONNECTION_WAITERS callers already wait.
+   */
+  nextConnection(timeoutMs: number): Promise<Connection> {
+    const open = this.current;
+    if (open) return Promise.resolve(open);
+    if (this.stopped) return Promise.reject(new SluiceError('UNAVAILABLE', 'not reconnecting: the client is closed or gave up'));
+    if (this.waiters.size >= MAX_CONNECTION_WAITERS) {
+      return Promise.reject(new SluiceError('OVERLOADED', `${MAX_CONNECTION_WAITERS} requests already wait for a connection`));
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.waiters.delete(waiter);
+          reject(new SluiceError('UNAVAILABLE', `no connection to a gateway within ${timeoutMs} ms`));
+        }, timeoutMs),
+      };
+      this.waiters.add(waiter);
+    });
+  }
+
   /** Stops reconnecting and closes the current connection. */
   close(): void {
     this.stopped = true;
@@ -73,6 +111,17 @@ export class Reconnector {
     this.conn = undefined;
     this.first?.reject(new SluiceError('UNAVAILABLE', 'closed before connecting'));
     this.first = undefined;
+    this.settleWaiters(new SluiceError('UNAVAILABLE', 'the client was closed'));
+  }
+
+  private settleWaiters(outcome: Connection | SluiceError): void {
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const w of waiters) {
+      clearTimeout(w.timer);
+      if (outcome instanceof SluiceError) w.reject(outcome);
+      else w.resolve(outcome);
+    }
   }
 
   private async attempt(): Promise<void> {
@@ -100,6 +149,7 @@ export class Reconnector {
     this.first?.resolve(conn);
     this.first = undefined;
     this.events.connected?.(conn);
+    this.settleWaiters(conn);
   }
 
   private onFailure(error: SluiceError): void {
@@ -113,6 +163,7 @@ export class Reconnector {
       this.first?.reject(error);
       this.first = undefined;
       this.events.failed?.(error);
+      this.settleWaiters(error);
       return;
     }
     this.log.warn({ code: error.code, reason: error.message, attempt: this.failures }, 'connect failed, retrying');

@@ -2,8 +2,10 @@
  * The embedded service API: a process declares its routes, connects to the
  * gateway like any client (registration rides in SETUP metadata), serves
  * requests, and stays connected: on loss it reconnects with backoff and
- * registers again by itself. It can also call other routes through the
- * gateway with `service.client`.
+ * registers again by itself. With a fleet of gateways it connects to every
+ * one of them (a URL list, or discovery as gateways join and leave), and
+ * its concurrency cap holds over all of them together. It can also call
+ * other routes through the gateways with `service.client`.
  */
 import { randomUUID } from 'node:crypto';
 import { SluiceClient } from '../client/client.js';
@@ -17,13 +19,29 @@ import { SluiceError } from '../errors.js';
 import { parseRegistration, registrationEntry, type Registration } from '../protocol/registration.js';
 import type { ConnectionLimits, KeepAliveOptions } from '../rsocket/connection.js';
 import { silentLogger, type Logger } from '../observability/log.js';
-import type { RouteTable } from './handlers.js';
 import { loadTracer, type Tracer, type TracingOptions } from '../observability/tracing.js';
+import type { RouteTable } from './handlers.js';
+import type { GatewayDiscovery } from './gateway-discovery.js';
+import { GatewayLinks, MAX_GATEWAY_LINKS } from './gateway-links.js';
 import { createServiceResponder } from './responder.js';
 
 export interface ServiceOptions {
-  /** Gateway URL: `ws://127.0.0.1:7878`, `tcp://127.0.0.1:7880`, or with TLS `wss://...`, `tls://...`. */
-  url: string;
+  /**
+   * Gateway URL: `ws://127.0.0.1:7878`, `tcp://127.0.0.1:7880`, or with TLS
+   * `wss://...`, `tls://...`; or the URLs of every gateway of a fleet: the
+   * instance connects to each (at most 64). Give `url`, `discovery`, or both.
+   */
+  url?: string | readonly string[];
+  /** Where to find the fleet's gateways as they join and leave (e.g. `natsDiscovery`); connected to on top of `url`. */
+  discovery?: GatewayDiscovery;
+  /**
+   * Requests this instance serves at once, over all its gateway connections
+   * together (request-response, streams and channels in progress, and
+   * fire-and-forget handlers running). Beyond it requests are refused with
+   * OVERLOADED (fire-and-forget dropped and logged), so a fleet of N
+   * gateways cannot hand it N times its share. Default 65536, range 1-10000000.
+   */
+  maxConcurrent?: number;
   /** Which certificate authorities to trust for `wss://` and `tls://` (default: the system's). */
   tls?: TlsClientOptions;
   /** Service name, e.g. `payment`. */
@@ -34,9 +52,9 @@ export interface ServiceOptions {
   reconnect?: Partial<ReconnectOptions>;
   keepAlive?: Partial<KeepAliveOptions>;
   /**
-   * Connection limits. `maxInboundStreams` is this instance's cap on
-   * concurrent requests from the gateway (default 65536): beyond it requests
-   * are refused with OVERLOADED.
+   * Connection limits, per gateway connection. `maxInboundStreams` caps
+   * concurrent requests from one gateway (default 65536): beyond it requests
+   * are refused with OVERLOADED. The instance-wide cap is `maxConcurrent`.
    */
   limits?: Partial<ConnectionLimits>;
   logger?: Logger;
@@ -60,9 +78,12 @@ export interface ServiceOptions {
 }
 
 export interface ServiceStatusEvents {
-  connected(): void;
-  disconnected(error: SluiceError | undefined): void;
-  failed(error: SluiceError): void;
+  /** Registered with the gateway at `url`. */
+  connected(url: string): void;
+  /** Lost the gateway at `url`; reconnecting (unless it left the fleet). */
+  disconnected(error: SluiceError | undefined, url: string): void;
+  /** The gateway at `url` refused the registration or credential for good: that link stops. */
+  failed(error: SluiceError, url: string): void;
 }
 
 export interface Service {
@@ -72,66 +93,123 @@ export interface Service {
   readonly client: SluiceClient;
   /** The tracer making this service's spans; undefined when tracing is off. For spans of the service's own (a saga's steps). */
   readonly tracer: Tracer | undefined;
+  /** True while at least one gateway connection is up. */
   readonly connected: boolean;
-  /** Stops serving: closes the connection and stops reconnecting. */
+  /** The gateways linked now (connected or reconnecting). */
+  readonly gateways: readonly string[];
+  /** Gateways connected now. */
+  readonly connectedGateways: number;
+  /** Requests being served now, over every gateway. */
+  readonly inFlight: number;
+  /** Stops serving: closes every connection, stops reconnecting and watching for gateways. */
   close(): void;
 }
 
-/** Connects, registers and resolves once the gateway has accepted the registration. */
+/**
+ * Connects, registers and resolves once a gateway has accepted the
+ * registration (the first of the fleet; the others follow). Rejects when a
+ * gateway refuses it for good before any accepted it.
+ */
 export async function connectService(options: ServiceOptions, events: Partial<ServiceStatusEvents> = {}): Promise<Service> {
   const instance = options.instance ?? `${options.service}-${randomUUID().slice(0, 8)}`;
   const registration = validate(options, instance);
+  const fixed = fixedUrls(options);
+  const maxConcurrent = options.maxConcurrent ?? 65_536;
+  if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1 || maxConcurrent > 10_000_000) {
+    throw new SluiceError('INVALID_ARGUMENT', `service options: maxConcurrent must be an integer from 1 to 10000000, got ${maxConcurrent}`);
+  }
   const log = (options.logger ?? silentLogger).child({ service: options.service, instance });
   const tracer = options.tracing === false ? undefined : await loadTracer(options.tracing, options.service);
-  const responder = createServiceResponder(options.routes, log, tracer ? { tracer, service: options.service, instance } : undefined);
-  const reconnector = new Reconnector(
-    () =>
-      establish(options.transport ?? nodeTransport, {
-        url: options.url,
-        setupMetadata: [registrationEntry(registration)],
-        responder,
-        logger: log,
-        limits: { maxInboundStreams: 65_536, ...options.limits },
-        ...(options.keepAlive ? { keepAlive: options.keepAlive } : {}),
-        ...(options.tls ? { tls: options.tls } : {}),
-        ...(options.token !== undefined ? { token: options.token } : {}),
-        ...(options.tokenRefresh ? { tokenRefresh: options.tokenRefresh } : {}),
-      }),
-    options.reconnect,
+  const responder = createServiceResponder(options.routes, log, tracer ? { tracer, service: options.service, instance } : undefined, { maxConcurrent });
+  const link = (url: string, linkEvents: { connected(url: string): void; disconnected(url: string, e: SluiceError | undefined): void }) =>
+    new Reconnector(
+      () =>
+        establish(options.transport ?? nodeTransport, {
+          url,
+          setupMetadata: [registrationEntry(registration)],
+          responder,
+          logger: log,
+          limits: { maxInboundStreams: 65_536, ...options.limits },
+          ...(options.keepAlive ? { keepAlive: options.keepAlive } : {}),
+          ...(options.tls ? { tls: options.tls } : {}),
+          ...(options.token !== undefined ? { token: options.token } : {}),
+          ...(options.tokenRefresh ? { tokenRefresh: options.tokenRefresh } : {}),
+        }),
+      options.reconnect,
+      {
+        connected: () => linkEvents.connected(url),
+        disconnected: (error) => linkEvents.disconnected(url, error),
+      },
+      log,
+      { renewable: typeof options.token === 'function' },
+    );
+  const links = new GatewayLinks(
+    link,
     {
-      connected: () => {
-        log.info({ url: options.url }, 'registered with the gateway');
-        events.connected?.();
+      connected: (url) => {
+        log.info({ url }, 'registered with the gateway');
+        events.connected?.(url);
       },
-      disconnected: (error) => {
-        log.warn({ code: error?.code, reason: error?.message }, 'disconnected from the gateway, reconnecting');
-        events.disconnected?.(error);
+      disconnected: (url, error) => {
+        log.warn({ url, code: error?.code, reason: error?.message }, 'disconnected from the gateway, reconnecting');
+        events.disconnected?.(error, url);
       },
-      failed: (error) => events.failed?.(error),
+      failed: (url, error) => {
+        log.error({ url, code: error.code, reason: error.message }, 'the gateway refused this instance for good');
+        events.failed?.(error, url);
+      },
     },
     log,
-    { renewable: typeof options.token === 'function' },
   );
+  let discovered: readonly string[] = [];
+  links.set(fixed);
+  const stopWatching = options.discovery?.watch((urls) => {
+    discovered = urls;
+    log.info({ gateways: urls }, 'fleet changed');
+    links.set([...fixed, ...discovered]);
+  });
   try {
-    await reconnector.start();
+    await links.ready;
   } catch (err) {
+    stopWatching?.();
+    links.close();
     await tracer?.shutdown().catch(() => undefined);
     throw err;
   }
   return {
     service: options.service,
     instance,
-    client: new SluiceClient(reconnector),
+    client: new SluiceClient(links),
     tracer,
     get connected() {
-      return reconnector.current !== undefined;
+      return links.connectedCount > 0;
+    },
+    get gateways() {
+      return links.urls;
+    },
+    get connectedGateways() {
+      return links.connectedCount;
+    },
+    get inFlight() {
+      return responder.inFlight;
     },
     close: () => {
-      reconnector.close();
+      stopWatching?.();
+      links.close();
       // What is queued is exported in the background; a process exiting right after may lose the last batch.
       void tracer?.shutdown().catch((err: unknown) => log.warn({ reason: (err as Error).message }, 'tracing: spans not exported at close'));
     },
   };
+}
+
+function fixedUrls(options: ServiceOptions): string[] {
+  const urls = options.url === undefined ? [] : typeof options.url === 'string' ? [options.url] : [...options.url];
+  if (urls.length === 0 && !options.discovery) throw new SluiceError('INVALID_ARGUMENT', 'service options: give url (one gateway or a list) or discovery');
+  if (urls.length > MAX_GATEWAY_LINKS) throw new SluiceError('INVALID_ARGUMENT', `service options: at most ${MAX_GATEWAY_LINKS} gateway URLs, got ${urls.length}`);
+  urls.forEach((u, i) => {
+    if (typeof u !== 'string' || u.length === 0) throw new SluiceError('INVALID_ARGUMENT', `service options: url[${i}] must be a non-empty string`);
+  });
+  return urls;
 }
 
 function validate(options: ServiceOptions, instance: string): Registration {

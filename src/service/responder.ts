@@ -4,6 +4,10 @@
  * with honest demand (flow/emitters.ts). Handler failures become coded
  * errors for the requester; a handler that throws a SluiceError chooses the
  * code (INVALID_ARGUMENT and friends), anything else is INTERNAL.
+ *
+ * One responder serves every gateway connection of an instance, so its
+ * count of requests in progress is the instance's: beyond `maxConcurrent`
+ * new requests are refused with OVERLOADED, whichever gateway sent them.
  */
 import { isObservable } from 'rxjs';
 import { SluiceError } from '../errors.js';
@@ -42,7 +46,27 @@ export interface ResponderTracing {
   readonly instance: string;
 }
 
-export function createServiceResponder(routes: RouteTable, log: Logger, tracing?: ResponderTracing): Responder {
+export interface ServiceResponderOptions {
+  /** Requests in progress at once over every connection it serves; beyond, OVERLOADED (fire-and-forget: dropped, logged). Default 65536. */
+  maxConcurrent: number;
+}
+
+export interface ServiceResponder extends Responder {
+  /** Requests in progress now: handlers running, streams and channels open. */
+  readonly inFlight: number;
+}
+
+export function createServiceResponder(routes: RouteTable, log: Logger, tracing?: ResponderTracing, options: Partial<ServiceResponderOptions> = {}): ServiceResponder {
+  const maxConcurrent = options.maxConcurrent ?? 65_536;
+  let inFlight = 0;
+  const release = () => inFlight--;
+  const overloaded = () => new SluiceError('OVERLOADED', `this instance serves ${maxConcurrent} requests at once (its maxConcurrent)`);
+  /** Takes a slot for a new request; false (and nothing taken) at the cap. */
+  const admit = (): boolean => {
+    if (inFlight >= maxConcurrent) return false;
+    inFlight++;
+    return true;
+  };
   const decode = (payload: Payload, model: InteractionModel | 'fnf'): Decoded => {
     let metadata: MetadataEntry[];
     let route: string | undefined;
@@ -64,13 +88,19 @@ export function createServiceResponder(routes: RouteTable, log: Logger, tracing?
     return { route, metadata, handlers, data: decodeData(payload.data, dataMimeType), deadlineMs: readDeadline(metadata), dataMimeType };
   };
 
-  const context = (d: Decoded, model: InteractionModel | 'fnf', stream?: Stream): HandlerContext =>
-    new HandlerContext(d.route, d.metadata, d.dataMimeType, log.child({ route: d.route, ...(stream ? { stream: stream.id } : {}) }), d.deadlineMs, stream, tracing && startSpan(tracing, d, model));
+  /** The context of an admitted request: its slot is given back once, when the context is done. */
+  const context = (d: Decoded, model: InteractionModel | 'fnf', stream?: Stream): HandlerContext => {
+    const ctx = new HandlerContext(d.route, d.metadata, d.dataMimeType, log.child({ route: d.route, ...(stream ? { stream: stream.id } : {}) }), d.deadlineMs, stream, tracing && startSpan(tracing, d, model));
+    ctx.release = release;
+    return ctx;
+  };
 
   /** The decoded request, or undefined after answering the requester with why it cannot be served. */
   const decodeOrRefuse = (payload: Payload, model: InteractionModel, stream: Stream): Decoded | undefined => {
     try {
-      return decode(payload, model);
+      const d = decode(payload, model);
+      if (!admit()) throw overloaded();
+      return d;
     } catch (err) {
       stream.error(SluiceError.from(err));
       return undefined;
@@ -78,12 +108,20 @@ export function createServiceResponder(routes: RouteTable, log: Logger, tracing?
   };
 
   return {
+    get inFlight() {
+      return inFlight;
+    },
+
     fireAndForget(payload) {
       let d: Decoded;
       try {
         d = decode(payload, 'fnf');
       } catch (err) {
         log.warn({ err: SluiceError.from(err).message }, 'fire-and-forget refused');
+        return;
+      }
+      if (!admit()) {
+        log.warn({ route: d.route, maxConcurrent }, 'fire-and-forget dropped: the instance serves its maxConcurrent requests');
         return;
       }
       const ctx = context(d, 'fnf');
@@ -184,6 +222,8 @@ class HandlerContext implements StreamContext {
   private controller: AbortController | undefined;
   private endReason: SluiceError | undefined;
   private cancelDeadline: (() => void) | undefined;
+  /** Gives the request's slot back; called once, by done(). */
+  release: (() => void) | undefined;
 
   constructor(
     readonly route: string,
@@ -241,9 +281,12 @@ class HandlerContext implements StreamContext {
     this.controller?.abort(this.endReason);
   }
 
-  /** The handler finished: its deadline no longer matters. */
+  /** The handler finished (or its stream ended): its deadline no longer matters, and its slot is free. */
   done(): void {
     this.cancelDeadline?.();
+    const release = this.release;
+    this.release = undefined;
+    release?.();
   }
 }
 
@@ -319,6 +362,7 @@ function startSpan(tracing: ResponderTracing, d: Decoded, model: InteractionMode
 function stop(ctx: HandlerContext, emitter: Emitter): void {
   ctx.end();
   emitter.cancel();
+  ctx.done();
 }
 
 function describe(model: InteractionModel | 'fnf'): string {

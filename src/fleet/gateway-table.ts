@@ -1,0 +1,63 @@
+/**
+ * A service's view of the fleet: the gateways seen in the KV bucket, each
+ * dropped once its entry is older than its TTL. Aging is done here, on the
+ * service's own clock (time of receipt), rather than by the NATS server:
+ * servers before 2.11 do not tell watchers when an entry expires, and
+ * comparing the writer's clock with ours would add the skew between them.
+ * Bounded: at most `maxGateways` are kept; entries beyond are ignored and
+ * counted. Pure logic, clock passed in.
+ */
+import type { GatewayEntry } from './gateway-entry.js';
+
+/** Default cap on gateways one service connects to. */
+export const DEFAULT_MAX_GATEWAYS = 64;
+
+export class GatewayTable {
+  private readonly entries = new Map<string, { entry: GatewayEntry; seenAt: number }>();
+  /** Entries ignored because the table was full. */
+  ignored = 0;
+
+  constructor(private readonly maxGateways = DEFAULT_MAX_GATEWAYS) {}
+
+  /** Records a written entry seen at `now`; false when it was ignored (table full). */
+  put(entry: GatewayEntry, now: number): boolean {
+    if (!this.entries.has(entry.id) && this.entries.size >= this.maxGateways) {
+      this.ignored++;
+      return false;
+    }
+    this.entries.set(entry.id, { entry, seenAt: now });
+    return true;
+  }
+
+  /** The gateway's key was deleted (it stopped cleanly). */
+  delete(id: string): void {
+    this.entries.delete(id);
+  }
+
+  /** Drops entries not re-written within their TTL; returns the ids dropped. */
+  prune(now: number): string[] {
+    const dropped: string[] = [];
+    for (const [id, { entry, seenAt }] of this.entries) {
+      if (now - seenAt > entry.ttlMs) {
+        this.entries.delete(id);
+        dropped.push(id);
+      }
+    }
+    return dropped;
+  }
+
+  /** One URL per live gateway (its preferred one), sorted and without duplicates. */
+  urls(): string[] {
+    return [...new Set([...this.entries.values()].map(({ entry }) => entry.urls[0]!))].sort();
+  }
+
+  /** Ms until the next entry may expire (for the prune timer); undefined when empty. */
+  nextExpiry(now: number): number | undefined {
+    let next: number | undefined;
+    for (const { entry, seenAt } of this.entries.values()) {
+      const left = Math.max(0, seenAt + entry.ttlMs - now);
+      next = next === undefined ? left : Math.min(next, left);
+    }
+    return next;
+  }
+}

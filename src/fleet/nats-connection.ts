@@ -1,0 +1,27 @@
+/**
+ * The one way Sluice opens a NATS connection. The NATS client is loaded
+ * only when a fleet is configured (`nats.servers`), so a gateway or service
+ * that never uses NATS never loads it. The connection reconnects by itself
+ * (nats.js's own backoff), without limit: the fleet outlives NATS restarts.
+ */
+import type { NatsConnection } from '@nats-io/nats-core';
+import { SluiceError } from '../errors.js';
+
+/** Ms to wait for the first connection to a NATS server. */
+export const NATS_CONNECT_TIMEOUT_MS = 5_000;
+
+/** Connects to one of `servers` (`nats://host:4222`, or `host:port`); throws UNAVAILABLE naming them when none answers. */
+export async function connectNats(servers: readonly string[], name: string): Promise<NatsConnection> {
+  const { connect } = await import('@nats-io/transport-node');
+  try {
+    return await connect({ servers: [...servers], name, timeout: NATS_CONNECT_TIMEOUT_MS, maxReconnectAttempts: -1, reconnectTimeWait: 1_000 });
+  } catch (err) {
+    throw new SluiceError('UNAVAILABLE', `cannot connect to NATS at ${servers.join(', ')}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Opens the fleet's KV bucket, creating it (history 1; entries kept at most `maxAgeMs` in storage) when it does not exist. */
+export async function openFleetBucket(nc: NatsConnection, bucket: string, maxAgeMs: number) {
+  const { Kvm } = await import('@nats-io/kv');
+  return new Kvm(nc).create(bucket, { history: 1, ttl: maxAgeMs });
+}
