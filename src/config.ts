@@ -2,6 +2,7 @@ import { ConfigError } from './config-error.js';
 import { isRoutePattern } from './auth/grant.js';
 import { isLoopbackHost } from './loopback.js';
 import { compilePolicies, type PoliciesConfig } from './policy/policy-config.js';
+import { DEFAULT_FLEET_BUCKET, MAX_ADVERTISED_URLS, isGatewayId, isGatewayUrl } from './fleet/gateway-entry.js';
 
 /**
  * Gateway configuration: every option, its default and its allowed range in
@@ -235,6 +236,17 @@ export interface GatewayConfig {
     /** Largest delivery body in bytes. Default 262144. */
     maxBodyBytes: number;
   };
+  /** This gateway as one of a fleet, registered in NATS KV on the `nats` servers; in effect when `nats.servers` is set. See docs/operations.md. */
+  fleet: {
+    /** Its key in the fleet bucket: letters, digits, `-`, `_`, at most 64. Default null: `gw-` and random hex, new at each start. */
+    id: string | null;
+    /** URLs services should connect to, preferred first (at most 8). Default []: the URLs it listens on (WebSocket, then TCP). */
+    advertise: string[];
+    /** The NATS KV bucket of the fleet. Default `sluice_gateways`. */
+    bucket: string;
+    /** Services drop this gateway when its entry is not re-written for this long; it is re-written every third of it. Default 15000 ms. */
+    ttlMs: number;
+  };
 }
 
 /**
@@ -309,6 +321,7 @@ export const defaultGatewayConfig: GatewayConfig = {
   durable: { dir: './data/gateway/durable', maxRoutes: 1_000, segmentBytes: 16 * 1024 * 1024 },
   nats: { servers: [], credentialsFile: null, tokenFile: null, replicas: 1, streamPrefix: 'SLUICE' },
   tls: { certFile: null, keyFile: null },
+  fleet: { id: null, advertise: [], bucket: DEFAULT_FLEET_BUCKET, ttlMs: 15_000 },
   auth: {
     secretFile: null,
     jwksFile: null,
@@ -389,6 +402,7 @@ const INT_RANGES: Record<string, Range> = {
   'webhooks.timeoutMs': [100, 600_000],
   'webhooks.concurrencyPerEndpoint': [1, 1024],
   'webhooks.maxBodyBytes': [1024, 16 * 1024 * 1024],
+  'fleet.ttlMs': [1_000, 3_600_000],
 };
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -497,6 +511,18 @@ function validate(c: GatewayConfig): void {
   }
   compilePolicies(c.policies);
   validateAuth(c);
+  validateFleet(c);
+}
+
+function validateFleet(c: GatewayConfig): void {
+  if (c.fleet.id !== null && !isGatewayId(c.fleet.id)) throw new ConfigError('fleet.id', `must be null or 1-64 letters, digits, '-' or '_', got ${JSON.stringify(c.fleet.id)}`);
+  const adv = c.fleet.advertise;
+  if (!Array.isArray(adv) || adv.length > MAX_ADVERTISED_URLS || !adv.every(isGatewayUrl)) {
+    throw new ConfigError('fleet.advertise', `must be an array of at most ${MAX_ADVERTISED_URLS} ws://, wss://, tcp:// or tls:// URLs, got ${JSON.stringify(adv)}`);
+  }
+  if (typeof c.fleet.bucket !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(c.fleet.bucket)) {
+    throw new ConfigError('fleet.bucket', `must be 1-64 letters, digits, '-' or '_', got ${JSON.stringify(c.fleet.bucket)}`);
+  }
 }
 
 function validateAuth(c: GatewayConfig): void {

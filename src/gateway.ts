@@ -4,6 +4,7 @@
  * TCP) -> admin HTTP. Read top to bottom, this is the data flow of the whole
  * product.
  */
+import { randomBytes } from 'node:crypto';
 import { adminNeedsToken, authEnabled, resolveGatewayConfig, type GatewayConfig, type GatewayOptions } from './config.js';
 import { loadTokenVerifier } from './auth/key-files.js';
 import { bearerEntry } from './auth/bearer.js';
@@ -29,6 +30,8 @@ import { AddressLimiter } from './transport/address-limiter.js';
 import { listenTcp, listenWebSocket, type Listener, type ListenerOptions } from './transport/listeners.js';
 import { originPolicy, type OriginPolicy } from './transport/origin.js';
 import { loadTlsCredentials } from './transport/tls.js';
+import type { GatewayEntry } from './fleet/gateway-entry.js';
+import { registerInFleet, type FleetRegistration } from './fleet/gateway-registration.js';
 
 export interface Gateway {
   /** `ws://host:port` (`wss://` with TLS) clients and services connect to. */
@@ -47,6 +50,8 @@ export interface Gateway {
   readonly webhooks: WebhookDispatcher | undefined;
   /** The durable routes, when some route's policy is durable. */
   readonly durable: DurableRoutes | undefined;
+  /** Its entry in the fleet registry, when `nats.servers` is set. */
+  readonly fleet: GatewayEntry | undefined;
   /** Reasons the gateway is not ready; empty when it is. */
   notReadyReasons(): string[];
   /**
@@ -200,9 +205,15 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     log.info({ keys: verifier !== undefined, tls: credentials !== undefined }, 'reloaded auth keys and TLS certificate');
   };
 
+  // ---- the fleet: announced in NATS KV once it listens, so services connect only to a gateway that can serve them
+  let fleetEntry: GatewayEntry | undefined;
+  let fleetRegistration: FleetRegistration | undefined;
+
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      // Leaving the fleet first: services stop sending new work here while in-flight work drains.
+      await fleetRegistration?.stop();
       draining = true;
       broker.drain();
       log.info({ inFlight: broker.live.size }, 'draining');
@@ -220,6 +231,23 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
       log.info('gateway closed');
     })());
 
+  if (config.nats.servers.length > 0) {
+    fleetEntry = {
+      id: config.fleet.id ?? `gw-${randomBytes(6).toString('hex')}`,
+      urls: config.fleet.advertise.length > 0 ? [...config.fleet.advertise] : [url, ...(tcp ? [tcp.url] : [])],
+      ttlMs: config.fleet.ttlMs,
+    };
+    if (config.fleet.advertise.length === 0 && isWildcard(config.listen.host)) {
+      log.warn({ host: config.listen.host }, 'fleet: listening on every interface without fleet.advertise: services elsewhere cannot reach the advertised address; set --advertise');
+    }
+    try {
+      fleetRegistration = await registerInFleet({ servers: config.nats.servers, credentials: { credentialsFile: config.nats.credentialsFile, tokenFile: config.nats.tokenFile }, bucket: config.fleet.bucket, entry: fleetEntry, log: log.child({ component: 'fleet' }) });
+    } catch (err) {
+      await close();
+      throw err;
+    }
+  }
+
   return {
     url,
     tcp,
@@ -231,10 +259,15 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     deadLetters,
     webhooks,
     durable,
+    fleet: fleetEntry,
     notReadyReasons,
     reload,
     close,
   };
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '[::]';
 }
 
 /** Resolves when `done()` holds or after `timeoutMs`, checking every 20 ms (shutdown path only). */

@@ -24,13 +24,20 @@ const usage = `usage: sluice gateway [options]
   --ready-route ROUTE  /readyz waits for this route (repeatable)
   --dead-letter-dir D  where the dead-letter log lives (env SLUICE_DEAD_LETTER_DIR, default ./data/gateway)
   --durable-dir D      where the embedded durable log lives (env SLUICE_DURABLE_DIR, default ./data/gateway/durable)
-  --nats URL[,URL...]  keep durable routes on NATS JetStream at these servers instead (env SLUICE_NATS)
+  --nats URL[,URL...]  NATS servers: durable routes keep their queues on JetStream there, and the gateway
+                       registers in the fleet's KV bucket there (env SLUICE_NATS)
   --nats-creds FILE    NATS credentials file (env SLUICE_NATS_CREDS)
   --nats-replicas N    replicas of each durable route's stream (default 1; 3 in a 3-node cluster)
   --policy R:KEY=VAL   a route policy setting, e.g. 'payment.refund:retry.maxAttempts=5'
                        (repeatable; R is a route, a prefix like 'payment.*', or 'defaults';
                        VAL is JSON; see docs/resilience.md)
   --log-level LEVEL    fatal|error|warn|info|debug    (env SLUICE_LOG_LEVEL, default info)
+
+ fleet (several gateways serving the same routes, with --nats; see docs/operations.md):
+  --advertise URL      a URL services reach this gateway at, preferred first (repeatable;
+                       default the URLs it listens on)
+  --fleet-id ID        its key in the bucket (default gw-<random>, new at each start)
+  --fleet-ttl-ms N     services drop it when not re-announced for N ms (default 15000)
 
  auth (see docs/security.md; without a secret or JWKS auth is off and the gateway binds only to loopback):
   --auth-secret-file F HS256 secret for bearer tokens (env SLUICE_AUTH_SECRET_FILE)
@@ -75,6 +82,9 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
       'anonymous-call': { type: 'string', multiple: true },
       'no-anonymous': { type: 'boolean' },
       'allow-anonymous': { type: 'boolean' },
+      advertise: { type: 'string', multiple: true },
+      'fleet-id': { type: 'string' },
+      'fleet-ttl-ms': { type: 'string' },
     },
     usage,
   );
@@ -105,6 +115,7 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
     durable: { ...file.durable, ...defined({ dir: (f['durable-dir'] as string | undefined) ?? env.SLUICE_DURABLE_DIR }) },
     nats: natsOptions(file.nats, f, env),
     auth: authOptions(file.auth, f, env),
+    fleet: { ...file.fleet, ...defined({ advertise: f.advertise as string[] | undefined, id: f['fleet-id'] as string | undefined, ttlMs: intFlag(f['fleet-ttl-ms'], '--fleet-ttl-ms', 1_000, 3_600_000) }) },
   };
   const gateway = await createGateway(options);
   // SIGHUP re-reads the key files and the certificate (rotation without dropping connections).
@@ -115,7 +126,7 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
       (err: Error) => process.stderr.write(`reload failed, keeping the keys and certificate in use: ${err.message}\n`),
     );
   });
-  notifyParent({ type: 'listening', url: gateway.url, adminUrl: gateway.adminUrl, tcp: gateway.tcp });
+  notifyParent({ type: 'listening', url: gateway.url, adminUrl: gateway.adminUrl, tcp: gateway.tcp, fleet: gateway.fleet });
   exitWithParent();
   await stopSignal();
   await gateway.close();
@@ -156,6 +167,12 @@ export function authOptions(base: GatewayOptions['auth'], f: Record<string, unkn
       ...defined({ call: anonymousCall, enabled: f['no-anonymous'] === true ? false : undefined }),
     },
   };
+}
+
+/** `a,b,c` as a list (blanks dropped); undefined when not given. */
+export function splitList(value: string | undefined): string[] | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  return value.split(',').map((v) => v.trim()).filter((v) => v.length > 0);
 }
 
 function defined<T extends Record<string, unknown>>(o: T): Partial<T> {

@@ -9,10 +9,16 @@ import { connectService } from '../service/connect-service.js';
 import { createLogger, type PinoLogger } from '../observability/logger.js';
 import { readFile } from 'node:fs/promises';
 import type { TokenSource } from '../client/token.js';
+import type { GatewayDiscovery } from '../service/gateway-discovery.js';
+import { natsDiscovery } from '../fleet/nats-discovery.js';
+import { splitList } from './gateway-command.js';
 import { caOption, exitWithParent, notifyParent, parseFlags, stopSignal, type FlagValues, type Flags } from './args.js';
 
 /** Options every service gets, with the flags and environment variables that set them. */
-export const COMMON_SERVICE_USAGE = `  --url URL            gateway URL          (env SLUICE_URL, default ws://127.0.0.1:7878)
+export const COMMON_SERVICE_USAGE = `  --url URL[,URL...]   gateway URL, or every gateway of a fleet (env SLUICE_URL, default ws://127.0.0.1:7878
+                       unless --nats is given)
+  --nats URL[,URL...]  find the fleet's gateways in NATS KV as they join and leave (env SLUICE_NATS)
+  --fleet-bucket NAME  the fleet's KV bucket (default sluice_gateways)
   --ca FILE            PEM CA to trust for a wss:// or tls:// URL (env SLUICE_CA)
   --instance ID        instance id
   --log-level LEVEL    (env SLUICE_LOG_LEVEL, default info)
@@ -34,7 +40,10 @@ export interface RunningService {
 }
 
 export interface ServiceCommon {
-  url: string;
+  /** Every gateway to connect to (may be empty with discovery). */
+  url: string[];
+  /** The fleet's gateways as they join and leave, from `--nats`. */
+  discovery: GatewayDiscovery | undefined;
   ca: string | undefined;
   instance: string | undefined;
   logger: PinoLogger;
@@ -53,6 +62,7 @@ const services: Record<string, ServiceDefinition> = {
     async start(c) {
       const s = await connectService({
         url: c.url,
+        ...(c.discovery ? { discovery: c.discovery } : {}),
         service: 'bench',
         ...(c.instance ? { instance: c.instance } : {}),
         ...(c.token !== undefined ? { token: c.token } : {}),
@@ -77,12 +87,15 @@ export async function runServiceCommand(argv: string[], services: Readonly<Recor
   const [name, ...rest] = argv;
   const def = name ? services[name] : undefined;
   if (!def) throw new Error(`unknown service '${name ?? ''}'; known: ${Object.keys(services).join(', ')}\n\n${usage}`);
-  const flags: Flags = { url: { type: 'string' }, ca: { type: 'string' }, instance: { type: 'string' }, 'log-level': { type: 'string' }, 'token-file': { type: 'string' }, ...def.flags };
+  const flags: Flags = { url: { type: 'string' }, nats: { type: 'string' }, 'fleet-bucket': { type: 'string' }, ca: { type: 'string' }, instance: { type: 'string' }, 'log-level': { type: 'string' }, 'token-file': { type: 'string' }, ...def.flags };
   const f = parseFlags(rest, flags, usage);
   const logger = createLogger({ name: `sluice-${name}`, level: (f['log-level'] as string | undefined) ?? process.env.SLUICE_LOG_LEVEL ?? 'info' });
+  const nats = splitList((f.nats as string | undefined) ?? process.env.SLUICE_NATS);
+  const discovery = nats ? natsDiscovery({ servers: nats, ...(f['fleet-bucket'] ? { bucket: f['fleet-bucket'] as string } : {}), logger }) : undefined;
   const running = await def.start(
     {
-      url: (f.url as string | undefined) ?? process.env.SLUICE_URL ?? 'ws://127.0.0.1:7878',
+      url: splitList((f.url as string | undefined) ?? process.env.SLUICE_URL) ?? (discovery ? [] : ['ws://127.0.0.1:7878']),
+      discovery,
       instance: f.instance as string | undefined,
       ca: f.ca as string | undefined,
       logger,

@@ -9,10 +9,12 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from '../observability/log.js';
 import { writeGatewayEntry, type GatewayEntry } from './gateway-entry.js';
-import { connectNats, openFleetBucket } from './nats-connection.js';
+import { connectNats, openFleetBucket, type NatsCredentials } from './nats-connection.js';
 
 export interface FleetRegistrationOptions {
   servers: readonly string[];
+  /** The same credentials as the durable backend's (`nats.credentialsFile` / `nats.tokenFile`). */
+  credentials?: NatsCredentials;
   bucket: string;
   entry: GatewayEntry;
   log: Logger;
@@ -28,7 +30,7 @@ export interface FleetRegistration {
 /** Connects to NATS, writes the entry and keeps it fresh. Throws UNAVAILABLE when NATS cannot be reached at start. */
 export async function registerInFleet(options: FleetRegistrationOptions): Promise<FleetRegistration> {
   const { entry, log } = options;
-  const nc: NatsConnection = await connectNats(options.servers, `sluice-gateway-${entry.id}`);
+  const nc: NatsConnection = await connectNats(options.servers, `sluice-gateway-${entry.id}`, options.credentials);
   // Storage keeps an entry three TTLs at most: services age entries themselves, this only cleans up.
   const kv = await openFleetBucket(nc, options.bucket, entry.ttlMs * 3).catch(async (err: unknown) => {
     await nc.close();

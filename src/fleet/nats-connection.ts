@@ -4,17 +4,29 @@
  * that never uses NATS never loads it. The connection reconnects by itself
  * (nats.js's own backoff), without limit: the fleet outlives NATS restarts.
  */
+import { readFile } from 'node:fs/promises';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { SluiceError } from '../errors.js';
 
 /** Ms to wait for the first connection to a NATS server. */
 export const NATS_CONNECT_TIMEOUT_MS = 5_000;
 
+/** How to authenticate to NATS: a credentials file (JWT + nkey seed) or a token file; neither: the server's default user. */
+export interface NatsCredentials {
+  credentialsFile?: string | null;
+  tokenFile?: string | null;
+}
+
 /** Connects to one of `servers` (`nats://host:4222`, or `host:port`); throws UNAVAILABLE naming them when none answers. */
-export async function connectNats(servers: readonly string[], name: string): Promise<NatsConnection> {
-  const { connect } = await import('@nats-io/transport-node');
+export async function connectNats(servers: readonly string[], name: string, credentials: NatsCredentials = {}): Promise<NatsConnection> {
+  const { connect, credsAuthenticator, tokenAuthenticator } = await import('@nats-io/transport-node');
   try {
-    return await connect({ servers: [...servers], name, timeout: NATS_CONNECT_TIMEOUT_MS, maxReconnectAttempts: -1, reconnectTimeWait: 1_000 });
+    const authenticator = credentials.credentialsFile
+      ? credsAuthenticator(new Uint8Array(await readFile(credentials.credentialsFile)))
+      : credentials.tokenFile
+        ? tokenAuthenticator((await readFile(credentials.tokenFile, 'utf8')).trim())
+        : undefined;
+    return await connect({ servers: [...servers], name, timeout: NATS_CONNECT_TIMEOUT_MS, maxReconnectAttempts: -1, reconnectTimeWait: 1_000, ...(authenticator ? { authenticator } : {}) });
   } catch (err) {
     throw new SluiceError('UNAVAILABLE', `cannot connect to NATS at ${servers.join(', ')}: ${(err as Error).message}`, { cause: err });
   }

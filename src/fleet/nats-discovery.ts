@@ -10,11 +10,13 @@ import type { GatewayDiscovery } from '../service/gateway-discovery.js';
 import { silentLogger, type Logger } from '../observability/log.js';
 import { DEFAULT_FLEET_BUCKET, readGatewayEntry } from './gateway-entry.js';
 import { DEFAULT_MAX_GATEWAYS, GatewayTable } from './gateway-table.js';
-import { connectNats, openFleetBucket } from './nats-connection.js';
+import { connectNats, openFleetBucket, type NatsCredentials } from './nats-connection.js';
 
 export interface NatsDiscoveryOptions {
   /** NATS servers: `nats://host:4222`, ... */
   servers: readonly string[];
+  /** NATS credentials (a creds file or a token file); default none. */
+  credentials?: NatsCredentials;
   /** The fleet's bucket. Default `sluice_gateways`. */
   bucket?: string;
   /** Gateways connected to at most; more are ignored (and logged). Default 64. */
@@ -58,7 +60,7 @@ export function natsDiscovery(options: NatsDiscoveryOptions): GatewayDiscovery {
         }, next + 1);
       };
       const run = async () => {
-        nc = await connectNats(options.servers, 'sluice-service');
+        nc = await connectNats(options.servers, 'sluice-service', options.credentials);
         if (stopped) return void (await nc.close());
         const kv = await openFleetBucket(nc, bucket, BUCKET_MAX_AGE_MS);
         const watch = await kv.watch({ key: '>' });

@@ -5,13 +5,16 @@ import type { TokenSource } from '../../../src/client/token.js';
 import { connectService, type Service, type ServiceStatusEvents } from 'sluice';
 import type { RouteTable } from 'sluice';
 import { silentLogger, type Logger } from 'sluice';
+import type { GatewayDiscovery } from 'sluice';
 
 /** Default root data directory (relative to the working directory). */
 export const DEFAULT_DATA_DIR = './data';
 
 export interface CheckoutServiceOptions {
-  /** Gateway URL, e.g. `ws://127.0.0.1:7878`. */
-  url: string;
+  /** Gateway URL, e.g. `ws://127.0.0.1:7878`, or every gateway of a fleet (see ServiceOptions.url). */
+  url: string | readonly string[];
+  /** Where to find the fleet's gateways as they join and leave; see ServiceOptions.discovery. */
+  discovery?: GatewayDiscovery;
   /** Root data directory; the service keeps its store in `<dataDir>/<service>`. Default `./data`. */
   dataDir?: string;
   /** Instance id. Default `<service>-1`: one instance per data dir, and a restarted process replaces its predecessor's registration at once. */
@@ -38,6 +41,7 @@ export function connectCheckoutService(options: CheckoutServiceOptions, name: st
   return connectService(
     {
       url: options.url,
+      ...(options.discovery ? { discovery: options.discovery } : {}),
       service: name,
       instance: options.instance ?? `${name}-1`,
       routes,

@@ -60,7 +60,7 @@ function checkoutService(knobs: readonly Knob[], start: Starter): ServiceDefinit
 
 function hostOptions(c: ServiceCommon, f: FlagValues) {
   const dataDir = (f['data-dir'] as string | undefined) ?? process.env.SLUICE_DATA_DIR ?? DEFAULT_DATA_DIR;
-  return { url: c.url, dataDir, logger: c.logger, ...(c.instance ? { instance: c.instance } : {}), ...(c.token !== undefined ? { token: c.token } : {}) };
+  return { url: c.url, ...(c.discovery ? { discovery: c.discovery } : {}), dataDir, logger: c.logger, ...(c.instance ? { instance: c.instance } : {}), ...(c.token !== undefined ? { token: c.token } : {}) };
 }
 
 const services: Record<string, ServiceDefinition> = {
