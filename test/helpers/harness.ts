@@ -19,7 +19,7 @@ import type { Payload } from '../../src/protocol/frames.js';
 export interface Harness {
   gateway(options?: GatewayOptions): Promise<Gateway>;
   service(options: Omit<ServiceOptions, 'routes'> & Partial<Pick<ServiceOptions, 'routes'>>): Promise<Service>;
-  client(url: string, options?: Omit<ClientOptions, 'url'>): Promise<Client>;
+  client(url: string | readonly string[], options?: Omit<ClientOptions, 'url'>): Promise<Client>;
   /** A bare RSocket connection (no client library logic), for precise demand control. */
   raw(url: string): Promise<Connection>;
   /** A bench service in its own process. */

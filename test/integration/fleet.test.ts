@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { performance } from 'node:perf_hooks';
-import { connect, type Client, type ConnectionStatus } from '../../clients/node/index.js';
+import type { Client, ConnectionStatus } from '../../clients/node/index.js';
 import { startChild, type Child } from '../../src/demo/supervisor.js';
 import { natsDiscovery } from '../../src/fleet/nats-discovery.js';
 import type { RouteTable } from '../../src/service/handlers.js';
@@ -96,8 +96,7 @@ describe('a fleet of gateways', () => {
 
     const statuses: Array<{ at: number; status: ConnectionStatus }> = [];
     let onConnected: (() => void) | undefined;
-    const client: Client = await h.client(a.url, {
-      url: [a.url, b.url],
+    const client: Client = await h.client([a.url, b.url], {
       firstUrl: 'first',
       reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
       onStatus: (status) => {
@@ -202,7 +201,7 @@ describe('a fleet of gateways', () => {
     const gw = await h.gateway();
     await h.service({ url: gw.url, service: 'ledger', routes: ledger().routes });
     const dead = 'ws://127.0.0.1:1';
-    const client = await h.client(dead, { url: [dead, gw.url], firstUrl: 'first', reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+    const client = await h.client([dead, gw.url], { firstUrl: 'first', reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
     expect(client.url).toBe(gw.url);
     await expect(client.requestResponse('ledger.apply', { id: 7 })).resolves.toEqual({ id: 7 });
   });

@@ -1,5 +1,6 @@
 /**
- * Starts Sluice processes as children and stops them in order. Children run
+ * Starts Sluice processes as children, restarts the ones that crash (with
+ * backoff, bounded by a crash-loop limit), and stops them in order. Children run
  * a program (`sluice`, or an example's CLI) with an IPC channel (they report
  * `listening` / `registered` over it) in their own process group, and exit
  * by themselves if the supervisor goes away.
@@ -140,4 +141,110 @@ export async function waitForHttpOk(url: string, timeoutMs: number): Promise<voi
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${url} not ready within ${timeoutMs} ms (last answer: ${last.trim()})`);
+}
+
+/**
+ * When a supervised child is restarted: after `initialDelayMs`, doubling
+ * (`multiplier`) with each crash within `windowMs`, up to `maxDelayMs`; a
+ * child that crashes more than `maxRestarts` times within `windowMs` is in a
+ * crash loop and is left down (the others keep running). The same knobs as
+ * systemd's RestartSec, StartLimitBurst and StartLimitIntervalSec.
+ */
+export interface RestartPolicy {
+  /** Default 500 ms. */
+  initialDelayMs: number;
+  /** Default 10000 ms. */
+  maxDelayMs: number;
+  /** Default 2. */
+  multiplier: number;
+  /** Default 5. */
+  maxRestarts: number;
+  /** Default 60000 ms. */
+  windowMs: number;
+}
+
+export const defaultRestartPolicy: RestartPolicy = { initialDelayMs: 500, maxDelayMs: 10_000, multiplier: 2, maxRestarts: 5, windowMs: 60_000 };
+
+export interface SupervisionEvents {
+  /** A child process started (`restarts` = 0 the first time). */
+  started(name: string, pid: number | undefined, restarts: number): void;
+  /** It exited without being asked to; it restarts after `delayMs`. */
+  restarting(name: string, exit: string, restarts: number, delayMs: number): void;
+  /** It crashed too often (a crash loop): it stays down. */
+  gaveUp(name: string, exit: string, crashes: number, windowMs: number): void;
+}
+
+export interface Supervised {
+  readonly name: string;
+  /** The child running now (the latest one after restarts). */
+  readonly current: Child;
+  /** Restarts so far. */
+  readonly restarts: number;
+  /** False once it gave up on a crash loop. */
+  readonly running: boolean;
+  /** Stops supervising (no more restarts) and stops the child. */
+  stop(graceMs: number): Promise<void>;
+}
+
+/**
+ * Runs `spec()` as a child and restarts it whenever it exits unasked, per
+ * `policy`. `spec` is called at each start, so a restart can use what the
+ * first run settled (the ports it picked). `onStart` runs for every new
+ * child (to wait for its IPC messages, say).
+ */
+export function supervise(
+  spec: () => ChildSpec,
+  events: SupervisionEvents,
+  policy: RestartPolicy = defaultRestartPolicy,
+  output: 'inherit' | 'ignore' | 'pipe' = 'inherit',
+  onStart: (child: Child, restarts: number) => void = () => {},
+): Supervised {
+  let stopped = false;
+  let gaveUp = false;
+  let restarts = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // Crash times within the window, oldest first: bounded by maxRestarts + 1.
+  const crashes: number[] = [];
+  let current: Child;
+  const start = () => {
+    const s = spec();
+    current = startChild(s, output);
+    events.started(s.name, current.process.pid, restarts);
+    onStart(current, restarts);
+    const child = current;
+    child.process.once('exit', (code, signal) => {
+      if (stopped || child !== current) return;
+      const now = Date.now();
+      crashes.push(now);
+      while (crashes.length > 0 && now - crashes[0]! > policy.windowMs) crashes.shift();
+      const exit = signal ? `signal ${signal}` : `code ${code}`;
+      if (crashes.length > policy.maxRestarts) {
+        gaveUp = true;
+        events.gaveUp(s.name, exit, crashes.length, policy.windowMs);
+        return;
+      }
+      const delayMs = Math.min(policy.maxDelayMs, policy.initialDelayMs * Math.pow(policy.multiplier, crashes.length - 1));
+      restarts++;
+      events.restarting(s.name, exit, restarts, delayMs);
+      timer = setTimeout(start, delayMs);
+    });
+  };
+  start();
+  return {
+    name: spec().name,
+    get current() {
+      return current;
+    },
+    get restarts() {
+      return restarts;
+    },
+    get running() {
+      return !gaveUp;
+    },
+    async stop(graceMs) {
+      stopped = true;
+      clearTimeout(timer);
+      await current.stop(graceMs);
+    },
+  };
 }

@@ -3,7 +3,9 @@
  * (order, payment, inventory) and the bench service, each its own process,
  * connected over WebSocket. Waits until every service is registered
  * (/readyz 200), prints where to look, and on Ctrl-C stops the gateway first
- * (it drains in-flight work) and then the services.
+ * (it drains in-flight work) and then the services. A child that crashes
+ * (the gateway included) is restarted with backoff while the others keep
+ * running; each start prints a `[supervisor]` line with the restart count.
  *
  * It runs with auth on, as a deployment should: the gateway verifies tokens
  * signed with a secret made on first run under the data dir; each service
@@ -23,7 +25,7 @@ import { PAYMENT_ROUTES } from '../payment-service.js';
 import { DEFAULT_DATA_DIR } from '../service-host.js';
 import { createLogger } from 'sluice';
 import { checkoutPolicies, policyFlags } from '../gateway-policies.js';
-import { CHECKOUT, SLUICE, startChild, waitForHttpOk, type Child, type ChildSpec } from '../supervisor.js';
+import { CHECKOUT, SLUICE, defaultRestartPolicy, supervise, waitForHttpOk, type ChildSpec, type Supervised, type SupervisionEvents } from '../supervisor.js';
 import { intFlag, parseFlags, stopSignal, type Flags } from '../../../../src/cli/args.js';
 import { OPERATOR_TOKEN_FILE } from '../../../../src/cli/cli-token.js';
 import { INVENTORY_KNOBS, PAYMENT_KNOBS, knobArgs, readKnobs, withKnobNames } from './knobs.js';
@@ -102,11 +104,13 @@ export async function demoCommand(argv: string[]): Promise<void> {
   const auth = await prepareCredentials(dataDir, all);
 
   const readyRoutes = all.flatMap((s) => s.routes.flatMap((r) => ['--ready-route', r]));
-  const gatewaySpec: ChildSpec = {
+  // The ports the gateway picked on its first start: a restarted gateway takes the same ones, where the services reconnect.
+  let ports = { port, adminPort };
+  const gatewaySpec = (): ChildSpec => ({
     name: 'gateway',
     args: [
       'gateway',
-      ...['--host', host, '--port', String(port), '--admin-port', String(adminPort)],
+      ...['--host', host, '--port', String(ports.port), '--admin-port', String(ports.adminPort)],
       ...readyRoutes,
       ...policyFlags(checkoutPolicies),
       ...['--dead-letter-dir', join(dataDir, 'gateway')],
@@ -115,9 +119,20 @@ export async function demoCommand(argv: string[]): Promise<void> {
       ...DEMO_ANONYMOUS_CALL.flatMap((r) => ['--anonymous-call', r]),
     ],
     env: childEnv,
+  });
+  const say = (line: string) => process.stdout.write(`[supervisor] ${line}\n`);
+  const events: SupervisionEvents = {
+    started: (name, pid, restarts) => say(`${name} started (pid ${pid ?? '?'}, restarts ${restarts})`),
+    restarting: (name, exit, restarts, delayMs) => say(`${name} exited (${exit}): restart ${restarts} in ${delayMs} ms; the rest keeps running`),
+    gaveUp: (name, exit, crashes, windowMs) => say(`${name} exited (${exit}): ${crashes} crashes within ${windowMs / 1000} s, a crash loop: not restarting it; the rest keeps running`),
   };
-  const gateway = startChild(gatewaySpec);
-  const services: Child[] = [];
+  let firstListening: Promise<{ url: string; adminUrl: string }> | undefined;
+  const gateway = supervise(gatewaySpec, events, defaultRestartPolicy, 'inherit', (child, restarts) => {
+    const listening = child.message<{ url: string; adminUrl: string }>('listening', 30_000);
+    if (restarts === 0) firstListening = listening;
+    else listening.then(() => say(`gateway listening again (restarts ${restarts})`), () => {});
+  });
+  const services: Supervised[] = [];
   const stopAll = async () => {
     await gateway.stop(15_000);
     await Promise.all(services.map((s) => s.stop(5_000)));
@@ -127,12 +142,18 @@ export async function demoCommand(argv: string[]): Promise<void> {
     const env = { ...childEnv, SLUICE_TOKEN: auth.tokens.get(s.name)!, SLUICE_TOKEN_FILE: '' };
     // The bench service is the product's (`sluice service bench`); the checkout services are this example's.
     const program = s.name === BENCH.name ? SLUICE : CHECKOUT;
-    const child = startChild({ name: s.name, program, args: ['service', s.name, '--url', url, ...s.args], env });
-    services.push(child);
-    return child.message('registered', 60_000);
+    let registered: Promise<unknown> | undefined;
+    const supervised = supervise(() => ({ name: s.name, program, args: ['service', s.name, '--url', url, ...s.args], env }), events, defaultRestartPolicy, 'inherit', (child, restarts) => {
+      const r = child.message('registered', 60_000);
+      if (restarts === 0) registered = r;
+      else r.then(() => say(`${s.name} registered again (restarts ${restarts})`), () => {});
+    });
+    services.push(supervised);
+    return registered!;
   };
   try {
-    const { url, adminUrl } = await gateway.message<{ url: string; adminUrl: string }>('listening', 30_000);
+    const { url, adminUrl } = await firstListening!;
+    ports = { port: Number(new URL(url).port), adminPort: Number(new URL(adminUrl).port) };
     await Promise.all(first.map((s) => start(s, url)));
     await start(order, url);
     await waitForHttpOk(`${adminUrl}/readyz`, 60_000);
@@ -141,10 +162,11 @@ export async function demoCommand(argv: string[]): Promise<void> {
     await stopAll();
     throw err;
   }
-  const signal = await Promise.race([stopSignal(), new Promise<string>((r) => gateway.process.once('exit', () => r('gateway exited')))]);
+  const signal = await stopSignal();
   process.stdout.write(`\n${signal}: stopping (gateway drains first, then services)\n`);
   await stopAll();
-  process.stdout.write('stopped\n');
+  const restarted = [gateway, ...services].filter((s) => s.restarts > 0).map((s) => `${s.name} ${s.restarts}`);
+  process.stdout.write(`stopped${restarted.length ? ` (restarts: ${restarted.join(', ')})` : ''}\n`);
   process.exit(0);
 }
 
@@ -205,6 +227,7 @@ function banner(
     `  node bin/sluice.js call bench.echo '{"hello":"sluice"}' --url ${url}`,
     `  npm start -- --inventory-latency-ms 2000 --inventory-failure-rate 0.2   (checkout.place stays fast)`,
     '',
+    'A crashed service or gateway is restarted with backoff ([supervisor] lines show the restart count).',
     'Ctrl-C stops everything.',
     '',
   ].join('\n');
