@@ -85,5 +85,5 @@ describe('sluice demo supervision', () => {
       }
       await rm(dataDir, { recursive: true, force: true });
     }
-  }, 150_000);
+  }, 240_000);
 });

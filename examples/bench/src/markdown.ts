@@ -257,6 +257,21 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
     );
   });
 
+  section(out, '## 9. Fleet: one gateway vs two', r.fleet, (f) => {
+    const o = f.options;
+    const us = (v: number | undefined) => (v === undefined ? 'not read' : `${v.toFixed(1)} µs`);
+    p(
+      `\`bench.echo\` request-response, ${o.concurrency} requests outstanding over ${o.connections} connections, ${int(o.requests)} requests per run, ${o.runs} runs per side alternating, after a warm-up. One gateway with its own bench service, against two gateways with one bench service connected to both and the client connections split between them, side by side in the same run. Gateway CPU is user + system time from /proc, summed over the side's gateways, per request. On one machine the two gateways share its cores with the clients and the services, so the ratio shows the fleet's overhead, not its scaling; CPU per request is what sizes a fleet ([operations.md](docs/operations.md#sizing-a-fleet)).`,
+    );
+    p(
+      '| | req/s (median) | gateway CPU per request | runs |',
+      '|---|---|---|---|',
+      `| one gateway | ${int(f.one)} | ${us(f.cpuPerRequestUs.one)} | ${f.samples.one.map((x) => int(x)).join(', ')} |`,
+      `| two gateways | ${int(f.two)} | ${us(f.cpuPerRequestUs.two)} | ${f.samples.two.map((x) => int(x)).join(', ')} |`,
+      `| **two / one** | **${f.ratio.toFixed(2)}** | | |`,
+    );
+  });
+
   p(
     '## Reproducing',
     '```sh',

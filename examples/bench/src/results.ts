@@ -1,6 +1,7 @@
 /** Everything one `npm run bench` produced: typed, written to docs/bench/results.json and rendered into BENCHMARKS.md. */
 import type { AuthCostResult } from './auth-cost.js';
 import type { DurableCostResult } from './durable-cost.js';
+import type { FleetBenchResult } from './fleet.js';
 import type { FloodResult } from './flood.js';
 import type { HopCostResult } from './hop-cost.js';
 import type { Machine } from './machine.js';
@@ -9,7 +10,7 @@ import type { ScaleResult } from './scale.js';
 import type { SyncChainResult } from './sync-chain.js';
 import type { TransportResult } from './transport-limit.js';
 
-export const SCENARIOS = ['hop-cost', 'transport', 'nats', 'sync-chain', 'flood', 'scale', 'auth', 'durable'] as const;
+export const SCENARIOS = ['hop-cost', 'transport', 'nats', 'sync-chain', 'flood', 'scale', 'auth', 'durable', 'fleet'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** A scenario's result, or why it has none. */
@@ -29,4 +30,5 @@ export interface BenchResults {
   readonly scale?: Outcome<ScaleResult>;
   readonly auth?: Outcome<AuthCostResult>;
   readonly durable?: Outcome<DurableCostResult>;
+  readonly fleet?: Outcome<FleetBenchResult>;
 }

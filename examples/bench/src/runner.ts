@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { runAuthCost } from './auth-cost.js';
 import { runDurableCost } from './durable-cost.js';
 import { benchCharts } from './charts.js';
+import { runFleetBench } from './fleet.js';
 import { runFlood } from './flood.js';
 import { runHopCost } from './hop-cost.js';
 import { describeMachine, loadNow } from './machine.js';
@@ -45,6 +46,7 @@ const TITLES: Record<ScenarioName, string> = {
   scale: 'Scale: streams and connections at the gateway',
   auth: 'Auth cost: request-response with tokens and permission checks vs auth off',
   durable: 'Durable routes: embedded and JetStream backends vs not durable, and vs nats.js on JetStream',
+  fleet: 'Fleet: request-response through one gateway vs two',
 };
 
 export async function runBench(o: RunBenchOptions): Promise<BenchResults> {
@@ -86,11 +88,13 @@ function run(name: ScenarioName, ctx: BenchContext): Promise<unknown> {
       return runAuthCost(ctx);
     case 'durable':
       return runDurableCost(ctx);
+    case 'fleet':
+      return runFleetBench(ctx);
   }
 }
 
 function key(name: ScenarioName): keyof BenchResults {
-  return ({ 'hop-cost': 'hopCost', transport: 'transport', nats: 'nats', 'sync-chain': 'syncChain', flood: 'flood', scale: 'scale', auth: 'auth', durable: 'durable' } as const)[name];
+  return ({ 'hop-cost': 'hopCost', transport: 'transport', nats: 'nats', 'sync-chain': 'syncChain', flood: 'flood', scale: 'scale', auth: 'auth', durable: 'durable', fleet: 'fleet' } as const)[name];
 }
 
 /** Writes BENCHMARKS.md, docs/bench/*.svg and docs/bench/results.json under `root`; returns the paths written. */

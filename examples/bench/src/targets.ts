@@ -207,6 +207,17 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
       note: 'Each durable command is persisted before its acknowledgement, then delivered to the service and acked: two hops and a store where the plain route has one hop.',
     });
   } else checks.push(notMeasured('Durable routes', durableTarget, durable ? durable.error : 'not run'));
+  const fleet = r.fleet;
+  if (fleet?.ok) {
+    const f = fleet.result;
+    checks.push({
+      scenario: 'Fleet',
+      target: 'two gateways / one gateway (reported; no target on a shared machine)',
+      measured: `${f.ratio.toFixed(2)} (${int(f.two)} vs ${int(f.one)} req/s)`,
+      met: null,
+      note: `Gateway CPU per request: ${f.cpuPerRequestUs.one?.toFixed(1) ?? '?'} µs with one gateway, ${f.cpuPerRequestUs.two?.toFixed(1) ?? '?'} µs over two; docs/operations.md sizes a fleet from it.`,
+    });
+  } else checks.push(notMeasured('Fleet', 'two gateways / one gateway', fleet ? fleet.error : 'not run'));
   return checks;
 }
 
@@ -265,6 +276,10 @@ export function ratioLines(r: BenchResults): string[] {
   if (r.durable?.ok) {
     const d = r.durable.result;
     lines.push(`durable             JetStream / nats.js       ${d.ratios.jetstreamVsNats.toFixed(2)}  (${int(d.jetstream)} vs ${int(d.natsDirect)} commands/s); embedded / plain ${d.ratios.embedded.toFixed(2)}, JetStream / plain ${d.ratios.jetstream.toFixed(2)}`);
+  }
+  if (r.fleet?.ok) {
+    const f = r.fleet.result;
+    lines.push(`fleet               two gateways / one        ${f.ratio.toFixed(2)}  (${int(f.two)} vs ${int(f.one)} req/s; gateway CPU ${f.cpuPerRequestUs.one?.toFixed(1) ?? '?'} µs per request)`);
   }
   return lines;
 }
