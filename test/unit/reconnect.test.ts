@@ -43,4 +43,25 @@ describe('Reconnector', () => {
     await vi.advanceTimersByTimeAsync(10_000);
     expect(attempts).toHaveLength(2);
   });
+
+  it('hands the next connection to requests waiting for one, fails them after their wait, and refuses them once closed', async () => {
+    vi.useFakeTimers();
+    const { open, attempts } = scriptedOpen();
+    const listeners: Array<() => void> = [];
+    const conn = (): Connection => ({ isOpen: true, onClose: (l: () => void) => void listeners.push(l), close: () => {} }) as unknown as Connection;
+    const r = new Reconnector(open, { initialDelayMs: 10, maxDelayMs: 10 });
+    const started = r.start();
+    const early = r.nextConnection(1_000);
+    const late = r.nextConnection(50).catch((e: SluiceError) => e);
+    await vi.advanceTimersByTimeAsync(60);
+    expect(await late).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('within 50 ms') });
+    const c = conn();
+    attempts[0]!.resolve(c);
+    await started;
+    expect(await early).toBe(c);
+    // Connected: answered at once.
+    expect(await r.nextConnection(1)).toBe(c);
+    r.close();
+    await expect(r.nextConnection(1_000)).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+  });
 });
