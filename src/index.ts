@@ -18,6 +18,9 @@ export type { Grant, Principal } from './auth/grant.js';
 
 export { connectService } from './service/connect-service.js';
 export type { Service, ServiceOptions, ServiceStatusEvents } from './service/connect-service.js';
+export type { GatewayDiscovery } from './service/gateway-discovery.js';
+export { natsDiscovery } from './fleet/nats-discovery.js';
+export type { NatsDiscoveryOptions } from './fleet/nats-discovery.js';
 export type { RouteHandlers, RouteTable, RequestContext, StreamContext, StreamResult } from './service/handlers.js';
 export { lastItem } from './flow/emitters.js';
 export type { OverflowPolicy, LastItem } from './flow/emitters.js';

@@ -7,7 +7,7 @@ import * as nodeClient from '../../clients/node/index.js';
 
 describe('public API', () => {
   it('sluice exports the gateway, service, client, errors and resilience operators', () => {
-    for (const name of ['createGateway', 'connectService', 'connect', 'SluiceError', 'lastItem', 'withDeadline', 'retryWithBackoff', 'circuitBreaker', 'bulkhead', 'CircuitBreaker', 'Bulkhead', 'RetryBudget', 'deadlineEntry']) {
+    for (const name of ['createGateway', 'connectService', 'connect', 'SluiceError', 'lastItem', 'withDeadline', 'retryWithBackoff', 'circuitBreaker', 'bulkhead', 'CircuitBreaker', 'Bulkhead', 'RetryBudget', 'deadlineEntry', 'natsDiscovery']) {
       expect(sluice, name).toHaveProperty(name);
     }
   });
