@@ -241,7 +241,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
       log.warn({ host: config.listen.host }, 'fleet: listening on every interface without fleet.advertise: services elsewhere cannot reach the advertised address; set --advertise');
     }
     try {
-      fleetRegistration = await registerInFleet({ servers: config.nats.servers, credentials: { credentialsFile: config.nats.credentialsFile, tokenFile: config.nats.tokenFile }, bucket: config.fleet.bucket, entry: fleetEntry, log: log.child({ component: 'fleet' }) });
+      fleetRegistration = await registerInFleet({ servers: config.nats.servers, credentials: { credentialsFile: config.nats.credentialsFile, tokenFile: config.nats.tokenFile }, bucket: config.fleet.bucket, replicas: config.nats.replicas, entry: fleetEntry, log: log.child({ component: 'fleet' }) });
     } catch (err) {
       await close();
       throw err;

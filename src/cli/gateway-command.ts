@@ -27,7 +27,8 @@ const usage = `usage: sluice gateway [options]
   --nats URL[,URL...]  NATS servers: durable routes keep their queues on JetStream there, and the gateway
                        registers in the fleet's KV bucket there (env SLUICE_NATS)
   --nats-creds FILE    NATS credentials file (env SLUICE_NATS_CREDS)
-  --nats-replicas N    replicas of each durable route's stream (default 1; 3 in a 3-node cluster)
+  --nats-replicas N    replicas of each durable route's stream and of the fleet bucket (default 1; 3 in a
+                       3-node cluster)
   --policy R:KEY=VAL   a route policy setting, e.g. 'payment.refund:retry.maxAttempts=5'
                        (repeatable; R is a route, a prefix like 'payment.*', or 'defaults';
                        VAL is JSON; see docs/resilience.md)

@@ -16,6 +16,8 @@ export interface FleetRegistrationOptions {
   /** The same credentials as the durable backend's (`nats.credentialsFile` / `nats.tokenFile`). */
   credentials?: NatsCredentials;
   bucket: string;
+  /** JetStream replicas of the bucket when this gateway creates it. */
+  replicas: number;
   entry: GatewayEntry;
   log: Logger;
 }
@@ -32,7 +34,7 @@ export async function registerInFleet(options: FleetRegistrationOptions): Promis
   const { entry, log } = options;
   const nc: NatsConnection = await connectNats(options.servers, `sluice-gateway-${entry.id}`, options.credentials);
   // Storage keeps an entry three TTLs at most: services age entries themselves, this only cleans up.
-  const kv = await openFleetBucket(nc, options.bucket, entry.ttlMs * 3).catch(async (err: unknown) => {
+  const kv = await openFleetBucket(nc, options.bucket, entry.ttlMs * 3, options.replicas).catch(async (err: unknown) => {
     await nc.close();
     throw err;
   });

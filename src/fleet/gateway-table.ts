@@ -51,6 +51,18 @@ export class GatewayTable {
     return [...new Set([...this.entries.values()].map(({ entry }) => entry.urls[0]!))].sort();
   }
 
+  /** Gateways held. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The shortest TTL among the entries held; undefined when empty. */
+  minTtl(): number | undefined {
+    let min: number | undefined;
+    for (const { entry } of this.entries.values()) min = min === undefined ? entry.ttlMs : Math.min(min, entry.ttlMs);
+    return min;
+  }
+
   /** Ms until the next entry may expire (for the prune timer); undefined when empty. */
   nextExpiry(now: number): number | undefined {
     let next: number | undefined;

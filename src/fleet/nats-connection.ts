@@ -32,8 +32,13 @@ export async function connectNats(servers: readonly string[], name: string, cred
   }
 }
 
-/** Opens the fleet's KV bucket, creating it (history 1; entries kept at most `maxAgeMs` in storage) when it does not exist. */
-export async function openFleetBucket(nc: NatsConnection, bucket: string, maxAgeMs: number) {
+/**
+ * Opens the fleet's KV bucket, creating it when it does not exist: history
+ * 1, entries kept at most `maxAgeMs` in storage, on `replicas` JetStream
+ * nodes (3 in a cluster, so that losing one node loses nothing). An
+ * existing bucket is opened as it is.
+ */
+export async function openFleetBucket(nc: NatsConnection, bucket: string, maxAgeMs: number, replicas = 1) {
   const { Kvm } = await import('@nats-io/kv');
-  return new Kvm(nc).create(bucket, { history: 1, ttl: maxAgeMs });
+  return new Kvm(nc).create(bucket, { history: 1, ttl: maxAgeMs, replicas });
 }

@@ -9,10 +9,11 @@ import { performance } from 'node:perf_hooks';
 import type { Client, ConnectionStatus } from '../../clients/node/index.js';
 import { startChild, type Child } from '../../src/demo/supervisor.js';
 import { natsDiscovery } from '../../src/fleet/nats-discovery.js';
+import { connectNats, openFleetBucket } from '../../src/fleet/nats-connection.js';
 import type { RouteTable } from '../../src/service/handlers.js';
 import { SluiceError } from '../../src/errors.js';
 import { eventually, useHarness } from '../helpers/harness.js';
-import { requireNatsServer, startNatsServer } from '../helpers/nats-cluster.js';
+import { requireNatsServer, startNatsCluster, startNatsServer } from '../helpers/nats-cluster.js';
 
 const h = useHarness();
 
@@ -259,6 +260,41 @@ describe.skipIf(!nats)(`gateways found in NATS KV${nats ? '' : ' (skipped: nats-
     expect(svc.gateways).toEqual([c.url]);
     expect(changes.length).toBeGreaterThanOrEqual(4);
   }, 90_000);
+
+  it('on a 3-node JetStream cluster, losing one NATS node loses no gateway: the service still drops a killed gateway and joins a new one', async () => {
+    const cluster = await startNatsCluster();
+    h.onCleanup(() => cluster.stop());
+    const fleet = ['--nats', cluster.servers.join(','), '--fleet-ttl-ms', '1500', '--nats-replicas', '3'];
+    const [a, b] = await Promise.all([gatewayProcess('gw-a', [...fleet, '--fleet-id', 'gw-a']), gatewayProcess('gw-b', [...fleet, '--fleet-id', 'gw-b'])]);
+    const svc = await h.service({ service: 'ledger', routes: ledger().routes, discovery: natsDiscovery({ servers: cluster.servers, replicas: 3 }) });
+    await eventually(() => svc.connectedGateways === 2, 'the service registered with both gateways', 400);
+
+    // Watched from the nodes that survive: opened before the kill, while JetStream has its leaders.
+    const nc = await connectNats(cluster.servers.slice(1), 'fleet-test');
+    h.onCleanup(() => nc.close());
+    const kv = await openFleetBucket(nc, 'sluice_gateways', 4_500, 3);
+    const watch = await kv.watch({ key: '>', include: 'updates' });
+    // One NATS node dies: the gateways keep their entries alive through the others (R3 keeps a quorum).
+    await cluster.nodes[0]!.kill();
+    // Each gateway renews its entry 4 times after the kill (every 500 ms: longer than its 1500 ms TTL).
+    const renewals = new Map<string, number>();
+    for await (const e of watch) {
+      renewals.set(e.key, (renewals.get(e.key) ?? 0) + 1);
+      if ((renewals.get('gw-a') ?? 0) >= 4 && (renewals.get('gw-b') ?? 0) >= 4) break;
+    }
+    watch.stop();
+    // The service's own watch survived the node too: with no renewal seen it would have dropped both by now.
+    expect([...svc.gateways].sort()).toEqual([a.url, b.url].sort());
+    expect(svc.connectedGateways).toBe(2);
+
+    // The fleet still changes as it should.
+    await killed(b.child);
+    await eventually(() => !svc.gateways.includes(b.url), 'the service dropped the killed gateway', 600);
+    const c = await gatewayProcess('gw-c', [...fleet, '--fleet-id', 'gw-c']);
+    await eventually(() => svc.gateways.includes(c.url) && svc.connectedGateways === 2, 'the service joined the new gateway', 600);
+    const viaC = await h.client(c.url);
+    await expect(viaC.requestResponse('ledger.apply', { id: 3 })).resolves.toEqual({ id: 3 });
+  }, 120_000);
 
   it('a gateway that cannot reach NATS at start fails with UNAVAILABLE naming the servers', async () => {
     const child = startChild({ name: 'gw-x', args: ['gateway', '--port', '0', '--admin-port', '0', '--nats', 'nats://127.0.0.1:1'], env: { SLUICE_LOG_LEVEL: 'silent' } }, 'pipe');

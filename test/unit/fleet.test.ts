@@ -79,7 +79,7 @@ describe('GatewayTable', () => {
 describe('fleet config', () => {
   it('defaults: no NATS, advertise what it listens on, bucket sluice_gateways, TTL 15 s', () => {
     const c = resolveGatewayConfig();
-    expect(c.nats).toEqual({ servers: [] });
+    expect(c.nats.servers).toEqual([]);
     expect(c.fleet).toEqual({ id: null, advertise: [], bucket: 'sluice_gateways', ttlMs: 15_000 });
   });
 
