@@ -21,6 +21,8 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   INVALID_ARGUMENT: 400,
   DEADLINE_EXCEEDED: 504,
   UNAVAILABLE: 503,
+  // Raised by the client library only; listed so that every code has a status.
+  OUTCOME_UNKNOWN: 502,
   BUFFER_OVERFLOW: 502,
   INTERNAL: 502,
   POISON_MESSAGE: 422,
