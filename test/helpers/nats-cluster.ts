@@ -82,6 +82,8 @@ async function startNats(size: 1 | 3): Promise<NatsCluster> {
       nodes.push(startNode(name, conf, p.client));
     }
     await Promise.all(ports.map((p, i) => waitHealthy(p.monitor, nodes[i]!, 20_000)));
+    // /healthz can answer before a clustered JetStream elected its meta leader: wait for every node to know it.
+    if (size > 1) await Promise.all(ports.map((p, i) => waitMetaLeader(p.monitor, nodes[i]!, 30_000)));
   } catch (err) {
     await stop();
     throw err;
@@ -125,4 +127,20 @@ async function waitHealthy(monitorPort: number, node: NatsNode, timeoutMs: numbe
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${node.name} not healthy within ${timeoutMs} ms (last: ${last.trim()})`);
+}
+
+/** Polls the node's /jsz (bounded) until it names the JetStream meta leader. */
+async function waitMetaLeader(monitorPort: number, node: NatsNode, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (node.process.exitCode !== null) throw new Error(`${node.name} exited`);
+    try {
+      const jsz = (await (await fetch(`http://127.0.0.1:${monitorPort}/jsz`)).json()) as { meta_cluster?: { leader?: string } };
+      if (jsz.meta_cluster?.leader) return;
+    } catch {
+      // not answering yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${node.name}: no JetStream meta leader within ${timeoutMs} ms`);
 }

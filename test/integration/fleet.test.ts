@@ -294,7 +294,7 @@ describe.skipIf(!nats)(`gateways found in NATS KV${nats ? '' : ' (skipped: nats-
     await eventually(() => svc.gateways.includes(c.url) && svc.connectedGateways === 2, 'the service joined the new gateway', 600);
     const viaC = await h.client(c.url);
     await expect(viaC.requestResponse('ledger.apply', { id: 3 })).resolves.toEqual({ id: 3 });
-  }, 120_000);
+  }, 180_000);
 
   it('a gateway that cannot reach NATS at start fails with UNAVAILABLE naming the servers', async () => {
     const child = startChild({ name: 'gw-x', args: ['gateway', '--port', '0', '--admin-port', '0', '--nats', 'nats://127.0.0.1:1'], env: { SLUICE_LOG_LEVEL: 'silent' } }, 'pipe');
