@@ -1,7 +1,7 @@
 /** The fleet's pure parts: gateway URL lists, the registry entry format, aging of entries, the config keys, failover options. */
 import { describe, expect, it } from 'vitest';
-import { GatewayUrls, MAX_GATEWAY_URLS } from '../../clients/core/gateway-urls.js';
-import { resolveFailover } from '../../clients/core/client.js';
+import { GatewayUrls, MAX_GATEWAY_URLS } from '../../src/client/gateway-urls.js';
+import { resolveFailover } from '../../src/client/client.js';
 import { ConfigError, resolveGatewayConfig } from '../../src/config.js';
 import { readGatewayEntry, writeGatewayEntry, type GatewayEntry } from '../../src/fleet/gateway-entry.js';
 import { GatewayTable } from '../../src/fleet/gateway-table.js';
