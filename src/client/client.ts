@@ -125,12 +125,12 @@ export class SluiceClient {
       const done = () => options.signal?.removeEventListener('abort', onAbort);
       const lost = (e: SluiceError) => {
         if (!options.idempotent) {
-          reject(new SluiceError('OUTCOME_UNKNOWN', `connection lost while '${route}' was in flight: it may or may not have been carried out (${e.message})`, { cause: e }));
+          reject(new SluiceError('OUTCOME_UNKNOWN', `connection lost with '${route}' in flight: it may or may not have been done`, { cause: e }));
           return;
         }
         const next = retries > 0 ? this.source.nextConnection?.(this.failover.waitMs) : undefined;
         if (!next) {
-          reject(new SluiceError('UNAVAILABLE', `connection lost while '${route}' was in flight, and no retry is left (${e.message})`, { cause: e }));
+          reject(new SluiceError('UNAVAILABLE', `connection lost with '${route}' in flight; no retry left`, { cause: e }));
           return;
         }
         next.then(

@@ -86,7 +86,7 @@ export class Reconnector {
   nextConnection(timeoutMs: number): Promise<Connection> {
     const open = this.current;
     if (open) return Promise.resolve(open);
-    if (this.stopped) return Promise.reject(new SluiceError('UNAVAILABLE', 'not reconnecting: the client is closed or gave up'));
+    if (this.stopped) return Promise.reject(new SluiceError('UNAVAILABLE', 'not reconnecting'));
     if (this.waiters.size >= MAX_CONNECTION_WAITERS) {
       return Promise.reject(new SluiceError('OVERLOADED', `${MAX_CONNECTION_WAITERS} requests already wait for a connection`));
     }
