@@ -40,5 +40,17 @@ export async function connectNats(servers: readonly string[], name: string, cred
  */
 export async function openFleetBucket(nc: NatsConnection, bucket: string, maxAgeMs: number, replicas = 1) {
   const { Kvm } = await import('@nats-io/kv');
-  return new Kvm(nc).create(bucket, { history: 1, ttl: maxAgeMs, replicas });
+  const kvm = new Kvm(nc);
+  // Gateways starting together race to create the bucket, and a cluster may still be placing it: a few tries, then the error.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await kvm.create(bucket, { history: 1, ttl: maxAgeMs, replicas });
+    } catch (err) {
+      if (attempt >= BUCKET_ATTEMPTS) throw new SluiceError('UNAVAILABLE', `cannot open the NATS KV bucket '${bucket}': ${(err as Error).message}`, { cause: err });
+      await new Promise((r) => setTimeout(r, 250 * attempt));
+    }
+  }
 }
+
+/** Tries at opening (or creating) the fleet bucket before giving up. */
+const BUCKET_ATTEMPTS = 5;
