@@ -29,7 +29,7 @@ export interface FleetRegistration {
   stop(): Promise<void>;
 }
 
-/** Connects to NATS, writes the entry and keeps it fresh. Throws UNAVAILABLE when NATS cannot be reached at start. */
+/** Connects to NATS, writes the entry and keeps it fresh. Throws UNAVAILABLE when NATS or the bucket cannot be reached at start. */
 export async function registerInFleet(options: FleetRegistrationOptions): Promise<FleetRegistration> {
   const { entry, log } = options;
   const nc: NatsConnection = await connectNats(options.servers, `sluice-gateway-${entry.id}`, options.credentials);
@@ -58,11 +58,8 @@ export async function registerInFleet(options: FleetRegistrationOptions): Promis
         },
       )
       .finally(() => (writing = undefined)));
-  await kv.put(entry.id, value).catch(async (err: unknown) => {
-    await nc.close();
-    throw err;
-  });
-  writes++;
+  // A first write that fails (JetStream still settling) is not fatal: the heartbeat writes again within a third of the TTL.
+  await write();
   const timer = setInterval(() => void write(), Math.max(100, Math.floor(entry.ttlMs / 3)));
   log.info({ id: entry.id, urls: entry.urls, bucket: options.bucket, ttlMs: entry.ttlMs }, 'registered in the fleet');
   let stopping: Promise<void> | undefined;

@@ -82,7 +82,7 @@ async function startNats(size: 1 | 3): Promise<NatsCluster> {
       nodes.push(startNode(name, conf, p.client));
     }
     await Promise.all(ports.map((p, i) => waitHealthy(p.monitor, nodes[i]!, 20_000)));
-    // /healthz can answer before a clustered JetStream elected its meta leader: wait for every node to know it.
+    // /healthz can answer before a clustered JetStream elected its meta leader: wait for every node to know it, and its peers to be current.
     if (size > 1) await Promise.all(ports.map((p, i) => waitMetaLeader(p.monitor, nodes[i]!, 30_000)));
   } catch (err) {
     await stop();
@@ -129,14 +129,16 @@ async function waitHealthy(monitorPort: number, node: NatsNode, timeoutMs: numbe
   throw new Error(`${node.name} not healthy within ${timeoutMs} ms (last: ${last.trim()})`);
 }
 
-/** Polls the node's /jsz (bounded) until it names the JetStream meta leader. */
+/** Polls the node's /jsz (bounded) until it names the JetStream meta leader and, on the leader, every peer is current. */
 async function waitMetaLeader(monitorPort: number, node: NatsNode, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (node.process.exitCode !== null) throw new Error(`${node.name} exited`);
     try {
-      const jsz = (await (await fetch(`http://127.0.0.1:${monitorPort}/jsz`)).json()) as { meta_cluster?: { leader?: string } };
-      if (jsz.meta_cluster?.leader) return;
+      const jsz = (await (await fetch(`http://127.0.0.1:${monitorPort}/jsz`)).json()) as { meta_cluster?: { leader?: string; replicas?: Array<{ current?: boolean }> } };
+      const meta = jsz.meta_cluster;
+      // A leader, and (seen from the leader) both other peers current: streams can be placed on three nodes.
+      if (meta?.leader && (meta.replicas === undefined || (meta.replicas.length === 2 && meta.replicas.every((r) => r.current)))) return;
     } catch {
       // not answering yet
     }
