@@ -10,7 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../src/bench/processes.js';
+import { createServer } from 'node:net';
 
 const BINARY = process.env.NATS_SERVER_BIN ?? 'nats-server';
 
@@ -145,4 +145,16 @@ async function waitMetaLeader(monitorPort: number, node: NatsNode, timeoutMs: nu
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${node.name}: no JetStream meta leader within ${timeoutMs} ms`);
+}
+
+/** A port free on 127.0.0.1 now (the OS picks it; closed before use). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
 }

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { performance } from 'node:perf_hooks';
 import type { Client, ConnectionStatus } from '../../clients/node/index.js';
-import { startChild, type Child } from '../../src/demo/supervisor.js';
+import { startChild, type Child } from '../../examples/checkout/src/supervisor.js';
 import { natsDiscovery } from '../../src/fleet/nats-discovery.js';
 import { connectNats, openFleetBucket } from '../../src/fleet/nats-connection.js';
 import type { RouteTable } from '../../src/service/handlers.js';

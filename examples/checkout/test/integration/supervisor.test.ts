@@ -4,7 +4,7 @@
  * loop; one stopped on purpose is not restarted.
  */
 import { describe, expect, it } from 'vitest';
-import { supervise, type SupervisionEvents } from '../../src/demo/supervisor.js';
+import { supervise, type SupervisionEvents } from '../../src/supervisor.js';
 
 function recordEvents() {
   const log: string[] = [];

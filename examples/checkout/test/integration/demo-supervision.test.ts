@@ -8,14 +8,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { connect } from '../../clients/node/index.js';
-import { eventually } from '../helpers/harness.js';
+import { connect } from '../../../../clients/node/index.js';
+import { eventually } from '../../../../test/helpers/harness.js';
+import { CHECKOUT } from '../../src/supervisor.js';
 
 describe('sluice demo supervision', () => {
   it('restarts a killed service and a killed gateway, with the restart count in its output', async () => {
-    const cwd = new URL('../..', import.meta.url).pathname;
+    const cwd = new URL('../../../..', import.meta.url).pathname;
     const dataDir = await mkdtemp(join(tmpdir(), 'sluice-supervise-'));
-    const proc = spawn(process.execPath, ['bin/sluice.js', 'demo', '--port', '0', '--admin-port', '0', '--data-dir', dataDir], {
+    const proc = spawn(process.execPath, [...CHECKOUT, 'demo', '--port', '0', '--admin-port', '0', '--data-dir', dataDir], {
       cwd,
       env: { ...process.env, SLUICE_TOKEN: '', SLUICE_TOKEN_FILE: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
