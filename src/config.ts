@@ -204,38 +204,7 @@ export interface GatewayConfig {
     maxQueueSize: number;
   };
   /** Signed webhooks: the `webhooks.*` routes and their durable dispatcher; see docs/operations.md and docs/security.md. */
-  webhooks: {
-    /** Serve the `webhooks.*` routes and deliver. Default false. */
-    enabled: boolean;
-    /** Directory of the durable delivery log. Default ./data/webhooks. */
-    dir: string;
-    /** Hosts deliveries may go to: names, `*.suffix` patterns, or `*`. Default [] (none: every subscribe is refused). */
-    allowedHosts: string[];
-    /** Allow loopback addresses (127.0.0.0/8, ::1). Default false. */
-    allowLoopback: boolean;
-    /** Allow private, link-local and reserved addresses (10/8, 172.16/12, 192.168/16, 169.254/16, fc00::/7, ...). Default false. */
-    allowPrivate: boolean;
-    /** Subscriptions at most. Default 1000. */
-    maxSubscriptions: number;
-    /** Deliveries pending at most, over all subscriptions; beyond, publish is refused OVERLOADED. Default 100000. */
-    maxPending: number;
-    /** Delivery log size in bytes at most when publishing. Default 256 MiB. */
-    maxBytes: number;
-    /** Dead deliveries kept for operators; the oldest beyond are forgotten. Default 10000. */
-    maxDead: number;
-    /** Attempts per delivery before it is dead. Default 8. */
-    maxAttempts: number;
-    /** First retry delay ceiling in ms (doubles per attempt, full jitter). Default 500. */
-    initialDelayMs: number;
-    /** Largest retry delay ceiling in ms. Default 300000. */
-    maxDelayMs: number;
-    /** Ms an endpoint has to answer one attempt. Default 10000. */
-    timeoutMs: number;
-    /** Requests in flight per subscription. Default 4. */
-    concurrencyPerEndpoint: number;
-    /** Largest delivery body in bytes. Default 262144. */
-    maxBodyBytes: number;
-  };
+  webhooks: WebhooksConfig;
   /** This gateway as one of a fleet, registered in NATS KV on the `nats` servers; in effect when `nats.servers` is set. See docs/operations.md. */
   fleet: {
     /** Its key in the fleet bucket: letters, digits, `-`, `_`, at most 64. Default null: `gw-` and random hex, new at each start. */
@@ -247,6 +216,44 @@ export interface GatewayConfig {
     /** Services drop this gateway when its entry is not re-written for this long; it is re-written every third of it. Default 15000 ms. */
     ttlMs: number;
   };
+}
+
+/**
+ * The `webhooks` group: what the gateway serves and how the dispatcher
+ * (src/webhooks/dispatcher.ts) delivers. One type for both, so a new option
+ * cannot be added to one and forgotten in the other.
+ */
+export interface WebhooksConfig {
+  /** Serve the `webhooks.*` routes and deliver. Default false. */
+  enabled: boolean;
+  /** Directory of the durable delivery log. Default ./data/webhooks. */
+  dir: string;
+  /** Hosts deliveries may go to: names, `*.suffix` patterns, or `*`. Default [] (none: every subscribe is refused). */
+  allowedHosts: string[];
+  /** Allow loopback addresses (127.0.0.0/8, ::1). Default false. */
+  allowLoopback: boolean;
+  /** Allow private, link-local and reserved addresses (10/8, 172.16/12, 192.168/16, 169.254/16, fc00::/7, ...). Default false. */
+  allowPrivate: boolean;
+  /** Subscriptions at most. Default 1000. */
+  maxSubscriptions: number;
+  /** Deliveries pending at most, over all subscriptions; beyond, publish is refused OVERLOADED. Default 100000. */
+  maxPending: number;
+  /** Delivery log size in bytes at most when publishing. Default 256 MiB. */
+  maxBytes: number;
+  /** Dead deliveries kept for operators; the oldest beyond are forgotten. Default 10000. */
+  maxDead: number;
+  /** Attempts per delivery before it is dead. Default 8. */
+  maxAttempts: number;
+  /** First retry delay ceiling in ms (doubles per attempt, full jitter). Default 500. */
+  initialDelayMs: number;
+  /** Largest retry delay ceiling in ms. Default 300000. */
+  maxDelayMs: number;
+  /** Ms an endpoint has to answer one attempt. Default 10000. */
+  timeoutMs: number;
+  /** Requests in flight per subscription. Default 4. */
+  concurrencyPerEndpoint: number;
+  /** Largest delivery body in bytes. Default 262144. */
+  maxBodyBytes: number;
 }
 
 /**

@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { WebhooksConfig } from '../config.js';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import { backoffDelay } from '../resilience/backoff.js';
@@ -19,23 +20,8 @@ import { EndpointPolicy, hostOf } from './endpoint-policy.js';
 import { newWebhookSecret, signatureHeaders } from './signature.js';
 import { WebhookLog, type Delivery, type Subscription } from './webhook-log.js';
 
-/** The dispatcher's settings (the gateway's `webhooks` config group). */
-export interface WebhookSettings {
-  dir: string;
-  allowedHosts: string[];
-  allowLoopback: boolean;
-  allowPrivate: boolean;
-  maxSubscriptions: number;
-  maxPending: number;
-  maxBytes: number;
-  maxDead: number;
-  maxAttempts: number;
-  initialDelayMs: number;
-  maxDelayMs: number;
-  timeoutMs: number;
-  concurrencyPerEndpoint: number;
-  maxBodyBytes: number;
-}
+/** The dispatcher's settings: the gateway's `webhooks` config group (`enabled` is the gateway's to read). */
+export type WebhookSettings = Omit<WebhooksConfig, 'enabled'>;
 
 /** What a delivery attempt's outcome is reported to (metrics). */
 export interface DeliveryObserver {
