@@ -10,16 +10,12 @@ import type { MetadataEntry } from '../protocol/metadata.js';
 import { readTraceContext, type TraceContext } from '../protocol/trace-context.js';
 import type { InteractionModel } from '../rsocket/stream.js';
 import type { TraceSpan, Tracer } from '../observability/tracing.js';
+import { WaitClock, roundMs } from '../observability/wait-clock.js';
 import type { Instance } from './registry.js';
-
-type Waiting = 'nobody' | 'consumer' | 'producer';
 
 export class InteractionSpan {
   private readonly span: TraceSpan;
-  private waiting: Waiting = 'nobody';
-  private since = 0;
-  private consumerMs = 0;
-  private producerMs = 0;
+  private readonly clock = new WaitClock();
   private delivered = 0;
   private attempts = 0;
 
@@ -54,12 +50,12 @@ export class InteractionSpan {
    * nothing is there to give it).
    */
   wait(consumerHasDemand: boolean): void {
-    this.switchTo(consumerHasDemand ? 'producer' : 'consumer');
+    this.clock.wait(consumerHasDemand);
   }
 
   /** Nobody is waited on (no upstream: a bulkhead wait or a retry backoff). */
   idle(): void {
-    this.switchTo('nobody');
+    this.clock.stop();
   }
 
   fail(error: SluiceError): void {
@@ -68,25 +64,12 @@ export class InteractionSpan {
 
   /** Ends the span; `requested` is the consumer's total demand (initial n plus every REQUEST_N). */
   end(requested: number): void {
-    this.switchTo('nobody');
+    this.clock.stop();
     this.span.set('sluice.demand.requested', requested);
     this.span.set('sluice.demand.delivered', this.delivered);
-    this.span.set('sluice.wait.consumer_ms', round(this.consumerMs));
-    this.span.set('sluice.wait.producer_ms', round(this.producerMs));
+    this.span.set('sluice.wait.consumer_ms', roundMs(this.clock.consumerMs));
+    this.span.set('sluice.wait.producer_ms', roundMs(this.clock.producerMs));
     this.span.set('sluice.attempts', this.attempts);
     this.span.end();
   }
-
-  private switchTo(next: Waiting): void {
-    if (next === this.waiting) return;
-    const now = performance.now();
-    if (this.waiting === 'consumer') this.consumerMs += now - this.since;
-    else if (this.waiting === 'producer') this.producerMs += now - this.since;
-    this.waiting = next;
-    this.since = now;
-  }
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
 }

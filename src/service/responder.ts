@@ -23,6 +23,7 @@ import { readDeadline } from '../resilience/deadline.js';
 import { isJsonMime, readStreamMime } from '../protocol/stream-mime.js';
 import { readTraceContext, type TraceContext } from '../protocol/trace-context.js';
 import type { TraceSpan, Tracer } from '../observability/tracing.js';
+import { WaitClock, roundMs } from '../observability/wait-clock.js';
 import { setLongTimeout } from '../resilience/long-timeout.js';
 import type { RouteHandlers, RouteTable, StreamContext, StreamResult } from './handlers.js';
 
@@ -169,7 +170,10 @@ export function createServiceResponder(routes: RouteTable, log: Logger, tracing?
       return {
         onNext: noop,
         onComplete: noop,
-        onRequest: () => emitter.onRequest(),
+        onRequest: () => {
+          ctx.demandChanged();
+          emitter.onRequest();
+        },
         onCancel: () => stop(ctx, emitter),
         onError: () => stop(ctx, emitter),
       };
@@ -197,7 +201,10 @@ export function createServiceResponder(routes: RouteTable, log: Logger, tracing?
           }
         },
         onComplete: () => input.complete(),
-        onRequest: () => emitter.onRequest(),
+        onRequest: () => {
+          ctx.demandChanged();
+          emitter.onRequest();
+        },
         onCancel: () => {
           input.error(new SluiceError('CANCELED', 'the requester cancelled the channel'));
           stop(ctx, emitter);
@@ -224,6 +231,8 @@ class HandlerContext implements StreamContext {
   private cancelDeadline: (() => void) | undefined;
   /** Gives the request's slot back; called once, by done(). */
   release: (() => void) | undefined;
+  /** Whom the answer waits on (tracing on, a stream to answer on): switched only when demand runs out or arrives. */
+  private readonly clock: WaitClock | undefined;
 
   constructor(
     readonly route: string,
@@ -235,6 +244,10 @@ class HandlerContext implements StreamContext {
     /** This request's span (tracing on); ended once by closeSpan. */
     private span?: TraceSpan,
   ) {
+    if (span && stream) {
+      this.clock = new WaitClock();
+      this.clock.wait(stream.sendCredit > 0);
+    }
     if (deadlineMs === undefined) return;
     this.deadline = Date.now() + deadlineMs;
     this.cancelDeadline = setLongTimeout(() => this.end(new SluiceError('DEADLINE_EXCEEDED', `deadline of ${deadlineMs} ms passed`)), deadlineMs);
@@ -264,7 +277,21 @@ class HandlerContext implements StreamContext {
     if (error) span.fail(error.code, error.message);
     span.set('sluice.demand.requested', this.requested);
     span.set('sluice.demand.delivered', this.emitted);
+    if (this.clock) {
+      this.clock.stop();
+      span.set('sluice.wait.consumer_ms', roundMs(this.clock.consumerMs));
+      span.set('sluice.wait.producer_ms', roundMs(this.clock.producerMs));
+    }
     span.end();
+  }
+
+  /**
+   * The requester's demand changed (an item spent credit, or REQUEST_N
+   * added some): with credit left the answer waits on this handler, without
+   * it on the requester. Costs nothing when tracing is off.
+   */
+  demandChanged(): void {
+    if (this.clock && this.span && this.stream) this.clock.wait(this.stream.sendCredit > 0);
   }
 
   /** Whether the requester cancelled, went away, or the deadline passed. */
@@ -302,6 +329,7 @@ function startEmitter(call: () => StreamResult<unknown>, handlers: RouteHandlers
     send: (item, last) => {
       ctx.emitted++;
       stream.next({ data: encodeData(item), metadata: null }, last === true);
+      ctx.demandChanged();
       if (last === true) {
         ctx.closeSpan();
         ctx.done();

@@ -12,6 +12,7 @@ import { parseTraceparent, readTraceContext, traceContextEntry, type TraceContex
 import type { RequestContext } from '../../src/service/handlers.js';
 import { benchRoutes } from '../../src/loadtest/bench-service.js';
 import { loadTracer } from '../../src/observability/tracing.js';
+import { lastItem } from '../../src/flow/emitters.js';
 import { recorder, useHarness } from '../helpers/harness.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';
 
@@ -83,6 +84,62 @@ describe('tracing', () => {
     expect(g.attributes).toMatchObject({ 'sluice.model': 'stream', 'sluice.demand.requested': 3, 'sluice.demand.delivered': 3 });
     expect(g.attributes['sluice.wait.consumer_ms']).toBeGreaterThan(0);
     expect(g.attributes['sluice.wait.producer_ms']).toBeGreaterThanOrEqual(0);
+  });
+
+  it('says whom a stream waited on at the gateway and at the service: a paused consumer, then a slow producer', async () => {
+    let slept = 0;
+    const routes = {
+      // Produces at once: whatever the stream waits on, it is not this producer.
+      'w.burst': { requestStream: (d: { count: number }) => (async function* () {
+        for (let i = 1; i < d.count; i++) yield i;
+        yield lastItem(d.count);
+      })() },
+      // Sleeps before each item; the handler measures its own sleeps.
+      'w.slow': { requestStream: (d: { count: number }) => (async function* () {
+        for (let i = 1; i <= d.count; i++) {
+          const t0 = performance.now();
+          await new Promise((r) => setTimeout(r, 25));
+          slept += performance.now() - t0;
+          yield i === d.count ? lastItem(i) : i;
+        }
+      })() },
+    };
+    // No prefetch: the gateway passes demand through, so the service too sees its consumer pause.
+    const gw = await h.gateway({ tracing: { endpoint: receiver.url, serviceName: 'gw-under-test' }, flow: { prefetch: 0 } });
+    const svc = await h.service({ url: gw.url, service: 'w', instance: 'w-1', routes, tracing: { endpoint: receiver.url } });
+    const conn = await h.raw(gw.url);
+
+    const paused = recorder();
+    const stream = conn.requestStream({ data: encodeJson({ count: 3 }), metadata: routeMetadata('w.burst', [traceContextEntry(CLIENT)]) }, 1, paused.handler);
+    await paused.received(1);
+    // The consumer holds its demand for a while (the pause is the scenario, not a synchronisation); the test times it itself.
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 150));
+    const pause = performance.now() - t0;
+    stream.request(2);
+    await paused.ended;
+
+    const slow = recorder();
+    conn.requestStream({ data: encodeJson({ count: 4 }), metadata: routeMetadata('w.slow', [traceContextEntry(CLIENT)]) }, 4, slow.handler);
+    await slow.ended;
+
+    await gw.close();
+    await svc.tracer!.flush();
+    const names = ['w.burst', 'w.slow'];
+    await receiver.until((s) => names.every((n) => !!spanOf(s, 'gw-under-test', n) && !!spanOf(s, 'w', n)));
+    const wait = (span: ReceivedSpan) => ({ consumer: Number(span.attributes['sluice.wait.consumer_ms']), producer: Number(span.attributes['sluice.wait.producer_ms']) });
+    for (const service of ['gw-under-test', 'w']) {
+      const burst = spanOf(receiver.spans, service, 'w.burst')!;
+      expect(burst.attributes).toMatchObject({ 'sluice.demand.requested': 3, 'sluice.demand.delivered': 3 });
+      const b = wait(burst);
+      // Each hop's consumer wait spans the whole pause (it starts before the client got its item and ends after its REQUEST_N).
+      expect(b.consumer).toBeGreaterThanOrEqual(pause - 1);
+      expect(b.consumer).toBeGreaterThan(b.producer);
+      const s = wait(spanOf(receiver.spans, service, 'w.slow')!);
+      // Demand was there from the start: every sleep of the producer is producer wait, and the consumer was never waited on longer.
+      expect(s.producer).toBeGreaterThanOrEqual(slept - 1);
+      expect(s.producer).toBeGreaterThan(s.consumer);
+    }
   });
 
   it('takes the trace context of an HTTP bridge request from its traceparent header', async () => {
