@@ -193,6 +193,15 @@ export interface GatewayConfig {
     sseWindow: number;
     /** Interval of heartbeat comments on event streams, in ms. Default 15000. */
     sseHeartbeatMs: number;
+    /**
+     * Verified bearer tokens remembered (by SHA-256, least recently used
+     * dropped first), so a caller's token is not verified again on every
+     * request; never used past the token's `exp`, cleared by `reload()`.
+     * 0 verifies every request. Default 10000.
+     */
+    tokenCacheEntries: number;
+    /** Longest a remembered token is used before it is verified again, in ms (bounds tokens without `exp`). Default 60000. */
+    tokenCacheMaxAgeMs: number;
   };
   /** OpenTelemetry spans per interaction, exported over OTLP/HTTP; see docs/operations.md. Off unless an endpoint is set here or in the environment. */
   tracing: {
@@ -339,7 +348,7 @@ export const defaultGatewayConfig: GatewayConfig = {
     allowAnonymous: false,
     probeTimeoutMs: 2_000,
   },
-  http: { enabled: true, maxConcurrent: 1024, maxConcurrentPerAddress: 64, sseWindow: 16, sseHeartbeatMs: 15_000 },
+  http: { enabled: true, maxConcurrent: 1024, maxConcurrentPerAddress: 64, sseWindow: 16, sseHeartbeatMs: 15_000, tokenCacheEntries: 10_000, tokenCacheMaxAgeMs: 60_000 },
   tracing: { endpoint: null, serviceName: null, maxQueueSize: 2048 },
   webhooks: {
     enabled: false,
@@ -398,6 +407,8 @@ const INT_RANGES: Record<string, Range> = {
   'http.maxConcurrentPerAddress': [1, 1_000_000],
   'http.sseWindow': [1, 4096],
   'http.sseHeartbeatMs': [100, 3_600_000],
+  'http.tokenCacheEntries': [0, 10_000_000],
+  'http.tokenCacheMaxAgeMs': [1_000, 86_400_000],
   'tracing.maxQueueSize': [1, 1_000_000],
   'webhooks.maxSubscriptions': [1, 1_000_000],
   'webhooks.maxPending': [1, 100_000_000],

@@ -13,6 +13,8 @@ import { loadTracer } from './observability/tracing.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { identityOf } from './broker/identity.js';
 import { createHttpBridge, type HttpBridge } from './http/bridge.js';
+import { TokenCache } from './http/token-cache.js';
+import type { Access } from './auth/permissions.js';
 import type { Instance, Registry } from './broker/registry.js';
 import { isLoopbackHost as isLoopback } from './loopback.js';
 import { DeadLetterQueue } from './deadletter/queue.js';
@@ -126,6 +128,8 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
   });
 
   // ---- the HTTP bridge: plain HTTP requests on the WebSocket port, through the same auth and forwarder
+  // Tokens it verified are remembered (auth on only: in open mode nothing is verified), and forgotten when the keys are reloaded.
+  const httpTokens = verifier && config.http.tokenCacheEntries > 0 ? new TokenCache<Access>({ maxEntries: config.http.tokenCacheEntries, maxAgeMs: config.http.tokenCacheMaxAgeMs }) : undefined;
   const bridge: HttpBridge | undefined = config.http.enabled
     ? createHttpBridge(
         {
@@ -133,6 +137,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
           authenticate: (token, remote) => auth.authenticateToken(token, remote, () => identityOf(token === undefined ? [] : [bearerEntry(token)], remote)),
           identityOf: (principal, token, remote) => (auth.enabled ? principal.id : identityOf(token === undefined ? [] : [bearerEntry(token)], remote)),
           cachePolicy: (route) => policies.table.for(route).cache,
+          tokens: httpTokens,
           memory,
           log: log.child({ component: 'http' }),
           metrics: metrics.registry,
@@ -197,6 +202,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     // Read and check everything first, so that a bad file changes nothing.
     const credentials = tlsCredentials ? await loadTlsCredentials(config.tls) : undefined;
     await verifier?.reload();
+    httpTokens?.clear();
     if (credentials) {
       ws.setTlsCredentials(credentials);
       tcpListener?.setTlsCredentials(credentials);

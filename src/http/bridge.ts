@@ -34,6 +34,7 @@ import { HttpAdmission } from './admission.js';
 import { EventStreamWriter } from './event-stream.js';
 import { HttpExchange } from './exchange.js';
 import { sendProblem } from './problem.js';
+import type { TokenCache } from './token-cache.js';
 import { queryPayload } from './query-payload.js';
 import { readBody } from './request-body.js';
 
@@ -63,6 +64,8 @@ export interface HttpBridgeDependencies {
   identityOf(principal: Principal, token: string | undefined, remoteAddress: string): string;
   /** The cache policy of a route, for Cache-Control. */
   cachePolicy(route: string): CachePolicy | null;
+  /** Verified tokens remembered between requests (auth on); without it every request verifies its token. */
+  readonly tokens?: TokenCache<Access> | undefined;
   readonly memory?: MemoryBudget;
   readonly log: Logger;
   readonly metrics?: client.Registry;
@@ -81,6 +84,28 @@ export function createHttpBridge(deps: HttpBridgeDependencies, options: HttpBrid
   const answered = deps.metrics
     ? new client.Counter({ name: 'sluice_http_requests_total', help: 'HTTP bridge requests by endpoint (routes, streams) and status', labelNames: ['endpoint', 'status'], registers: [deps.metrics] })
     : undefined;
+  if (deps.metrics && deps.tokens) {
+    const tokens = deps.tokens;
+    new client.Gauge({
+      name: 'sluice_http_token_cache_entries',
+      help: 'Verified bearer tokens the HTTP bridge remembers (bounded by http.tokenCacheEntries)',
+      registers: [deps.metrics],
+      collect() {
+        this.set(tokens.size);
+      },
+    });
+    new client.Counter({
+      name: 'sluice_http_token_cache_lookups_total',
+      help: 'HTTP bridge bearer token lookups by result: hit (no signature check) or miss (verified)',
+      labelNames: ['result'],
+      registers: [deps.metrics],
+      collect() {
+        this.reset();
+        this.inc({ result: 'hit' }, tokens.hits);
+        this.inc({ result: 'miss' }, tokens.misses);
+      },
+    });
+  }
   if (deps.metrics) {
     new client.Gauge({
       name: 'sluice_http_in_flight',
@@ -134,8 +159,8 @@ export function createHttpBridge(deps: HttpBridgeDependencies, options: HttpBrid
 
     try {
       const token = bearerOf(req);
-      const principal = await deps.authenticate(token, remote);
-      const access = new Access(principal);
+      const access = await accessOf(token, remote);
+      const principal = access.principal;
       // Before anything about the route: a caller learns nothing of routes it may not call.
       deps.forwarder.checkCall(access, route);
       const deadline = deadlineOf(req);
@@ -162,6 +187,18 @@ export function createHttpBridge(deps: HttpBridgeDependencies, options: HttpBrid
       const status = (err as { httpStatus?: number }).httpStatus;
       sendProblem(res, e, status === 405 ? { status, headers: { allow: 'POST' } } : status ? { status } : {});
     }
+  };
+
+  /** The caller's permissions: remembered for a token verified before (and still valid), else verified now. */
+  const accessOf = async (token: string | undefined, remote: string): Promise<Access> => {
+    const tokens = deps.tokens;
+    if (token === undefined || !tokens) return new Access(await deps.authenticate(token, remote));
+    const cached = tokens.get(token);
+    if (cached) return cached;
+    const generation = tokens.generation;
+    const access = new Access(await deps.authenticate(token, remote));
+    tokens.set(token, access, access.principal.expiresAt, generation);
+    return access;
   };
 
   const respond = (req: IncomingMessage, res: ServerResponse, route: string, origin: RequestOrigin, payload: Payload, get: boolean): void => {
