@@ -51,6 +51,7 @@ import type { Tracer } from '../observability/tracing.js';
 import { registerWebhookMetrics } from '../observability/webhook-metrics.js';
 import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
 import { webhookRoutes } from '../webhooks/webhook-routes.js';
+import { WEBHOOK_DEAD_LETTER_ROUTE, deadDeliveryLetter, deadDeliveryReplay } from '../webhooks/dead-deliveries.js';
 
 export interface BrokerDependencies {
   log: Logger;
@@ -175,7 +176,9 @@ export function createBroker(config: GatewayConfig, deps: BrokerDependencies): B
     loopbackConn = Connection.connect(near, { metadataMimeType: MimeTypes.COMPOSITE, dataMimeType: MimeTypes.JSON, metadata: encodeComposite([bearerEntry(internalToken)]) }, refusingResponder, { logger: log });
     return loopbackConn;
   };
-  const dlqRoutes = deadLetters ? deadLetterRoutes(deadLetters, loopback, log) : undefined;
+  // A dead webhook delivery is replayed by queuing it again, not by a request through the front door.
+  const localReplays = new Map(deps.webhooks ? [[WEBHOOK_DEAD_LETTER_ROUTE, deadDeliveryReplay(deps.webhooks)]] : []);
+  const dlqRoutes = deadLetters ? deadLetterRoutes(deadLetters, loopback, log, localReplays) : undefined;
   const localTable: RouteTable = { ...deps.localRoutes, ...dlqRoutes };
   const localResponder = createServiceResponder(localTable, log.child({ local: true }));
   // sluice.stats needs the broker's internals, so it is built here and served like any local route.
@@ -239,6 +242,12 @@ export function createBroker(config: GatewayConfig, deps: BrokerDependencies): B
       warnings,
     },
   );
+
+  // Dead webhook deliveries join every other dead letter: stored, counted, listed and replayed alike.
+  if (deps.webhooks && forwarder.deadLetters.enabled) {
+    const webhookLog = log.child({ component: 'webhooks' });
+    deps.webhooks.deadLetterTo((d, sub, error) => void forwarder.deadLetters.keep(deadDeliveryLetter(d, sub, error), webhookLog));
+  }
 
   const responderFor = (conn: Connection): Responder => ({
     ...forwarder.responderFor(conn),

@@ -20,8 +20,19 @@ import type { DeadLetter } from './store.js';
 export const MAX_LIST = 10_000;
 export const MAX_REPLAY_BATCH = 1_000;
 
-/** The dead-letter routes over `queue`; `loopback` gives the connection replays are sent on. */
-export function deadLetterRoutes(queue: DeadLetterQueue, loopback: () => Promise<Connection>, log: Logger): RouteTable {
+/**
+ * How entries of a route that is not a request to forward are replayed (a
+ * dead webhook delivery is queued for delivery again): resolves once the
+ * replay is accepted, rejects with why not.
+ */
+export type LocalReplay = (entry: DeadLetter) => Promise<void>;
+
+/**
+ * The dead-letter routes over `queue`; `loopback` gives the connection
+ * replays are sent on, `localReplays` the routes replayed in the gateway
+ * instead (by their dead-letter route name).
+ */
+export function deadLetterRoutes(queue: DeadLetterQueue, loopback: () => Promise<Connection>, log: Logger, localReplays: ReadonlyMap<string, LocalReplay> = new Map()): RouteTable {
   const store = queue.store;
 
   const replayTargets = (data: unknown): DeadLetter[] => {
@@ -43,10 +54,12 @@ export function deadLetterRoutes(queue: DeadLetterQueue, loopback: () => Promise
   };
 
   const replayOne = async (conn: Connection, entry: DeadLetter): Promise<{ id: string; state: string; error?: { code: string; message: string } }> => {
-    const payload = replayPayload(entry);
+    const local = localReplays.get(entry.route);
+    const payload = local ? undefined : replayPayload(entry);
     try {
-      if (entry.model === 'fnf') conn.fireAndForget(payload);
-      else await requestResponse(conn, payload);
+      if (local) await local(entry);
+      else if (entry.model === 'fnf') conn.fireAndForget(payload!);
+      else await requestResponse(conn, payload!);
       const updated = await store.recordReplay(entry.id, true);
       log.info({ deadLetter: entry.id, route: entry.route }, 'dead letter replayed');
       return { id: updated.id, state: updated.state };

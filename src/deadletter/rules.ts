@@ -115,6 +115,21 @@ export class DeadLetterer {
     );
   }
 
+  /**
+   * Stores a letter from outside the forwarding path (a webhook delivery
+   * that used its last attempt). Resolves with its id, or undefined when
+   * the queue refused it (logged).
+   */
+  keep(letter: FailedRequest, log: Logger = this.log): Promise<string | undefined> {
+    return this.store(letter).then(
+      (id) => id,
+      (err: unknown) => {
+        log.error({ route: letter.route, code: letter.error.code, reason: (err as Error).message }, 'dead-letter refused');
+        return undefined;
+      },
+    );
+  }
+
   private store(letter: FailedRequest): Promise<string> {
     if (!this.sink) return Promise.reject(new SluiceError('INTERNAL', 'no dead-letter queue'));
     return this.sink(letter).then((id) => {

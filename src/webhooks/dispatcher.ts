@@ -23,6 +23,9 @@ import { WebhookLog, type Delivery, type Subscription } from './webhook-log.js';
 /** The dispatcher's settings: the gateway's `webhooks` config group (`enabled` is the gateway's to read). */
 export type WebhookSettings = Omit<WebhooksConfig, 'enabled'>;
 
+/** Where a delivery that used its last attempt goes (the gateway's dead-letter queue). */
+export type DeadDeliverySink = (delivery: Delivery, subscription: Subscription, error: string) => void;
+
 /** What a delivery attempt's outcome is reported to (metrics). */
 export interface DeliveryObserver {
   attempt(result: 'delivered' | 'failed' | 'dead'): void;
@@ -48,6 +51,7 @@ export class WebhookDispatcher {
   private readonly requests = new Set<ClientRequest>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private timerAt = Infinity;
+  private deadSink: DeadDeliverySink | undefined;
   private closed = false;
 
   private constructor(
@@ -72,6 +76,25 @@ export class WebhookDispatcher {
   /** Where attempt outcomes are reported from now on (the gateway's metrics). */
   observe(observer: DeliveryObserver): void {
     this.observer = observer;
+  }
+
+  /** Where dead deliveries are handed from now on, besides being kept in the log (the gateway's dead-letter queue). */
+  deadLetterTo(sink: DeadDeliverySink): void {
+    this.deadSink = sink;
+  }
+
+  /**
+   * Queues a dead delivery again (a dead-letter replay): same `webhook-id`,
+   * attempts from zero, behind the deliveries of its key already pending.
+   * Throws INVALID_ARGUMENT when its subscription is gone, OVERLOADED when
+   * `maxPending` deliveries are pending.
+   */
+  async requeue(d: Pick<Delivery, 'id' | 'sub' | 'key' | 'body' | 'createdAt'>): Promise<void> {
+    if (this.closed) throw new SluiceError('UNAVAILABLE', 'webhooks: the dispatcher is closed');
+    if (!this.store.subscriptions.has(d.sub)) throw new SluiceError('INVALID_ARGUMENT', `webhook subscription '${d.sub}' no longer exists; delivery ${d.id} cannot be sent again`);
+    await this.store.requeue(d);
+    this.log.info({ id: d.id, sub: d.sub }, 'webhooks: dead delivery queued again');
+    this.pump();
   }
 
   get pendingCount(): number {
@@ -220,6 +243,8 @@ export class WebhookDispatcher {
       await this.store.died(d.id, attempts, error);
       this.observer?.attempt('dead');
       this.log.warn({ id: d.id, sub: d.sub, attempts, error }, 'webhooks: delivery dead after its last attempt');
+      const sub = this.store.subscriptions.get(d.sub);
+      if (sub) this.deadSink?.(d, sub, error);
       return;
     }
     const delay = Math.max(1, backoffDelay(attempts - 1, { initialDelayMs: this.settings.initialDelayMs, maxDelayMs: this.settings.maxDelayMs, multiplier: 2 }));

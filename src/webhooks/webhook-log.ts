@@ -155,6 +155,20 @@ export class WebhookLog {
     return this.write(records).then(() => records.map((r) => this.pending.get((r as Extract<LogRecord, { op: 'enq' }>).d.id)!));
   }
 
+  /**
+   * Puts a delivery that died back in line, with its id (receivers
+   * deduplicate on it) and a fresh attempt count; resolves once on disk.
+   * Throws OVERLOADED when over `maxPending`. A delivery already pending is
+   * left as it is.
+   */
+  requeue(d: Pick<Delivery, 'id' | 'sub' | 'key' | 'body' | 'createdAt'>): Promise<void> {
+    if (this.pending.has(d.id)) return Promise.resolve();
+    if (this.pending.size + 1 > this.options.maxPending) {
+      return Promise.reject(new SluiceError('OVERLOADED', `webhooks: ${this.pending.size} deliveries pending, at most webhooks.maxPending (${this.options.maxPending}); retry later`));
+    }
+    return this.write([{ op: 'enq', d: { id: d.id, sub: d.sub, key: d.key, body: d.body, createdAt: d.createdAt } }]);
+  }
+
   /** An attempt failed; the next is due at `nextAt`. */
   failed(id: string, attempts: number, nextAt: number, error: string): Promise<void> {
     return this.write([{ op: 'fail', id, attempts, nextAt, error }]);
@@ -212,7 +226,11 @@ export class WebhookLog {
         const seq = Number.parseInt(d.id.slice(4), 10);
         if (Number.isFinite(seq)) this.nextSeq = Math.max(this.nextSeq, seq + 1);
         if (d.state === 'dead') this.keepDead(d);
-        else this.pending.set(d.id, d);
+        else {
+          // A requeued dead delivery is pending again, no longer dead.
+          this.dead.delete(d.id);
+          this.pending.set(d.id, d);
+        }
         return;
       }
       case 'fail': {

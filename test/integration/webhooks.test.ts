@@ -11,6 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { firstValueFrom, toArray } from 'rxjs';
 import { Webhook } from 'standardwebhooks';
 import type { GatewayOptions } from '../../src/config.js';
 import { metricsText, metricValue, useHarness } from '../helpers/harness.js';
@@ -85,6 +86,9 @@ const fast = (dir: string, extra: Partial<NonNullable<GatewayOptions['webhooks']
   ...extra,
 });
 
+/** The webhooks group and a dead-letter queue of the test's own (dead deliveries go there). */
+const hooks = (dir: string, extra: Partial<NonNullable<GatewayOptions['webhooks']>> = {}): GatewayOptions => ({ webhooks: fast(dir, extra), deadLetter: { dir: join(dir, 'dlq') } });
+
 async function until(what: string, done: () => boolean): Promise<void> {
   for (let i = 0; i < 1000 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
   if (!done()) throw new Error(`timed out waiting for ${what}`);
@@ -95,7 +99,7 @@ describe('webhooks', () => {
     let secret = '';
     // Even-numbered events fail their first two attempts: retries interleave with later events of other keys.
     const hook = await receiver(() => secret, (_id, attempt, data) => (data.n % 2 === 0 && attempt <= 2 ? 503 : 200));
-    const gw = await h.gateway({ webhooks: fast(await dataDir(), { concurrencyPerEndpoint: 4 }) });
+    const gw = await h.gateway(hooks(await dataDir(), { concurrencyPerEndpoint: 4 }));
     const client = await h.client(gw.url);
     const sub = await client.requestResponse<{ id: string; secret: string; url: string }>('webhooks.subscribe', { topic: 'orders.events', url: hook.url });
     secret = sub.secret;
@@ -127,7 +131,7 @@ describe('webhooks', () => {
   it('holds at most concurrencyPerEndpoint requests in flight per endpoint', async () => {
     const release: (() => void)[] = [];
     const hook = await receiver(() => 'whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', () => new Promise<number>((r) => release.push(() => r(200))));
-    const gw = await h.gateway({ webhooks: fast(await dataDir(), { concurrencyPerEndpoint: 2 }) });
+    const gw = await h.gateway(hooks(await dataDir(), { concurrencyPerEndpoint: 2 }));
     const client = await h.client(gw.url);
     await client.requestResponse('webhooks.subscribe', { topic: 't.x', url: hook.url });
     for (let n = 0; n < 6; n++) await client.requestResponse('webhooks.publish', { topic: 't.x', key: `k${n}`, event: { key: `k${n}`, n } });
@@ -149,7 +153,7 @@ describe('webhooks', () => {
     let up = false;
     let secret = '';
     const hook = await receiver(() => secret, () => (up ? 200 : 500));
-    const gw1 = await h.gateway({ webhooks: fast(dir) });
+    const gw1 = await h.gateway(hooks(dir));
     const c1 = await h.client(gw1.url);
     secret = (await c1.requestResponse<{ secret: string }>('webhooks.subscribe', { topic: 'orders.events', url: hook.url })).secret;
     for (let n = 0; n < 3; n++) await c1.requestResponse('webhooks.publish', { topic: 'orders.events', key: 'ord_r', event: { key: 'ord_r', n } });
@@ -165,7 +169,7 @@ describe('webhooks', () => {
     expect(pending[0]!.id).toBe(failedId);
     expect(pending[0]!.attempts).toBeGreaterThanOrEqual(1);
     up = true;
-    const gw2 = await h.gateway({ webhooks: fast(dir) });
+    const gw2 = await h.gateway(hooks(dir));
     await until('3 delivered', () => hook.got.filter((g) => g.status === 200).length === 3);
     const ok = hook.got.filter((g) => g.status === 200);
     expect(ok.map((g) => g.body.data.n)).toEqual([0, 1, 2]);
@@ -176,7 +180,7 @@ describe('webhooks', () => {
 
   it('gives up after maxAttempts and keeps the delivery as dead; later events of the key go on', async () => {
     const hook = await receiver(() => 'whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', (_id, _a, data) => (data.n === 0 ? 500 : 200));
-    const gw = await h.gateway({ webhooks: fast(await dataDir(), { maxAttempts: 3 }) });
+    const gw = await h.gateway(hooks(await dataDir(), { maxAttempts: 3 }));
     const client = await h.client(gw.url);
     const sub = await client.requestResponse<{ id: string }>('webhooks.subscribe', { topic: 'orders.events', url: hook.url });
     await client.requestResponse('webhooks.publish', { topic: 'orders.events', key: 'ord_d', event: { key: 'ord_d', n: 0 } });
@@ -190,10 +194,70 @@ describe('webhooks', () => {
     expect(metricValue(await metricsText(gw), 'sluice_webhook_attempts_total', { result: 'dead' })).toBe(1);
   });
 
+  it('dead-letters a delivery that used its last attempt in the one dead-letter queue, counted, listed and replayed', async () => {
+    let up = false;
+    let secret = '';
+    const hook = await receiver(() => secret, () => (up ? 200 : 500));
+    const gw = await h.gateway(hooks(await dataDir(), { maxAttempts: 2 }));
+    const client = await h.client(gw.url);
+    const sub = await client.requestResponse<{ id: string; secret: string }>('webhooks.subscribe', { topic: 'orders.events', url: hook.url });
+    secret = sub.secret;
+    await client.requestResponse('webhooks.publish', { topic: 'orders.events', key: 'ord_dl', event: { key: 'ord_dl', n: 7 } });
+    await until('a dead letter', () => gw.deadLetters!.pending() === 1);
+    const webhookId = hook.got[0]!.id;
+    expect(hook.got.map((g) => g.id)).toEqual([webhookId, webhookId]);
+
+    type Listed = { id: string; route: string; model: string; attempts: number; error: { code: string; message: string }; data: Record<string, unknown> };
+    const list = () => firstValueFrom(client.requestStream<Listed>('dlq.list', {}).pipe(toArray()));
+    const [entry] = await list();
+    expect(entry).toMatchObject({ route: 'webhooks.delivery', model: 'fnf', attempts: 2, error: { code: 'UNAVAILABLE' } });
+    expect(entry!.error.message).toContain('HTTP 500');
+    expect(entry!.data).toMatchObject({ subscription: sub.id, topic: 'orders.events', delivery: webhookId, key: 'ord_dl' });
+    expect(JSON.stringify(entry)).not.toContain(sub.secret);
+    expect(metricValue(await metricsText(gw), 'sluice_dead_lettered_total', { route: 'webhooks.delivery' })).toBe(1);
+
+    // Replayed while the endpoint still fails: queued again, dies again, and lands in the queue again (never lost).
+    await expect(client.requestResponse('dlq.replay', { id: entry!.id })).resolves.toMatchObject({ replayed: 1, failed: 0 });
+    await until('a second dead letter', () => gw.deadLetters!.pending() === 1 && hook.got.length === 4);
+    const [again] = await list();
+    expect(again!.id).not.toBe(entry!.id);
+    expect(again!.data).toMatchObject({ delivery: webhookId });
+    expect(metricValue(await metricsText(gw), 'sluice_dead_lettered_total', { route: 'webhooks.delivery' })).toBe(2);
+
+    // The endpoint is back: the replay delivers the same event, with the same webhook-id, signed.
+    up = true;
+    await expect(client.requestResponse('dlq.replay', { id: again!.id })).resolves.toMatchObject({ replayed: 1 });
+    await until('delivered', () => hook.got.some((g) => g.status === 200));
+    const ok = hook.got.find((g) => g.status === 200)!;
+    expect(ok).toMatchObject({ id: webhookId, verified: true, body: { data: { key: 'ord_dl', n: 7 } } });
+    await until('nothing pending', () => gw.webhooks!.pendingCount === 0);
+    expect(await list()).toEqual([]);
+    const { subscriptions } = await client.requestResponse<{ subscriptions: { pending: number; dead: number }[] }>('webhooks.list', {});
+    expect(subscriptions).toEqual([expect.objectContaining({ pending: 0, dead: 0 })]);
+  });
+
+  it('a replay of a delivery whose subscription is gone fails and stays in the queue', async () => {
+    const hook = await receiver(() => 'whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', () => 500);
+    const gw = await h.gateway(hooks(await dataDir(), { maxAttempts: 1 }));
+    const client = await h.client(gw.url);
+    const sub = await client.requestResponse<{ id: string }>('webhooks.subscribe', { topic: 'orders.events', url: hook.url });
+    await client.requestResponse('webhooks.publish', { topic: 'orders.events', key: 'k', event: { key: 'k', n: 1 } });
+    await until('a dead letter', () => gw.deadLetters!.pending() === 1);
+    await client.requestResponse('webhooks.unsubscribe', { id: sub.id });
+    const [entry] = gw.deadLetters!.store.list({ state: 'pending' });
+    const result = await client.requestResponse<{ failed: number; results: { state: string; error: { code: string; message: string } }[] }>('dlq.replay', { id: entry!.id });
+    expect(result.failed).toBe(1);
+    expect(result.results[0]).toMatchObject({ state: 'pending', error: { code: 'INVALID_ARGUMENT' } });
+    expect(result.results[0]!.error.message).toContain('no longer exists');
+    expect(gw.deadLetters!.pending()).toBe(1);
+  });
+
   it('refuses what the grant, the host policy or the input does not allow', async () => {
+    const dir = await dataDir();
     const gw = await h.gateway({
       auth: { secretFile: await secretFile(h) },
-      webhooks: { enabled: true, dir: await dataDir(), allowedHosts: ['127.0.0.1', 'hooks.example.com', '169.254.169.254'] },
+      webhooks: { enabled: true, dir, allowedHosts: ['127.0.0.1', 'hooks.example.com', '169.254.169.254'] },
+      deadLetter: { dir: join(dir, 'dlq') },
     });
     const shop = await h.client(gw.url, { token: await mint('shop', { call: ['webhooks.*', 'orders.events'] }) });
     const nosy = await h.client(gw.url, { token: await mint('nosy', { call: ['webhooks.subscribe', 'webhooks.unsubscribe'] }) });
