@@ -46,7 +46,7 @@ export interface Gateway {
   readonly registry: Registry;
   readonly metrics: GatewayMetrics;
   readonly policies: PolicyRuntime;
-  /** The dead-letter queue, when some route's policy dead-letters or is durable. */
+  /** The dead-letter queue, when some route's policy dead-letters or is durable, or webhooks are enabled (dead deliveries). */
   readonly deadLetters: DeadLetterQueue | undefined;
   /** The webhook dispatcher, when `webhooks.enabled`. */
   readonly webhooks: WebhookDispatcher | undefined;

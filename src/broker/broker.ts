@@ -150,7 +150,8 @@ export function createBroker(config: GatewayConfig, deps: BrokerDependencies): B
     deps.defaultMetrics === false ? { defaultMetrics: false } : {},
   );
   registerPolicyMetrics(metrics.registry, policies, () => deadLetters, () => forwarder.deadLetters.counts());
-  const caches = new ResponseCaches(config.limits.maxRoutes);
+  // Cached answers are held memory: charged to the budget, and the first bytes it takes back.
+  const caches = new ResponseCaches(config.limits.maxRoutes, undefined, memory);
   registerCacheMetrics(metrics.registry, caches);
   deps.webhooks?.observe(registerWebhookMetrics(metrics.registry, () => deps.webhooks));
   if (!deps.webhooks) registerWebhookMetrics(metrics.registry, () => undefined);

@@ -88,7 +88,7 @@ export class GatewayMetrics {
 
     new client.Gauge({
       name: 'sluice_memory_used_bytes',
-      help: 'Bytes peers make the gateway hold, counted by the memory budget, per kind (reassembly, prefetch, outbound, http)',
+      help: 'Bytes peers make the gateway hold, counted by the memory budget, per kind (reassembly, prefetch, outbound, http, cache)',
       labelNames: ['kind'],
       registers,
       collect() {

@@ -11,6 +11,12 @@
  * by entries and bytes, least recently used first out; the number of route
  * caches is bounded too. Metadata entries of the request (routing, deadline,
  * tracing) are not part of the key.
+ *
+ * Cached bytes are memory the gateway holds, so they are charged to the
+ * gateway's memory budget (`limits.memoryBudgetBytes`, kind `cache`). They
+ * are the first to go when the budget is tight: the budget asks the biggest
+ * route cache to evict its least recently used answers before it sheds any
+ * live stream or connection, and cached bytes never pause prefetch.
  */
 import { createHash } from 'node:crypto';
 import type { ErrorCode, SluiceError } from '../errors.js';
@@ -19,6 +25,7 @@ import { decodeFrame } from '../protocol/codec.js';
 import { FrameType, type Payload } from '../protocol/frames.js';
 import { MimeTypes, MetadataError, decodeComposite, encodeComposite, type MetadataEntry } from '../protocol/metadata.js';
 import { systemClock, type Clock } from '../resilience/clock.js';
+import type { MemoryBudget, MemoryHolder } from '../rsocket/memory-budget.js';
 import type { CachePolicy } from './policy-config.js';
 
 /** Failures after which a stale answer (within `staleIfErrorMs`) is served instead of the error. */
@@ -49,6 +56,7 @@ export interface CacheCounters {
   misses: number;
   stale: number;
   stores: number;
+  /** Answers dropped to stay within the route's bounds or the gateway's memory budget. */
   evictions: number;
 }
 
@@ -57,12 +65,34 @@ export class RouteCache {
   readonly counters: CacheCounters = { hits: 0, misses: 0, stale: 0, stores: 0, evictions: 0 };
   private readonly entries = new Map<string, Entry>();
   private held = 0;
+  /** This cache's share of the gateway memory budget, when there is one. */
+  private readonly holder: MemoryHolder | undefined;
 
   constructor(
     readonly route: string,
     readonly policy: CachePolicy,
     private readonly clock: Clock,
-  ) {}
+    memory?: MemoryBudget,
+  ) {
+    this.holder = memory?.holder('cache', { reclaim: (bytes) => this.evict(bytes), shed: () => this.evict(Infinity) });
+  }
+
+  /** Drops least recently used answers until `bytes` are freed (or none is left). */
+  evict(bytes: number): void {
+    const target = this.held - bytes;
+    for (const [k] of this.entries) {
+      if (this.held <= target) break;
+      this.remove(k);
+      this.counters.evictions++;
+    }
+  }
+
+  /** Drops every answer and leaves the memory budget (the route's cache is forgotten). */
+  release(): void {
+    this.entries.clear();
+    this.held = 0;
+    this.holder?.release();
+  }
 
   get size(): number {
     return this.entries.size;
@@ -105,6 +135,7 @@ export class RouteCache {
     // Copies: the frame may be a view into a socket read buffer.
     this.entries.set(key, { data: p.data ? p.data.slice() : null, metadata: p.metadata ? p.metadata.slice() : null, bytes, storedAt: this.clock() });
     this.held += bytes;
+    this.holder?.add(bytes);
     this.counters.stores++;
     for (const [k] of this.entries) {
       if (this.entries.size <= this.policy.maxEntries && this.held <= this.policy.maxBytes) break;
@@ -132,6 +163,7 @@ export class RouteCache {
     if (!e) return;
     this.entries.delete(key);
     this.held -= e.bytes;
+    this.holder?.add(-e.bytes);
   }
 }
 
@@ -152,18 +184,25 @@ export class ResponseCaches {
   /**
    * @param maxRoutes route caches kept at most (default 10,000, the bound of
    *   the other per-route records); beyond, the oldest is dropped.
+   * @param memory the gateway's memory budget, charged with every cached
+   *   byte and reclaiming them first when tight; none: bounded per route only.
    */
   constructor(
     private readonly maxRoutes = 10_000,
     private readonly clock: Clock = systemClock,
+    private readonly memory?: MemoryBudget,
   ) {}
 
   /** The cache of `route` under `policy`. */
   for(route: string, policy: CachePolicy): RouteCache {
     let c = this.routes.get(route);
     if (!c) {
-      if (this.routes.size >= this.maxRoutes) this.routes.delete(this.routes.keys().next().value!);
-      c = new RouteCache(route, policy, this.clock);
+      if (this.routes.size >= this.maxRoutes) {
+        const oldest = this.routes.keys().next().value!;
+        this.routes.get(oldest)?.release();
+        this.routes.delete(oldest);
+      }
+      c = new RouteCache(route, policy, this.clock, this.memory);
       this.routes.set(route, c);
     }
     return c;

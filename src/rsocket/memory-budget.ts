@@ -13,13 +13,18 @@
  * by its own callback, until the total is back under the limit. Only that
  * check scans the holders, and only holders that hold bytes are scanned.
  *
+ * Some holders keep bytes nobody is waiting on (the response cache): they
+ * count like the rest, but they give bytes back first, by `reclaim`, before
+ * anything live is shed, and they do not count towards `pressure` (a full
+ * cache must not pause prefetch for live streams).
+ *
  * Isomorphic: no Node modules.
  */
 
 /** What a holder keeps: the `kind` label of `sluice_memory_shed_total` and `sluice_memory_used_bytes`. */
-export type MemoryKind = 'reassembly' | 'prefetch' | 'outbound' | 'http';
+export type MemoryKind = 'reassembly' | 'prefetch' | 'outbound' | 'http' | 'cache';
 
-export const MEMORY_KINDS: readonly MemoryKind[] = ['reassembly', 'prefetch', 'outbound', 'http'];
+export const MEMORY_KINDS: readonly MemoryKind[] = ['reassembly', 'prefetch', 'outbound', 'http', 'cache'];
 
 export interface MemoryHolder {
   readonly kind: MemoryKind;
@@ -42,6 +47,12 @@ export interface HolderOptions {
   shed(reason: string): void;
   /** Re-reads the size, for holders whose bytes shrink without a report. */
   refresh?(): number;
+  /**
+   * Gives back at least `bytes` if it can (less when it holds less),
+   * synchronously, reporting the new size. Holders with `reclaim` are asked
+   * before any holder is shed, and their bytes do not count in `pressure`.
+   */
+  reclaim?(bytes: number): void;
 }
 
 export interface MemoryBudgetOptions {
@@ -81,7 +92,9 @@ class Holder implements MemoryHolder {
 export class MemoryBudget {
   /** Bytes reported by every holder, now. */
   used = 0;
-  private readonly byKind: Record<MemoryKind, number> = { reassembly: 0, prefetch: 0, outbound: 0, http: 0 };
+  private readonly byKind: Record<MemoryKind, number> = { reassembly: 0, prefetch: 0, outbound: 0, http: 0, cache: 0 };
+  /** Bytes of holders that can give them back on demand (`reclaim`). */
+  private reclaimable = 0;
   /** Holders holding at least one byte: the only ones a shed must look at. */
   private readonly holding = new Set<Holder>();
   private checkPending = false;
@@ -104,9 +117,9 @@ export class MemoryBudget {
     return this.byKind[kind];
   }
 
-  /** Fraction of the limit in use (0 with an infinite limit). */
+  /** Fraction of the limit in use by what cannot be reclaimed (0 with an infinite limit). */
   get pressure(): number {
-    return this.limitBytes === Infinity ? 0 : this.used / Math.max(1, this.limitBytes);
+    return this.limitBytes === Infinity ? 0 : (this.used - this.reclaimable) / Math.max(1, this.limitBytes);
   }
 
   /** A new holder, holding nothing yet. */
@@ -118,6 +131,7 @@ export class MemoryBudget {
   account(holder: Holder, delta: number): void {
     this.used += delta;
     this.byKind[holder.kind] += delta;
+    if (holder.options.reclaim) this.reclaimable += delta;
     if (holder.bytes > 0) this.holding.add(holder);
     else this.holding.delete(holder);
     if (this.used > this.limitBytes && !this.checkPending) {
@@ -131,6 +145,7 @@ export class MemoryBudget {
     this.checkPending = false;
     if (this.used <= this.limitBytes) return;
     for (const h of [...this.holding]) if (h.options.refresh) h.set(h.options.refresh());
+    this.reclaim();
     // Each round sheds one holder, so the loop ends after at most as many rounds as holders.
     for (let rounds = this.holding.size; this.used > this.limitBytes && rounds > 0; rounds--) {
       let biggest: Holder | undefined;
@@ -144,11 +159,24 @@ export class MemoryBudget {
       this.options.onShed?.(kind, bytes);
     }
   }
+
+  /** Asks reclaimable holders, biggest first, for the bytes over the limit; each is asked once. */
+  private reclaim(): void {
+    const asked = new Set<Holder>();
+    while (this.used > this.limitBytes) {
+      let biggest: Holder | undefined;
+      for (const h of this.holding) if (h.options.reclaim && !asked.has(h) && (!biggest || h.bytes > biggest.bytes)) biggest = h;
+      if (!biggest) return;
+      asked.add(biggest);
+      biggest.options.reclaim!(this.used - this.limitBytes);
+    }
+  }
 }
 
 function describe(kind: MemoryKind): string {
   if (kind === 'outbound') return "connection's unread outbound bytes";
   if (kind === 'reassembly') return "connection's unfinished fragmented payloads";
   if (kind === 'http') return 'HTTP request body being read';
+  if (kind === 'cache') return "route's cached answers";
   return "stream's items held ahead of its consumer's demand";
 }

@@ -135,4 +135,46 @@ describe('response cache', () => {
     expect(await get(bob)).toEqual({ body: { n: 2 }, cache: 'hit' });
     expect(calls).toBe(2);
   });
+
+  it('charges cached answers to the memory budget and gives them back before shedding a live stream', async () => {
+    const limit = 1024 * 1024;
+    const gw = await h.gateway({
+      limits: { memoryBudgetBytes: limit },
+      policies: { defaults: {}, routes: { 'big.get': { idempotent: true, cache: { ttlMs: 600_000, maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 } } } },
+    });
+    await h.service({ url: gw.url, service: 'big', instance: 'big-1', routes: { 'big.get': { requestResponse: (d: { k: number }) => ({ k: d.k, pad: 'x'.repeat(60_000) }) } } });
+    await h.service({ url: gw.url, service: 'bench', instance: 'bench-1' });
+    const client = await h.client(gw.url);
+    const KINDS = ['prefetch', 'outbound', 'reassembly', 'http', 'cache'];
+    const memory = async () => {
+      const text = await metricsText(gw);
+      const by = Object.fromEntries(KINDS.map((kind) => [kind, metricValue(text, 'sluice_memory_used_bytes', { kind }) ?? 0])) as Record<string, number>;
+      return { cache: by.cache!, prefetch: by.prefetch!, total: Object.values(by).reduce((a, b) => a + b, 0), text };
+    };
+    // 30 answers of 60 kB: more than the whole budget.
+    for (let k = 0; k < 30; k++) await client.requestResponse('big.get', { k });
+    const full = await memory();
+    expect(full.cache).toBeGreaterThan(limit / 2);
+    expect(full.total).toBeLessThanOrEqual(limit);
+    expect(metricValue(full.text, 'sluice_cache_evictions_total', { route: 'big.get' })).toBeGreaterThan(0);
+
+    // A live stream whose consumer asked for one item: the gateway holds the next one (200 kB) for it.
+    const conn = await h.raw(gw.url);
+    const rec = recorder();
+    const stream = conn.requestStream(jsonPayload('bench.source', { count: 5, size: 200_000 }), 1, rec.handler);
+    await rec.received(1);
+    const held = await eventually(async () => {
+      const m = await memory();
+      return m.prefetch > 0 && m;
+    }, 'an item held ahead of demand');
+    // The cache made room, giving back its least recently used answers, not all of them; the stream was not shed.
+    expect(held.cache).toBeLessThan(full.cache);
+    expect(held.cache).toBeGreaterThan(full.cache - 2 * 200_000);
+    expect(held.total).toBeLessThanOrEqual(limit);
+    stream.request(4);
+    expect(await rec.ended).toEqual({});
+    expect(rec.items).toHaveLength(5);
+    const text = (await memory()).text;
+    for (const kind of KINDS) expect(metricValue(text, 'sluice_memory_shed_total', { kind })).toBe(0);
+  });
 });

@@ -97,6 +97,33 @@ describe('MemoryBudget', () => {
     expect(b.used).toBe(10);
   });
 
+  it('asks reclaimable holders (cached answers) for the bytes over the limit before shedding anything live; they do not count as pressure', () => {
+    const { b, shed, runChecks } = budget(1000);
+    let asked = 0;
+    const cache = b.holder('cache', {
+      reclaim: (bytes) => {
+        asked = bytes;
+        cache.add(-Math.min(bytes, cache.bytes));
+      },
+      shed: () => expect.unreachable(),
+    });
+    cache.set(700);
+    expect(b.pressure).toBe(0);
+    const live = b.holder('prefetch', { shed: () => expect.unreachable() });
+    live.set(500);
+    expect(b.pressure).toBe(0.5);
+    runChecks();
+    expect(asked).toBe(200);
+    expect([b.used, b.usedBy('cache'), b.usedBy('prefetch')]).toEqual([1000, 500, 500]);
+    expect(shed).toEqual([]);
+    // When the cache has given all it had and the total is still over, live holders are shed as before.
+    const more = b.holder('outbound', { shed: () => more.set(0) });
+    more.set(900);
+    runChecks();
+    expect(b.usedBy('cache')).toBe(0);
+    expect(shed).toEqual([['outbound', 900]]);
+  });
+
   it('refuses a negative or NaN limit', () => {
     expect(() => new MemoryBudget(-1)).toThrow(RangeError);
     expect(() => new MemoryBudget(NaN)).toThrow(RangeError);

@@ -6,6 +6,7 @@ import { compilePolicies } from '../../src/policy/policy-config.js';
 import { encodePayloadFrame } from '../../src/protocol/codec.js';
 import { Flags, FrameType } from '../../src/protocol/frames.js';
 import { MimeTypes, decodeComposite, encodeComposite } from '../../src/protocol/metadata.js';
+import { MemoryBudget } from '../../src/rsocket/memory-budget.js';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -103,5 +104,27 @@ describe('cache policy', () => {
     expect(() => compilePolicies({ routes: { 'a.b': { cache: { ttlMs: 5, maxBytes: 10 } } } })).toThrow(/cache.maxBytes/);
     expect(() => compilePolicies({ routes: { 'a.b': { cache: { ttlMs: 5, size: 1 } } } })).toThrow(/unknown key/);
     expect(() => compilePolicies({ routes: { 'a.b': { idempotent: false, cache: { ttlMs: 5 } } } })).toThrow(/not idempotent/);
+  });
+
+  it('charges cached bytes to the memory budget, gives the least recently used back when asked, and releases a forgotten route', () => {
+    const checks: Array<() => void> = [];
+    const memory = new MemoryBudget(1_000_000, { schedule: (fn) => checks.push(fn) });
+    const caches = new ResponseCaches(1, () => 0, memory);
+    const policy = { ttlMs: 1000, staleIfErrorMs: 0, maxEntries: 100, maxBytes: 1 << 20 };
+    const c = caches.for('r', policy);
+    const answer = { data: new Uint8Array(936), metadata: null };
+    for (const k of ['a', 'b', 'c']) c.store(k.repeat(64), answer);
+    expect(memory.usedBy('cache')).toBe(3000);
+    expect(memory.usedBy('cache')).toBe(c.bytes);
+    c.fresh('a'.repeat(64)); // a is now the most recent: b goes first
+    c.evict(1500);
+    expect(c.size).toBe(1);
+    expect(c.fresh('a'.repeat(64))).toBeDefined();
+    expect(memory.usedBy('cache')).toBe(1000);
+    expect(c.counters.evictions).toBe(2);
+    // Only one route cache is kept: the next route's replaces it, and its bytes leave the budget.
+    caches.for('s', policy).store('x'.repeat(64), answer);
+    expect(memory.usedBy('cache')).toBe(1000);
+    expect(memory.used).toBe(1000);
   });
 });
