@@ -35,6 +35,12 @@ export const ErrorCodes = {
   OVERLOADED: WireCode.REJECTED,
   /** The route's circuit breaker is open; the call was not attempted. */
   CIRCUIT_OPEN: WireCode.REJECTED,
+  /**
+   * The caller asked to resume a stream from a position (an SSE
+   * `Last-Event-ID`) on a route that cannot resume: nothing was started; the
+   * caller may start the stream again from the beginning, knowingly.
+   */
+  RESUME_UNSUPPORTED: WireCode.REJECTED,
   /** The caller's grant does not allow this route (call, registration or a gateway route); the message names the route. */
   PERMISSION_DENIED: WireCode.REJECTED,
   /** The request or its metadata is invalid; the message names the field. */

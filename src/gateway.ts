@@ -138,6 +138,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
           authenticate: (token, remote) => auth.authenticateToken(token, remote, () => identityOf(token === undefined ? [] : [bearerEntry(token)], remote)),
           identityOf: (principal, token, remote) => (auth.enabled ? principal.id : identityOf(token === undefined ? [] : [bearerEntry(token)], remote)),
           cachePolicy: (route) => policies.table.for(route).cache,
+          resumable: (route) => policies.table.for(route).resumable,
           tokens: httpTokens,
           memory,
           log: log.child({ component: 'http' }),

@@ -26,6 +26,7 @@ import type { CachePolicy } from '../policy/policy-config.js';
 import { readCacheMark } from '../policy/response-cache.js';
 import { MimeTypes, encodeComposite, encodeRoutes, type MetadataEntry } from '../protocol/metadata.js';
 import { parseTraceparent, traceContextEntry } from '../protocol/trace-context.js';
+import { parsePosition, resumeAfterEntry } from '../protocol/resume-after.js';
 import type { Payload } from '../protocol/frames.js';
 import { deadlineEntry } from '../resilience/deadline.js';
 import { setLongTimeout } from '../resilience/long-timeout.js';
@@ -64,6 +65,8 @@ export interface HttpBridgeDependencies {
   identityOf(principal: Principal, token: string | undefined, remoteAddress: string): string;
   /** The cache policy of a route, for Cache-Control. */
   cachePolicy(route: string): CachePolicy | null;
+  /** Whether a route's streams resume from a position (its policy's `resumable`), for `Last-Event-ID`. */
+  resumable(route: string): boolean;
   /** Verified tokens remembered between requests (auth on); without it every request verifies its token. */
   readonly tokens?: TokenCache<Access> | undefined;
   readonly memory?: MemoryBudget;
@@ -84,14 +87,15 @@ export function createHttpBridge(deps: HttpBridgeDependencies, options: HttpBrid
   const answered = deps.metrics
     ? new client.Counter({ name: 'sluice_http_requests_total', help: 'HTTP bridge requests by endpoint (routes, streams) and status', labelNames: ['endpoint', 'status'], registers: [deps.metrics] })
     : undefined;
-  if (deps.metrics && deps.tokens) {
+  if (deps.metrics) {
+    // Registered with auth off too (then 0), so every gateway exports the same families.
     const tokens = deps.tokens;
     new client.Gauge({
       name: 'sluice_http_token_cache_entries',
       help: 'Verified bearer tokens the HTTP bridge remembers (bounded by http.tokenCacheEntries)',
       registers: [deps.metrics],
       collect() {
-        this.set(tokens.size);
+        this.set(tokens?.size ?? 0);
       },
     });
     new client.Counter({
@@ -101,8 +105,8 @@ export function createHttpBridge(deps: HttpBridgeDependencies, options: HttpBrid
       registers: [deps.metrics],
       collect() {
         this.reset();
-        this.inc({ result: 'hit' }, tokens.hits);
-        this.inc({ result: 'miss' }, tokens.misses);
+        this.inc({ result: 'hit' }, tokens?.hits ?? 0);
+        this.inc({ result: 'miss' }, tokens?.misses ?? 0);
       },
     });
   }
@@ -164,6 +168,11 @@ export function createHttpBridge(deps: HttpBridgeDependencies, options: HttpBrid
       // Before anything about the route: a caller learns nothing of routes it may not call.
       deps.forwarder.checkCall(access, route);
       const deadline = deadlineOf(req);
+      const resumeAfter = sse ? lastEventIdOf(req) : undefined;
+      // Never a silent restart: a caller that names a position either resumes from it or is told it cannot.
+      if (resumeAfter !== undefined && !deps.resumable(route)) {
+        throw new SluiceError('RESUME_UNSUPPORTED', `route '${route}' cannot resume a stream from a position (Last-Event-ID ${resumeAfter}); reconnect without Last-Event-ID to start from the beginning`);
+      }
       if (!sse && method === 'GET' && deps.forwarder.idempotent(route) === false) {
         throw Object.assign(new SluiceError('INVALID_ARGUMENT', `route '${route}' is not idempotent; GET serves idempotent routes only, call it with POST`), { httpStatus: 405 });
       }
@@ -171,6 +180,7 @@ export function createHttpBridge(deps: HttpBridgeDependencies, options: HttpBrid
       if (data && data.length > options.maxPayloadSize) throw new SluiceError('PAYLOAD_TOO_LARGE', `the request is ${data.length} bytes; limits.maxPayloadSize is ${options.maxPayloadSize}`);
       const entries: MetadataEntry[] = [{ mimeType: MimeTypes.ROUTING, content: encodeRoutes(route) }];
       if (deadline !== undefined) entries.push(deadlineEntry(deadline));
+      if (resumeAfter !== undefined) entries.push(resumeAfterEntry(resumeAfter));
       // W3C trace context from the standard headers; a malformed one is ignored (a new trace starts), as the spec says.
       const traceparent = req.headers.traceparent;
       if (typeof traceparent === 'string' && parseTraceparent(traceparent)) {
@@ -180,7 +190,7 @@ export function createHttpBridge(deps: HttpBridgeDependencies, options: HttpBrid
       const payload: Payload = { data, metadata: encodeComposite(entries) };
       const origin: RequestOrigin = { log: deps.log, remoteAddress: `${remote}:${req.socket.remotePort ?? 0}`, access, identity: deps.identityOf(principal, token, remote) };
       if (res.destroyed) return;
-      if (sse) streamEvents(res, route, origin, payload, principal);
+      if (sse) streamEvents(res, route, origin, payload, principal, resumeAfter);
       else respond(req, res, route, origin, payload, method === 'GET');
     } catch (err) {
       const e = SluiceError.from(err);
@@ -235,9 +245,10 @@ export function createHttpBridge(deps: HttpBridgeDependencies, options: HttpBrid
     exchange.attach(deps.forwarder.request(origin, 'response', payload, exchange.stream));
   };
 
-  const streamEvents = (res: ServerResponse, route: string, origin: RequestOrigin, payload: Payload, principal: Principal): void => {
+  const streamEvents = (res: ServerResponse, route: string, origin: RequestOrigin, payload: Payload, principal: Principal, resumeAfter: number | undefined): void => {
     // The writer asks the exchange for demand, and the exchange hands the writer its signals.
-    const writer: EventStreamWriter = new EventStreamWriter(res, { window: options.sseWindow, heartbeatMs: options.sseHeartbeatMs }, (n) => exchange.request(n));
+    const writerOptions = { window: options.sseWindow, heartbeatMs: options.sseHeartbeatMs, ...(resumeAfter !== undefined ? { resumeAfter } : {}) };
+    const writer: EventStreamWriter = new EventStreamWriter(res, writerOptions, (n) => exchange.request(n));
     const exchange = new HttpExchange('stream', res, {
       next: (p) => writer.next(p),
       complete: () => writer.complete(),
@@ -286,6 +297,16 @@ function deadlineOf(req: IncomingMessage): number | undefined {
     throw new SluiceError('INVALID_ARGUMENT', `${DEADLINE_HEADER} must be a whole number of milliseconds from 1 to 4294967295, got '${String(v).slice(0, 32)}'`);
   }
   return Number(v);
+}
+
+/** The Last-Event-ID header as a position, undefined without one. Throws INVALID_ARGUMENT when it is not one of our event ids. */
+function lastEventIdOf(req: IncomingMessage): number | undefined {
+  const h = req.headers['last-event-id'];
+  if (h === undefined) return undefined;
+  const v = (Array.isArray(h) ? h[0] : h) ?? '';
+  const position = parsePosition(v.trim());
+  if (position === undefined) throw new SluiceError('INVALID_ARGUMENT', `Last-Event-ID must be an event id this bridge sent (a whole number), got '${v.slice(0, 32)}'`);
+  return position;
 }
 
 /** A POST body: JSON (checked to parse), or null when empty. */

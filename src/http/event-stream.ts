@@ -6,6 +6,10 @@
  * its producer after at most the window (plus what the socket buffers), and
  * resumes it when it reads again. Heartbeat comments keep idle proxies from
  * closing the stream, and are skipped while the socket is congested.
+ *
+ * Each event's `id` is its position in the stream: 1, 2, 3..., or, when the
+ * caller resumed with `Last-Event-ID: N`, N + 1, N + 2... So a caller that
+ * reconnects names the last position it saw (docs/protocol.md, HTTP bridge).
  */
 import type { ServerResponse } from 'node:http';
 import type { SluiceError } from '../errors.js';
@@ -17,6 +21,8 @@ export interface EventStreamOptions {
   window: number;
   /** Interval of heartbeat comments, in ms. */
   heartbeatMs: number;
+  /** The position the stream resumes after (`Last-Event-ID`): events are numbered from it plus one. Default 0. */
+  resumeAfter?: number;
 }
 
 /** Writes one stream's signals as SSE; `request(n)` is how demand leaves it. */
@@ -24,6 +30,8 @@ export class EventStreamWriter {
   private started = false;
   private ended = false;
   private sent = 0;
+  /** The id of the last event written: the stream's position. */
+  private position: number;
   /** Items written since demand was last topped up. */
   private unrequested = 0;
   private waitingForDrain = false;
@@ -33,13 +41,16 @@ export class EventStreamWriter {
     private readonly res: ServerResponse,
     private readonly options: EventStreamOptions,
     private readonly request: (n: number) => void,
-  ) {}
+  ) {
+    this.position = options.resumeAfter ?? 0;
+  }
 
   /** Sends the headers now unless a signal already answered the request. */
   start(): void {
     if (this.started || this.ended) return;
     this.started = true;
-    this.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
+    const resumed = this.options.resumeAfter !== undefined ? { 'sluice-resumed-after': String(this.options.resumeAfter) } : {};
+    this.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', ...resumed });
     this.res.flushHeaders();
     this.heartbeat = setInterval(() => {
       if (!this.res.writableNeedDrain) this.res.write(': keep-alive\n\n');
@@ -51,8 +62,9 @@ export class EventStreamWriter {
     if (this.ended) return;
     this.start();
     this.sent++;
+    this.position++;
     const text = payload.data ? new TextDecoder().decode(payload.data) : 'null';
-    const ok = this.res.write(`id: ${this.sent}\n${text.split(/\r\n|\r|\n/).map((l) => `data: ${l}`).join('\n')}\n\n`);
+    const ok = this.res.write(`id: ${this.position}\n${text.split(/\r\n|\r|\n/).map((l) => `data: ${l}`).join('\n')}\n\n`);
     this.unrequested++;
     if (!ok) {
       if (!this.waitingForDrain) {

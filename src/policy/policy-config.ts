@@ -135,6 +135,13 @@ export interface RoutePolicy {
   deadLetter: boolean;
   /** Cached answers (request-response on idempotent routes only). null: nothing cached. */
   cache: CachePolicy | null;
+  /**
+   * The route's streams can resume from a position: its service reads the
+   * `resume-after` entry (`ctx.resumeAfter`) and sends the items after it,
+   * numbered as before. An SSE caller reconnecting with `Last-Event-ID` then
+   * resumes; on other routes it is refused with RESUME_UNSUPPORTED. Default false.
+   */
+  resumable: boolean;
   durable: DurablePolicy;
 }
 
@@ -175,6 +182,7 @@ export const defaultRoutePolicy: RoutePolicy = {
   fallback: null,
   deadLetter: false,
   cache: null,
+  resumable: false,
   durable: {
     enabled: false,
     delivery: 'channel',
@@ -230,6 +238,7 @@ const RULES: Record<string, Rule> = {
   idempotent: bool,
   fallback: { kind: 'route' },
   deadLetter: bool,
+  resumable: bool,
   'durable.enabled': bool,
   'durable.delivery': { kind: 'oneOf', values: ['channel', 'response'] },
   'durable.maxDeliveries': int(1, 1_000),

@@ -37,6 +37,14 @@ export interface StreamContext extends RequestContext {
   readonly requested: number;
   /** Items sent so far. */
   readonly emitted: number;
+  /**
+   * The position the requester resumes after (its `resume-after` entry: an
+   * SSE caller's `Last-Event-ID` on a route whose gateway policy says
+   * `resumable`), or undefined from the beginning. A resumable route sends
+   * the items after the Nth of its sequence, so the caller's next event id
+   * is N + 1; see docs/protocol.md.
+   */
+  readonly resumeAfter: number | undefined;
 }
 
 /**

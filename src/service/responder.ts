@@ -22,6 +22,7 @@ import type { Logger } from '../observability/log.js';
 import { readDeadline } from '../resilience/deadline.js';
 import { isJsonMime, readStreamMime } from '../protocol/stream-mime.js';
 import { readTraceContext, type TraceContext } from '../protocol/trace-context.js';
+import { readResumeAfter } from '../protocol/resume-after.js';
 import type { TraceSpan, Tracer } from '../observability/tracing.js';
 import { WaitClock, roundMs } from '../observability/wait-clock.js';
 import { setLongTimeout } from '../resilience/long-timeout.js';
@@ -263,6 +264,10 @@ class HandlerContext implements StreamContext {
 
   get requested(): number {
     return this.stream?.totalRequested ?? 0;
+  }
+
+  get resumeAfter(): number | undefined {
+    return readResumeAfter(this.metadata);
   }
 
   get trace(): TraceContext | undefined {

@@ -7,7 +7,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { SluiceError } from '../../src/errors.js';
-import type { RouteTable } from '../../src/service/handlers.js';
+import type { RouteTable, StreamContext } from '../../src/service/handlers.js';
 import { eventually, metricsText, metricValue, useHarness } from '../helpers/harness.js';
 import { mint, secretFile } from '../helpers/auth.js';
 
@@ -347,6 +347,56 @@ describe('HTTP bridge: Server-Sent Events', () => {
     reader.destroy();
     await eventually(() => aborted, 'the producer to see the cancel');
     await eventually(() => gw.metrics && metricsText(gw).then((t) => (metricValue(t, 'sluice_http_in_flight') ?? 1) === 0), 'the HTTP slot to be free');
+  });
+
+  it('events carry their position as id; Last-Event-ID resumes a resumable route after it, and is refused on others', async () => {
+    const gw = await h.gateway({ policies: { defaults: {}, routes: { 't.log': { resumable: true } } } });
+    const seen: (number | undefined)[] = [];
+    // An ordered log of 6 events: position k is event k, so the route can send the events after any position.
+    const log = (_d: unknown, ctx: StreamContext) =>
+      (async function* () {
+        seen.push(ctx.resumeAfter);
+        for (let k = (ctx.resumeAfter ?? 0) + 1; k <= 6; k++) yield { event: k };
+      })();
+    await h.service({ url: gw.url, service: 't', instance: 't1', routes: { 't.log': { requestStream: log }, 't.plain': { requestStream: log } } });
+    const ids = (text: string) => [...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+    const events = (text: string) => [...text.matchAll(/^data: \{"event":(\d+)\}$/gm)].map((m) => Number(m[1]));
+
+    const first = sse(`${httpUrl(gw.url)}/v1/streams/t.log`);
+    await first.ended;
+    expect(ids(first.text)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(events(first.text)).toEqual([1, 2, 3, 4, 5, 6]);
+
+    // The reader lost the connection after event 4: it reconnects naming it, and gets 5 and 6 with their ids.
+    const resumed = sse(`${httpUrl(gw.url)}/v1/streams/t.log`, { 'last-event-id': '4' });
+    const res = await resumed.opened;
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['sluice-resumed-after']).toBe('4');
+    await resumed.ended;
+    expect(ids(resumed.text)).toEqual([5, 6]);
+    expect(events(resumed.text)).toEqual([5, 6]);
+    expect(seen).toEqual([undefined, 4]);
+
+    // A route that cannot resume says so; it does not start again pretending to resume.
+    const plain = await fetch(`${httpUrl(gw.url)}/v1/streams/t.plain`, { headers: { 'last-event-id': '4' } });
+    expect(plain.status).toBe(409);
+    expect(await problem(plain)).toMatchObject({ code: 'RESUME_UNSUPPORTED', status: 409 });
+    expect(seen).toEqual([undefined, 4]);
+    const fresh = sse(`${httpUrl(gw.url)}/v1/streams/t.plain`);
+    await fresh.ended;
+    expect(ids(fresh.text)).toEqual([1, 2, 3, 4, 5, 6]);
+
+    const bad = await fetch(`${httpUrl(gw.url)}/v1/streams/t.log`, { headers: { 'last-event-id': 'abc' } });
+    expect(bad.status).toBe(400);
+    expect((await problem(bad)).code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('Last-Event-ID on a route the caller may not call is refused for the grant, saying nothing of the route', async () => {
+    const gw = await h.gateway({ auth: { secretFile: await secretFile(h) }, policies: { defaults: {}, routes: { 't.log': { resumable: true } } } });
+    const token = await mint('nosy', { call: ['other.*'] });
+    const res = await fetch(`${httpUrl(gw.url)}/v1/streams/t.log`, { headers: { authorization: `Bearer ${token}`, 'last-event-id': '3' } });
+    expect(res.status).toBe(403);
+    expect((await problem(res)).code).toBe('PERMISSION_DENIED');
   });
 
   it('a refusal before the first event is a problem with its status', async () => {
