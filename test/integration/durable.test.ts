@@ -199,6 +199,24 @@ describe.each<Backend>(['embedded', 'jetstream'])('durable routes (%s backend)',
     expect(decodeJson(Buffer.from(letters[0]!.data, 'base64'))).toEqual({ n: 1 });
   });
 
+  it('redelivers a command its instance neither acknowledges nor fails within ackTimeoutMs', async () => {
+    const gw = await durableGateway({ 'jobs.slow': { durable: { enabled: true, delivery: 'response', ackTimeoutMs: 200, backoffInitialMs: 0, backoffMaxMs: 0 } } });
+    let calls = 0;
+    await h.service({
+      url: gw.url,
+      service: 'jobs',
+      instance: 'jobs-1',
+      // The first delivery is never answered: without the ack timeout it would be held for ever.
+      routes: { 'jobs.slow': { requestResponse: () => (++calls === 1 ? new Promise(() => {}) : { ok: true }) } },
+    });
+    const client = await h.client(gw.url);
+    await client.requestResponse('jobs.slow', { n: 1 });
+    await eventually(async () => metricValue(await metricsText(gw), 'sluice_durable_delivered_total', { route: 'jobs.slow' }) === 1, 'delivered after the timeout');
+    expect(calls).toBe(2);
+    expect(metricValue(await metricsText(gw), 'sluice_durable_redeliveries_total', { route: 'jobs.slow' })).toBe(1);
+    await depthIs(gw, 'jobs.slow', 0);
+  });
+
   it('deduplicates by idempotency key: the repeat is acknowledged with the first id and delivered once', async () => {
     const gw = await durableGateway({ 'jobs.once': { durable: { enabled: true, delivery: 'response' } } });
     const client = await h.client(gw.url);
