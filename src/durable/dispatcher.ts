@@ -38,9 +38,9 @@ export interface DurableCounters {
 }
 
 /** Pulls under way at once per route. */
-const MAX_PULLS = 4;
+const MAX_PULLS = 16;
 /** Smallest pull made while another is under way (smaller when the instances' whole room is). */
-const MIN_EXTRA_PULL = 32;
+const MIN_EXTRA_PULL = 16;
 /** Ms before pulling again after a pull failed. */
 const PULL_RETRY_MS = 1_000;
 
