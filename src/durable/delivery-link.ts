@@ -14,7 +14,11 @@
  *   an error fails it. Request-response has no request(n), so the demand is
  *   `maxInFlightPerInstance` calls at once.
  *
- * Both hold at most `maxInFlight` unacknowledged commands.
+ * Both hold at most `maxInFlight` unacknowledged commands, and fail a
+ * command the instance has not settled within the policy's `ackTimeoutMs`
+ * (`expire`, called by the dispatcher's one sweep timer): a channel is then
+ * ended (its replies are in order, so nothing behind the stuck command can be
+ * acknowledged), a request-response call cancelled.
  */
 import { SluiceError } from '../errors.js';
 import type { Connection } from '../rsocket/connection.js';
@@ -34,25 +38,46 @@ export interface DeliveryLink {
   /** Commands sent and not yet settled. */
   readonly inFlight: number;
   send(d: Delivery): void;
+  /** Fails the commands sent before `before` (epoch ms) and still unsettled: the instance took too long. */
+  expire(before: number, timeoutMs: number): void;
   /** The instance left: fail what is in flight; the link is not used again. */
   close(error: SluiceError): void;
 }
 
-export class ChannelLink implements DeliveryLink {
-  private stream: Stream | undefined;
-  private readonly unacked: Delivery[] = [];
-  /** The instance stopped taking commands on the open channel (it cancelled our half). */
-  private inputClosed = false;
-  private closed = false;
+/** What both links share: the instance's connection, their bound, whom they tell. */
+abstract class LinkBase {
+  protected closed = false;
 
   constructor(
-    private readonly conn: Connection,
-    private readonly maxInFlight: number,
-    private readonly events: LinkEvents,
+    protected readonly conn: Connection,
+    protected readonly maxInFlight: number,
+    protected readonly events: LinkEvents,
   ) {}
+}
+
+function ackTimeout(timeoutMs: number): SluiceError {
+  return new SluiceError('DEADLINE_EXCEEDED', `the instance did not acknowledge the durable command within ${timeoutMs} ms (durable.ackTimeoutMs)`);
+}
+
+interface Sent {
+  readonly d: Delivery;
+  /** Epoch ms it was sent. */
+  readonly at: number;
+}
+
+export class ChannelLink extends LinkBase implements DeliveryLink {
+  private stream: Stream | undefined;
+  private readonly unacked: Sent[] = [];
+  /** The instance stopped taking commands on the open channel (it cancelled our half). */
+  private inputClosed = false;
 
   get inFlight(): number {
     return this.unacked.length;
+  }
+
+  expire(before: number, timeoutMs: number): void {
+    const oldest = this.unacked[0];
+    if (oldest && oldest.at < before && this.stream) this.end(this.stream, ackTimeout(timeoutMs));
   }
 
   capacity(): number {
@@ -65,7 +90,7 @@ export class ChannelLink implements DeliveryLink {
   }
 
   send(d: Delivery): void {
-    this.unacked.push(d);
+    this.unacked.push({ d, at: Date.now() });
     if (!this.stream) {
       this.open(d);
       return;
@@ -87,7 +112,7 @@ export class ChannelLink implements DeliveryLink {
     // Replies are small and settled at once: grant one per command the link may hold.
     const s = this.conn.requestChannel(first.payload, this.maxInFlight, false, {
       onNext: () => {
-        const d = this.unacked.shift();
+        const d = this.unacked.shift()?.d;
         if (!d) {
           this.end(s, new SluiceError('INVALID_ARGUMENT', 'durable channel: a reply with no command waiting for it'));
           return;
@@ -118,22 +143,24 @@ export class ChannelLink implements DeliveryLink {
   }
 
   private failAll(error: SluiceError): void {
-    for (const d of this.unacked.splice(0)) this.events.failed(d, error);
+    for (const { d } of this.unacked.splice(0)) this.events.failed(d, error);
   }
 }
 
-export class ResponseLink implements DeliveryLink {
-  private readonly calls = new Map<Delivery, Stream>();
-  private closed = false;
-
-  constructor(
-    private readonly conn: Connection,
-    private readonly maxInFlight: number,
-    private readonly events: LinkEvents,
-  ) {}
+export class ResponseLink extends LinkBase implements DeliveryLink {
+  /** Calls under way in the order they were made: the oldest first. */
+  private readonly calls = new Map<Delivery, { stream: Stream; at: number; settle(error: SluiceError): void }>();
 
   get inFlight(): number {
     return this.calls.size;
+  }
+
+  expire(before: number, timeoutMs: number): void {
+    for (const c of this.calls.values()) {
+      if (c.at >= before) break;
+      if (!c.stream.closed) c.stream.cancel();
+      c.settle(ackTimeout(timeoutMs));
+    }
   }
 
   capacity(): number {
@@ -158,15 +185,15 @@ export class ResponseLink implements DeliveryLink {
       onRequest: () => {},
       onCancel: () => {},
     });
-    if (!settled) this.calls.set(d, s);
+    if (!settled) this.calls.set(d, { stream: s, at: Date.now(), settle });
   }
 
   close(error: SluiceError): void {
     if (this.closed) return;
     this.closed = true;
-    for (const [d, s] of [...this.calls]) {
+    for (const [d, c] of [...this.calls]) {
       this.calls.delete(d);
-      if (!s.closed) s.cancel();
+      if (!c.stream.closed) c.stream.cancel();
       this.events.failed(d, error);
     }
   }

@@ -37,10 +37,21 @@ export interface DurableCounters {
   deadLettered: number;
 }
 
+/** Pulls under way at once per route. */
+const MAX_PULLS = 16;
+/** Smallest pull made while another is under way (smaller when the instances' whole room is). */
+const MIN_EXTRA_PULL = 16;
+/** Ms before pulling again after a pull failed. */
+const PULL_RETRY_MS = 1_000;
+
 export class Dispatcher {
   private readonly links = new Map<Instance, DeliveryLink>();
-  private pulling: AbortController | undefined;
+  /** Pulls under way, each with the commands it may still hand over. */
+  private readonly pulls = new Set<{ ac: AbortController; left: number }>();
   private poked: (() => void) | undefined;
+  /** No new pull before this epoch ms (after a failed one). */
+  private pauseUntil = 0;
+  private readonly ackSweep: ReturnType<typeof setInterval>;
   private closed = false;
   private readonly done: Promise<void>;
 
@@ -52,6 +63,8 @@ export class Dispatcher {
     readonly counters: DurableCounters,
   ) {
     this.done = this.run();
+    this.ackSweep = setInterval(() => this.sweepAcks(), Math.max(25, Math.min(1_000, Math.floor(policy.ackTimeoutMs / 4))));
+    this.ackSweep.unref();
   }
 
   get route(): string {
@@ -63,6 +76,12 @@ export class Dispatcher {
     let n = 0;
     for (const l of this.links.values()) n += l.inFlight;
     return n;
+  }
+
+  /** Fails the deliveries unsettled for longer than `ackTimeoutMs`; one timer for the route. */
+  private sweepAcks(): void {
+    const before = Date.now() - this.policy.ackTimeoutMs;
+    for (const l of this.links.values()) l.expire(before, this.policy.ackTimeoutMs);
   }
 
   /** An instance serving the route joined. */
@@ -88,18 +107,20 @@ export class Dispatcher {
     if (!link) return;
     this.links.delete(instance);
     link.close(new SluiceError('UNAVAILABLE', `instance ${instance.service}/${instance.id} left with the command unacknowledged`));
-    // A pull sized for the old demand must not hand over commands with nowhere to go.
-    this.pulling?.abort();
+    // Pulls sized for the old demand must not hand over commands with nowhere to go.
+    for (const p of this.pulls) p.ac.abort();
     this.poke();
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    this.pulling?.abort();
+    clearInterval(this.ackSweep);
+    for (const p of this.pulls) p.ac.abort();
     this.poke();
     for (const link of this.links.values()) link.close(new SluiceError('UNAVAILABLE', 'gateway shutting down'));
     this.links.clear();
     await this.done;
+    while (this.pulls.size > 0) await new Promise<void>((resolve) => (this.poked = resolve));
   }
 
   private capacity(): number {
@@ -114,35 +135,74 @@ export class Dispatcher {
     p?.();
   }
 
+  /**
+   * Keeps pulls outstanding for the instances' free room. Each pull asks for
+   * what is free and not already asked for, so several can be under way (a
+   * JetStream fetch waits until its batch fills or expires; waiting for it
+   * before asking again would leave room unused for a round trip), while
+   * the commands asked for never exceed what the instances may be sent.
+   */
   private async run(): Promise<void> {
     while (!this.closed) {
-      const want = this.capacity();
-      if (want <= 0) {
-        await new Promise<void>((resolve) => (this.poked = resolve));
+      const free = this.capacity() - this.asked();
+      // A small pull while others are under way costs a round trip for little: wait for more room unless nothing is asked for.
+      const worth = this.pulls.size === 0 ? 1 : Math.min(MIN_EXTRA_PULL, Math.max(1, this.roomMax() >> 2));
+      if (free < worth || this.pulls.size >= MAX_PULLS || Date.now() < this.pauseUntil) {
+        await new Promise<void>((resolve) => {
+          this.poked = resolve;
+          const wait = this.pauseUntil - Date.now();
+          if (wait > 0 && free >= worth && this.pulls.size < MAX_PULLS) setTimeout(() => this.poke(), wait).unref();
+        });
         continue;
       }
-      const ac = new AbortController();
-      this.pulling = ac;
-      try {
-        await this.queue.pull(want, (d) => this.dispatch(d), ac.signal);
-      } catch (err) {
-        if (this.closed) break;
-        this.log.warn({ route: this.route, reason: (err as Error).message }, 'durable pull failed; retrying');
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, 1_000);
-          this.poked = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
-      } finally {
-        this.pulling = undefined;
-      }
+      this.startPull(free);
     }
+  }
+
+  private startPull(max: number): void {
+    const pull = { ac: new AbortController(), left: max };
+    this.pulls.add(pull);
+    this.queue
+      .pull(
+        max,
+        (d) => {
+          pull.left = Math.max(0, pull.left - 1);
+          this.dispatch(d);
+        },
+        pull.ac.signal,
+      )
+      .catch((err: unknown) => {
+        if (this.closed) return;
+        this.log.warn({ route: this.route, reason: (err as Error).message }, 'durable pull failed; retrying in 1 s');
+        this.pauseUntil = Date.now() + PULL_RETRY_MS;
+      })
+      .finally(() => {
+        this.pulls.delete(pull);
+        this.poke();
+      });
+  }
+
+  /** Commands asked of the queue and not handed over yet. */
+  private asked(): number {
+    let n = 0;
+    for (const p of this.pulls) n += p.left;
+    return n;
+  }
+
+  /** Room of every link together when nothing is in flight: the scale of a worthwhile pull. */
+  private roomMax(): number {
+    let n = 0;
+    for (const l of this.links.values()) n += l.capacity() + l.inFlight;
+    return n;
   }
 
   /** Sends one pulled command to the instance with the most room. */
   private dispatch(d: Delivery): void {
+    if (d.deliveries > this.policy.maxDeliveries) {
+      // Delivered its last time already with no verdict (the gateway went down meanwhile): dead-lettered, not delivered again.
+      this.failed(d, new SluiceError('POISON_MESSAGE', `delivered ${d.deliveries - 1} times (durable.maxDeliveries ${this.policy.maxDeliveries}) without an acknowledgement`), undefined);
+      return;
+    }
     if (d.deliveries > 1) this.counters.redeliveries++;
     let best: DeliveryLink | undefined;
     let room = 0;
@@ -161,14 +221,14 @@ export class Dispatcher {
     best.send(d);
   }
 
-  private failed(d: Delivery, error: SluiceError, instance: Instance): void {
+  private failed(d: Delivery, error: SluiceError, instance: Instance | undefined): void {
     if (this.closed && error.code === 'UNAVAILABLE') {
       d.nack(0);
       return;
     }
     if (d.deliveries < this.policy.maxDeliveries) {
       const delay = backoffDelay(d.deliveries - 1, { initialDelayMs: this.policy.backoffInitialMs, maxDelayMs: this.policy.backoffMaxMs, multiplier: 2 });
-      this.log.debug({ route: this.route, id: d.id, deliveries: d.deliveries, code: error.code, instance: instance.id, delayMs: delay }, 'durable command failed; redelivering');
+      this.log.debug({ route: this.route, id: d.id, deliveries: d.deliveries, code: error.code, instance: instance?.id, delayMs: delay }, 'durable command failed; redelivering');
       d.nack(delay);
       return;
     }

@@ -65,7 +65,7 @@ export class DurableRoutes {
     const policy = this.policies.for(route).durable;
     const counters: DurableCounters = { accepted: 0, duplicates: 0, refused: 0, delivered: 0, redeliveries: 0, deadLettered: 0 };
     const entry: OpenRoute = { route, dispatcher: undefined, counters, queue: Promise.resolve(undefined as unknown as DurableQueue) };
-    const queue = this.backend.open(route, { maxMessages: policy.maxMessages, maxBytes: policy.maxBytes, dedupeWindowMs: policy.dedupeWindowMs }).then((q) => {
+    const queue = this.backend.open(route, { maxMessages: policy.maxMessages, maxBytes: policy.maxBytes, dedupeWindowMs: policy.dedupeWindowMs, ackTimeoutMs: policy.ackTimeoutMs }).then((q) => {
       const d = new Dispatcher(q, policy, this.deadLetter, this.log.child({ durable: route }), counters);
       entry.dispatcher = d;
       if (this.closed) {

@@ -15,8 +15,10 @@
  * live command pinning the oldest segment is copied forward to the active
  * one first, so one slow command cannot hold the whole log.
  *
- * Delivery counts live in memory: after a restart every command starts again
- * from its first delivery.
+ * Delivery counts are persisted: a DELIVER record is fsync'd before each
+ * batch of deliveries goes out (one group commit per pull), so a restart,
+ * even after kill -9, resumes every command's count and a poison command
+ * cannot be delivered more than `maxDeliveries` times by restarting.
  */
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -65,7 +67,8 @@ export class EmbeddedQueue implements DurableQueue {
   private readonly keys = new Map<string, { id: string; at: number; synced: Promise<void> }>();
   private liveBytes = 0;
   private nextSeq = 1;
-  private wake: (() => void) | undefined;
+  /** Pulls waiting for a ready command (a dispatcher may have a few under way). */
+  private readonly waiting = new Set<() => void>();
   private readonly sweep: ReturnType<typeof setInterval>;
   private compacting = false;
   private closed = false;
@@ -89,6 +92,11 @@ export class EmbeddedQueue implements DurableQueue {
       if (record.type === RecordType.DONE) {
         const e = q.live.get(record.seq);
         if (e) q.drop(e);
+        continue;
+      }
+      if (record.type === RecordType.DELIVER) {
+        const e = q.live.get(record.seq);
+        if (e) e.deliveries = Math.max(e.deliveries, record.deliveries);
         continue;
       }
       const old = q.live.get(record.seq);
@@ -153,26 +161,39 @@ export class EmbeddedQueue implements DurableQueue {
       await new Promise<void>((resolve) => {
         const done = () => {
           signal.removeEventListener('abort', done);
-          if (this.wake === done) this.wake = undefined;
+          this.waiting.delete(done);
           resolve();
         };
-        this.wake = done;
+        this.waiting.add(done);
         signal.addEventListener('abort', done, { once: true });
       });
     }
-    let n = 0;
-    while (n < max && this.readyHead < this.ready.length && !signal.aborted) {
+    const taken: Entry[] = [];
+    while (taken.length < max && this.readyHead < this.ready.length && !signal.aborted) {
       const e = this.ready[this.readyHead++]!;
       if (this.live.get(e.seq) !== e || e.state !== 'ready') continue;
       e.state = 'inflight';
       e.deliveries++;
-      n++;
-      deliver(this.delivery(e));
+      taken.push(e);
     }
     if (this.readyHead > 1024 && this.readyHead * 2 > this.ready.length) {
       this.ready = this.ready.slice(this.readyHead);
       this.readyHead = 0;
     }
+    if (taken.length === 0) return;
+    // The counts reach the disk before the commands leave: a crash during their delivery cannot reset them.
+    let synced: Promise<void> = Promise.resolve();
+    for (const e of taken) synced = this.log.append({ type: RecordType.DELIVER, seq: e.seq, deliveries: e.deliveries }).synced;
+    try {
+      await synced;
+    } catch (err) {
+      for (const e of taken) {
+        e.deliveries--;
+        if (this.live.get(e.seq) === e && e.state === 'inflight') this.makeReady(e);
+      }
+      throw new SluiceError('INTERNAL', `durable route '${this.route}': delivery counts could not be persisted (${(err as Error).message})`, { cause: err });
+    }
+    for (const e of taken) if (this.live.get(e.seq) === e && e.state === 'inflight') deliver(this.delivery(e));
   }
 
   stats(): QueueStats {
@@ -190,7 +211,7 @@ export class EmbeddedQueue implements DurableQueue {
     this.closed = true;
     clearInterval(this.sweep);
     clearTimeout(this.delayTimer);
-    this.wake?.();
+    this.wakeAll();
     await this.log.close();
   }
 
@@ -201,7 +222,11 @@ export class EmbeddedQueue implements DurableQueue {
   private makeReady(e: Entry): void {
     e.state = 'ready';
     this.ready.push(e);
-    this.wake?.();
+    this.wakeAll();
+  }
+
+  private wakeAll(): void {
+    for (const w of [...this.waiting]) w();
   }
 
   private delivery(e: Entry): Delivery {
@@ -284,7 +309,12 @@ export class EmbeddedQueue implements DurableQueue {
       if ((this.segLive.get(oldest) ?? 0) > 0) {
         if (this.log.segments.length < RELOCATE_AFTER_SEGMENTS) return;
         const pinned = [...this.live.values()].filter((e) => e.segment === oldest);
-        const copies = pinned.map((e) => ({ e, ...this.log.append({ type: RecordType.PUT, seq: e.seq, enqueuedAt: e.enqueuedAt, key: e.key, payload: e.payload }) }));
+        const copies = pinned.map((e) => {
+          const put = this.log.append({ type: RecordType.PUT, seq: e.seq, enqueuedAt: e.enqueuedAt, key: e.key, payload: e.payload });
+          // The count travels with the copy: the segment being freed may hold the only DELIVER record.
+          const synced = e.deliveries > 0 ? this.log.append({ type: RecordType.DELIVER, seq: e.seq, deliveries: e.deliveries }).synced : put.synced;
+          return { e, segment: put.segment, synced };
+        });
         try {
           await Promise.all(copies.map((c) => c.synced));
         } catch {

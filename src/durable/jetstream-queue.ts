@@ -21,13 +21,14 @@
  * for none), the metadata, then the data. (Headers cost the gateway a parse
  * per message; the idempotency key is the only one, as `Nats-Msg-Id`.)
  */
-import { readFile } from 'node:fs/promises';
-import { connect, credsAuthenticator, nanos, tokenAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { nanos } from '@nats-io/transport-node';
 import type { Payload } from '../protocol/frames.js';
-import { AckPolicy, DiscardPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, DiscardPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type Consumer, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { SluiceError } from '../errors.js';
 import type { GatewayConfig } from '../config.js';
 import type { Logger } from '../observability/log.js';
+import { connectNats } from '../fleet/nats-connection.js';
+import { JetStreamPublisher } from './jetstream-publisher.js';
 import type { Appended, Delivery, DurableBackend, DurableCommand, DurableQueue, QueueLimits, QueueStats } from './queue.js';
 
 /** The durable consumer every gateway pulls from. */
@@ -43,6 +44,10 @@ const FETCH_EXPIRES_MS = 5_000;
 const MAX_ACK_PENDING = 10_000;
 /** Longest wait for a JetStream API answer or a publish acknowledgement, in ms. */
 const API_TIMEOUT_MS = 10_000;
+/** PubAcks the gateway awaits at once over all its durable routes; beyond, a command is refused OVERLOADED. */
+export const MAX_PENDING_PUBLISHES = 8_192;
+/** JetStream's ack wait exceeds the gateway's ack timeout by this much, in ms: it redelivers only what a gateway that went away held. */
+const ACK_WAIT_MARGIN_MS = 5_000;
 /** How stale the depth and age read from the server may be, in ms. */
 const STATS_TTL_MS = 1_000;
 
@@ -64,7 +69,7 @@ class JetStreamQueue implements DurableQueue {
   constructor(
     readonly route: string,
     private readonly stream: string,
-    private readonly js: JetStreamClient,
+    private readonly publisher: JetStreamPublisher,
     private readonly jsm: JetStreamManager,
     private readonly consumer: Consumer,
     private readonly subject: string,
@@ -72,14 +77,14 @@ class JetStreamQueue implements DurableQueue {
 
   async append(command: DurableCommand): Promise<Appended> {
     try {
-      const ack = await this.js.publish(this.subject, encodeBody(command.payload), command.key !== undefined ? { msgID: command.key } : undefined);
+      const ack = await this.publisher.publish(this.subject, encodeBody(command.payload), command.key);
       return { id: String(ack.seq), duplicate: ack.duplicate };
     } catch (err) {
-      const message = (err as Error).message;
-      if (/maximum (messages|bytes)/i.test(message)) {
+      const e = SluiceError.from(err);
+      if (e.code === 'OVERLOADED' && /maximum (messages|bytes)/i.test(e.message)) {
         throw new SluiceError('OVERLOADED', `durable route '${this.route}' holds its bound of commands (durable.maxMessages, durable.maxBytes); retry after 1000 ms`, { details: { retryAfterMs: 1_000 }, cause: err });
       }
-      throw new SluiceError('UNAVAILABLE', `durable route '${this.route}': JetStream did not persist the command (${message})`, { cause: err });
+      throw new SluiceError(e.code, `durable route '${this.route}': ${e.message}`, { cause: err, ...(e.details ? { details: e.details } : {}) });
     }
   }
 
@@ -148,18 +153,14 @@ function decodeBody(body: Uint8Array): Payload {
 
 /** Connects to NATS and returns the JetStream backend. Throws when no server answers. */
 export async function openJetStreamBackend(options: GatewayConfig['nats'], log: Logger): Promise<DurableBackend> {
-  const authenticator = options.credentialsFile
-    ? credsAuthenticator(new Uint8Array(await readFile(options.credentialsFile)))
-    : options.tokenFile
-      ? tokenAuthenticator((await readFile(options.tokenFile, 'utf8')).trim())
-      : undefined;
-  const nc: NatsConnection = await connect({ servers: options.servers, name: 'sluice-gateway', maxReconnectAttempts: -1, ...(authenticator ? { authenticator } : {}) });
+  const nc = await connectNats(options.servers, 'sluice-gateway', options);
   void (async () => {
     for await (const s of nc.status()) if (s.type === 'disconnect' || s.type === 'reconnect') log.warn({ nats: s.type, server: 'server' in s ? s.server : undefined }, 'NATS connection status');
   })();
   // JetStream API calls and publish acknowledgements wait this long: a cluster electing a leader takes seconds.
   const jsm = await jetstreamManager(nc, { timeout: API_TIMEOUT_MS });
   const js = jetstream(nc, { timeout: API_TIMEOUT_MS });
+  const publisher = new JetStreamPublisher(nc, { timeoutMs: API_TIMEOUT_MS, maxPending: MAX_PENDING_PUBLISHES });
   const queues: JetStreamQueue[] = [];
   return {
     name: 'jetstream',
@@ -183,9 +184,9 @@ export async function openJetStreamBackend(options: GatewayConfig['nats'], log: 
         if (!/already in use|exists/i.test((err as Error).message)) throw err;
         await jsm.streams.update(name, config);
       }
-      await jsm.consumers.add(name, { durable_name: CONSUMER, ack_policy: AckPolicy.Explicit, max_ack_pending: MAX_ACK_PENDING, ack_wait: nanos(30_000), max_deliver: -1 });
+      await jsm.consumers.add(name, { durable_name: CONSUMER, ack_policy: AckPolicy.Explicit, max_ack_pending: MAX_ACK_PENDING, ack_wait: nanos(limits.ackTimeoutMs + ACK_WAIT_MARGIN_MS), max_deliver: -1 });
       const consumer = await js.consumers.get(name, CONSUMER);
-      const q = new JetStreamQueue(route, name, js, jsm, consumer, subjectOf(options.streamPrefix, route));
+      const q = new JetStreamQueue(route, name, publisher, jsm, consumer, subjectOf(options.streamPrefix, route));
       queues.push(q);
       return q;
     },
@@ -199,6 +200,7 @@ export async function openJetStreamBackend(options: GatewayConfig['nats'], log: 
     },
     async close() {
       await Promise.all(queues.map((q) => q.close()));
+      publisher.close();
       await nc.drain().catch(() => nc.close());
     },
   };

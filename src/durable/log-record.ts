@@ -5,17 +5,22 @@
  *   u32 body length | u32 CRC-32 of the body | body
  *   body: u8 type, f64 seq, then for PUT: f64 enqueuedAt, u16 key length
  *         (0xffff: none), key (UTF-8), u32 data length (0xffffffff: null),
- *         data, u32 metadata length (likewise), metadata
+ *         data, u32 metadata length (likewise), metadata; for DELIVER:
+ *         u32 deliveries
  *
- * PUT stores a command; DONE marks it acked or dead-lettered.
+ * PUT stores a command; DELIVER records how many times it has been
+ * delivered (written before the delivery, so a restart resumes the count
+ * and `maxDeliveries` holds across crashes); DONE marks it acked or
+ * dead-lettered.
  */
 import type { Payload } from '../protocol/frames.js';
 
-export const RecordType = { PUT: 1, DONE: 2 } as const;
+export const RecordType = { PUT: 1, DONE: 2, DELIVER: 3 } as const;
 
 export type LogRecord =
   | { type: typeof RecordType.PUT; seq: number; enqueuedAt: number; key: string | undefined; payload: Payload }
-  | { type: typeof RecordType.DONE; seq: number };
+  | { type: typeof RecordType.DONE; seq: number }
+  | { type: typeof RecordType.DELIVER; seq: number; deliveries: number };
 
 const NONE16 = 0xffff;
 const NONE32 = 0xffffffff;
@@ -40,6 +45,7 @@ export function crc32(bytes: Uint8Array): number {
 export function encodeRecord(r: LogRecord): Buffer {
   let bodyLen = 1 + 8;
   let key: Buffer | undefined;
+  if (r.type === RecordType.DELIVER) bodyLen += 4;
   if (r.type === RecordType.PUT) {
     key = r.key === undefined ? undefined : Buffer.from(r.key, 'utf8');
     bodyLen += 8 + 2 + (key?.length ?? 0) + 4 + (r.payload.data?.length ?? 0) + 4 + (r.payload.metadata?.length ?? 0);
@@ -50,6 +56,7 @@ export function encodeRecord(r: LogRecord): Buffer {
   buf[o++] = r.type;
   buf.writeDoubleBE(r.seq, o);
   o += 8;
+  if (r.type === RecordType.DELIVER) buf.writeUInt32BE(r.deliveries, o);
   if (r.type === RecordType.PUT) {
     buf.writeDoubleBE(r.enqueuedAt, o);
     o += 8;
@@ -95,6 +102,7 @@ function decodeBody(b: Buffer): LogRecord | undefined {
   const type = b[0];
   const seq = b.readDoubleBE(1);
   if (type === RecordType.DONE) return b.length === 9 ? { type, seq } : undefined;
+  if (type === RecordType.DELIVER) return b.length === 13 ? { type, seq, deliveries: b.readUInt32BE(9) } : undefined;
   if (type !== RecordType.PUT || b.length < 27) return undefined;
   let o = 9;
   const enqueuedAt = b.readDoubleBE(o);

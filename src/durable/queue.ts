@@ -69,6 +69,8 @@ export interface QueueLimits {
   maxBytes: number;
   /** A repeated idempotency key within this many ms is a duplicate. */
   dedupeWindowMs: number;
+  /** The gateway fails a delivery unsettled this long (`durable.ackTimeoutMs`); a backend that redelivers by itself (JetStream's ack wait) waits longer, so only a gateway gone triggers it. */
+  ackTimeoutMs: number;
 }
 
 /** Opens the queue of one durable route (the backend's factory). */

@@ -117,6 +117,8 @@ export interface DurablePolicy {
   maxBytes: number;
   /** Commands one instance holds unacknowledged at most, whatever it requested. Default 256. */
   maxInFlightPerInstance: number;
+  /** A delivered command neither acknowledged nor failed by its instance within this many ms fails DEADLINE_EXCEEDED and is redelivered (counting as a delivery). Default 30 s, 100 ms to 1 h. */
+  ackTimeoutMs: number;
 }
 
 export interface RoutePolicy {
@@ -193,6 +195,7 @@ export const defaultRoutePolicy: RoutePolicy = {
     maxMessages: 100_000,
     maxBytes: 64 * 1024 * 1024,
     maxInFlightPerInstance: 256,
+    ackTimeoutMs: 30_000,
   },
 };
 
@@ -248,6 +251,7 @@ const RULES: Record<string, Rule> = {
   'durable.maxMessages': int(1, 100_000_000),
   'durable.maxBytes': int(1024, 1024 * 1024 * 1024 * 1024),
   'durable.maxInFlightPerInstance': int(1, 65_536),
+  'durable.ackTimeoutMs': int(100, 3_600_000),
 };
 const GROUP_KEYS: Record<string, string[]> = {
   retry: Object.keys(defaultRoutePolicy.retry),

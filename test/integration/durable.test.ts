@@ -199,6 +199,57 @@ describe.each<Backend>(['embedded', 'jetstream'])('durable routes (%s backend)',
     expect(decodeJson(Buffer.from(letters[0]!.data, 'base64'))).toEqual({ n: 1 });
   });
 
+  it('redelivers a command its instance neither acknowledges nor fails within ackTimeoutMs', async () => {
+    const gw = await durableGateway({ 'jobs.slow': { durable: { enabled: true, delivery: 'response', ackTimeoutMs: 200, backoffInitialMs: 0, backoffMaxMs: 0 } } });
+    let calls = 0;
+    await h.service({
+      url: gw.url,
+      service: 'jobs',
+      instance: 'jobs-1',
+      // The first delivery is never answered: without the ack timeout it would be held for ever.
+      routes: { 'jobs.slow': { requestResponse: () => (++calls === 1 ? new Promise(() => {}) : { ok: true }) } },
+    });
+    const client = await h.client(gw.url);
+    await client.requestResponse('jobs.slow', { n: 1 });
+    await eventually(async () => metricValue(await metricsText(gw), 'sluice_durable_delivered_total', { route: 'jobs.slow' }) === 1, 'delivered after the timeout');
+    expect(calls).toBe(2);
+    expect(metricValue(await metricsText(gw), 'sluice_durable_redeliveries_total', { route: 'jobs.slow' })).toBe(1);
+    await depthIs(gw, 'jobs.slow', 0);
+  });
+
+  it('ends a delivery channel whose oldest command is not acknowledged within ackTimeoutMs, and redelivers on a new one', async () => {
+    const gw = await durableGateway({ 'jobs.chan': { durable: { enabled: true, delivery: 'channel', ackTimeoutMs: 200, backoffInitialMs: 0, backoffMaxMs: 0 } } });
+    // Channel 1 takes the command and never answers; channel 2 answers each command.
+    const channels: Array<{ commands: string[]; cancelled: boolean }> = [];
+    const responder: Responder = {
+      ...refusingResponder,
+      requestChannel(first: Payload, _complete: boolean, down: Stream): StreamHandler {
+        const ch = { commands: [decodeJson(first.data) as string], cancelled: false };
+        channels.push(ch);
+        const answering = channels.length > 1;
+        down.request(8);
+        if (answering) down.next({ data: encodeJson({ ok: true }), metadata: null });
+        return {
+          onNext: (p) => {
+            ch.commands.push(decodeJson(p.data) as string);
+            if (answering) down.next({ data: encodeJson({ ok: true }), metadata: null });
+          },
+          onComplete() {},
+          onError() {},
+          onRequest() {},
+          onCancel: () => void (ch.cancelled = true),
+        };
+      },
+    };
+    const conn = await establish(nodeTransport, { url: gw.url, setupMetadata: [registrationEntry({ service: 'worker', instance: 'w-1', routes: ['jobs.chan'] })], responder });
+    h.onCleanup(() => conn.close());
+    const client = await h.client(gw.url);
+    await client.requestResponse('jobs.chan', 'stuck-then-done');
+    await eventually(async () => metricValue(await metricsText(gw), 'sluice_durable_delivered_total', { route: 'jobs.chan' }) === 1, 'delivered on the second channel');
+    expect(channels.map((c) => c.commands)).toEqual([['stuck-then-done'], ['stuck-then-done']]);
+    expect(channels[0]!.cancelled).toBe(true);
+  });
+
   it('deduplicates by idempotency key: the repeat is acknowledged with the first id and delivered once', async () => {
     const gw = await durableGateway({ 'jobs.once': { durable: { enabled: true, delivery: 'response' } } });
     const client = await h.client(gw.url);

@@ -9,7 +9,7 @@ import type { Delivery, QueueLimits } from '../../src/durable/queue.js';
 
 let dir: string;
 const opened: EmbeddedQueue[] = [];
-const limits: QueueLimits = { maxMessages: 100, maxBytes: 1024 * 1024, dedupeWindowMs: 60_000 };
+const limits: QueueLimits = { maxMessages: 100, maxBytes: 1024 * 1024, dedupeWindowMs: 60_000, ackTimeoutMs: 30_000 };
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'sluice-durable-'));
@@ -126,8 +126,9 @@ describe('embedded durable queue', () => {
     const torn = encodeRecord({ type: RecordType.PUT, seq: 2, enqueuedAt: Date.now(), key: undefined, payload: cmd('torn').payload });
     await appendFile(seg, torn.subarray(0, torn.length - 3));
     const q2 = await openQueue();
-    expect((await take(q2, 10)).map(text)).toEqual(['whole']);
+    // Cut on open, before a delivery appends its count.
     expect((await stat(seg)).size).toBe(encodeRecord({ type: RecordType.PUT, seq: 1, enqueuedAt: 0, key: undefined, payload: cmd('whole').payload }).length);
+    expect((await take(q2, 10)).map(text)).toEqual(['whole']);
     expect((await q2.append(cmd('next'))).id).toBe('2');
   });
 
@@ -150,6 +151,27 @@ describe('embedded durable queue', () => {
     const q2 = await reopen(q, { dedupeWindowMs: 0 }, 64 * 1024);
     const left = await take(q2, 12);
     expect(left.map((d) => text(d).split(':')[0])).toEqual(['0']);
+    // Its delivery count was copied forward with it.
+    expect(left[0]!.deliveries).toBe(2);
+  });
+
+  it('persists delivery counts before delivering, so a reopen (as after a crash) resumes them', async () => {
+    const q = await openQueue();
+    await q.append(cmd('poison'));
+    await q.append(cmd('fine'));
+    const [first, fine] = await take(q, 2);
+    expect(first!.deliveries).toBe(1);
+    fine!.ack();
+    first!.nack(0);
+    const [second] = await take(q, 1);
+    expect(second!.deliveries).toBe(2);
+    // No settlement: the gateway is gone with the command in flight. The count is on disk already.
+    const seg = (await readdir(dir)).find((f) => f.startsWith('seg-'))!;
+    const { records } = decodeRecords(await readFile(join(dir, seg)));
+    expect(records.filter((r) => r.type === RecordType.DELIVER && r.seq === 1).map((r) => (r as { deliveries: number }).deliveries)).toEqual([1, 2]);
+    const q2 = await reopen(q);
+    const again = await take(q2, 10);
+    expect(again.map((d) => [text(d), d.deliveries])).toEqual([['poison', 3]]);
   });
 
   it('lets one backend hold a directory at a time and takes over a lock whose process is gone', async () => {
