@@ -21,6 +21,7 @@
  * routes `orders.owner.<instance>.get` and `.watch`.
  */
 import { join } from 'node:path';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { SluiceError } from 'sluice';
 import { lastItem, type LastItem } from 'sluice';
 import { deadlineEntry } from 'sluice';
@@ -85,6 +86,8 @@ export interface OrderServiceParts {
   readonly traces?: OrderTraces;
   /** Publishes order events to webhooks; absent, none are. */
   readonly feed?: OrderWebhookFeed;
+  /** This thread's event-loop delay since start (what every socket of the service waits behind); absent, not reported. */
+  readonly loopDelay?: IntervalHistogram;
 }
 
 /** How an instance reaches the instance that owns an order. */
@@ -95,7 +98,7 @@ export interface OwnerCaller {
 
 /** The order service's route table over its components (no I/O of its own beyond theirs). */
 export function orderRoutes(parts: OrderServiceParts): RouteTable {
-  const { store, queue, notifier, runner, options, instance, peers, traces, feed } = parts;
+  const { store, queue, notifier, runner, options, instance, peers, traces, feed, loopDelay } = parts;
   const own = ownerRoutes(instance);
   /** The instance to relay to, or undefined when this one owns the order (or the id names no owner). */
   const elsewhere = (orderId: string): string | undefined => {
@@ -200,14 +203,26 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
           queue: { depth: queue.depth, max: queue.max, capacity: queue.capacity, waiting: queue.waiting },
           sagas: { active: runner.active, max: runner.max, capacity: options.maxSagas, parked: await store.parkedCount(), timeline: runner.phases() },
           dependencies: runner.dependencies(),
-          // What the bounds above add up to: the process's resident memory, in bytes.
-          process: { rssBytes: process.memoryUsage.rss() },
+          // What the bounds above add up to: the process's resident memory, in bytes. The event-loop delay
+          // (ms) is what any request to this service waited before being read.
+          process: { rssBytes: process.memoryUsage.rss(), ...(loopDelay ? { eventLoopDelayMs: { p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } } : {}) },
+          // How long one store operation held the store's worker (ms): what an order to accept may wait behind.
+          store: { ops: store.busy.ops, maxMs: round(store.busy.maxMs), recentMaxMs: round(store.busy.recentMaxMs) },
           watchers: { active: notifier.active, capacity: notifier.capacity },
           submitChannels: { active: channels, max: channelsMax, capacity: options.maxSubmitChannels },
         };
       },
     },
   };
+}
+
+/** Nanoseconds (perf_hooks histograms) to ms, to 0.1 ms. */
+function ms(ns: number): number {
+  return Math.round(ns / 1e5) / 10;
+}
+
+function round(x: number): number {
+  return Math.round(x * 10) / 10;
 }
 
 /**
@@ -409,11 +424,14 @@ export async function startOrderService(
     feed?.changed(orderId);
   };
   const runner = new SagaRunner(store, link, resolved, changed, log.child({ component: 'saga' }));
-  const parts: OrderServiceParts = { instance, peers: link, store, queue, notifier, runner, options: resolved, traces, ...(feed ? { feed } : {}) };
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  const parts: OrderServiceParts = { instance, peers: link, store, queue, notifier, runner, options: resolved, traces, loopDelay, ...(feed ? { feed } : {}) };
   let service: Service;
   try {
     service = await connectCheckoutService({ ...options, instance }, 'order', orderRoutes(parts), { connected: () => link.wake() });
   } catch (err) {
+    loopDelay.disable();
     await runner.close();
     await store.close();
     throw err;
@@ -425,6 +443,7 @@ export async function startOrderService(
     service,
     parts,
     async close() {
+      loopDelay.disable();
       await runner.close();
       service.close();
       await store.close();
