@@ -88,6 +88,8 @@ export class SagaRunner {
   /** The store may hold due sagas that are not in memory (true at start, and whenever an offer found no room). */
   private backlog = true;
   private highWater = 0;
+  private deferralCount = 0;
+  private failedAttemptCount = 0;
   private sweep: ReturnType<typeof setInterval> | undefined;
 
   constructor(
@@ -144,6 +146,15 @@ export class SagaRunner {
   /** Most sagas ever in memory at once. */
   get max(): number {
     return this.highWater;
+  }
+
+  /**
+   * Since start: step calls refused by the gateway and waited out without
+   * spending an attempt (`deferrals`), and failed attempts (`failedAttempts`,
+   * each followed by a backoff or by giving up).
+   */
+  get counts(): { readonly deferrals: number; readonly failedAttempts: number } {
+    return { deferrals: this.deferralCount, failedAttempts: this.failedAttemptCount };
   }
 
   /** Each dependency's call limit now. */
@@ -349,12 +360,14 @@ export class SagaRunner {
         // service had recovered. Bounded: past stepDeferrals in a row, refusals count again.
         if (refusedByGateway && deferrals < this.options.stepDeferrals) {
           deferrals++;
+          this.deferralCount++;
           this.log.debug({ orderId: saga.orderId, step, deferral: deferrals, error: lastError }, 'saga step deferred');
           if (!(await this.wait(Math.max(backoffDelay(deferrals - 1, this.backoff), hint ?? 0), phases, 'deferred'))) return 'stopped';
           continue;
         }
         deferrals = 0;
         attempts++;
+        this.failedAttemptCount++;
         this.log.warn({ orderId: saga.orderId, step, attempt: attempts, of: this.options.stepAttempts, error: lastError }, 'saga step failed');
         await this.store.noteFailedAttempt(saga.orderId, saga.state, attempts, lastError);
         // An open breaker or a rate limit says when to come back: sooner would only spend an attempt.
