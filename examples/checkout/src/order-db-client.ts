@@ -2,10 +2,12 @@
  * The service thread's side of the order store's worker (order-db-worker.ts):
  * starts the worker, sends it operations and settles each with its answer.
  *
- * Run from TypeScript sources (the demo, the tests), the worker must load
- * TypeScript too: a worker does not inherit the `--import tsx` hooks of its
- * process on every Node line, so it registers tsx itself before importing
- * its entry. Compiled, the entry is plain JavaScript and is started as is.
+ * The worker's entry sits beside this module with the same extension: run
+ * from TypeScript sources (the demo, the tests) it is order-db-worker.ts,
+ * and a worker does not inherit the `--import tsx` hooks of its process on
+ * every Node line, so it registers tsx itself before importing its entry;
+ * bundled (examples/checkout/dist, scripts/build.ts) it is
+ * order-db-worker.mjs beside cli.mjs, plain JavaScript started as is.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -124,8 +126,10 @@ export class OrderDbClient {
   }
 }
 
+/** `.ts`, `.js` or `.mjs`: how this module's own file name ends. */
 function extensionOf(url: string): string {
-  return url.endsWith('.ts') ? '.ts' : '.js';
+  const path = new URL(url).pathname;
+  return path.slice(path.lastIndexOf('.'));
 }
 
 function startWorker(entry: URL, workerData: unknown): Worker {
