@@ -78,6 +78,9 @@ export function orderStoreDir(options: Pick<CheckoutServiceOptions, 'dataDir' | 
   return join(options.dataDir ?? DEFAULT_DATA_DIR, dir);
 }
 
+/** What a relayed place fails with when the owner was not reached or did not answer: nothing says the key was refused. */
+const OWNER_UNREACHED: ReadonlySet<string> = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'OVERLOADED', 'CANCELED']);
+
 /** Events read from the store per page by `orders.watch` (an order has at most 9). */
 const WATCH_PAGE = 16;
 
@@ -169,13 +172,29 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
     }
   };
 
-  const ack = async (data: unknown, signal: AbortSignal): Promise<SubmitAck> => {
+  /**
+   * A `checkout.submit` command's ack, or `{ fail }` when the key's owner
+   * could not be asked (not connected, too slow, too busy): that ends the
+   * channel with the error rather than acknowledging the command as refused,
+   * so a durable route delivers every unacknowledged command again (an ack
+   * settles a durable command for good) and a plain client resubmits by key.
+   */
+  const ack = async (data: unknown, signal: AbortSignal): Promise<SubmitAck | { fail: SluiceError }> => {
     const key = typeof data === 'object' && data !== null && typeof (data as { idempotencyKey?: unknown }).idempotencyKey === 'string' ? (data as { idempotencyKey: string }).idempotencyKey : null;
+    let cmd: PlaceCommand;
     try {
-      const { orderId } = await accept(parsePlaceCommand(data), signal);
+      cmd = parsePlaceCommand(data);
+    } catch (err) {
+      const e = SluiceError.from(err);
+      return { idempotencyKey: key, error: { code: e.code, message: e.message } };
+    }
+    const relayed = instances.length > 1 && peers !== undefined && keyOwner(cmd.idempotencyKey, instances) !== instance;
+    try {
+      const { orderId } = await accept(cmd, signal);
       return { idempotencyKey: key, orderId };
     } catch (err) {
       const e = SluiceError.from(err);
+      if (relayed && OWNER_UNREACHED.has(e.code)) return { fail: e };
       return { idempotencyKey: key, error: { code: e.code, message: e.message } };
     }
   };
@@ -317,11 +336,12 @@ function submitAcks(
   input: AsyncIterableIterator<unknown>,
   ctx: StreamContext,
   queue: WorkQueue,
-  ack: (data: unknown, signal: AbortSignal) => Promise<SubmitAck>,
+  ack: (data: unknown, signal: AbortSignal) => Promise<SubmitAck | { fail: SluiceError }>,
   onEnd: () => void,
 ): AsyncIterable<SubmitAck> {
   const perChannel = Math.max(1, Math.floor(queue.capacity / 2));
-  const pending: Promise<SubmitAck>[] = [];
+  // Never rejected (ack answers failures as values), so none is an unhandled rejection while it waits its turn.
+  const pending: Promise<SubmitAck | { fail: SluiceError }>[] = [];
   let inputDone = false;
   let inputError: unknown;
   // One waiter each: the generator waits for acks, the pump for the channel's share of the queue.
@@ -378,6 +398,8 @@ function submitAcks(
         void pending.shift();
         queue.release();
         wake('share');
+        // The acks before it went out; it and those after are not acknowledged, so a durable route redelivers them.
+        if ('fail' in result) throw result.fail;
         yield result;
       }
     } finally {

@@ -15,6 +15,7 @@
  * one charge and one saga. With the owner down, placing its keys is
  * UNAVAILABLE naming it (never a second order elsewhere).
  */
+import { from } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { orderOwner } from '../../src/order-store.js';
 import { keyOwner } from '../../src/order-owners.js';
@@ -141,6 +142,22 @@ describe('several order-service instances', () => {
       'checkout.place of a key whose owner is gone to be UNAVAILABLE',
     );
     expect(refusal.message).toMatch(/idempotency key 'after-\d+' belongs to order-service instance 'order-2', which is not connected/);
+    // On checkout.submit, a command whose owner is gone ends the channel with that error after the acks
+    // before it, instead of an ack that would settle it for good on a durable route.
+    const before = Array.from({ length: 100 }, (_, i) => `submit-${i}`).find((k) => keyOwner(k, instances) === 'order-1')!;
+    const acks: Array<{ idempotencyKey: string; orderId?: string }> = [];
+    const channelError = await new Promise<{ code: string; message: string }>((resolve, reject) => {
+      s.client.requestChannel<unknown, { idempotencyKey: string; orderId?: string }>('checkout.submit', from([cmd(before), cmd(orphanKey), cmd(`${before}-never`)])).subscribe({
+        next: (a) => acks.push(a),
+        error: (e: { code: string; message: string }) => resolve(e),
+        complete: () => reject(new Error('the channel completed')),
+      });
+    });
+    expect(channelError.code).toBe('UNAVAILABLE');
+    expect(channelError.message).toContain("instance 'order-2'");
+    expect(acks).toHaveLength(1);
+    expect(acks[0]).toMatchObject({ idempotencyKey: before });
+    expect(orderOwner(acks[0]!.orderId!)).toBe('order-1');
     // Keys order-1 owns are still placed, and its orders still read.
     const ownKey = Array.from({ length: 100 }, (_, i) => `after-${i}`).find((k) => keyOwner(k, instances) === 'order-1')!;
     const placed = await s.client.requestResponse<{ orderId: string }>('checkout.place', cmd(ownKey));
