@@ -71,6 +71,15 @@ with o as (
 )
 select count(*)::int as n from o`;
 
+const SAGA_SQL = 'select s.order_id, s.state, s.attempts, s.reason, s.last_error, o.items, o.amount_cents from sagas s join orders o using (order_id) where s.order_id = $1';
+const DUE_SQL = `select order_id from sagas
+  where state not in ('CONFIRMED', 'CANCELLED') and (retry_at is null or retry_at <= $1) and not (order_id = any($2::text[]))
+  order by created_seq limit $3`;
+const COUNTS_SQL = 'select status, count(*)::int as n from order_views group by status';
+const PARKED_SQL = "select count(*)::int as n from sagas where retry_at is not null and state not in ('CONFIRMED', 'CANCELLED')";
+const NOTE_ATTEMPT_SQL = 'update sagas set attempts = $3, last_error = $4 where order_id = $1 and state = $2';
+const PARK_SQL = 'update sagas set attempts = 0, retry_at = $3, last_error = $4 where order_id = $1 and state = $2';
+
 /** What placing answers: inserted, or the order the key already placed. */
 export type PlaceOutcome = { inserted: true } | { inserted: false; orderId: string; fingerprint: string; status: OrderStatus };
 
@@ -152,6 +161,14 @@ export class OrderDb implements OrderDbOps {
       await this.commitIn(tx, [{ orderId, transition }]);
       await tx.query('select * from order_events where order_id = $1 and seq >= $2 order by seq limit $3', [orderId, 1, 16]);
       await tx.query('select view from order_views where order_id = $1', [orderId]);
+      // The service's other statements too (the sweep, orders.stats, a resumed saga, a failed attempt):
+      // compiled lazily, each cost an order to accept up to hundreds of ms the first time it ran.
+      await tx.query(SAGA_SQL, [orderId]);
+      await tx.query(DUE_SQL, [Date.now(), [], 1]);
+      await tx.query(COUNTS_SQL);
+      await tx.query(PARKED_SQL);
+      await tx.query(NOTE_ATTEMPT_SQL, [orderId, transition.to, 1, 'warm-up']);
+      await tx.query(PARK_SQL, [orderId, transition.to, Date.now(), 'warm-up']);
       await tx.rollback();
     });
   }
@@ -233,36 +250,28 @@ export class OrderDb implements OrderDbOps {
   }
 
   async saga(orderId: string): Promise<SagaRow | undefined> {
-    return (await this.store.db.query<SagaRow>(
-      'select s.order_id, s.state, s.attempts, s.reason, s.last_error, o.items, o.amount_cents from sagas s join orders o using (order_id) where s.order_id = $1',
-      [orderId],
-    )).rows[0];
+    return (await this.store.db.query<SagaRow>(SAGA_SQL, [orderId])).rows[0];
   }
 
   async noteFailedAttempt(orderId: string, state: SagaState, attempts: number, error: string): Promise<void> {
-    await this.store.db.query('update sagas set attempts = $3, last_error = $4 where order_id = $1 and state = $2', [orderId, state, attempts, error]);
+    await this.store.db.query(NOTE_ATTEMPT_SQL, [orderId, state, attempts, error]);
   }
 
   async park(orderId: string, state: SagaState, retryAtMs: number, error: string): Promise<void> {
-    await this.store.db.query('update sagas set attempts = 0, retry_at = $3, last_error = $4 where order_id = $1 and state = $2', [orderId, state, retryAtMs, error]);
+    await this.store.db.query(PARK_SQL, [orderId, state, retryAtMs, error]);
   }
 
   async dueSagas(running: readonly string[], limit: number, nowMs: number): Promise<string[]> {
-    const rows = (await this.store.db.query<{ order_id: string }>(
-      `select order_id from sagas
-       where state not in ('CONFIRMED', 'CANCELLED') and (retry_at is null or retry_at <= $1) and not (order_id = any($2::text[]))
-       order by created_seq limit $3`,
-      [nowMs, running, limit],
-    )).rows;
+    const rows = (await this.store.db.query<{ order_id: string }>(DUE_SQL, [nowMs, running, limit])).rows;
     return rows.map((r) => r.order_id);
   }
 
   async counts(): Promise<Array<{ status: OrderStatus; n: number }>> {
-    return (await this.store.db.query<{ status: OrderStatus; n: number }>('select status, count(*)::int as n from order_views group by status')).rows;
+    return (await this.store.db.query<{ status: OrderStatus; n: number }>(COUNTS_SQL)).rows;
   }
 
   async parkedCount(): Promise<number> {
-    return (await this.store.db.query<{ n: number }>("select count(*)::int as n from sagas where retry_at is not null and state not in ('CONFIRMED', 'CANCELLED')")).rows[0]?.n ?? 0;
+    return (await this.store.db.query<{ n: number }>(PARKED_SQL)).rows[0]?.n ?? 0;
   }
 }
 
