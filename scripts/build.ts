@@ -39,13 +39,19 @@ if (!assetsOnly) {
 }
 
 const client = await buildAssets();
-if (!assetsOnly) await Promise.all(['checkout', 'bench'].map(buildExampleCli));
+// The checkout order service runs its store in a worker thread, whose entry is bundled beside the CLI.
+const exampleEntries: Record<string, Record<string, string>> = {
+  checkout: { cli: 'examples/checkout/src/cli/main.ts', 'order-db-worker': 'examples/checkout/src/order-db-worker.ts' },
+  bench: { cli: 'examples/bench/src/cli/main.ts' },
+};
+if (!assetsOnly) await Promise.all(Object.entries(exampleEntries).map(([name, entries]) => buildExampleCli(name, entries)));
 
-/** Bundles one example's CLI, every bare import external but Sluice's own. */
-async function buildExampleCli(name: string): Promise<void> {
+/** Bundles one example's CLI (and its other entry points), every bare import external but Sluice's own. */
+async function buildExampleCli(name: string, entries: Record<string, string>): Promise<void> {
   await build({
-    entryPoints: [`examples/${name}/src/cli/main.ts`],
-    outfile: `examples/${name}/dist/cli.mjs`,
+    entryPoints: entries,
+    outdir: `examples/${name}/dist`,
+    outExtension: { '.js': '.mjs' },
     absWorkingDir: root,
     bundle: true,
     platform: 'node',

@@ -27,6 +27,7 @@ export type { OverflowPolicy, LastItem } from './flow/emitters.js';
 
 export { connect } from './transport/client-transport.js';
 export type { Client, ClientOptions, SluiceClient, CallOptions, StreamOptions, ChannelOptions } from './client/index.js';
+export type { ReconnectOptions, TokenProvider, TokenSource } from './client/index.js';
 
 /* Logging: the interface the gateway and services log through (a pino logger fits it), a silent one, and Sluice's pino setup. */
 export { silentLogger } from './observability/log.js';
@@ -45,7 +46,15 @@ export type { RetryWithBackoffOptions } from './resilience/operators/index.js';
 export { CircuitBreaker } from './resilience/circuit-breaker.js';
 export type { CircuitBreakerOptions, BreakerState } from './resilience/circuit-breaker.js';
 export { Bulkhead } from './resilience/bulkhead.js';
-export type { BulkheadOptions } from './resilience/bulkhead.js';
+export type { BulkheadOptions, Release } from './resilience/bulkhead.js';
+/** An adaptive concurrency limit toward one dependency, sized from its latency and error rate (what a service calling another bounds its calls with). */
+export { AdaptiveLimit } from './resilience/adaptive-limit.js';
+export type { AdaptiveLimitOptions, Permit } from './resilience/adaptive-limit.js';
+/** The one retry decision Sluice makes everywhere it retries: after a failed attempt, the full-jitter backoff before the next, or why there is none. */
+export { nextRetry } from './resilience/retry.js';
+export type { RetrySchedule, RetryLimits, RetryVerdict } from './resilience/retry.js';
+export { backoffDelay } from './resilience/backoff.js';
+export type { BackoffOptions } from './resilience/backoff.js';
 export { RetryBudget } from './resilience/retry-budget.js';
 export type { RetryBudgetOptions } from './resilience/retry-budget.js';
 export { TokenBucket } from './resilience/token-bucket.js';

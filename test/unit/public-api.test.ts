@@ -7,7 +7,7 @@ import * as nodeClient from '../../clients/node/index.js';
 
 describe('public API', () => {
   it('sluice exports the gateway, service, client, errors and resilience operators', () => {
-    for (const name of ['createGateway', 'connectService', 'connect', 'SluiceError', 'lastItem', 'withDeadline', 'retryWithBackoff', 'circuitBreaker', 'bulkhead', 'CircuitBreaker', 'Bulkhead', 'RetryBudget', 'deadlineEntry', 'natsDiscovery']) {
+    for (const name of ['createGateway', 'connectService', 'connect', 'SluiceError', 'lastItem', 'withDeadline', 'retryWithBackoff', 'circuitBreaker', 'bulkhead', 'CircuitBreaker', 'Bulkhead', 'RetryBudget', 'deadlineEntry', 'natsDiscovery', 'AdaptiveLimit', 'nextRetry', 'backoffDelay']) {
       expect(sluice, name).toHaveProperty(name);
     }
   });
@@ -22,6 +22,15 @@ describe('public API', () => {
       expect(nodeClient, name).toHaveProperty(name);
       expect(browserClient, name).toHaveProperty(name);
     }
+  });
+
+  it('the resilience building blocks a service uses work from the public entry point', async () => {
+    expect(sluice.nextRetry(1, { maxAttempts: 2, initialDelayMs: 0, maxDelayMs: 0, multiplier: 2 })).toEqual({ retry: true, delayMs: 0 });
+    expect(sluice.nextRetry(2, { maxAttempts: 2, initialDelayMs: 0, maxDelayMs: 0, multiplier: 2 })).toEqual({ retry: false, why: 'attempts' });
+    const limit = new sluice.AdaptiveLimit({ initialLimit: 1, minLimit: 1, maxLimit: 1, maxQueue: 0 });
+    const permit = await limit.acquire();
+    await expect(limit.acquire()).rejects.toMatchObject({ code: 'OVERLOADED' });
+    permit.success();
   });
 
   it('the operators work from the public entry point', async () => {

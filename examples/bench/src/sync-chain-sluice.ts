@@ -94,7 +94,8 @@ export interface BacklogSample {
 interface OrderStats {
   orders: { pending: number; confirmed: number };
   sagas?: { timeline?: { avgMs: Record<string, number> } };
-  process?: { rssBytes: number };
+  process?: { rssBytes: number; eventLoopDelayMs?: { p99: number; max: number } };
+  store?: { ops: number; maxMs: number; recentMaxMs: number };
 }
 
 export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise<SluiceCheckoutResult | Unavailable> {
@@ -225,7 +226,8 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
     ctx.log(
       `Sluice: accepted orders ${JSON.stringify(outcomes)}, ${lost} lost${settledAfterS !== null ? `, all settled ${settledAfterS.toFixed(1)} s after sending stopped` : ''}; ` +
         `${confirmedWithin10s} confirmed within 10 s of the end of sending; placing to CONFIRMED p50 ${cs ? cs.p50.toFixed(0) : '-'} ms, p99 ${cs ? cs.p99.toFixed(0) : '-'} ms; ` +
-        `${money.chargedTwice} charged twice, ${money.unbalanced} unbalanced; saga phases ${JSON.stringify(lastStats?.sagas?.timeline?.avgMs ?? {})}`,
+        `${money.chargedTwice} charged twice, ${money.unbalanced} unbalanced; saga phases ${JSON.stringify(lastStats?.sagas?.timeline?.avgMs ?? {})}; ` +
+        `order service event-loop delay ${JSON.stringify(lastStats?.process?.eventLoopDelayMs ?? {})} ms, longest store operation ${lastStats?.store?.maxMs ?? '-'} ms`,
     );
     return {
       available: true,

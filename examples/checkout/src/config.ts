@@ -78,6 +78,13 @@ export interface OrderOptions {
    * is parked and tried again after this many ms; it never gives up. Default 10,000.
    */
   compensationRetryMs: number;
+  /**
+   * Deadline of a `checkout.place` relayed to the instance owning its
+   * idempotency key (several instances, `--order-instances`), in ms: past
+   * it the caller gets DEADLINE_EXCEEDED (the owner may still have placed
+   * the order; a retry with the same key finds it). Default 5000.
+   */
+  relayDeadlineMs: number;
 }
 
 export const defaultChaos: ChaosOptions = { latencyMs: 0, failureRate: 0 };
@@ -97,6 +104,7 @@ export const defaultOrderOptions: OrderOptions = {
   retryInitialDelayMs: 200,
   retryMaxDelayMs: 5_000,
   compensationRetryMs: 10_000,
+  relayDeadlineMs: 5_000,
 };
 
 type Range = readonly [min: number, max: number, kind: 'int' | 'number'];
@@ -117,6 +125,7 @@ const ORDER_RANGES: Record<keyof OrderOptions, Range> = {
   retryInitialDelayMs: [1, 600_000, 'int'],
   retryMaxDelayMs: [1, 600_000, 'int'],
   compensationRetryMs: [10, 3_600_000, 'int'],
+  relayDeadlineMs: [10, 600_000, 'int'],
 };
 
 function resolve<T extends object>(prefix: string, defaults: T, ranges: Record<keyof T, Range>, options: Partial<T> | undefined): T {

@@ -34,7 +34,7 @@ const LOCK_FILE = 'sluice.lock';
  * The first open of an empty directory initialises a cluster (a few seconds);
  * later opens take well under a second.
  */
-export async function openStore(dir: string, schema: string, log: Logger): Promise<Store> {
+export async function openStore(dir: string, schema: string, log: Pick<Logger, 'info'>): Promise<Store> {
   await mkdir(dir, { recursive: true });
   await lock(dir);
   const started = Date.now();

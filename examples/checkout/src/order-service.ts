@@ -13,14 +13,21 @@
  * - `orders.stats` (request-response): counts and the high water marks of
  *   every bound (work queue, sagas, watchers, channels).
  *
- * Several instances may run at once, each with its own store. An order
- * belongs to the instance that accepted it (its id ends with `@<instance>`)
- * and only that instance runs its saga. The gateway sends `orders.get` and
- * `orders.watch` to whichever instance it picks; one that does not own the
- * order relays the call to the owner through the gateway, on the owner's own
- * routes `orders.owner.<instance>.get` and `.watch`.
+ * Several instances may run at once, each with its own store, all given
+ * the same list of instances (`orderInstances`). An idempotency key belongs
+ * to one of them (rendezvous hashing over the list, order-owners.ts): an
+ * instance asked to place a key it does not own relays the command to the
+ * owner's `orders.owner.<instance>.place`, where the key's unique index
+ * decides, so a key places one order whichever instances its retries reach.
+ * An order belongs to the instance that placed it (its id ends with
+ * `@<instance>`) and only that instance runs its saga. The gateway sends
+ * `orders.get` and `orders.watch` to whichever instance it picks; one that
+ * does not own the order relays the call to the owner through the gateway,
+ * on the owner's own routes `orders.owner.<instance>.get` and `.watch`.
+ * Owner routes never relay, so a relay is one hop at most.
  */
 import { join } from 'node:path';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { SluiceError } from 'sluice';
 import { lastItem, type LastItem } from 'sluice';
 import { deadlineEntry } from 'sluice';
@@ -31,6 +38,8 @@ import { resolveOrderOptions, type OrderOptions } from './config.js';
 import { isTerminal, type OrderEvent } from './events.js';
 import { OrderNotifier } from './order-notifier.js';
 import { OrderStore, orderOwner, type PlaceResult } from './order-store.js';
+import { keyOwner, resolveOrderInstances } from './order-owners.js';
+import type { OrderStatus } from './read-model.js';
 import { SagaRunner, type StepCaller } from './saga-runner.js';
 import { OrderTraces } from './order-traces.js';
 import { OrderWebhookFeed } from './order-webhooks.js';
@@ -48,9 +57,14 @@ export const DEFAULT_ORDER_INSTANCE = 'order-1';
 /** The pattern of every instance's owner routes (see ownerRoutes): what an order service's token must grant to register and to call. */
 export const ORDER_OWNER_ROUTES = 'orders.owner.*';
 
-/** The routes on which `instance` serves the orders it owns (and only those): where other instances relay reads. */
-export function ownerRoutes(instance: string): { get: string; watch: string } {
-  return { get: `orders.owner.${instance}.get`, watch: `orders.owner.${instance}.watch` };
+/**
+ * The routes on which `instance` serves the orders and idempotency keys it
+ * owns: where other instances relay reads (`get`, `watch`) and place
+ * commands (`place`), and its own `orders.stats` (`stats`, for an operator
+ * asking one instance). None of them relays again.
+ */
+export function ownerRoutes(instance: string): { get: string; watch: string; place: string; stats: string } {
+  return { get: `orders.owner.${instance}.get`, watch: `orders.owner.${instance}.watch`, place: `orders.owner.${instance}.place`, stats: `orders.owner.${instance}.stats` };
 }
 
 /**
@@ -64,6 +78,9 @@ export function orderStoreDir(options: Pick<CheckoutServiceOptions, 'dataDir' | 
   return join(options.dataDir ?? DEFAULT_DATA_DIR, dir);
 }
 
+/** What a relayed place fails with when the owner was not reached or did not answer: nothing says the key was refused. */
+const OWNER_UNREACHED: ReadonlySet<string> = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'OVERLOADED', 'CANCELED']);
+
 /** Events read from the store per page by `orders.watch` (an order has at most 9). */
 const WATCH_PAGE = 16;
 
@@ -74,6 +91,13 @@ export type SubmitAck = { idempotencyKey: string | null; orderId: string } | { i
 export interface OrderServiceParts {
   /** This instance's id: the owner of the orders it accepts. */
   readonly instance: string;
+  /**
+   * Every order instance (this one included), validated (resolveOrderInstances):
+   * the owner of an idempotency key is picked from it. Default `[instance]`.
+   */
+  readonly instances?: readonly string[];
+  /** Places relayed from other instances in progress at once (their own work queue, apart from this instance's). */
+  readonly relayed?: WorkQueue;
   /** Calls another instance's owner routes (through the gateway); absent, every order is looked up locally. */
   readonly peers?: OwnerCaller;
   readonly store: OrderStore;
@@ -85,6 +109,8 @@ export interface OrderServiceParts {
   readonly traces?: OrderTraces;
   /** Publishes order events to webhooks; absent, none are. */
   readonly feed?: OrderWebhookFeed;
+  /** This thread's event-loop delay since start (what every socket of the service waits behind); absent, not reported. */
+  readonly loopDelay?: IntervalHistogram;
 }
 
 /** How an instance reaches the instance that owns an order. */
@@ -95,7 +121,11 @@ export interface OwnerCaller {
 
 /** The order service's route table over its components (no I/O of its own beyond theirs). */
 export function orderRoutes(parts: OrderServiceParts): RouteTable {
-  const { store, queue, notifier, runner, options, instance, peers, traces, feed } = parts;
+  const { store, queue, notifier, runner, options, instance, peers, traces, feed, loopDelay } = parts;
+  const instances = parts.instances ?? [instance];
+  // Relayed places have queue slots of their own: taking this instance's would let two instances, each
+  // full of relays to the other, wait on each other until the relay deadline.
+  const relayed = parts.relayed ?? new WorkQueue(options.queueSize, options.maxQueueWaiters);
   const own = ownerRoutes(instance);
   /** The instance to relay to, or undefined when this one owns the order (or the id names no owner). */
   const elsewhere = (orderId: string): string | undefined => {
@@ -120,15 +150,72 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
     return result;
   };
 
-  const ack = async (data: unknown): Promise<SubmitAck> => {
-    const key = typeof data === 'object' && data !== null && typeof (data as { idempotencyKey?: unknown }).idempotencyKey === 'string' ? (data as { idempotencyKey: string }).idempotencyKey : null;
+  /**
+   * A validated command placed by the instance owning its key: here, or
+   * relayed to the owner (bounded by relayDeadlineMs; the owner never
+   * relays it again). The caller holds a work-queue slot.
+   */
+  const accept = async (cmd: PlaceCommand, signal: AbortSignal, trace?: TraceContext): Promise<{ orderId: string; status: OrderStatus }> => {
+    const owner = instances.length > 1 ? keyOwner(cmd.idempotencyKey, instances) : instance;
+    if (owner === instance || !peers) {
+      const { orderId, status } = await place(cmd, trace);
+      return { orderId, status };
+    }
+    const deadline = AbortSignal.timeout(options.relayDeadlineMs);
     try {
-      const { orderId } = await place(parsePlaceCommand(data));
-      return { idempotencyKey: key, orderId };
+      return (await peers.requestResponse(ownerRoutes(owner).place, cmd, AbortSignal.any([signal, deadline]))) as { orderId: string; status: OrderStatus };
+    } catch (err) {
+      if (deadline.aborted && !signal.aborted) {
+        throw new SluiceError('DEADLINE_EXCEEDED', `idempotency key '${cmd.idempotencyKey}' belongs to order-service instance '${owner}', which did not answer within ${options.relayDeadlineMs} ms; retry with the same key`);
+      }
+      throw ownerUnreachable(err, owner, `idempotency key '${cmd.idempotencyKey}'`);
+    }
+  };
+
+  /**
+   * A `checkout.submit` command's ack, or `{ fail }` when the key's owner
+   * could not be asked (not connected, too slow, too busy): that ends the
+   * channel with the error rather than acknowledging the command as refused,
+   * so a durable route delivers every unacknowledged command again (an ack
+   * settles a durable command for good) and a plain client resubmits by key.
+   */
+  const ack = async (data: unknown, signal: AbortSignal): Promise<SubmitAck | { fail: SluiceError }> => {
+    const key = typeof data === 'object' && data !== null && typeof (data as { idempotencyKey?: unknown }).idempotencyKey === 'string' ? (data as { idempotencyKey: string }).idempotencyKey : null;
+    let cmd: PlaceCommand;
+    try {
+      cmd = parsePlaceCommand(data);
     } catch (err) {
       const e = SluiceError.from(err);
       return { idempotencyKey: key, error: { code: e.code, message: e.message } };
     }
+    const relayed = instances.length > 1 && peers !== undefined && keyOwner(cmd.idempotencyKey, instances) !== instance;
+    try {
+      const { orderId } = await accept(cmd, signal);
+      return { idempotencyKey: key, orderId };
+    } catch (err) {
+      const e = SluiceError.from(err);
+      if (relayed && OWNER_UNREACHED.has(e.code)) return { fail: e };
+      return { idempotencyKey: key, error: { code: e.code, message: e.message } };
+    }
+  };
+
+  /** `orders.stats`, or this instance's own (`orders.owner.<instance>.stats`): the counts and the high water mark of every bound. */
+  const stats = async (data: unknown, route: string) => {
+    parseEmpty(data, route);
+    return {
+      orders: await store.counts(),
+      queue: { depth: queue.depth, max: queue.max, capacity: queue.capacity, waiting: queue.waiting },
+      relayedPlaces: { depth: relayed.depth, max: relayed.max, capacity: relayed.capacity, waiting: relayed.waiting },
+      sagas: { active: runner.active, max: runner.max, capacity: options.maxSagas, parked: await store.parkedCount(), ...runner.counts, timeline: runner.phases() },
+      dependencies: runner.dependencies(),
+      // What the bounds above add up to: the process's resident memory, in bytes. The event-loop delay
+      // (ms) is what any request to this service waited before being read.
+      process: { rssBytes: process.memoryUsage.rss(), ...(loopDelay ? { eventLoopDelayMs: { p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } } : {}) },
+      // How long one store operation held the store's worker (ms): what an order to accept may wait behind.
+      store: { ops: store.busy.ops, maxMs: round(store.busy.maxMs), recentMaxMs: round(store.busy.recentMaxMs) },
+      watchers: { active: notifier.active, capacity: notifier.capacity },
+      submitChannels: { active: channels, max: channelsMax, capacity: options.maxSubmitChannels },
+    };
   };
 
   return {
@@ -139,10 +226,25 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
         const cmd = parsePlaceCommand(data);
         await queue.acquire(ctx.signal);
         try {
+          return await accept(cmd, ctx.signal, ctx.trace);
+        } finally {
+          queue.release();
+        }
+      },
+    },
+
+    // A place relayed by another instance for a key this one owns: placed here, whatever this
+    // instance's own list says (never relayed again, so a relay is one hop at most).
+    [own.place]: {
+      idempotent: true,
+      async requestResponse(data: unknown, ctx) {
+        const cmd = parsePlaceCommand(data);
+        await relayed.acquire(ctx.signal);
+        try {
           const { orderId, status } = await place(cmd, ctx.trace);
           return { orderId, status };
         } finally {
-          queue.release();
+          relayed.release();
         }
       },
     },
@@ -174,7 +276,7 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
         const owner = elsewhere(orderId);
         if (owner === undefined) return getLocal(orderId);
         return peers!.requestResponse(ownerRoutes(owner).get, { orderId }, ctx.signal).catch((err: unknown) => {
-          throw ownerUnreachable(err, owner, orderId);
+          throw ownerUnreachable(err, owner, `order '${orderId}'`);
         });
       },
     },
@@ -191,23 +293,19 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
       requestResponse: (data: unknown) => getLocal(parseOrderRef(data, own.get).orderId),
     },
 
-    'orders.stats': {
-      idempotent: true,
-      async requestResponse(data: unknown) {
-        parseEmpty(data, 'orders.stats');
-        return {
-          orders: await store.counts(),
-          queue: { depth: queue.depth, max: queue.max, capacity: queue.capacity, waiting: queue.waiting },
-          sagas: { active: runner.active, max: runner.max, capacity: options.maxSagas, parked: await store.parkedCount(), timeline: runner.phases() },
-          dependencies: runner.dependencies(),
-          // What the bounds above add up to: the process's resident memory, in bytes.
-          process: { rssBytes: process.memoryUsage.rss() },
-          watchers: { active: notifier.active, capacity: notifier.capacity },
-          submitChannels: { active: channels, max: channelsMax, capacity: options.maxSubmitChannels },
-        };
-      },
-    },
+    'orders.stats': { idempotent: true, requestResponse: (data: unknown) => stats(data, 'orders.stats') },
+
+    [own.stats]: { idempotent: true, requestResponse: (data: unknown) => stats(data, own.stats) },
   };
+}
+
+/** Nanoseconds (perf_hooks histograms) to ms, to 0.1 ms. */
+function ms(ns: number): number {
+  return Math.round(ns / 1e5) / 10;
+}
+
+function round(x: number): number {
+  return Math.round(x * 10) / 10;
 }
 
 /**
@@ -238,11 +336,12 @@ function submitAcks(
   input: AsyncIterableIterator<unknown>,
   ctx: StreamContext,
   queue: WorkQueue,
-  ack: (data: unknown) => Promise<SubmitAck>,
+  ack: (data: unknown, signal: AbortSignal) => Promise<SubmitAck | { fail: SluiceError }>,
   onEnd: () => void,
 ): AsyncIterable<SubmitAck> {
   const perChannel = Math.max(1, Math.floor(queue.capacity / 2));
-  const pending: Promise<SubmitAck>[] = [];
+  // Never rejected (ack answers failures as values), so none is an unhandled rejection while it waits its turn.
+  const pending: Promise<SubmitAck | { fail: SluiceError }>[] = [];
   let inputDone = false;
   let inputError: unknown;
   // One waiter each: the generator waits for acks, the pump for the channel's share of the queue.
@@ -271,7 +370,7 @@ function submitAcks(
           queue.release();
           return;
         }
-        pending.push(ack(next.value));
+        pending.push(ack(next.value, ctx.signal));
         wake('ack');
       }
     } catch (err) {
@@ -299,6 +398,8 @@ function submitAcks(
         void pending.shift();
         queue.release();
         wake('share');
+        // The acks before it went out; it and those after are not acknowledged, so a durable route redelivers them.
+        if ('fail' in result) throw result.fail;
         yield result;
       }
     } finally {
@@ -347,12 +448,13 @@ async function* watch(orderId: string, ctx: StreamContext, store: OrderStore, no
 /**
  * The owner could not be asked: NO_ROUTE from the gateway means no instance
  * serves its owner routes (it is down or gone), which the caller sees as
- * UNAVAILABLE naming the owner. Other errors (the owner's own answer) pass through.
+ * UNAVAILABLE naming the owner (`what` names the order or the key). Other
+ * errors (the owner's own answer) pass through.
  */
-function ownerUnreachable(err: unknown, owner: string, orderId: string): SluiceError {
+function ownerUnreachable(err: unknown, owner: string, what: string): SluiceError {
   const e = SluiceError.from(err);
   if (e.code !== 'NO_ROUTE') return e;
-  return new SluiceError('UNAVAILABLE', `order '${orderId}' belongs to order-service instance '${owner}', which is not connected; retry later`, { cause: e });
+  return new SluiceError('UNAVAILABLE', `${what} belongs to order-service instance '${owner}', which is not connected; retry later`, { cause: e });
 }
 
 /**
@@ -371,7 +473,7 @@ async function* relayWatch(peers: OwnerCaller, owner: string, orderId: string, c
       yield event;
     }
   } catch (err) {
-    throw ownerUnreachable(err, owner, orderId);
+    throw ownerUnreachable(err, owner, `order '${orderId}'`);
   } finally {
     await upstream.return?.();
   }
@@ -382,11 +484,21 @@ async function* relayWatch(peers: OwnerCaller, owner: string, orderId: string, c
  * routes and its owner routes, and resumes every unfinished saga it owns.
  */
 export async function startOrderService(
-  options: CheckoutServiceOptions & { order?: Partial<OrderOptions>; /** Publish every order event to this webhook topic (`webhooks.publish`). Default none. */ webhookTopic?: string },
+  options: CheckoutServiceOptions & {
+    order?: Partial<OrderOptions>;
+    /** Publish every order event to this webhook topic (`webhooks.publish`). Default none. */
+    webhookTopic?: string;
+    /**
+     * Every order-service instance, this one included (`order-1,order-2` or a list): idempotency keys are
+     * owned by one of them (resolveOrderInstances validates it). Default: this instance alone.
+     */
+    orderInstances?: string | readonly string[];
+  },
 ): Promise<RunningService & { parts: OrderServiceParts }> {
   const resolved = resolveOrderOptions(options.order);
   const log: Logger = options.logger ?? silentLogger;
   const instance = options.instance ?? DEFAULT_ORDER_INSTANCE;
+  const instances = resolveOrderInstances(options.orderInstances, instance);
   const store = await OrderStore.open(orderStoreDir(options), log, instance);
   // Before registering: the first orders must not pay for PGlite compiling its code paths.
   const warmStarted = performance.now();
@@ -409,22 +521,27 @@ export async function startOrderService(
     feed?.changed(orderId);
   };
   const runner = new SagaRunner(store, link, resolved, changed, log.child({ component: 'saga' }));
-  const parts: OrderServiceParts = { instance, peers: link, store, queue, notifier, runner, options: resolved, traces, ...(feed ? { feed } : {}) };
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  const relayed = new WorkQueue(resolved.queueSize, resolved.maxQueueWaiters);
+  const parts: OrderServiceParts = { instance, instances, relayed, peers: link, store, queue, notifier, runner, options: resolved, traces, loopDelay, ...(feed ? { feed } : {}) };
   let service: Service;
   try {
     service = await connectCheckoutService({ ...options, instance }, 'order', orderRoutes(parts), { connected: () => link.wake() });
   } catch (err) {
+    loopDelay.disable();
     await runner.close();
     await store.close();
     throw err;
   }
   link.service = service;
   runner.start();
-  log.info({ ...resolved }, 'order service ready');
+  log.info({ ...resolved, instances }, 'order service ready');
   return {
     service,
     parts,
     async close() {
+      loopDelay.disable();
       await runner.close();
       service.close();
       await store.close();

@@ -15,14 +15,20 @@
  * OrderPlaced event, its view and its saga together (one statement), and a
  * saga transition commits its events, the view and the new state together
  * (one transaction, shared with the other transitions of its batch).
+ *
+ * The statements run in a worker thread (order-db.ts, order-db-worker.ts):
+ * PGlite executes synchronously, and on this thread it held the sockets of
+ * the whole service while it ran. This class is what stays here: the order
+ * of operations (accepting first), the batching of saga transitions, and
+ * turning the worker's answers into the service's results and errors.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { SluiceError } from 'sluice';
 import type { Logger } from 'sluice';
 import { cartAmountCents } from './catalogue.js';
-import { openStore, type Store } from './db.js';
-import type { Transaction } from '@electric-sql/pglite';
-import type { EventDraft, OrderEvent, OrderLine } from './events.js';
+import type { OrderEvent } from './events.js';
+import { OrderDbClient, type StoreBusyStats } from './order-db-client.js';
+import type { TransitionOutcome } from './order-db.js';
 import { project, type OrderStatus, type OrderView } from './read-model.js';
 import { advance, isSagaState, type Saga, type SagaState, type Transition } from './saga.js';
 import { commandFingerprint, type PlaceCommand } from './validation.js';
@@ -43,91 +49,14 @@ export interface OrderCounts {
   readonly cancelled: number;
 }
 
-const SCHEMA = `
-create table if not exists orders (
-  order_id text primary key,
-  idempotency_key text not null unique,
-  fingerprint text not null,
-  customer_id text not null,
-  items json not null,
-  amount_cents integer not null,
-  created_at text not null
-);
-create table if not exists order_events (
-  order_id text not null references orders (order_id),
-  seq integer not null check (seq >= 1),
-  type text not null,
-  at text not null,
-  details json not null,
-  primary key (order_id, seq),
-  unique (order_id, type)
-);
-create table if not exists order_views (
-  order_id text primary key references orders (order_id),
-  status text not null,
-  view json not null
-);
-create table if not exists sagas (
-  order_id text primary key references orders (order_id),
-  state text not null,
-  attempts integer not null default 0,
-  reason text,
-  last_error text,
-  retry_at double precision,
-  created_seq bigserial
-);
-create index if not exists sagas_active on sagas (created_seq) where state not in ('CONFIRMED', 'CANCELLED');
-`;
-
 /**
- * Accepting an order: the order, its OrderPlaced event, its view and its
- * saga in one statement (data-modifying CTEs), answering how many orders it
- * inserted (0 when the idempotency key already placed one).
- */
-const PLACE_SQL = `
-with o as (
-  insert into orders values ($1, $2, $3, $4, $5, $6, $7) on conflict (idempotency_key) do nothing returning order_id
-), e as (
-  insert into order_events select order_id, $9::integer, $8::text, $7::text, $10::json from o
-), v as (
-  insert into order_views select order_id, $11::text, $12::json from o
-), s as (
-  insert into sagas (order_id, state) select order_id, 'AUTHORIZING' from o
-)
-select count(*)::int as n from o`;
-
-interface EventRow {
-  order_id: string;
-  seq: number;
-  type: string;
-  at: string;
-  details: Record<string, unknown>;
-}
-
-interface SagaRow {
-  order_id: string;
-  state: string;
-  attempts: number;
-  reason: string | null;
-  last_error: string | null;
-  items: OrderLine[];
-  amount_cents: number;
-}
-
-/**
- * One store operation at a time, accepting orders first: PGlite runs one
+ * One store operation at a time, accepting orders first: the store runs one
  * statement at a time anyway, and without this a burst of saga writes queued
  * ahead of a `checkout.place` would make accepting an order wait for the
- * background work of the orders before it.
- *
- * PGlite executes on this thread and its promises settle as microtasks, so
- * handing the store from one queued operation straight to the next never
- * returns to the event loop: a backlog of saga writes ran as one block of
- * hundreds of milliseconds, during which a `checkout.place` arriving on the
- * socket was not even read, let alone put first. So a background operation
- * is handed the store only after a turn of the event loop (setImmediate):
- * what arrived meanwhile is read, and an order to accept goes ahead of it.
- * An order to accept is handed the store at once.
+ * background work of the orders before it. With the store in its worker,
+ * this thread stays free while an operation runs, so a `checkout.place`
+ * arriving meanwhile is read at once and queued first: it waits for the one
+ * operation in progress at most.
  *
  * Waiters are bounded by their callers (the work queue, the saga limit, the
  * watcher limit).
@@ -155,18 +84,9 @@ export class PriorityGate {
   }
 
   private handOver(): void {
-    const urgent = this.first.shift();
-    if (urgent) return urgent();
-    if (this.rest.length === 0) {
-      this.busy = false;
-      return;
-    }
-    // Still busy through the turn: nothing can slip in ahead except by queueing, where accepting goes first.
-    setImmediate(() => {
-      const next = this.first.shift() ?? this.rest.shift();
-      if (next) next();
-      else this.busy = false;
-    });
+    const next = this.first.shift() ?? this.rest.shift();
+    if (next) next();
+    else this.busy = false;
   }
 }
 
@@ -191,11 +111,22 @@ interface PendingTransition {
 
 /**
  * Transitions committed in one transaction at most: enough to amortise the
- * trips into PGlite under load, few enough that the batch (one select, one
- * insert, two updates over at most this many orders) stays a few ms, which
- * is what an order to accept may wait behind.
+ * trips into PGlite under load (one select, one insert, two updates per
+ * batch, whatever its size).
  */
 export const TRANSITIONS_PER_COMMIT = 32;
+
+/** Transitions in one transaction at least, however slow the store: fewer costs more trips than it saves waiting. */
+export const MIN_TRANSITIONS_PER_COMMIT = 4;
+
+/**
+ * How long one batch of transitions may hold the store, in ms: an order to
+ * accept arriving meanwhile waits for it. Batches are sized from the
+ * measured cost of a transition so that they stay within it (between
+ * MIN_TRANSITIONS_PER_COMMIT and TRANSITIONS_PER_COMMIT): counting alone let
+ * a batch run tens of ms when the machine was busy.
+ */
+export const BATCH_BUDGET_MS = 5;
 
 /**
  * Up to `max` waiting transitions of distinct orders, removed from `queue` in
@@ -234,11 +165,11 @@ function newOrder(cmd: PlaceCommand, owner: string): { orderId: string; fingerpr
   return { orderId, fingerprint, params, saga, status: view.status };
 }
 
-function settle(batch: readonly PendingTransition[], results: ReadonlyArray<OrderEvent[] | Error>): void {
+function settle(batch: readonly PendingTransition[], results: readonly TransitionOutcome[]): void {
   batch.forEach((p, i) => {
     const r = results[i]!;
-    if (r instanceof Error) p.reject(r);
-    else p.resolve(r);
+    if ('error' in r) p.reject(new Error(r.error));
+    else p.resolve(r.events);
   });
 }
 
@@ -258,9 +189,11 @@ export class OrderStore {
   /** Transitions asked for and not yet committed: at most one per saga in memory (maxSagas). */
   private readonly transitions: PendingTransition[] = [];
   private transitionsQueued = false;
+  /** Moving average of what one transition of a batch costs the store, ms (the batch's fixed cost included). */
+  private transitionMs = 0;
 
   private constructor(
-    private readonly store: Store,
+    private readonly db: OrderDbClient,
     /** The instance this store belongs to: every order id it makes names it as owner. */
     private readonly owner: string,
   ) {}
@@ -278,9 +211,16 @@ export class OrderStore {
     return this.gate.backgroundDone;
   }
 
-  /** Opens (creating on first use) the store in `dir` for order-service instance `owner` (default `order-1`). */
+  /** How long store operations held the store's worker: what accepting an order may wait behind. */
+  get busy(): StoreBusyStats {
+    return this.db.busy;
+  }
+
+  /** Opens (creating on first use) the store in `dir` for order-service instance `owner` (default `order-1`), in its own worker thread. */
   static async open(dir: string, log: Logger, owner = 'order-1'): Promise<OrderStore> {
-    return new OrderStore(await openStore(dir, SCHEMA, log), owner);
+    const { client, ms } = await OrderDbClient.start(dir);
+    log.info({ dir, ms }, 'store opened');
+    return new OrderStore(client, owner);
   }
 
   /**
@@ -288,24 +228,14 @@ export class OrderStore {
    * returns the order its idempotency key already placed. A key reused with
    * a different cart or customer is INVALID_ARGUMENT and records nothing.
    */
-  place(cmd: PlaceCommand): Promise<PlaceResult> {
+  async place(cmd: PlaceCommand): Promise<PlaceResult> {
     const { orderId, fingerprint, params, saga, status } = newOrder(cmd, this.owner);
-    return this.gate.run(true, async () => {
-      // One statement, so one trip into PGlite and atomic by itself. The unique key decides: a second
-      // insert with the same key inserts nothing, whatever the timing, and then neither do the others.
-      const inserted = (await this.store.db.query<{ n: number }>(PLACE_SQL, params)).rows[0]!.n;
-      if (inserted === 0) {
-        const existing = (await this.store.db.query<{ order_id: string; fingerprint: string; status: OrderStatus }>(
-          'select o.order_id, o.fingerprint, v.status from orders o join order_views v using (order_id) where o.idempotency_key = $1',
-          [cmd.idempotencyKey],
-        )).rows[0]!;
-        if (existing.fingerprint !== fingerprint) {
-          throw new SluiceError('INVALID_ARGUMENT', `'idempotencyKey' '${cmd.idempotencyKey}' already placed order ${existing.order_id} with a different cart or customer`);
-        }
-        return { orderId: existing.order_id, status: existing.status, created: false };
-      }
-      return { orderId, status, created: true, saga };
-    });
+    const outcome = await this.gate.run(true, () => this.db.call('place', params, cmd.idempotencyKey));
+    if (outcome.inserted) return { orderId, status, created: true, saga };
+    if (outcome.fingerprint !== fingerprint) {
+      throw new SluiceError('INVALID_ARGUMENT', `'idempotencyKey' '${cmd.idempotencyKey}' already placed order ${outcome.orderId} with a different cart or customer`);
+    }
+    return { orderId: outcome.orderId, status: outcome.status, created: false };
   }
 
   /**
@@ -320,33 +250,31 @@ export class OrderStore {
    */
   async warmUp(rounds = 1): Promise<void> {
     for (let i = 0; i < rounds; i++) {
-      await this.store.db.transaction(async (tx) => {
-        const { orderId, params, saga } = newOrder({ idempotencyKey: `warm-up-${randomUUID()}`, customerId: 'warm-up', items: [{ sku: 'A1', qty: 1 }] }, this.owner);
-        await tx.query(PLACE_SQL, params);
-        const transition = advance(saga, { kind: 'authorized', paymentId: 'warm-up', amountCents: saga.amountCents });
-        await this.commitTransitionsIn(tx, [{ orderId, transition, resolve: () => {}, reject: () => {} }]);
-        await tx.query('select * from order_events where order_id = $1 and seq >= $2 order by seq limit $3', [orderId, 1, 16]);
-        await tx.query('select view from order_views where order_id = $1', [orderId]);
-        await tx.rollback();
-      });
+      const { orderId, params, saga } = newOrder({ idempotencyKey: `warm-up-${randomUUID()}`, customerId: 'warm-up', items: [{ sku: 'A1', qty: 1 }] }, this.owner);
+      const transition = advance(saga, { kind: 'authorized', paymentId: 'warm-up', amountCents: saga.amountCents });
+      await this.background(() => this.db.call('warmUp', params, orderId, transition));
     }
+    // Compiling is not what serving costs: the busy figures start after it.
+    this.db.resetBusy();
+  }
+
+  /** Transitions the next batch may take: as many as fit BATCH_BUDGET_MS at the measured cost. */
+  get batchLimit(): number {
+    if (this.transitionMs <= 0) return TRANSITIONS_PER_COMMIT;
+    return Math.max(MIN_TRANSITIONS_PER_COMMIT, Math.min(TRANSITIONS_PER_COMMIT, Math.floor(BATCH_BUDGET_MS / this.transitionMs)));
   }
 
   /** Up to `limit` events of an order from `fromSeq` on, in order. */
-  async events(orderId: string, fromSeq: number, limit: number): Promise<OrderEvent[]> {
-    const rows = (await this.background(() => this.store.db.query<EventRow>('select * from order_events where order_id = $1 and seq >= $2 order by seq limit $3', [orderId, fromSeq, limit]))).rows;
-    return rows.map(toEvent);
+  events(orderId: string, fromSeq: number, limit: number): Promise<OrderEvent[]> {
+    return this.background(() => this.db.call('events', orderId, fromSeq, limit));
   }
 
-  async view(orderId: string): Promise<OrderView | undefined> {
-    return (await this.background(() => this.store.db.query<{ view: OrderView }>('select view from order_views where order_id = $1', [orderId]))).rows[0]?.view;
+  view(orderId: string): Promise<OrderView | undefined> {
+    return this.background(() => this.db.call('view', orderId));
   }
 
   async saga(orderId: string): Promise<Saga | undefined> {
-    const row = (await this.background(() => this.store.db.query<SagaRow>(
-      'select s.order_id, s.state, s.attempts, s.reason, s.last_error, o.items, o.amount_cents from sagas s join orders o using (order_id) where s.order_id = $1',
-      [orderId],
-    ))).rows[0];
+    const row = await this.background(() => this.db.call('saga', orderId));
     if (!row) return undefined;
     if (!isSagaState(row.state)) throw new Error(`order ${orderId}: unknown saga state '${row.state}' in the store`);
     return { orderId: row.order_id, state: row.state, attempts: row.attempts, reason: row.reason, lastError: row.last_error, items: row.items, amountCents: row.amount_cents };
@@ -358,10 +286,10 @@ export class OrderStore {
    * saga is no longer in.
    *
    * Transitions asked for while the store is busy are committed together,
-   * up to TRANSITIONS_PER_COMMIT in one transaction of a fixed number of
-   * statements, whatever their number: under load the saga writes cost a few
-   * trips into PGlite per batch rather than six per transition, and an order
-   * to accept waits for one batch at most.
+   * up to `batchLimit` in one transaction of a fixed number of statements,
+   * whatever their number: under load the saga writes cost a few trips into
+   * PGlite per batch rather than six per transition, and an order to accept
+   * waits for one batch (about BATCH_BUDGET_MS) at most.
    */
   apply(orderId: string, transition: Transition): Promise<OrderEvent[]> {
     return new Promise<OrderEvent[]>((resolve, reject) => {
@@ -377,99 +305,37 @@ export class OrderStore {
     void this.background(async () => {
       // From here on, transitions asked for go into the next batch.
       this.transitionsQueued = false;
-      const batch = takeBatch(this.transitions, TRANSITIONS_PER_COMMIT);
+      const batch = takeBatch(this.transitions, this.batchLimit);
       if (batch.length === 0) return;
       try {
-        settle(batch, await this.commitTransitions(batch));
+        const outcomes = await this.db.call('commitTransitions', batch.map(({ orderId, transition }) => ({ orderId, transition })));
+        // The gate sends one operation at a time: the last answer is this batch's.
+        const perTransition = (this.db.busy.lastMs ?? 0) / batch.length;
+        this.transitionMs = this.transitionMs === 0 ? perTransition : 0.8 * this.transitionMs + 0.2 * perTransition;
+        settle(batch, outcomes);
       } catch (err) {
-        if (batch.length === 1) return batch[0]!.reject(err);
-        // Something in the batch failed the whole transaction: commit each alone, so only the offender fails.
-        for (const one of batch) {
-          try {
-            settle([one], await this.commitTransitions([one]));
-          } catch (e) {
-            one.reject(e);
-          }
-        }
+        for (const p of batch) p.reject(err);
       }
     }).finally(() => this.commitTransitionsLater());
   }
 
-  /** One transaction for `batch` (distinct orders): each entry's events, or the error refusing it. */
-  private commitTransitions(batch: readonly PendingTransition[]): Promise<Array<OrderEvent[] | Error>> {
-    return this.store.db.transaction((tx) => this.commitTransitionsIn(tx, batch));
-  }
-
-  private async commitTransitionsIn(tx: Transaction, batch: readonly PendingTransition[]): Promise<Array<OrderEvent[] | Error>> {
-    {
-      const ids = batch.map((p) => p.orderId);
-      const rows = (await tx.query<{ order_id: string; state: string; view: OrderView }>(
-        'select s.order_id, s.state, v.view from sagas s join order_views v using (order_id) where s.order_id = any($1::text[])',
-        [ids],
-      )).rows;
-      const current = new Map(rows.map((r) => [r.order_id, r]));
-      const at = new Date().toISOString();
-      const results: Array<OrderEvent[] | Error> = [];
-      const appended: OrderEvent[] = [];
-      const changed = { ids: [] as string[], statuses: [] as string[], views: [] as string[], states: [] as string[], reasons: [] as Array<string | null> };
-      for (const { orderId, transition } of batch) {
-        const row = current.get(orderId);
-        if (row?.state !== transition.from) {
-          results.push(new Error(`order ${orderId}: saga is in state ${row?.state ?? 'none'}, not ${transition.from}`));
-          continue;
-        }
-        let view = row.view;
-        const events: OrderEvent[] = [];
-        for (const draft of transition.events) {
-          const event = withEnvelope(draft, orderId, view.lastSeq + 1, at);
-          view = project(view, event);
-          events.push(event);
-        }
-        appended.push(...events);
-        results.push(events);
-        changed.ids.push(orderId);
-        changed.statuses.push(view.status);
-        changed.views.push(JSON.stringify(view));
-        changed.states.push(transition.to);
-        changed.reasons.push(transition.reason);
-      }
-      if (changed.ids.length === 0) return results;
-      await insertEvents(tx, appended);
-      await tx.query(
-        'update order_views v set status = x.status, view = x.view::json from unnest($1::text[], $2::text[], $3::text[]) as x(order_id, status, view) where v.order_id = x.order_id',
-        [changed.ids, changed.statuses, changed.views],
-      );
-      await tx.query(
-        'update sagas s set state = x.state, attempts = 0, reason = x.reason, last_error = null, retry_at = null from unnest($1::text[], $2::text[], $3::text[]) as x(order_id, state, reason) where s.order_id = x.order_id',
-        [changed.ids, changed.states, changed.reasons],
-      );
-      return results;
-    }
-  }
-
   /** Counts a failed attempt of the current step, so retries stay bounded across restarts. */
-  async noteFailedAttempt(orderId: string, state: SagaState, attempts: number, error: string): Promise<void> {
-    await this.background(() => this.store.db.query('update sagas set attempts = $3, last_error = $4 where order_id = $1 and state = $2', [orderId, state, attempts, error]));
+  noteFailedAttempt(orderId: string, state: SagaState, attempts: number, error: string): Promise<void> {
+    return this.background(() => this.db.call('noteFailedAttempt', orderId, state, attempts, error));
   }
 
   /** Parks a saga until `retryAtMs` (epoch ms) with a fresh attempt budget. */
-  async park(orderId: string, state: SagaState, retryAtMs: number, error: string): Promise<void> {
-    await this.background(() => this.store.db.query('update sagas set attempts = 0, retry_at = $3, last_error = $4 where order_id = $1 and state = $2', [orderId, state, retryAtMs, error]));
+  park(orderId: string, state: SagaState, retryAtMs: number, error: string): Promise<void> {
+    return this.background(() => this.db.call('park', orderId, state, retryAtMs, error));
   }
 
   /** Non-terminal sagas due to run (not parked), oldest first, skipping `running`. */
-  async dueSagas(running: readonly string[], limit: number, nowMs: number): Promise<string[]> {
-    const rows = (await this.background(() => this.store.db.query<{ order_id: string }>(
-      `select order_id from sagas
-       where state not in ('CONFIRMED', 'CANCELLED') and (retry_at is null or retry_at <= $1) and not (order_id = any($2::text[]))
-       order by created_seq limit $3`,
-      [nowMs, running, limit],
-    ))).rows;
-    return rows.map((r) => r.order_id);
+  dueSagas(running: readonly string[], limit: number, nowMs: number): Promise<string[]> {
+    return this.background(() => this.db.call('dueSagas', running, limit, nowMs));
   }
 
   async counts(): Promise<OrderCounts> {
-    const rows = (await this.background(() => this.store.db.query<{ status: OrderStatus; n: number }>('select status, count(*)::int as n from order_views group by status'))).rows;
+    const rows = await this.background(() => this.db.call('counts'));
     const by = Object.fromEntries(rows.map((r) => [r.status, r.n])) as Partial<Record<OrderStatus, number>>;
     const pending = by.PENDING ?? 0;
     const confirmed = by.CONFIRMED ?? 0;
@@ -478,35 +344,12 @@ export class OrderStore {
   }
 
   /** Sagas parked after failed compensation attempts. */
-  async parkedCount(): Promise<number> {
-    return (await this.background(() => this.store.db.query<{ n: number }>("select count(*)::int as n from sagas where retry_at is not null and state not in ('CONFIRMED', 'CANCELLED')"))).rows[0]?.n ?? 0;
+  parkedCount(): Promise<number> {
+    return this.background(() => this.db.call('parkedCount'));
   }
 
+  /** Closes the store after the operation in progress, and stops its worker. */
   close(): Promise<void> {
-    return this.store.close();
+    return this.gate.run(true, () => this.db.close());
   }
-}
-
-type Queryable = { query(sql: string, params?: unknown[]): Promise<unknown> };
-
-/** One statement for all of a transition's events (each statement is a round trip into PGlite). */
-async function insertEvents(tx: Queryable, events: readonly OrderEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  const params: unknown[] = [];
-  const rows = events.map((event) => {
-    const { type, orderId, seq, at, ...details } = event;
-    params.push(orderId, seq, type, at, JSON.stringify(details));
-    const b = params.length - 5;
-    return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5})`;
-  });
-  await tx.query(`insert into order_events values ${rows.join(', ')}`, params);
-}
-
-function withEnvelope(draft: EventDraft, orderId: string, seq: number, at: string): OrderEvent {
-  const { type, ...details } = draft;
-  return { type, orderId, seq, at, ...details } as OrderEvent;
-}
-
-function toEvent(row: EventRow): OrderEvent {
-  return { type: row.type, orderId: row.order_id, seq: row.seq, at: row.at, ...row.details } as OrderEvent;
 }

@@ -25,8 +25,7 @@ import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SluiceError } from 'sluice';
 import type { Logger } from 'sluice';
-import { AdaptiveLimit, type Permit } from '../../../src/resilience/adaptive-limit.js';
-import { backoffDelay, type BackoffOptions } from '../../../src/resilience/backoff.js';
+import { AdaptiveLimit, nextRetry, type Permit, type RetrySchedule } from 'sluice';
 import type { OrderOptions } from './config.js';
 import type { OrderEvent, OrderLine } from './events.js';
 import type { OrderStore } from './order-store.js';
@@ -80,7 +79,10 @@ export function dependencyOf(step: SagaStep): Dependency {
 export class SagaRunner {
   private readonly running = new Map<string, Promise<void>>();
   private readonly stop = new AbortController();
-  private readonly backoff: BackoffOptions;
+  /** Sluice's retry rule over the step attempts (nextRetry): full-jitter backoff, doubling. */
+  private readonly retries: RetrySchedule;
+  /** The same backoff for refusals waited out, which spend no attempt (bounded by stepDeferrals instead). */
+  private readonly deferralBackoff: RetrySchedule;
   private readonly limits: Record<Dependency, AdaptiveLimit>;
   private readonly timeline = new SagaTimeline();
   private filling = false;
@@ -88,6 +90,8 @@ export class SagaRunner {
   /** The store may hold due sagas that are not in memory (true at start, and whenever an offer found no room). */
   private backlog = true;
   private highWater = 0;
+  private deferralCount = 0;
+  private failedAttemptCount = 0;
   private sweep: ReturnType<typeof setInterval> | undefined;
 
   constructor(
@@ -97,7 +101,9 @@ export class SagaRunner {
     private readonly onEvents: (orderId: string, events: readonly OrderEvent[]) => void,
     private readonly log: Logger,
   ) {
-    this.backoff = { initialDelayMs: options.retryInitialDelayMs, maxDelayMs: options.retryMaxDelayMs, multiplier: 2 };
+    const backoff = { initialDelayMs: options.retryInitialDelayMs, maxDelayMs: options.retryMaxDelayMs, multiplier: 2 };
+    this.retries = { ...backoff, maxAttempts: options.stepAttempts };
+    this.deferralBackoff = { ...backoff, maxAttempts: Infinity };
     const maxLimit = options.maxStepCalls ?? 1_024;
     const initialLimit = Math.min(options.initialStepCalls ?? 20, maxLimit);
     // Never fewer than 8 calls at once (or the start, if lower): below that the hop's own round trip, not the
@@ -144,6 +150,15 @@ export class SagaRunner {
   /** Most sagas ever in memory at once. */
   get max(): number {
     return this.highWater;
+  }
+
+  /**
+   * Since start: step calls refused by the gateway and waited out without
+   * spending an attempt (`deferrals`), and failed attempts (`failedAttempts`,
+   * each followed by a backoff or by giving up).
+   */
+  get counts(): { readonly deferrals: number; readonly failedAttempts: number } {
+    return { deferrals: this.deferralCount, failedAttempts: this.failedAttemptCount };
   }
 
   /** Each dependency's call limit now. */
@@ -349,16 +364,21 @@ export class SagaRunner {
         // service had recovered. Bounded: past stepDeferrals in a row, refusals count again.
         if (refusedByGateway && deferrals < this.options.stepDeferrals) {
           deferrals++;
+          this.deferralCount++;
           this.log.debug({ orderId: saga.orderId, step, deferral: deferrals, error: lastError }, 'saga step deferred');
-          if (!(await this.wait(Math.max(backoffDelay(deferrals - 1, this.backoff), hint ?? 0), phases, 'deferred'))) return 'stopped';
+          const verdict = nextRetry(deferrals, this.deferralBackoff);
+          if (!(await this.wait(Math.max(verdict.retry ? verdict.delayMs : 0, hint ?? 0), phases, 'deferred'))) return 'stopped';
           continue;
         }
         deferrals = 0;
         attempts++;
+        this.failedAttemptCount++;
         this.log.warn({ orderId: saga.orderId, step, attempt: attempts, of: this.options.stepAttempts, error: lastError }, 'saga step failed');
         await this.store.noteFailedAttempt(saga.orderId, saga.state, attempts, lastError);
-        // An open breaker or a rate limit says when to come back: sooner would only spend an attempt.
-        if (attempts < this.options.stepAttempts && !(await this.wait(Math.max(backoffDelay(attempts - 1, this.backoff), hint ?? 0), phases, 'backoff'))) return 'stopped';
+        // Past the attempts the loop's top gives up (or parks a compensation). An open breaker or a rate
+        // limit says when to come back: sooner would only spend an attempt.
+        const verdict = nextRetry(attempts, this.retries);
+        if (verdict.retry && !(await this.wait(Math.max(verdict.delayMs, hint ?? 0), phases, 'backoff'))) return 'stopped';
       } finally {
         endCall();
         // Every path above reported the permit; this only covers one that threw before it could.

@@ -1,7 +1,6 @@
 /** What the three checkout services share: where their data lives and how they connect. */
 import { join } from 'node:path';
-import type { ReconnectOptions } from '../../../src/client/reconnect.js';
-import type { TokenSource } from '../../../src/client/token.js';
+import type { ReconnectOptions, TokenSource } from 'sluice';
 import { connectService, type Service, type ServiceStatusEvents } from 'sluice';
 import type { RouteTable } from 'sluice';
 import { silentLogger, type Logger } from 'sluice';

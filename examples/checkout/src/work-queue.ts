@@ -1,23 +1,22 @@
 /**
- * The order service's bounded work queue: a counting semaphore over the
- * place commands it has taken in and not yet answered. `acquire` takes a
- * slot or waits for one (FIFO); waiters are bounded too, and at that limit
- * `acquire` fails at once with OVERLOADED. `depth` and `max` (its high water
- * mark since start) are what `orders.stats` reports.
+ * The order service's bounded work queue: the place commands it has taken in
+ * and not yet answered. Sluice's Bulkhead does the bounding (slots, a FIFO
+ * line of bounded length, OVERLOADED past it, a waiter that is cancelled
+ * leaving the line); this adds what `orders.stats` reports (`depth`, `max`,
+ * its high water mark since start) and a `release()` without a token, since
+ * a `checkout.submit` channel frees a command's slot where its ack goes out,
+ * far from where the slot was taken.
  */
-import { SluiceError } from 'sluice';
+import { Bulkhead, SluiceError, type Release } from 'sluice';
 
-interface Waiter {
-  resolve(): void;
-  reject(e: SluiceError): void;
-  signal: AbortSignal | undefined;
-  onAbort: () => void;
-}
+/** How long a caller may wait for a slot: as long as it stays (its signal ends the wait), up to the Bulkhead's longest timer. */
+const WAIT_AS_LONG_AS_NEEDED_MS = Number.POSITIVE_INFINITY;
 
 export class WorkQueue {
-  private inUse = 0;
+  private readonly bulkhead: Bulkhead;
+  /** One releaser per slot taken; slots are alike, so any of them frees one. */
+  private readonly held: Release[] = [];
   private highWater = 0;
-  private readonly waiters: Waiter[] = [];
 
   /**
    * @param capacity slots (commands in progress at most)
@@ -26,11 +25,13 @@ export class WorkQueue {
   constructor(
     readonly capacity: number,
     readonly maxWaiters: number,
-  ) {}
+  ) {
+    this.bulkhead = new Bulkhead({ maxConcurrent: capacity, maxQueue: maxWaiters });
+  }
 
   /** Slots taken now. */
   get depth(): number {
-    return this.inUse;
+    return this.bulkhead.active;
   }
 
   /** Most slots ever taken at once. */
@@ -39,49 +40,32 @@ export class WorkQueue {
   }
 
   get waiting(): number {
-    return this.waiters.length;
+    return this.bulkhead.queued;
   }
 
-  /** Takes a slot, waiting for one if the queue is full. Rejects with CANCELED if `signal` aborts first. */
-  acquire(signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) return Promise.reject(new SluiceError('CANCELED', 'cancelled while waiting for room in the work queue'));
-    if (this.inUse < this.capacity && this.waiters.length === 0) {
-      this.take();
-      return Promise.resolve();
+  /**
+   * Takes a slot, waiting for one (FIFO) if the queue is full. Rejects with
+   * OVERLOADED when `maxWaiters` callers already wait, with CANCELED if
+   * `signal` aborts first.
+   */
+  async acquire(signal?: AbortSignal): Promise<void> {
+    let release: Release;
+    try {
+      release = await this.bulkhead.acquire(WAIT_AS_LONG_AS_NEEDED_MS, signal);
+    } catch (err) {
+      if (signal?.aborted) throw new SluiceError('CANCELED', 'cancelled while waiting for room in the work queue');
+      const e = SluiceError.from(err);
+      if (e.code !== 'OVERLOADED') throw e;
+      throw new SluiceError('OVERLOADED', `the order work queue is full (${this.capacity} in progress, ${this.waiting} waiting); retry later`, { cause: e });
     }
-    if (this.waiters.length >= this.maxWaiters) {
-      return Promise.reject(new SluiceError('OVERLOADED', `the order work queue is full (${this.capacity} in progress, ${this.waiters.length} waiting); retry later`));
-    }
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        signal,
-        onAbort: () => {
-          const i = this.waiters.indexOf(waiter);
-          if (i >= 0) this.waiters.splice(i, 1);
-          reject(new SluiceError('CANCELED', 'cancelled while waiting for room in the work queue'));
-        },
-      };
-      signal?.addEventListener('abort', waiter.onAbort, { once: true });
-      this.waiters.push(waiter);
-    });
+    this.held.push(release);
+    if (this.depth > this.highWater) this.highWater = this.depth;
   }
 
   /** Gives a slot back: to the first waiter if any (the depth stays), else to the pool. */
   release(): void {
-    const next = this.waiters.shift();
-    if (next) {
-      next.signal?.removeEventListener('abort', next.onAbort);
-      next.resolve();
-      return;
-    }
-    if (this.inUse === 0) throw new Error('WorkQueue.release() without a matching acquire()');
-    this.inUse--;
-  }
-
-  private take(): void {
-    this.inUse++;
-    if (this.inUse > this.highWater) this.highWater = this.inUse;
+    const release = this.held.pop();
+    if (!release) throw new Error('WorkQueue.release() without a matching acquire()');
+    release();
   }
 }

@@ -38,6 +38,7 @@ export const ORDER_KNOBS: readonly Knob[] = [
   { flag: 'retry-initial-delay-ms', key: 'retryInitialDelayMs' },
   { flag: 'retry-max-delay-ms', key: 'retryMaxDelayMs' },
   { flag: 'compensation-retry-ms', key: 'compensationRetryMs' },
+  { flag: 'relay-deadline-ms', key: 'relayDeadlineMs' },
 ];
 
 /** The knobs a user set, by flag (`f[prefix + flag]`) or env var, as numbers keyed by option key. */

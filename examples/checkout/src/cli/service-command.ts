@@ -40,19 +40,24 @@ order:
                        out without spending an attempt (default 20)
   --retry-initial-delay-ms N, --retry-max-delay-ms N   backoff between attempts (default 200, 5000)
   --compensation-retry-ms N  a failing refund / release is retried after N ms (default 10000)
+  --order-instances LIST  every order instance, this one included (order-1,order-2): each idempotency
+                       key is placed by one of them, the others relay it there (env SLUICE_ORDER_INSTANCES,
+                       default this instance alone; every instance must be given the same list)
+  --relay-deadline-ms N  deadline of a place relayed to the key's owner (default 5000)
 `;
 
-type Starter = (host: ReturnType<typeof hostOptions>, values: Record<string, number>) => Promise<{ service: { service: string; instance: string }; close(): Promise<void> }>;
+type Starter = (host: ReturnType<typeof hostOptions>, values: Record<string, number>, f: FlagValues) => Promise<{ service: { service: string; instance: string }; close(): Promise<void> }>;
 
-/** A checkout service: its store under --data-dir, its knobs as flags, validated by its own option resolver. */
-function checkoutService(knobs: readonly Knob[], start: Starter): ServiceDefinition {
+/** A checkout service: its store under --data-dir, its knobs as flags, validated by its own option resolver; `strings`: its other flags. */
+function checkoutService(knobs: readonly Knob[], start: Starter, strings: readonly string[] = []): ServiceDefinition {
   const flags: NonNullable<ServiceDefinition['flags']> = { 'data-dir': { type: 'string' } };
   for (const k of knobs) flags[k.flag] = { type: 'string' };
+  for (const name of strings) flags[name] = { type: 'string' };
   return {
     flags,
     async start(c: ServiceCommon, f: FlagValues): Promise<RunningService> {
       const values = readKnobs(f, knobs);
-      const r = await withKnobNames(knobs, () => start(hostOptions(c, f), values));
+      const r = await withKnobNames(knobs, () => start(hostOptions(c, f), values, f));
       return { service: r.service.service, instance: r.service.instance, close: () => r.close() };
     },
   };
@@ -65,8 +70,18 @@ function hostOptions(c: ServiceCommon, f: FlagValues) {
 
 const services: Record<string, ServiceDefinition> = {
   // SLUICE_ORDER_WEBHOOK_TOPIC: publish every order event to that webhook topic (the gateway's webhooks.publish).
-  order: checkoutService(ORDER_KNOBS, (host, order) =>
-    startOrderService({ ...host, order, ...(process.env.SLUICE_ORDER_WEBHOOK_TOPIC ? { webhookTopic: process.env.SLUICE_ORDER_WEBHOOK_TOPIC } : {}) }),
+  order: checkoutService(
+    ORDER_KNOBS,
+    (host, order, f) => {
+      const instances = (f['order-instances'] as string | undefined) ?? process.env.SLUICE_ORDER_INSTANCES;
+      return startOrderService({
+        ...host,
+        order,
+        ...(instances !== undefined && instances !== '' ? { orderInstances: instances } : {}),
+        ...(process.env.SLUICE_ORDER_WEBHOOK_TOPIC ? { webhookTopic: process.env.SLUICE_ORDER_WEBHOOK_TOPIC } : {}),
+      });
+    },
+    ['order-instances'],
   ),
   payment: checkoutService(PAYMENT_KNOBS, (host, payment) => startPaymentService({ ...host, payment })),
   inventory: checkoutService(INVENTORY_KNOBS, (host, inventory) => startInventoryService({ ...host, inventory })),

@@ -86,7 +86,10 @@ export async function startCheckoutStack(options: StackOptions = {}): Promise<Ch
     await child.message('registered', 30_000);
     return child;
   };
-  const start = async (name: ServiceName, extraFlags: string[] = flags[name] ?? []): Promise<Child> => {
+  // Several order instances are each given the list of all: a key is placed by its owner among them.
+  const orderCount = options.orderInstances ?? 1;
+  const instanceFlags = orderCount > 1 ? ['--order-instances', Array.from({ length: orderCount }, (_, i) => `order-${i + 1}`).join(',')] : [];
+  const start = async (name: ServiceName, extraFlags: string[] = name === 'order' ? [...(flags.order ?? []), ...instanceFlags] : (flags[name] ?? [])): Promise<Child> => {
     const child = await launch(name, name, extraFlags);
     children[name] = child;
     if (name === 'order') orders.set('order-1', child);
@@ -94,7 +97,7 @@ export async function startCheckoutStack(options: StackOptions = {}): Promise<Ch
   };
   const startOrder = async (instance: string): Promise<Child> => {
     if (instance === 'order-1') return start('order');
-    const child = await launch('order', instance, [...(flags.order ?? []), '--instance', instance]);
+    const child = await launch('order', instance, [...(flags.order ?? []), ...instanceFlags, '--instance', instance]);
     orders.set(instance, child);
     return child;
   };

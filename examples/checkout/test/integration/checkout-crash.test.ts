@@ -37,6 +37,8 @@ const reservation = (orderId: string) => s.client.requestResponse<Reservation>('
 const stock = async (sku: string) => (await s.client.requestResponse<{ items: { sku: string; available: number }[] }>('inventory.stock', {})).items.find((i) => i.sku === sku)!.available;
 const view = (orderId: string) => s.client.requestResponse<{ status: string; payment: string; stock: string }>('orders.get', { orderId });
 
+// Each test kills and restarts services (a restart opens its store and warms it up) around 1.5 s answers:
+// on a loaded 2-core machine that alone took most of the default 30 s.
 describe('checkout survives kill -9', () => {
   it('of the order service mid-payment and again mid-reservation: the saga completes exactly once', async () => {
     const before = await stock('C3');
@@ -66,7 +68,7 @@ describe('checkout survives kill -9', () => {
     expect(r.calls['inventory.reserve']).toBeGreaterThanOrEqual(2);
     expect(await stock('C3')).toBe(before - 3);
     expect(await view(orderId)).toMatchObject({ status: 'CONFIRMED', payment: 'AUTHORIZED', stock: 'RESERVED' });
-  });
+  }, 120_000);
 
   it('of the payment service after it charged: the charge is kept, the saga resumes once it is back, one charge', async () => {
     const orderId = await s.place([{ sku: 'D4', qty: 1 }]);
@@ -79,7 +81,7 @@ describe('checkout survives kill -9', () => {
     expect(p.status).toBe('AUTHORIZED');
     expect(p.ledger.map((l) => l.kind)).toEqual(['CHARGE']);
     expect(p.calls['payment.authorize']).toBeGreaterThanOrEqual(2);
-  });
+  }, 120_000);
 
   it('of the order service right after it accepted orders: nothing accepted is lost', async () => {
     const placed = await Promise.all(Array.from({ length: 20 }, (_, i) => s.place([{ sku: 'A1', qty: 1 + (i % 3) }])));
@@ -90,5 +92,5 @@ describe('checkout survives kill -9', () => {
       expect(types(events)).toEqual(['OrderPlaced', 'PaymentAuthorized', 'StockReserved', 'OrderConfirmed']);
       expect((await payment(orderId)).ledger).toHaveLength(1);
     }
-  });
+  }, 120_000);
 });

@@ -6,9 +6,19 @@
  * confirmation per order), and `orders.get` / `orders.watch` answer for any
  * order whichever instance the gateway picks, the other relaying to the
  * owner. With the owner gone, a read of its orders is UNAVAILABLE naming it.
+ *
+ * Idempotency keys across instances: each key belongs to one instance of
+ * the list every instance is given (rendezvous hashing); a place reaching
+ * another instance is relayed to the owner, whose unique key decides. The
+ * same keys sent many times at once through the gateway, which spreads them
+ * over both instances, make one order each, placed by the key's owner, with
+ * one charge and one saga. With the owner down, placing its keys is
+ * UNAVAILABLE naming it (never a second order elsewhere).
  */
+import { from } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { orderOwner } from '../../src/order-store.js';
+import { keyOwner } from '../../src/order-owners.js';
 import { startCheckoutStack, types, type CheckoutStack } from '../helpers/checkout.js';
 import { eventually } from '../../../../test/helpers/harness.js';
 
@@ -76,5 +86,88 @@ describe('several order-service instances', () => {
     // Back again with its store: its orders are readable through either instance once more.
     await s.startOrder('order-2');
     expect(await s.client.requestResponse<{ status: string }>('orders.get', { orderId: orphan })).toMatchObject({ status: 'CONFIRMED' });
+  }, 180_000);
+
+  it('place each idempotency key once across instances: retries through either make one order, one charge, one saga', async () => {
+    const s = (stack = await startCheckoutStack({ orderInstances: 2 }));
+    const instances = ['order-1', 'order-2'];
+    const KEYS = 16;
+    const REPEATS = 8;
+    const keys = Array.from({ length: KEYS }, (_, i) => `shared-${i}`);
+    const cmd = (key: string) => ({ idempotencyKey: key, customerId: 'cust-1', items: [{ sku: 'A1', qty: 1 }] });
+    // Every key owned by each instance, so both relay and both place.
+    expect(new Set(keys.map((k) => keyOwner(k, instances)))).toEqual(new Set(instances));
+    // All at once: the gateway spreads them over both instances.
+    const answers = await Promise.all(keys.flatMap((key) => Array.from({ length: REPEATS }, () => s.client.requestResponse<{ orderId: string }>('checkout.place', cmd(key)).then((a) => ({ key, orderId: a.orderId })))));
+    const byKey = new Map<string, Set<string>>();
+    for (const a of answers) byKey.set(a.key, (byKey.get(a.key) ?? new Set()).add(a.orderId));
+    for (const key of keys) {
+      const ids = [...byKey.get(key)!];
+      // One order per key, placed by its owner whichever instance took the call.
+      expect(ids).toHaveLength(1);
+      expect(orderOwner(ids[0]!)).toBe(keyOwner(key, instances));
+    }
+    for (const key of keys) {
+      const orderId = [...byKey.get(key)!][0]!;
+      const events = await s.events(orderId);
+      expect(types(events)).toEqual(['OrderPlaced', 'PaymentAuthorized', 'StockReserved', 'OrderConfirmed']);
+      const payment = await s.client.requestResponse<Payment>('payment.get', { orderId });
+      expect(payment.ledger.map((l) => l.kind)).toEqual(['CHARGE']);
+      expect(payment.calls).toEqual({ 'payment.authorize': 1 });
+      expect((await s.client.requestResponse<Reservation>('inventory.get', { orderId })).calls).toEqual({ 'inventory.reserve': 1 });
+    }
+    // Both instances together hold exactly one order per key (each reports only what it placed).
+    const own = await Promise.all(instances.map((i) => s.client.requestResponse<{ orders: { total: number }; relayedPlaces: { max: number } }>(`orders.owner.${i}.stats`, {})));
+    const counts = own.map((st) => st.orders.total);
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(KEYS);
+    // Each instance took places relayed by the other: the gateway sent keys to non-owners both ways.
+    for (const st of own) expect(st.relayedPlaces.max).toBeGreaterThanOrEqual(1);
+    for (const [i, instance] of instances.entries()) expect(counts[i]).toBe(keys.filter((k) => keyOwner(k, instances) === instance).length);
+
+    // The owner of some keys goes away: placing them is refused, naming it, rather than placed twice.
+    const child = s.orders.get('order-2')!;
+    const gone = new Promise<void>((resolve) => child.process.once('exit', () => resolve()));
+    child.process.kill('SIGKILL');
+    await gone;
+    const orphanKey = Array.from({ length: 100 }, (_, i) => `after-${i}`).find((k) => keyOwner(k, instances) === 'order-2')!;
+    const refusal = await eventually(
+      async () => {
+        const e = await s.client.requestResponse('checkout.place', cmd(orphanKey)).then(
+          () => undefined,
+          (err: { code: string; message: string }) => err,
+        );
+        // (Until the gateway has seen it go, a call may still reach it and fail otherwise.)
+        return e?.code === 'UNAVAILABLE' && e.message.includes("instance 'order-2'") ? e : undefined;
+      },
+      'checkout.place of a key whose owner is gone to be UNAVAILABLE',
+    );
+    expect(refusal.message).toMatch(/idempotency key 'after-\d+' belongs to order-service instance 'order-2', which is not connected/);
+    // On checkout.submit, a command whose owner is gone ends the channel with that error after the acks
+    // before it, instead of an ack that would settle it for good on a durable route.
+    const before = Array.from({ length: 100 }, (_, i) => `submit-${i}`).find((k) => keyOwner(k, instances) === 'order-1')!;
+    const acks: Array<{ idempotencyKey: string; orderId?: string }> = [];
+    const channelError = await new Promise<{ code: string; message: string }>((resolve, reject) => {
+      s.client.requestChannel<unknown, { idempotencyKey: string; orderId?: string }>('checkout.submit', from([cmd(before), cmd(orphanKey), cmd(`${before}-never`)])).subscribe({
+        next: (a) => acks.push(a),
+        error: (e: { code: string; message: string }) => resolve(e),
+        complete: () => reject(new Error('the channel completed')),
+      });
+    });
+    expect(channelError.code).toBe('UNAVAILABLE');
+    expect(channelError.message).toContain("instance 'order-2'");
+    expect(acks).toHaveLength(1);
+    expect(acks[0]).toMatchObject({ idempotencyKey: before });
+    expect(orderOwner(acks[0]!.orderId!)).toBe('order-1');
+    // Keys order-1 owns are still placed, and its orders still read.
+    const ownKey = Array.from({ length: 100 }, (_, i) => `after-${i}`).find((k) => keyOwner(k, instances) === 'order-1')!;
+    const placed = await s.client.requestResponse<{ orderId: string }>('checkout.place', cmd(ownKey));
+    expect(orderOwner(placed.orderId)).toBe('order-1');
+    const ownOrder = [...byKey.values()].map((ids) => [...ids][0]!).find((id) => orderOwner(id) === 'order-1')!;
+    expect(await s.client.requestResponse('orders.get', { orderId: ownOrder })).toMatchObject({ status: 'CONFIRMED' });
+    // Back again: the key it owns is placed there, once.
+    await s.startOrder('order-2');
+    const again = await s.client.requestResponse<{ orderId: string }>('checkout.place', cmd(orphanKey));
+    expect(orderOwner(again.orderId)).toBe('order-2');
+    expect((await s.client.requestResponse<{ orderId: string }>('checkout.place', cmd(orphanKey))).orderId).toBe(again.orderId);
   }, 180_000);
 });

@@ -6,13 +6,14 @@
  * gateway connection is scripted, because a breaker's half-open refusals
  * cannot be produced on cue through a real one.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SluiceError } from 'sluice';
 import { silentLogger } from 'sluice';
 import { OrderStore } from '../../src/order-store.js';
+import { pgliteTemplate } from '../helpers/checkout.js';
 import { SagaRunner, type StepCaller } from '../../src/saga-runner.js';
 import type { SagaStep } from '../../src/saga.js';
 
@@ -25,7 +26,9 @@ type Script = (step: SagaStep, call: number) => unknown;
 
 async function run(script: Script, options: { stepAttempts: number; stepDeferrals: number }) {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-saga-'));
-  const store = await OrderStore.open(dir, silentLogger);
+  // A copy of an initialised cluster: initialising one per test costs seconds of CPU.
+  await cp(await pgliteTemplate(), join(dir, 'order'), { recursive: true });
+  const store = await OrderStore.open(join(dir, 'order'), silentLogger);
   cleanups.push(async () => {
     await store.close();
     await rm(dir, { recursive: true, force: true });

@@ -6,13 +6,14 @@
  * temporary directory); the gateway connection is scripted so that answers
  * arrive exactly when the test releases them.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SluiceError } from 'sluice';
 import { silentLogger } from 'sluice';
 import { OrderStore } from '../../src/order-store.js';
+import { pgliteTemplate } from '../helpers/checkout.js';
 import { SagaRunner, type SagaRunnerOptions, type StepCaller } from '../../src/saga-runner.js';
 import type { SagaStep } from '../../src/saga.js';
 
@@ -46,7 +47,9 @@ async function until(cond: () => boolean, what: string, ms = 20_000): Promise<vo
 
 async function setup(options: Partial<SagaRunnerOptions>, autoAnswer: (step: SagaStep) => boolean) {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-saga-nb-'));
-  const store = await OrderStore.open(dir, silentLogger);
+  // A copy of an initialised cluster: initialising one per test costs seconds of CPU.
+  await cp(await pgliteTemplate(), join(dir, 'order'), { recursive: true });
+  const store = await OrderStore.open(join(dir, 'order'), silentLogger);
   cleanups.push(async () => {
     await store.close();
     await rm(dir, { recursive: true, force: true });
