@@ -209,19 +209,27 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
 
   section(out, '## 6. Scale: streams and connections at the gateway', r.scale, (s) => {
     const o = s.options;
+    const loadGenerators = Math.ceil(o.connections / o.connectionsPerClient);
     p(
-      `${int(o.connections)} client connections (bare RSocket connections from one process, keepalive every 20 s, the rarest a client may be silent, so little traffic muddies the readings), then ${o.streamsPerConnection} \`bench.source\` streams on each (${int(o.connections * o.streamsPerConnection)} in all), each granted one item and then left open waiting for demand. Gateway memory from its /metrics, each reading the median of three taken 0.5 s apart (the gateway cannot be made to collect garbage from outside, so heap numbers include some). File descriptor limit of the load generator: ${s.fdLimit}.`,
+      `${int(o.connections)} client connections (WebSocket, keepalive every 20 s, the rarest a client may be silent, so little traffic muddies the readings) from ${loadGenerators} load generator processes, each binding its own loopback source address (127.0.0.2, ...) with at most ${int(o.connectionsPerClient)} connections, so the per-address cap (\`limits.maxConnectionsPerAddress\`, 1,024) stays on; then ${int(o.streams)} \`bench.source\` streams over them, each granted one item and then left open waiting for demand, served by ${o.services} bench service processes. The scenario's gateway config raises \`limits.maxConnections\`, \`limits.maxStreamsPerInstance\`, \`limits.memoryBudgetBytes\` (512 MiB: each stream holds the one item the gateway asked ahead) and the route's bulkhead; nothing else is changed. Gateway RSS from /proc, heap from its /metrics, each reading the median of three taken 0.5 s apart (the gateway cannot be made to collect garbage from outside, so heap numbers include some).`,
     );
     p(
       '| | RSS | heap used |',
       '|---|---|---|',
-      `| gateway with one service, no clients | ${mib(s.baseline.rss)} | ${mib(s.baseline.heapUsed)} |`,
+      `| gateway with ${o.services} services, no clients | ${mib(s.baseline.rss)} | ${mib(s.baseline.heapUsed)} |`,
       `| + ${int(o.connections)} connections | ${mib(s.afterConnections.rss)} | ${mib(s.afterConnections.heapUsed)} |`,
-      `| + ${int(o.connections * o.streamsPerConnection)} streams | ${mib(s.afterStreams.rss)} | ${mib(s.afterStreams.heapUsed)} |`,
+      `| + ${int(o.streams)} streams | ${mib(s.afterStreams.rss)} | ${mib(s.afterStreams.heapUsed)} |`,
       `| **per connection** | **${kib(s.perConnection.rss)}** | **${kib(s.perConnection.heapUsed)}** |`,
       `| **per stream** | **${kib(s.perStream.rss)}** | **${kib(s.perStream.heapUsed)}** |`,
     );
-    p(`At the peak the gateway reported ${int(s.gatewayConnections)} client connections and ${int(s.gatewayStreams)} active streams (\`sluice_connections\`, \`sluice_streams_active\`).`);
+    p(
+      `Connections opened in ${s.connectSeconds.toFixed(1)} s (${int(o.connections / s.connectSeconds)}/s); streams opened in ${s.openSeconds.toFixed(1)} s (${int(o.streams / s.openSeconds)} streams/s, each counted when its first item arrived). At the peak the gateway reported ${int(s.gatewayConnections)} client connections and ${int(s.gatewayStreams)} active streams (\`sluice_connections\`, \`sluice_streams_active\`).`,
+      `Demand on a random sample: ${int(s.sampleResult.streams)} streams each requested ${o.sampleRequest} items ${o.sampleRounds} times; ${int(s.sampleResult.exact)} received exactly what they requested every time and nothing more (an item beyond demand ends a stream with DEMAND_EXCEEDED in the client's engine; a ping round trip after the last round catches one still on its way)${s.sampleResult.problems.length ? `; problems: ${s.sampleResult.problems.join('; ')}` : ''}. Cancelling them took the services' open sources from ${int(s.sourcesBeforeCancel)} to ${int(s.sourcesAfterCancel)}.`,
+    );
+    p('| other process at the peak | RSS |', '|---|---|');
+    out.pop();
+    for (const x of s.processes) out.push(`| ${x.name} | ${mib(x.rss)} |`);
+    out.push('');
     chart('scale-memory.svg');
   });
 
