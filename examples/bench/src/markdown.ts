@@ -7,7 +7,7 @@
 import { int, mib, ms } from '../../../src/loadtest/format.js';
 import type { Charts } from './charts.js';
 import type { BenchResults, Outcome } from './results.js';
-import { checkTargets } from './targets.js';
+import { checkTargets, type TargetCheck } from './targets.js';
 import { defaultOrderOptions } from '../../checkout/src/config.js';
 
 const MB = 1_000_000;
@@ -31,15 +31,19 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
     `- 1-minute load average: ${m.loadAtStart.toFixed(2)} at the start, ${r.loadAtEnd.toFixed(2)} at the end. This is a shared ${m.cores}-core machine where other engineers run test suites at the same time, so absolute numbers are noisy; each comparison alternates or runs back to back in the same run so that noise hits both sides.`,
     '- Every process is separate, as in production: the gateway, each service, each baseline broker or server, and the load generator (which is also the client). On 2 cores they compete for CPU, equally on both sides of each comparison.',
     `- Every Sluice process ran ${m.build ?? 'the TypeScript sources through tsx'}.`,
+    ...(r.otherNodes?.length
+      ? [`- Run once per Node version, one after another: Node ${[m.node, ...r.otherNodes.map((o) => o.machine.node)].join(', ')}; in each pass every Sluice process (gateway, services, load generators) and its Node baselines ran on that version, nats-server the same binary. The Targets table puts them side by side; the sections below are Node ${m.node}'s, the raw numbers of every pass are in results.json.`]
+      : []),
     '- Loopback only (127.0.0.1).',
   );
 
-  p('## Targets', '| scenario | target | measured | met |', '|---|---|---|---|');
-  out.pop();
-  for (const t of checkTargets(r)) out.push(`| ${t.scenario} | ${t.target} | ${t.measured} | ${t.met === null ? 'n/a' : t.met ? 'yes' : '**no**'} |`);
-  out.push('');
+  p('## Targets', ...targetsTable(r));
   const notes = checkTargets(r).filter((t) => t.note);
-  if (notes.length) p(...notes.map((t) => `- **${t.scenario}**: ${t.note}`));
+  if (notes.length) p(...notes.map((t) => `- **${t.scenario}**${r.otherNodes ? ` (Node ${m.node})` : ''}: ${t.note}`));
+  for (const other of r.otherNodes ?? []) {
+    const more = checkTargets(other).filter((t) => t.note);
+    if (more.length) p(...more.map((t) => `- **${t.scenario}** (Node ${other.machine.node}): ${t.note}`));
+  }
 
   section(out, '## 1. Hop cost: through the gateway vs direct', r.hopCost, (h) => {
     p(
@@ -223,7 +227,7 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
       `| **per stream** | **${kib(s.perStream.rss)}** | **${kib(s.perStream.heapUsed)}** |`,
     );
     p(
-      `Connections opened in ${s.connectSeconds.toFixed(1)} s (${int(o.connections / s.connectSeconds)}/s); streams opened in ${s.openSeconds.toFixed(1)} s (${int(o.streams / s.openSeconds)} streams/s, each counted when its first item arrived). At the peak the gateway reported ${int(s.gatewayConnections)} client connections and ${int(s.gatewayStreams)} active streams (\`sluice_connections\`, \`sluice_streams_active\`).`,
+      `Connections opened in ${s.connectSeconds.toFixed(1)} s (${int(o.connections / s.connectSeconds)}/s); streams opened in ${s.openSeconds.toFixed(1)} s (${int(o.streams / s.openSeconds)} streams/s, each counted when its first item arrived; CPU per stream opened: gateway ${int(s.openCpuPerStreamUs.gateway)} µs, services ${int(s.openCpuPerStreamUs.services)} µs, load generators ${int(s.openCpuPerStreamUs.loadGenerators)} µs, on ${m.cores} cores). At the peak the gateway reported ${int(s.gatewayConnections)} client connections and ${int(s.gatewayStreams)} active streams (\`sluice_connections\`, \`sluice_streams_active\`).`,
       `Demand on a random sample: ${int(s.sampleResult.streams)} streams each requested ${o.sampleRequest} items ${o.sampleRounds} times; ${int(s.sampleResult.exact)} received exactly what they requested every time and nothing more (an item beyond demand ends a stream with DEMAND_EXCEEDED in the client's engine; a ping round trip after the last round catches one still on its way)${s.sampleResult.problems.length ? `; problems: ${s.sampleResult.problems.join('; ')}` : ''}. Cancelling them took the services' open sources from ${int(s.sourcesBeforeCancel)} to ${int(s.sourcesAfterCancel)}.`,
     );
     p('| other process at the peak | RSS |', '|---|---|');
@@ -311,6 +315,35 @@ function section<T>(out: string[], heading: string, outcome: Outcome<T> | undefi
 function errs(e: Readonly<Record<string, number>>): string {
   const parts = Object.entries(e).map(([k, v]) => `${k} ${int(v)}`);
   return parts.length ? parts.join(', ') : 'none';
+}
+
+/**
+ * The Targets table: one measured column and one met column per Node
+ * version when the run has several (`--nodes`), rows matched by scenario and
+ * target.
+ */
+export function targetsTable(r: BenchResults): string[] {
+  const runs = [r, ...(r.otherNodes ?? [])];
+  const checks = runs.map((run) => checkTargets(run));
+  const met = (t: TargetCheck | undefined) => (t === undefined || t.met === null ? 'n/a' : t.met ? 'yes' : '**no**');
+  if (runs.length === 1) {
+    return ['| scenario | target | measured | met |', '|---|---|---|---|', ...checks[0]!.map((t) => `| ${t.scenario} | ${t.target} | ${t.measured} | ${met(t)} |`)];
+  }
+  const key = (t: TargetCheck) => `${t.scenario}\u0000${t.target}`;
+  const rows: TargetCheck[] = [];
+  for (const list of checks) for (const t of list) if (!rows.some((x) => key(x) === key(t))) rows.push(t);
+  const lines = [
+    `| scenario | target | ${runs.map((run) => `Node ${run.machine.node} | met`).join(' | ')} |`,
+    `|---|---|${runs.map(() => '---|---|').join('')}`,
+  ];
+  for (const row of rows) {
+    const cells = checks.map((list) => {
+      const t = list.find((x) => key(x) === key(row));
+      return `${t?.measured ?? 'not measured'} | ${met(t)}`;
+    });
+    lines.push(`| ${row.scenario} | ${row.target} | ${cells.join(' | ')} |`);
+  }
+  return lines;
 }
 
 function kib(bytes: number): string {

@@ -34,6 +34,7 @@ import { scrapeMemory } from '../../../src/loadtest/metrics-scraper.js';
 import type { Child } from '../../checkout/src/supervisor.js';
 import { Processes, median, withTimeout, type GatewayProcess } from './processes.js';
 import type { SampleResult } from './peers/scale-clients.js';
+import { cpuDuring } from './proc-cpu.js';
 import type { BenchContext } from './scenario.js';
 
 export interface ScaleOptions {
@@ -83,6 +84,8 @@ export interface ScaleResult {
   /** Seconds to open the connections, and the streams (every stream's first item received). */
   readonly connectSeconds: number;
   readonly openSeconds: number;
+  /** CPU µs spent per stream opened: by the gateway, by all the services, by all the load generators. */
+  readonly openCpuPerStreamUs: { readonly gateway: number; readonly services: number; readonly loadGenerators: number };
   /** What the gateway reported at the peak: client connections and active streams. */
   readonly gatewayConnections: number;
   readonly gatewayStreams: number;
@@ -123,42 +126,50 @@ export async function runScale(ctx: BenchContext, options: Partial<ScaleOptions>
     const baseline = await read();
     series.push({ connections: 0, streams: 0, ...baseline });
 
-    // Load generators one at a time: each step is a point of the chart.
-    const clients: Child[] = [];
+    // Every load generator connects at once; each one done is a point of the chart.
     const t0 = performance.now();
-    for (let i = 0; i < clientCount; i++) {
-      const connections = Math.min(o.connectionsPerClient, o.connections - i * o.connectionsPerClient);
-      const streams = Math.floor((o.streams * (i * o.connectionsPerClient + connections)) / o.connections) - Math.floor((o.streams * i * o.connectionsPerClient) / o.connections);
-      const child = await processes.peer('scale-clients', [
-        '--url',
-        gw.url,
-        '--local-address',
-        `127.0.0.${2 + i}`,
-        '--connections',
-        String(connections),
-        '--streams',
-        String(streams),
-      ], 'connected');
-      clients.push(child.child);
-      series.push({ connections: Math.min(o.connections, (i + 1) * o.connectionsPerClient), streams: 0, ...(await gatewayMemory(gw)) });
-    }
+    let connected = 0;
+    const clients: Child[] = await Promise.all(
+      Array.from({ length: clientCount }, async (_, i) => {
+        const connections = Math.min(o.connectionsPerClient, o.connections - i * o.connectionsPerClient);
+        const first = i * o.connectionsPerClient;
+        // This generator's share of the streams, by the same rounding as the connections' shares within it.
+        const streams = Math.floor((o.streams * (first + connections)) / o.connections) - Math.floor((o.streams * first) / o.connections);
+        const args = ['--url', gw.url, '--local-address', `127.0.0.${2 + i}`, '--connections', String(connections), '--streams', String(streams)];
+        const { child } = await processes.peer('scale-clients', args, 'connected', STEP_TIMEOUT_MS);
+        const at = (connected += connections);
+        series.push({ connections: at, streams: 0, ...(await gatewayMemory(gw)) });
+        return child;
+      }),
+    );
     const connectSeconds = (performance.now() - t0) / 1000;
     const afterConnections = await read();
     ctx.log(`${o.connections} connections open from ${clientCount} processes in ${connectSeconds.toFixed(1)} s`);
 
+    // Every load generator opens its streams at once; the CPU each process spends on it says where the time goes.
     let opened = 0;
+    const pids: Record<string, number | undefined> = { gateway: gw.child.process.pid };
+    services.forEach((c, i) => (pids[`service ${i}`] = c.process.pid));
+    clients.forEach((c, i) => (pids[`load generator ${i}`] = c.process.pid));
     const t1 = performance.now();
-    for (const c of clients) {
-      c.process.send({ type: 'open' });
-      opened += (await withTimeout(c.message<{ streams: number }>('opened', STEP_TIMEOUT_MS), STEP_TIMEOUT_MS, 'opening streams')).streams;
-      series.push({ connections: o.connections, streams: opened, ...(await gatewayMemory(gw)) });
-    }
+    const { cpu } = await cpuDuring(pids, () =>
+      Promise.all(
+        clients.map(async (c) => {
+          c.process.send({ type: 'open' });
+          const { streams } = await withTimeout(c.message<{ streams: number }>('opened', STEP_TIMEOUT_MS), STEP_TIMEOUT_MS, 'opening streams');
+          const at = (opened += streams);
+          series.push({ connections: o.connections, streams: at, ...(await gatewayMemory(gw)) });
+        }),
+      ),
+    );
     const openSeconds = (performance.now() - t1) / 1000;
+    const sumCpu = (prefix: string) => sum(Object.entries(cpu).filter(([k]) => k.startsWith(prefix)).map(([, v]) => v ?? 0));
+    const openCpuPerStreamUs = { gateway: (sumCpu('gateway') / opened) * 1e6, services: (sumCpu('service') / opened) * 1e6, loadGenerators: (sumCpu('load generator') / opened) * 1e6 };
     const afterStreams = await read();
     const metrics = await getMetrics(gw);
     const gatewayStreams = sumMetric(metrics, 'sluice_streams_active');
     const gatewayConnections = sumMetric(metrics, 'sluice_connections', 'role="client"');
-    ctx.log(`${opened} streams open in ${openSeconds.toFixed(1)} s; the gateway reports ${gatewayConnections} client connections and ${gatewayStreams} active streams`);
+    ctx.log(`${opened} streams open in ${openSeconds.toFixed(1)} s (CPU per stream: gateway ${openCpuPerStreamUs.gateway.toFixed(0)} µs, services ${openCpuPerStreamUs.services.toFixed(0)} µs, load generators ${openCpuPerStreamUs.loadGenerators.toFixed(0)} µs); the gateway reports ${gatewayConnections} client connections and ${gatewayStreams} active streams`);
     const peak: ProcessMemory[] = [...services, ...clients].map((c) => ({ name: c.name, rss: procRss(c.process.pid) ?? 0 }));
 
     const sourcesBeforeCancel = await openSources(services);
@@ -191,13 +202,15 @@ export async function runScale(ctx: BenchContext, options: Partial<ScaleOptions>
       perStream: per(afterConnections, afterStreams, opened),
       connectSeconds,
       openSeconds,
+      openCpuPerStreamUs,
       gatewayConnections,
       gatewayStreams,
       sampleResult,
       sourcesBeforeCancel,
       sourcesAfterCancel,
       processes: peak,
-      series,
+      // Readings finish in any order when the load generators run at once.
+      series: series.sort((a, b) => a.connections + a.streams - (b.connections + b.streams)),
     };
   } finally {
     await processes.stopAll();
