@@ -102,6 +102,10 @@ export interface ForwardingRequest {
 /** No instance tried yet (shared: pickInstance only reads it). */
 const NONE_TRIED: ReadonlySet<Instance> = new Set();
 
+/** What a request holds once its bytes are no longer needed (see dropRequestBytes). */
+const NO_PAYLOAD: Payload = Object.freeze({ data: null, metadata: null });
+const NO_ENTRIES: readonly MetadataEntry[] = Object.freeze([]);
+
 export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
   readonly startedAt = performance.now();
   readonly route: string;
@@ -153,7 +157,7 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
 
   constructor(
     private readonly ctx: ForwardingContext,
-    private readonly request: ForwardingRequest,
+    private request: ForwardingRequest,
     private readonly down: Stream,
   ) {
     this.route = request.route;
@@ -317,8 +321,20 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
 
   /** @internal The current attempt's producer sent an item. */
   attemptItem(): void {
+    if (!this.emitted && this.model !== 'response') this.dropRequestBytes();
     this.emitted = true;
     this.observeFirst();
+  }
+
+  /**
+   * A stream or channel that has emitted is never retried and never
+   * dead-lettered (attempt-policy.ts, deadletter/rules.ts): its request's
+   * payload and metadata entries are dead weight from here on, and views
+   * into the socket read they arrived in at that. A gateway holding a
+   * million open streams would keep all of them.
+   */
+  private dropRequestBytes(): void {
+    this.request = { ...this.request, payload: NO_PAYLOAD, entries: NO_ENTRIES };
   }
 
   /** @internal Request-response on a cached route: the answer is stored as it goes to the requester. */
