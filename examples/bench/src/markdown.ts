@@ -292,6 +292,7 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
     'npm run bench                        # every scenario, about 8 minutes; writes BENCHMARKS.md and docs/bench/',
     'npm run bench -- --quick             # shorter runs, for iterating; prints only',
     'npm run bench -- --only flood,scale  # some scenarios',
+    'npm run bench -- --nodes 20,24       # every scenario on Node 20, then on Node 24, side by side',
     '```',
     'Load your own services with `npm run loadtest` (see README.md and docs/operations.md).',
   );

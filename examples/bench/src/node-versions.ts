@@ -8,6 +8,9 @@
  * report; the others ride along for the side-by-side columns.
  */
 import { spawn, execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { packagePath } from '../../../src/paths.js';
 import type { BenchResults } from './results.js';
 
@@ -49,27 +52,30 @@ export function resolveNode(spec: NodeSpec, current: { version: string; execPath
 
 /**
  * Runs this bench command again on `node` with `args` (the original flags,
- * minus --nodes and the output flags) and returns its results, read from its
- * --json output; its progress goes to stderr as it runs.
+ * minus --nodes and the output flags) and returns its results, which it
+ * writes to a file (its stdout is shared with the processes it starts); its
+ * progress shows as it runs.
  */
-export function runOnNode(node: string, args: readonly string[]): Promise<BenchResults> {
+export async function runOnNode(node: string, args: readonly string[]): Promise<BenchResults> {
   const script = process.argv[1];
-  if (!script) return Promise.reject(new Error('cannot tell which script runs the bench'));
-  return new Promise((resolve, reject) => {
+  if (!script) throw new Error('cannot tell which script runs the bench');
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-'));
+  const file = join(dir, 'results.json');
+  try {
     // The same loader flags this process runs with (tsx, the sluice-source condition), on the other binary.
-    const child = spawn(node, [...process.execArgv, script, 'bench', ...args, '--json', '--no-write'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const chunks: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => chunks.push(c));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      const out = Buffer.concat(chunks).toString('utf8');
-      try {
-        resolve(JSON.parse(out) as BenchResults);
-      } catch {
-        reject(new Error(`the bench on ${node} exited (code ${code}) without results`));
-      }
+    const child = spawn(node, [...process.execArgv, script, 'bench', ...args, '--no-write', '--out', file], { stdio: 'inherit' });
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (c) => resolve(c));
     });
-  });
+    try {
+      return JSON.parse(await readFile(file, 'utf8')) as BenchResults;
+    } catch {
+      throw new Error(`the bench on ${node} exited (code ${code}) without results`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** The bench's own flags, minus --nodes (each pass runs one Node) and the output flags the passes must not use. */
@@ -77,8 +83,8 @@ export function passArgs(argv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--nodes' || a === '--render') i++;
-    else if (a.startsWith('--nodes=') || a.startsWith('--render=') || a === '--json' || a === '--write' || a === '--no-write') continue;
+    if (a === '--nodes' || a === '--render' || a === '--out') i++;
+    else if (/^--(nodes|render|out)=/.test(a) || a === '--json' || a === '--write' || a === '--no-write') continue;
     else out.push(a);
   }
   return out;

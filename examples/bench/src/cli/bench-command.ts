@@ -3,7 +3,7 @@
  * same run, ratios printed at the end, BENCHMARKS.md and docs/bench/ written
  * after a full run. Loopback only; every scenario bounds its own time.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { SCENARIOS, type BenchResults, type ScenarioName } from '../results.js';
 import { runBench, writeBenchOutputs } from '../runner.js';
 import { checkTargets, ratioLines } from '../targets.js';
@@ -22,6 +22,7 @@ and docs/bench/results.json.
   --write          write BENCHMARKS.md and docs/bench/ even with --quick or --only
   --no-write       never write files
   --json           print the results as JSON instead of text
+  --out FILE       also write the results as JSON to FILE
   --render FILE    run nothing: write BENCHMARKS.md and the charts again from a
                    results.json an earlier run wrote (after changing how they are drawn)
   --nodes LIST     run everything once per Node version, one after another, e.g.
@@ -34,7 +35,7 @@ and docs/bench/results.json.
 export async function benchCommand(argv: string[]): Promise<void> {
   const f = parseFlags(
     argv,
-    { quick: { type: 'boolean' }, only: { type: 'string' }, write: { type: 'boolean' }, 'no-write': { type: 'boolean' }, json: { type: 'boolean' }, render: { type: 'string' }, nodes: { type: 'string' } },
+    { quick: { type: 'boolean' }, only: { type: 'string' }, write: { type: 'boolean' }, 'no-write': { type: 'boolean' }, json: { type: 'boolean' }, render: { type: 'string' }, nodes: { type: 'string' }, out: { type: 'string' } },
     usage,
   );
   if (typeof f.render === 'string') {
@@ -63,6 +64,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     }
     results = sideBySide(runs);
   } else results = await runBench({ quick, log, ...(only ? { only } : {}) });
+  if (typeof f.out === 'string') await writeFile(f.out, `${JSON.stringify(results, null, 1)}\n`);
   if (json) out(JSON.stringify(results, null, 2));
   else {
     for (const run of [results, ...(results.otherNodes ?? [])]) {

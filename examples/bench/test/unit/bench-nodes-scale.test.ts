@@ -61,7 +61,7 @@ describe('--nodes', () => {
   });
 
   it('passes every flag on to each pass except --nodes and the output flags', () => {
-    expect(passArgs(['--quick', '--nodes', '20,24', '--only', 'scale', '--write', '--json', '--nodes=1'])).toEqual(['--quick', '--only', 'scale']);
+    expect(passArgs(['--quick', '--nodes', '20,24', '--only', 'scale', '--write', '--json', '--nodes=1', '--out', 'x.json', '--out=y'])).toEqual(['--quick', '--only', 'scale']);
   });
 
   it('puts each Node version in its own columns of the Targets table', () => {
