@@ -131,9 +131,14 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
   private tried: Instance | Set<Instance> | undefined;
   private emitted = false;
   private firstObserved = false;
-  private slot: Release | undefined;
-  /** This interaction's place in its requester identity's share of the route, held from admission to the end. */
-  private share: Release | undefined;
+  /**
+   * The route bulkhead slot held: true when taken by `tryEnter` (no release
+   * function per interaction: open streams are many), a release function when
+   * it came from a wait.
+   */
+  private slot: Release | true | undefined;
+  /** Whether this interaction holds its place in its requester identity's share of the route (admission to the end). */
+  private share = false;
   /**
    * Aborts a wait for a bulkhead slot. Created only when a request has to
    * queue: aborting a controller builds a DOMException with a stack trace,
@@ -211,16 +216,15 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
 
   private admit(): void {
     // The share first: an identity at its share must not take (or wait for) a slot others could use.
-    this.share = this.rt.share.tryTake(this.request.identity);
+    this.share = this.rt.share.tryEnter(this.request.identity);
     if (!this.share) {
       // Never dead-lettered: one client's excess must not fill the queue the others' failures need.
       const e = new SluiceError('OVERLOADED', `this client already has its share of ${this.rt.share.limit} concurrent interactions on route '${this.route}' (bulkhead.maxPerIdentity)`);
       this.fail(e, false);
       return;
     }
-    const slot = this.rt.bulkhead.tryAcquire();
-    if (slot) {
-      this.slot = slot;
+    if (this.rt.bulkhead.tryEnter()) {
+      this.slot = true;
       this.attempt();
       return;
     }
@@ -526,10 +530,11 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
     // A call admitted by its breaker and ended by the requester is neither a success nor a failure.
     this.current?.unjudge();
     this.endAttempt();
-    this.slot?.();
+    if (this.slot === true) this.rt.bulkhead.leave();
+    else this.slot?.();
     this.slot = undefined;
-    this.share?.();
-    this.share = undefined;
+    if (this.share) this.rt.share.leave(this.request.identity);
+    this.share = false;
     this.span?.end(this.down.totalRequested);
     if (answered) this.ctx.live.delete(this);
   }
