@@ -100,8 +100,13 @@ export interface ScaleResult {
   readonly series: readonly ScalePoint[];
 }
 
-/** Ms any one step (connecting, opening, the sample) may take before the scenario gives up. */
-const STEP_TIMEOUT_MS = 180_000;
+/**
+ * Ms any one step (connecting, opening, the sample) may take before the
+ * scenario gives up. Opening 1,000,000 streams costs about 0.2 s of CPU per
+ * thousand across the processes (gateway, services, load generators), so on
+ * 2 busy cores it can take minutes; the runner's 10-minute cap bounds the whole.
+ */
+const STEP_TIMEOUT_MS = 360_000;
 
 export async function runScale(ctx: BenchContext, options: Partial<ScaleOptions> = {}): Promise<ScaleResult> {
   const o = { ...scaleDefaults(ctx.quick), ...options };
