@@ -27,7 +27,7 @@ import type { PolicyRuntime, RouteRuntime } from '../policy/route-runtime.js';
 import type { CacheTap } from '../policy/response-cache.js';
 import { deadLetterable, type DeadLetterer } from '../deadletter/rules.js';
 import { pickInstance, retryDelay } from './attempt-policy.js';
-import { UpstreamAttempt, type BridgeSettings } from './upstream-attempt.js';
+import { UpstreamAttempt, type AttemptEvents, type BridgeSettings } from './upstream-attempt.js';
 import type { Tracer } from '../observability/tracing.js';
 import { TRACE_CONTEXT_MIME, traceContextEntry } from '../protocol/trace-context.js';
 import { streamMimeEntry } from '../protocol/stream-mime.js';
@@ -93,9 +93,21 @@ export interface ForwardingRequest {
   readonly impliedDataMime?: string | undefined;
 }
 
-export class Forwarding implements Interaction {
+/**
+ * Also the requester stream's handler and its attempts' event sink: one
+ * object per interaction rather than a handler and event objects full of
+ * closures (a gateway holding a million streams pays for every per-stream
+ * allocation).
+ */
+/** No instance tried yet (shared: pickInstance only reads it). */
+const NONE_TRIED: ReadonlySet<Instance> = new Set();
+
+/** What a request holds once its bytes are no longer needed (see dropRequestBytes). */
+const NO_PAYLOAD: Payload = Object.freeze({ data: null, metadata: null });
+const NO_ENTRIES: readonly MetadataEntry[] = Object.freeze([]);
+
+export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
   readonly startedAt = performance.now();
-  readonly handler: StreamHandler;
   readonly route: string;
   readonly model: InteractionModel;
 
@@ -115,12 +127,18 @@ export class Forwarding implements Interaction {
   /** The attempt in progress; undefined while waiting for a slot or a retry, and at the end. */
   private current: UpstreamAttempt | undefined;
   private attempts = 0;
-  private readonly tried = new Set<Instance>();
+  /** Instances tried so far: most interactions make one attempt, so the set is made at the second. */
+  private tried: Instance | Set<Instance> | undefined;
   private emitted = false;
   private firstObserved = false;
-  private slot: Release | undefined;
-  /** This interaction's place in its requester identity's share of the route, held from admission to the end. */
-  private share: Release | undefined;
+  /**
+   * The route bulkhead slot held: true when taken by `tryEnter` (no release
+   * function per interaction: open streams are many), a release function when
+   * it came from a wait.
+   */
+  private slot: Release | true | undefined;
+  /** Whether this interaction holds its place in its requester identity's share of the route (admission to the end). */
+  private share = false;
   /**
    * Aborts a wait for a bulkhead slot. Created only when a request has to
    * queue: aborting a controller builds a DOMException with a stack trace,
@@ -144,7 +162,7 @@ export class Forwarding implements Interaction {
 
   constructor(
     private readonly ctx: ForwardingContext,
-    private readonly request: ForwardingRequest,
+    private request: ForwardingRequest,
     private readonly down: Stream,
   ) {
     this.route = request.route;
@@ -159,12 +177,16 @@ export class Forwarding implements Interaction {
     this.deadlineMs = d.length ? Math.min(...d) : undefined;
     // A requester deadline equal to the policy's gives the instance no less time than the gateway would: it is judged.
     this.policyDeadline = policyDeadline !== undefined && (request.requesterDeadlineMs === undefined || policyDeadline <= request.requesterDeadlineMs);
-    this.handler = this.downHandler();
     this.span = ctx.tracer ? new InteractionSpan(ctx.tracer, this.route, this.model, request.entries) : undefined;
     this.rt.budget.recordRequest();
     ctx.live.add(this);
     if (this.deadlineMs !== undefined) this.cancelDeadline = setLongTimeout(() => this.onDeadline(), this.deadlineMs);
     this.admit();
+  }
+
+  /** The requester stream's handler. */
+  get handler(): StreamHandler {
+    return this;
   }
 
   /** The instance serving the current attempt. */
@@ -194,16 +216,15 @@ export class Forwarding implements Interaction {
 
   private admit(): void {
     // The share first: an identity at its share must not take (or wait for) a slot others could use.
-    this.share = this.rt.share.tryTake(this.request.identity);
+    this.share = this.rt.share.tryEnter(this.request.identity);
     if (!this.share) {
       // Never dead-lettered: one client's excess must not fill the queue the others' failures need.
       const e = new SluiceError('OVERLOADED', `this client already has its share of ${this.rt.share.limit} concurrent interactions on route '${this.route}' (bulkhead.maxPerIdentity)`);
       this.fail(e, false);
       return;
     }
-    const slot = this.rt.bulkhead.tryAcquire();
-    if (slot) {
-      this.slot = slot;
+    if (this.rt.bulkhead.tryEnter()) {
+      this.slot = true;
       this.attempt();
       return;
     }
@@ -244,30 +265,16 @@ export class Forwarding implements Interaction {
     }
     const { instance, breaker } = picked;
     this.attempts++;
-    this.tried.add(instance);
+    if (this.tried === undefined) this.tried = instance;
+    else if (this.tried instanceof Set) this.tried.add(instance);
+    else this.tried = new Set([this.tried, instance]);
     instance.active++;
     this.attemptRt = this.fallbackRoute ? this.ctx.policies.for(this.fallbackRoute) : this.rt;
     this.attemptRt.enter(instance);
     const span = this.span;
     span?.attempt(instance);
     span?.wait(this.down.sendCredit > 0);
-    const attempt = new UpstreamAttempt(instance, breaker, this.model, this.down, this.counters, this.ctx, {
-      item: () => {
-        this.emitted = true;
-        this.observeFirst();
-      },
-      // Request-response on a cached route: the answer is stored as it goes to the requester.
-      answer: (item) => this.request.cache?.store(item),
-      failed: (error, reached) => this.onAttemptFailed(attempt, error, reached),
-      shed: (reason) => this.shed(reason),
-      settle: span
-        ? () => {
-            span.wait(this.down.sendCredit > 0 && attempt.heldCount === 0);
-            this.settle();
-          }
-        : () => this.settle(),
-      ...(span ? { delivered: () => span.deliver() } : {}),
-    });
+    const attempt = new UpstreamAttempt(instance, breaker, this.model, this.down, this.counters, this.ctx, this);
     this.current = attempt;
     attempt.open(this.forwardedPayload(instance), this.inputComplete);
   }
@@ -279,7 +286,7 @@ export class Forwarding implements Interaction {
     const picked = pickInstance({
       route,
       candidates: this.ctx.registry.candidates(route).filter((i) => i.connection.isOpen),
-      tried: this.tried,
+      tried: this.tried === undefined ? NONE_TRIED : this.tried instanceof Set ? this.tried : new Set([this.tried]),
       activeOn: (i) => rt.activeOn(i),
       maxPerInstance: rt.policy.bulkhead.maxConcurrentPerInstance,
       breaker: (i) => rt.breaker(i),
@@ -316,8 +323,47 @@ export class Forwarding implements Interaction {
 
   // ------------------------------------------------------------------ upstream
 
+  /** @internal The current attempt's producer sent an item. */
+  attemptItem(): void {
+    if (!this.emitted && this.model !== 'response') this.dropRequestBytes();
+    this.emitted = true;
+    this.observeFirst();
+  }
+
+  /**
+   * A stream or channel that has emitted is never retried and never
+   * dead-lettered (attempt-policy.ts, deadletter/rules.ts): its request's
+   * payload and metadata entries are dead weight from here on, and views
+   * into the socket read they arrived in at that. A gateway holding a
+   * million open streams would keep all of them.
+   */
+  private dropRequestBytes(): void {
+    this.request = { ...this.request, payload: NO_PAYLOAD, entries: NO_ENTRIES };
+  }
+
+  /** @internal Request-response on a cached route: the answer is stored as it goes to the requester. */
+  attemptAnswer(item: Uint8Array | Payload): void {
+    this.request.cache?.store(item);
+  }
+
+  /** @internal */
+  attemptShed(reason: string): void {
+    this.shed(reason);
+  }
+
+  /** @internal */
+  attemptSettled(attempt: UpstreamAttempt): void {
+    this.span?.wait(this.down.sendCredit > 0 && attempt.heldCount === 0);
+    this.settle();
+  }
+
+  /** @internal */
+  attemptDelivered(): void {
+    this.span?.deliver();
+  }
+
   /** `reached` is false when the request never left the gateway (the instance's connection refused the stream). */
-  private onAttemptFailed(attempt: UpstreamAttempt, e: SluiceError, reached: boolean): void {
+  attemptFailed(attempt: UpstreamAttempt, e: SluiceError, reached: boolean): void {
     if (this.finished || attempt !== this.current) return;
     // An instance that gives up when the requester's own deadline (forwarded to it) passes honours
     // the request; that is no more its failure than the gateway's expiry of the same deadline.
@@ -362,39 +408,40 @@ export class Forwarding implements Interaction {
 
   // ------------------------------------------------------------------ requester
 
-  private downHandler(): StreamHandler {
-    return {
-      // Channel only: one input payload from the requester.
-      onNext: (payload, frame) => {
-        if (!this.current?.opened) return;
-        this.current.input(payload, frame);
-        this.settle();
-      },
-      // Before the upstream opens (bulkhead wait), the end of input is kept for the REQUEST_CHANNEL.
-      onComplete: () => {
-        this.inputComplete = true;
-        this.current?.completeInput();
-        this.settle();
-      },
-      // Before the upstream opens, demand accumulates in the requester stream's credit.
-      onRequest: (n) => {
-        if (!this.current?.opened) return;
-        this.current.requesterDemand(n);
-        this.span?.wait(this.down.sendCredit > 0 && this.current.heldCount === 0);
-        this.settle();
-      },
-      onCancel: () => {
-        this.current?.cancel();
-        this.finish();
-      },
-      // The requester's connection went away, or it broke demand on a channel.
-      onError: (error) => {
-        if (error.code !== 'UNAVAILABLE') this.ctx.metrics.error(this.route, error.code);
-        this.span?.fail(error);
-        this.current?.cancel();
-        this.finish();
-      },
-    };
+  /** @internal Channel only: one input payload from the requester. */
+  onNext(payload: Payload, frame: Uint8Array | undefined): void {
+    if (!this.current?.opened) return;
+    this.current.input(payload, frame);
+    this.settle();
+  }
+
+  /** @internal Before the upstream opens (bulkhead wait), the end of input is kept for the REQUEST_CHANNEL. */
+  onComplete(): void {
+    this.inputComplete = true;
+    this.current?.completeInput();
+    this.settle();
+  }
+
+  /** @internal Before the upstream opens, demand accumulates in the requester stream's credit. */
+  onRequest(n: number): void {
+    if (!this.current?.opened) return;
+    this.current.requesterDemand(n);
+    this.span?.wait(this.down.sendCredit > 0 && this.current.heldCount === 0);
+    this.settle();
+  }
+
+  /** @internal */
+  onCancel(): void {
+    this.current?.cancel();
+    this.finish();
+  }
+
+  /** @internal The requester's connection went away, or it broke demand on a channel. */
+  onError(error: SluiceError): void {
+    if (error.code !== 'UNAVAILABLE') this.ctx.metrics.error(this.route, error.code);
+    this.span?.fail(error);
+    this.current?.cancel();
+    this.finish();
   }
 
   // ------------------------------------------------------------------ endings
@@ -483,10 +530,11 @@ export class Forwarding implements Interaction {
     // A call admitted by its breaker and ended by the requester is neither a success nor a failure.
     this.current?.unjudge();
     this.endAttempt();
-    this.slot?.();
+    if (this.slot === true) this.rt.bulkhead.leave();
+    else this.slot?.();
     this.slot = undefined;
-    this.share?.();
-    this.share = undefined;
+    if (this.share) this.rt.share.leave(this.request.identity);
+    this.share = false;
     this.span?.end(this.down.totalRequested);
     if (answered) this.ctx.live.delete(this);
   }

@@ -8,9 +8,9 @@
  * reports what happened through its events.
  */
 import { SluiceError } from '../errors.js';
-import { DemandBridge } from '../flow/demand-bridge.js';
+import { DemandBridge, type DemandBridgeOptions } from '../flow/demand-bridge.js';
 import type { PrefetchBudget } from '../flow/prefetch-budget.js';
-import type { MemoryBudget } from '../rsocket/memory-budget.js';
+import type { HolderOptions, MemoryBudget, MemoryHolder } from '../rsocket/memory-budget.js';
 import type { Payload } from '../protocol/frames.js';
 import type { InteractionModel, Stream, StreamHandler } from '../rsocket/stream.js';
 import type { RouteCounters } from '../observability/metrics.js';
@@ -30,28 +30,40 @@ export interface BridgeSettings {
   readonly memory: MemoryBudget | undefined;
 }
 
-/** What the attempt tells its interaction. */
+/**
+ * What the attempt tells its interaction: methods of one long-lived object
+ * (the interaction itself), not closures made per attempt, so an open stream
+ * costs no function objects at the gateway.
+ */
 export interface AttemptEvents {
   /** The producer sent an item (about to be passed on or held). */
-  item(): void;
+  attemptItem(): void;
   /** Request-response: the answer, as it goes to the requester. */
-  answer(item: Uint8Array | Payload): void;
+  attemptAnswer(item: Uint8Array | Payload): void;
   /** The attempt failed: `reached` is false when the request never left the gateway. */
-  failed(error: SluiceError, reached: boolean): void;
+  attemptFailed(attempt: UpstreamAttempt, error: SluiceError, reached: boolean): void;
   /** The memory budget chose this attempt's held items to free. */
-  shed(reason: string): void;
+  attemptShed(reason: string): void;
   /** Something closed: the interaction checks whether it is over. */
-  settle(): void;
-  /** A payload reached the requester (given only when someone counts them: the interaction's span). */
-  delivered?(): void;
+  attemptSettled(attempt: UpstreamAttempt): void;
+  /** A payload reached the requester. */
+  attemptDelivered(): void;
 }
 
-export class UpstreamAttempt {
+/**
+ * Also the upstream stream's handler, the bridge's options for the direction
+ * to the requester and the memory budget's holder callbacks: one object per
+ * attempt instead of a handler, an options object and their closures (a
+ * gateway holding a million streams pays for every per-stream allocation).
+ */
+export class UpstreamAttempt implements StreamHandler, DemandBridgeOptions, HolderOptions {
   private up: Stream | undefined;
   private toRequester: DemandBridge | undefined;
   private toResponder: DemandBridge | undefined;
-  /** The producer's payloads sent ahead of the requester's demand, oldest first (at most the window). */
-  private readonly heldItems: (Uint8Array | Payload)[] = [];
+  /** The producer's payloads sent ahead of the requester's demand, oldest first (at most the window); made at the first one. */
+  private heldItems: (Uint8Array | Payload)[] | undefined;
+  /** This attempt's share of the gateway memory budget (its held items), when there is a budget. */
+  memory: MemoryHolder | undefined;
   /** The producer's completion, waiting until the held items are delivered. */
   private heldEnd: (() => void) | undefined;
   private judged: boolean;
@@ -88,28 +100,17 @@ export class UpstreamAttempt {
   /** Opens the upstream stream; a refusal is reported as an unreached failure, never thrown. */
   open(payload: Payload, inputComplete: boolean): void {
     const upConn = this.instance.connection;
-    const downConn = this.down.host;
-    const handler = this.upHandler();
     const s = this.settings;
     try {
       if (this.model === 'response') {
-        this.up = upConn.requestResponse(payload, handler);
+        this.up = upConn.requestResponse(payload, this);
         return;
       }
-      this.toRequester = new DemandBridge({
-        window: s.window,
-        windowBytes: s.windowBytes,
-        prefetch: s.prefetch,
-        ...(s.prefetchBudget ? { budget: s.prefetchBudget } : {}),
-        ...(s.maxItemBytes ? { maxItemBytes: s.maxItemBytes } : {}),
-        ...(s.memory ? { memory: s.memory.holder('prefetch', { shed: (reason) => this.events.shed(reason) }) } : {}),
-        requestUpstream: (n) => this.up?.request(n),
-        writable: () => downConn.writable,
-        whenWritable: (fn) => downConn.whenWritable(fn),
-      });
+      this.memory = s.memory?.holder('prefetch', this);
+      this.toRequester = new DemandBridge(this);
       const initial = this.toRequester.open(this.down.sendCredit);
       if (this.model === 'stream') {
-        this.up = upConn.requestStream(payload, initial, handler);
+        this.up = upConn.requestStream(payload, initial, this);
         return;
       }
       this.toResponder = new DemandBridge({
@@ -120,20 +121,60 @@ export class UpstreamAttempt {
         writable: () => upConn.writable,
         whenWritable: (fn) => upConn.whenWritable(fn),
       });
-      this.up = upConn.requestChannel(payload, initial, inputComplete, handler);
+      this.up = upConn.requestChannel(payload, initial, inputComplete, this);
     } catch (err) {
       // The instance's connection refused the stream (closed, or at its stream limit), or the
       // request could not be written: an attempt failure either way, never an exception escaping
       // into a timer or promise callback (that would take the process down). The instance never
       // saw the request, so its breaker does not judge it.
-      this.events.failed(describeUpstreamError(this.instance, SluiceError.from(err)), false);
+      this.events.attemptFailed(this, describeUpstreamError(this.instance, SluiceError.from(err)), false);
     }
+  }
+
+  // ---------------------------------------------- options of the bridge to the requester
+
+  /** @internal */
+  get window(): number {
+    return this.settings.window;
+  }
+  /** @internal */
+  get windowBytes(): number {
+    return this.settings.windowBytes;
+  }
+  /** @internal */
+  get prefetch(): number {
+    return this.settings.prefetch;
+  }
+  /** @internal */
+  get budget(): PrefetchBudget | undefined {
+    return this.settings.prefetchBudget;
+  }
+  /** @internal */
+  get maxItemBytes(): number | undefined {
+    return this.settings.maxItemBytes;
+  }
+  /** @internal The bridge asks the producer for `n` more. */
+  requestUpstream(n: number): void {
+    this.up?.request(n);
+  }
+  /** @internal */
+  writable(): boolean {
+    return this.down.host.writable;
+  }
+  /** @internal */
+  whenWritable(fn: () => void): () => void {
+    return this.down.host.whenWritable(fn);
+  }
+  /** @internal The memory budget frees this attempt's held items. */
+  shed(reason: string): void {
+    this.events.attemptShed(reason);
   }
 
   /** The requester asked for `n` more: held items first, then the rest of the demand upstream. */
   requesterDemand(n: number): void {
-    this.toRequester?.onRequest(n, () => this.sendDown(this.heldItems.shift()!));
-    if (this.heldItems.length === 0 && this.heldEnd) {
+    const held = this.heldItems;
+    this.toRequester?.onRequest(n, held?.length ? () => this.sendDown(held.shift()!) : undefined);
+    if (this.heldEnd && !held?.length) {
       const end = this.heldEnd;
       this.heldEnd = undefined;
       end();
@@ -162,7 +203,7 @@ export class UpstreamAttempt {
   /** Items (and their bytes) held for the requester ahead of its demand. */
   /** Items the producer sent ahead of the requester's demand, held now. */
   get heldCount(): number {
-    return this.heldItems.length;
+    return this.heldItems?.length ?? 0;
   }
 
   held(): { items: number; bytes: number } {
@@ -192,7 +233,7 @@ export class UpstreamAttempt {
     const average = this.toRequester?.averageItemBytes ?? 0;
     this.toRequester?.stop();
     this.toResponder?.stop();
-    this.heldItems.length = 0;
+    this.heldItems = undefined;
     this.heldEnd = undefined;
     this.toRequester = undefined;
     this.toResponder = undefined;
@@ -200,51 +241,59 @@ export class UpstreamAttempt {
     return average;
   }
 
-  private upHandler(): StreamHandler {
-    return {
-      onNext: (payload, frame) => {
-        if (this.ended) return;
-        this.judge(true);
-        this.events.item();
-        const bridge = this.toRequester;
-        if (!bridge) {
-          this.events.answer(frame ?? payload);
-          this.sendDown(frame ?? payload);
-        } else if (bridge.arrive(frame?.length ?? size(payload))) this.sendDown(frame ?? payload);
-        // The frame may be a view into a larger socket read: a copy holds only its own bytes.
-        else this.heldItems.push(frame ? new Uint8Array(frame) : payload);
-        this.events.settle();
-      },
-      onComplete: () => {
-        if (this.ended) return;
-        this.judge(true);
-        if (this.heldItems.length) {
-          this.heldEnd = () => this.down.complete();
-          return;
-        }
-        this.down.complete();
-        this.events.settle();
-      },
-      // At once, whatever is held: an error needs no demand, and the held items were asked for by
-      // the gateway, not the requester (without the hop the producer would not have sent them yet).
-      onError: (error) => {
-        if (!this.ended) this.events.failed(describeUpstreamError(this.instance, error), true);
-      },
-      // Channel only: the instance grants the requester more input.
-      onRequest: (n) => this.toResponder?.onRequest(n),
-      // Channel only: the instance wants no more input.
-      onCancel: () => {
-        if (this.ended) return;
-        this.down.cancel();
-        this.events.settle();
-      },
-    };
+  // ---------------------------------------------- the upstream stream's handler
+
+  /** @internal The producer sent a payload. */
+  onNext(payload: Payload, frame: Uint8Array | undefined): void {
+    if (this.ended) return;
+    this.judge(true);
+    this.events.attemptItem();
+    const bridge = this.toRequester;
+    if (!bridge) {
+      this.events.attemptAnswer(frame ?? payload);
+      this.sendDown(frame ?? payload);
+    } else if (bridge.arrive(frame?.length ?? size(payload))) this.sendDown(frame ?? payload);
+    // The frame may be a view into a larger socket read: a copy holds only its own bytes.
+    else (this.heldItems ??= []).push(frame ? new Uint8Array(frame) : payload);
+    this.events.attemptSettled(this);
+  }
+
+  /** @internal */
+  onComplete(): void {
+    if (this.ended) return;
+    this.judge(true);
+    if (this.heldItems?.length) {
+      this.heldEnd = () => this.down.complete();
+      return;
+    }
+    this.down.complete();
+    this.events.attemptSettled(this);
+  }
+
+  /**
+   * @internal At once, whatever is held: an error needs no demand, and the held items were asked
+   * for by the gateway, not the requester (without the hop the producer would not have sent them yet).
+   */
+  onError(error: SluiceError): void {
+    if (!this.ended) this.events.attemptFailed(this, describeUpstreamError(this.instance, error), true);
+  }
+
+  /** @internal Channel only: the instance grants the requester more input. */
+  onRequest(n: number): void {
+    this.toResponder?.onRequest(n);
+  }
+
+  /** @internal Channel only: the instance wants no more input. */
+  onCancel(): void {
+    if (this.ended) return;
+    this.down.cancel();
+    this.events.attemptSettled(this);
   }
 
   /** Sends one payload from the producer to the requester; returns its size in bytes. */
   private sendDown(item: Uint8Array | Payload): number {
     this.counters.toRequester++;
-    this.events.delivered?.();
+    this.events.attemptDelivered();
     if (item instanceof Uint8Array) {
       this.down.forward(item);
       return item.length;

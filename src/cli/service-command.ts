@@ -4,7 +4,7 @@
  * `runServiceCommand` is the same command for other built-in services: the
  * checkout example's CLI runs its order, payment and inventory services with it.
  */
-import { benchRoutes } from '../loadtest/bench-service.js';
+import { benchRoutes, type BenchServiceState } from '../loadtest/bench-service.js';
 import { connectService } from '../service/connect-service.js';
 import { createLogger, type PinoLogger } from '../observability/logger.js';
 import { readFile } from 'node:fs/promises';
@@ -60,13 +60,21 @@ export interface ServiceDefinition {
 const services: Record<string, ServiceDefinition> = {
   bench: {
     async start(c) {
+      const state: BenchServiceState = { openSources: 0 };
+      // A benchmark parent asks how many streams this process still serves (to see cancellation reach the source) and its memory.
+      process.on('message', (m: unknown) => {
+        if (typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'report') {
+          const { rss, heapUsed } = process.memoryUsage();
+          notifyParent({ type: 'report', openSources: state.openSources, rss, heapUsed });
+        }
+      });
       const s = await connectService({
         url: c.url,
         ...(c.discovery ? { discovery: c.discovery } : {}),
         service: 'bench',
         ...(c.instance ? { instance: c.instance } : {}),
         ...(c.token !== undefined ? { token: c.token } : {}),
-        routes: benchRoutes(),
+        routes: benchRoutes(state),
         logger: c.logger,
         ...caOption(c.ca),
       });

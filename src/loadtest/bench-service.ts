@@ -32,7 +32,13 @@ export const STATS_KEPT = 10_000;
 /** Largest `size` a bench.source item may ask for, in bytes (under the default payload limit). */
 export const MAX_ITEM_SIZE = 512 * 1024;
 
-export function benchRoutes(): RouteTable {
+/** What a bench service process can report about itself (the scale benchmark asks over IPC). */
+export interface BenchServiceState {
+  /** `bench.source` streams open now: started and neither completed nor cancelled. */
+  openSources: number;
+}
+
+export function benchRoutes(state: BenchServiceState = { openSources: 0 }): RouteTable {
   const stats = new Map<string, { ctx: StreamContext; cancelled: boolean; completed: boolean }>();
   let anonymous = 0;
 
@@ -46,7 +52,20 @@ export function benchRoutes(): RouteTable {
         stats.delete(id);
         stats.set(id, record);
         if (stats.size > STATS_KEPT) stats.delete(stats.keys().next().value as string);
-        ctx.signal.addEventListener('abort', () => (record.cancelled = !record.completed), { once: true });
+        state.openSources++;
+        let open = true;
+        const closed = () => {
+          if (open) state.openSources--;
+          open = false;
+        };
+        ctx.signal.addEventListener(
+          'abort',
+          () => {
+            record.cancelled = !record.completed;
+            closed();
+          },
+          { once: true },
+        );
         return (async function* () {
           const pad = padFor(size);
           for (let seq = 0; seq < count; seq++) {
@@ -54,12 +73,14 @@ export function benchRoutes(): RouteTable {
             if (seq === count - 1) {
               // Completion travels with the last item: no extra demand needed to see it.
               record.completed = true;
+              closed();
               yield lastItem(item);
             } else {
               yield item;
             }
           }
           record.completed = true;
+          closed();
         })();
       },
     },

@@ -65,6 +65,23 @@ export class Bulkhead {
   }
 
   /**
+   * `tryAcquire` without a release function, for holders that keep many slots
+   * for long (a gateway's open streams): true when a slot was taken. The
+   * caller must call `leave()` exactly once for each true.
+   */
+  tryEnter(): boolean {
+    if (this.running >= this.options.maxConcurrent || this.waiters.size > 0) return false;
+    this.running++;
+    return true;
+  }
+
+  /** Gives back a slot taken by `tryEnter`. */
+  leave(): void {
+    this.running--;
+    this.drain();
+  }
+
+  /**
    * Takes a slot, waiting in the bounded FIFO queue for at most `waitMs` (or
    * until `signal` aborts). Rejects with SluiceError `OVERLOADED` naming the
    * limit when the queue is full, when `waitMs` <= 0 and no slot is free, or
@@ -135,8 +152,7 @@ export class Bulkhead {
     return () => {
       if (released) return;
       released = true;
-      this.running--;
-      this.drain();
+      this.leave();
     };
   }
 

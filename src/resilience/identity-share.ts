@@ -34,20 +34,35 @@ export class IdentityShare {
 
   /** One more slot for `identity`, or undefined (counted in `rejected`) when it holds its whole share. */
   tryTake(identity: string): Release | undefined {
-    const held = this.heldBy(identity);
-    if (held >= this.limit) {
-      this.rejected++;
-      return undefined;
-    }
-    this.holders.set(identity, held + 1);
+    if (!this.tryEnter(identity)) return undefined;
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const n = this.heldBy(identity) - 1;
-      if (n > 0) this.holders.set(identity, n);
-      else this.holders.delete(identity);
+      this.leave(identity);
     };
+  }
+
+  /**
+   * `tryTake` without a release function, for holders that keep many slots
+   * for long (a gateway's open streams): true when taken (false is counted in
+   * `rejected`). The caller must call `leave(identity)` exactly once for each true.
+   */
+  tryEnter(identity: string): boolean {
+    const held = this.heldBy(identity);
+    if (held >= this.limit) {
+      this.rejected++;
+      return false;
+    }
+    this.holders.set(identity, held + 1);
+    return true;
+  }
+
+  /** Gives back a slot taken by `tryEnter`. */
+  leave(identity: string): void {
+    const n = this.heldBy(identity) - 1;
+    if (n > 0) this.holders.set(identity, n);
+    else this.holders.delete(identity);
   }
 }
 

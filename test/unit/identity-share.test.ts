@@ -28,6 +28,23 @@ describe('IdentityShare', () => {
     expect(share.identities).toBe(0);
   });
 
+  it('tryEnter / leave count like tryTake and its release, without a function per take', () => {
+    const share = new IdentityShare(2);
+    expect(share.tryEnter('a')).toBe(true);
+    expect(share.tryEnter('a')).toBe(true);
+    expect(share.tryEnter('a')).toBe(false);
+    expect(share.rejected).toBe(1);
+    expect(share.tryTake('a')).toBeUndefined();
+    share.leave('a');
+    expect(share.heldBy('a')).toBe(1);
+    const release = share.tryTake('a')!;
+    expect(share.tryEnter('a')).toBe(false);
+    release();
+    share.leave('a');
+    expect(share.heldBy('a')).toBe(0);
+    expect(share.identities).toBe(0);
+  });
+
   it('refuses a limit that is not a positive integer', () => {
     expect(() => new IdentityShare(0)).toThrow('identity share: limit must be an integer >= 1, got 0');
     expect(() => new IdentityShare(1.5)).toThrow(RangeError);

@@ -22,6 +22,24 @@ describe('Bulkhead', () => {
     vi.useRealTimers();
   });
 
+  it('tryEnter takes a slot without a release function; leave gives it back to the next waiter', async () => {
+    const b = new Bulkhead({ maxConcurrent: 1, maxQueue: 1 });
+    expect(b.tryEnter()).toBe(true);
+    expect(b.tryEnter()).toBe(false);
+    expect(b.tryAcquire()).toBeUndefined();
+    const waiting = track(b.acquire(1_000));
+    expect(b.queued).toBe(1);
+    b.leave();
+    await flush();
+    expect(waiting.settled).toBe(true);
+    expect(b.active).toBe(1);
+    expect(b.tryEnter()).toBe(false);
+    (waiting.value as Release)();
+    expect(b.active).toBe(0);
+    expect(b.tryEnter()).toBe(true);
+    expect(b.active).toBe(1);
+  });
+
   it('has the documented defaults and validates options', () => {
     expect(defaultBulkheadOptions).toEqual({ maxConcurrent: 100, maxQueue: 100 });
     expect(new Bulkhead().options).toEqual({ maxConcurrent: 100, maxQueue: 100 });

@@ -177,7 +177,7 @@ export function benchCharts(r: BenchResults): Charts {
       title,
       lineChart({
         title,
-        subtitle: `${s.options.connections} connections, then ${s.options.streamsPerConnection} streams each (x: connections + streams open)`,
+        subtitle: `${s.options.connections} connections, then ${s.options.streams} streams over them (x: connections + streams open)`,
         xLabel: 'connections + streams open',
         yLabel: 'MiB',
         yMin: 0,

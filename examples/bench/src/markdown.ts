@@ -7,7 +7,7 @@
 import { int, mib, ms } from '../../../src/loadtest/format.js';
 import type { Charts } from './charts.js';
 import type { BenchResults, Outcome } from './results.js';
-import { checkTargets } from './targets.js';
+import { checkTargets, type TargetCheck } from './targets.js';
 import { defaultOrderOptions } from '../../checkout/src/config.js';
 
 const MB = 1_000_000;
@@ -31,15 +31,19 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
     `- 1-minute load average: ${m.loadAtStart.toFixed(2)} at the start, ${r.loadAtEnd.toFixed(2)} at the end. This is a shared ${m.cores}-core machine where other engineers run test suites at the same time, so absolute numbers are noisy; each comparison alternates or runs back to back in the same run so that noise hits both sides.`,
     '- Every process is separate, as in production: the gateway, each service, each baseline broker or server, and the load generator (which is also the client). On 2 cores they compete for CPU, equally on both sides of each comparison.',
     `- Every Sluice process ran ${m.build ?? 'the TypeScript sources through tsx'}.`,
+    ...(r.otherNodes?.length
+      ? [`- Run once per Node version, one after another: Node ${[m.node, ...r.otherNodes.map((o) => o.machine.node)].join(', ')}; in each pass every Sluice process (gateway, services, load generators) and its Node baselines ran on that version, nats-server the same binary. The Targets table puts them side by side; the sections below are Node ${m.node}'s, the raw numbers of every pass are in results.json.`]
+      : []),
     '- Loopback only (127.0.0.1).',
   );
 
-  p('## Targets', '| scenario | target | measured | met |', '|---|---|---|---|');
-  out.pop();
-  for (const t of checkTargets(r)) out.push(`| ${t.scenario} | ${t.target} | ${t.measured} | ${t.met === null ? 'n/a' : t.met ? 'yes' : '**no**'} |`);
-  out.push('');
+  p('## Targets', ...targetsTable(r));
   const notes = checkTargets(r).filter((t) => t.note);
-  if (notes.length) p(...notes.map((t) => `- **${t.scenario}**: ${t.note}`));
+  if (notes.length) p(...notes.map((t) => `- **${t.scenario}**${r.otherNodes ? ` (Node ${m.node})` : ''}: ${t.note}`));
+  for (const other of r.otherNodes ?? []) {
+    const more = checkTargets(other).filter((t) => t.note);
+    if (more.length) p(...more.map((t) => `- **${t.scenario}** (Node ${other.machine.node}): ${t.note}`));
+  }
 
   section(out, '## 1. Hop cost: through the gateway vs direct', r.hopCost, (h) => {
     p(
@@ -209,19 +213,27 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
 
   section(out, '## 6. Scale: streams and connections at the gateway', r.scale, (s) => {
     const o = s.options;
+    const loadGenerators = Math.ceil(o.connections / o.connectionsPerClient);
     p(
-      `${int(o.connections)} client connections (bare RSocket connections from one process, keepalive every 20 s, the rarest a client may be silent, so little traffic muddies the readings), then ${o.streamsPerConnection} \`bench.source\` streams on each (${int(o.connections * o.streamsPerConnection)} in all), each granted one item and then left open waiting for demand. Gateway memory from its /metrics, each reading the median of three taken 0.5 s apart (the gateway cannot be made to collect garbage from outside, so heap numbers include some). File descriptor limit of the load generator: ${s.fdLimit}.`,
+      `${int(o.connections)} client connections (WebSocket, keepalive every 20 s, the rarest a client may be silent, so little traffic muddies the readings) from ${loadGenerators} load generator processes, each binding its own loopback source address (127.0.0.2, ...) with at most ${int(o.connectionsPerClient)} connections, so the per-address cap (\`limits.maxConnectionsPerAddress\`, 1,024) stays on; then ${int(o.streams)} \`bench.source\` streams over them, each granted one item and then left open waiting for demand, served by ${o.services} bench service processes. The scenario's gateway config raises \`limits.maxConnections\`, \`limits.maxStreamsPerInstance\`, \`limits.memoryBudgetBytes\` (512 MiB: each stream holds the one item the gateway asked ahead) and the route's bulkhead; nothing else is changed. Gateway RSS from /proc, heap from its /metrics, each reading the median of three taken 0.5 s apart (the gateway cannot be made to collect garbage from outside, so heap numbers include some).`,
     );
     p(
       '| | RSS | heap used |',
       '|---|---|---|',
-      `| gateway with one service, no clients | ${mib(s.baseline.rss)} | ${mib(s.baseline.heapUsed)} |`,
+      `| gateway with ${o.services} services, no clients | ${mib(s.baseline.rss)} | ${mib(s.baseline.heapUsed)} |`,
       `| + ${int(o.connections)} connections | ${mib(s.afterConnections.rss)} | ${mib(s.afterConnections.heapUsed)} |`,
-      `| + ${int(o.connections * o.streamsPerConnection)} streams | ${mib(s.afterStreams.rss)} | ${mib(s.afterStreams.heapUsed)} |`,
+      `| + ${int(o.streams)} streams | ${mib(s.afterStreams.rss)} | ${mib(s.afterStreams.heapUsed)} |`,
       `| **per connection** | **${kib(s.perConnection.rss)}** | **${kib(s.perConnection.heapUsed)}** |`,
       `| **per stream** | **${kib(s.perStream.rss)}** | **${kib(s.perStream.heapUsed)}** |`,
     );
-    p(`At the peak the gateway reported ${int(s.gatewayConnections)} client connections and ${int(s.gatewayStreams)} active streams (\`sluice_connections\`, \`sluice_streams_active\`).`);
+    p(
+      `Connections opened in ${s.connectSeconds.toFixed(1)} s (${int(o.connections / s.connectSeconds)}/s); streams opened in ${s.openSeconds.toFixed(1)} s (${int(o.streams / s.openSeconds)} streams/s, each counted when its first item arrived; CPU per stream opened: gateway ${int(s.openCpuPerStreamUs.gateway)} µs, services ${int(s.openCpuPerStreamUs.services)} µs, load generators ${int(s.openCpuPerStreamUs.loadGenerators)} µs, on ${m.cores} cores). At the peak the gateway reported ${int(s.gatewayConnections)} client connections and ${int(s.gatewayStreams)} active streams (\`sluice_connections\`, \`sluice_streams_active\`).`,
+      `Demand on a random sample: ${int(s.sampleResult.streams)} streams each requested ${o.sampleRequest} items ${o.sampleRounds} times; ${int(s.sampleResult.exact)} received exactly what they requested every time and nothing more (an item beyond demand ends a stream with DEMAND_EXCEEDED in the client's engine; a ping round trip after the last round catches one still on its way)${s.sampleResult.problems.length ? `; problems: ${s.sampleResult.problems.join('; ')}` : ''}. Cancelling them took the services' open sources from ${int(s.sourcesBeforeCancel)} to ${int(s.sourcesAfterCancel)}.`,
+    );
+    p('| other process at the peak | RSS |', '|---|---|');
+    out.pop();
+    for (const x of s.processes) out.push(`| ${x.name} | ${mib(x.rss)} |`);
+    out.push('');
     chart('scale-memory.svg');
   });
 
@@ -280,6 +292,7 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
     'npm run bench                        # every scenario, about 8 minutes; writes BENCHMARKS.md and docs/bench/',
     'npm run bench -- --quick             # shorter runs, for iterating; prints only',
     'npm run bench -- --only flood,scale  # some scenarios',
+    'npm run bench -- --nodes 20,24       # every scenario on Node 20, then on Node 24, side by side',
     '```',
     'Load your own services with `npm run loadtest` (see README.md and docs/operations.md).',
   );
@@ -303,6 +316,35 @@ function section<T>(out: string[], heading: string, outcome: Outcome<T> | undefi
 function errs(e: Readonly<Record<string, number>>): string {
   const parts = Object.entries(e).map(([k, v]) => `${k} ${int(v)}`);
   return parts.length ? parts.join(', ') : 'none';
+}
+
+/**
+ * The Targets table: one measured column and one met column per Node
+ * version when the run has several (`--nodes`), rows matched by scenario and
+ * target.
+ */
+export function targetsTable(r: BenchResults): string[] {
+  const runs = [r, ...(r.otherNodes ?? [])];
+  const checks = runs.map((run) => checkTargets(run));
+  const met = (t: TargetCheck | undefined) => (t === undefined || t.met === null ? 'n/a' : t.met ? 'yes' : '**no**');
+  if (runs.length === 1) {
+    return ['| scenario | target | measured | met |', '|---|---|---|---|', ...checks[0]!.map((t) => `| ${t.scenario} | ${t.target} | ${t.measured} | ${met(t)} |`)];
+  }
+  const key = (t: TargetCheck) => `${t.scenario}\u0000${t.target}`;
+  const rows: TargetCheck[] = [];
+  for (const list of checks) for (const t of list) if (!rows.some((x) => key(x) === key(t))) rows.push(t);
+  const lines = [
+    `| scenario | target | ${runs.map((run) => `Node ${run.machine.node} | met`).join(' | ')} |`,
+    `|---|---|${runs.map(() => '---|---|').join('')}`,
+  ];
+  for (const row of rows) {
+    const cells = checks.map((list) => {
+      const t = list.find((x) => key(x) === key(row));
+      return `${t?.measured ?? 'not measured'} | ${met(t)}`;
+    });
+    lines.push(`| ${row.scenario} | ${row.target} | ${cells.join(' | ')} |`);
+  }
+  return lines;
 }
 
 function kib(bytes: number): string {

@@ -46,10 +46,17 @@ export class Processes {
     return child;
   }
 
-  /** A baseline peer (`sluice-bench bench-peer <kind>`); resolves with the URL it listens on, if any. */
-  async peer(kind: string, args: readonly string[] = []): Promise<{ child: Child; url: string }> {
+  /**
+   * A baseline peer (`sluice-bench bench-peer <kind>`); resolves once it reports `ready` (default
+   * `listening`), with the URL it listens on, if any. A peer that reports `failed` first rejects.
+   */
+  async peer(kind: string, args: readonly string[] = [], ready = 'listening', timeoutMs = START_TIMEOUT_MS): Promise<{ child: Child; url: string }> {
     const child = this.track(startChild({ name: kind, program: BENCH, args: ['bench-peer', kind, ...args], env: { SLUICE_LOG_LEVEL: 'warn' } }, 'inherit'));
-    const { url } = await child.message<{ url: string }>('listening', START_TIMEOUT_MS);
+    const failed = child.message<{ error: string }>('failed', timeoutMs).then(
+      (m) => Promise.reject(new Error(`${kind}: ${m.error}`)),
+      () => new Promise<never>(() => {}),
+    );
+    const { url } = await Promise.race([child.message<{ url: string }>(ready, timeoutMs), failed]);
     return { child, url };
   }
 

