@@ -4,10 +4,8 @@
  */
 import type { Socket } from 'node:net';
 import type { FrameTransport, TransportHandler } from '../rsocket/transport.js';
-import { setFrameAllocator } from '../protocol/codec.js';
+import './node-buffers.js';
 
-// Frames in Node come from Buffer's pool: most are small and short-lived.
-setFrameAllocator((size) => Buffer.allocUnsafe(size));
 import { FrameSplitter } from './length-framing.js';
 import { OutboundBatch } from './outbound-batch.js';
 

@@ -15,11 +15,9 @@
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { FrameTransport, TransportHandler } from '../rsocket/transport.js';
-import { setFrameAllocator } from '../protocol/codec.js';
+import './node-buffers.js';
 import { OutboundBatch } from './outbound-batch.js';
 
-// Frames in Node come from Buffer's pool: most are small and short-lived.
-setFrameAllocator((size) => Buffer.allocUnsafe(size));
 
 export class WebSocketTransport implements FrameTransport {
   private readonly batch: OutboundBatch;
