@@ -32,8 +32,12 @@ export class WebSocketTransport implements FrameTransport {
     /** The TCP (or TLS) socket under `ws` (from the upgrade): batches are written to it, and its drain is watched. */
     private readonly socket: Duplex,
     readonly remoteAddress: string,
-    /** Which end of the WebSocket this is: a client masks what it sends (RFC 6455 5.3). Default 'server'. */
-    role: 'server' | 'client' = 'server',
+    /**
+     * Which end of the WebSocket this is: a client masks what it sends (RFC
+     * 6455 5.3). Default: from `ws`, whose client sockets have a URL and
+     * server-side ones none.
+     */
+    role: 'server' | 'client' = ws.url ? 'client' : 'server',
   ) {
     this.batch = new OutboundBatch(role === 'client' ? 'ws-client' : 'ws-server', (chunk) => {
       this.socket.write(chunk);
