@@ -39,7 +39,13 @@ export class GatewayMetrics {
   private readonly routes = new Map<string, RouteCounters>();
   /** Errors per route and code as plain numbers, for the stats stream (prom-client's counter is for scrapes). */
   private readonly errorCounts = new Map<string, Map<string, number>>();
-  private readonly interactions: client.Counter<'route' | 'model'>;
+  /**
+   * Interactions started per route and model, counted in plain fields per
+   * request and handed to the prom-client counter on scrape: its `inc` with
+   * labels hashes them into a key on every call, which showed in the
+   * gateway's request-response profile. Bounded like the route records.
+   */
+  private readonly startedCounts = new Map<string, Map<string, number>>();
   private readonly errors: client.Counter<'route' | 'code'>;
   private readonly duration: client.Histogram<'route' | 'model'>;
   private readonly sheds: client.Counter<'kind'>;
@@ -149,7 +155,19 @@ export class GatewayMetrics {
         }
       },
     });
-    this.interactions = new client.Counter({ name: 'sluice_interactions_total', help: 'Interactions started per route and model', labelNames: ['route', 'model'], registers });
+    const startedCounts = this.startedCounts;
+    new client.Counter({
+      name: 'sluice_interactions_total',
+      help: 'Interactions started per route and model',
+      labelNames: ['route', 'model'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [route, byModel] of startedCounts) {
+          for (const [model, n] of byModel) this.inc({ route, model }, n);
+        }
+      },
+    });
     this.errors = new client.Counter({ name: 'sluice_errors_total', help: 'Errors sent to requesters per route and code', labelNames: ['route', 'code'], registers });
     this.duration = new client.Histogram({
       name: 'sluice_request_duration_seconds',
@@ -178,7 +196,14 @@ export class GatewayMetrics {
   }
 
   started(route: string, model: string): void {
-    this.interactions.inc({ route, model });
+    let byModel = this.startedCounts.get(route);
+    if (!byModel) {
+      // Same bound as the route records (labels already collapse unknown routes); past it, one catch-all.
+      if (this.startedCounts.size >= 10_000 && route !== '(other)') return this.started('(other)', model);
+      byModel = new Map();
+      this.startedCounts.set(route, byModel);
+    }
+    byModel.set(model, (byModel.get(model) ?? 0) + 1);
   }
 
   error(route: string, code: string): void {

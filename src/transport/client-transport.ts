@@ -40,7 +40,7 @@ function openWebSocket(url: string, ca: string | Buffer | Array<string | Buffer>
     ws.once('upgrade', (res) => (socket = res.socket));
     ws.once('open', () => {
       ws.off('error', onError);
-      resolve(new WebSocketTransport(ws, socket!, url));
+      resolve(new WebSocketTransport(ws, socket!, url, 'client'));
     });
   });
 }

@@ -1,11 +1,13 @@
-/** RSocket over TCP: length-prefixed frames on a `net.Socket`. */
+/**
+ * RSocket over TCP: length-prefixed frames on a `net.Socket`. Frames sent in
+ * the same tick leave as one buffer on the next tick (see OutboundBatch).
+ */
 import type { Socket } from 'node:net';
 import type { FrameTransport, TransportHandler } from '../rsocket/transport.js';
-import { setFrameAllocator } from '../protocol/codec.js';
+import './node-buffers.js';
 
-// Frames in Node come from Buffer's pool: most are small and short-lived.
-setFrameAllocator((size) => Buffer.allocUnsafe(size));
-import { FrameSplitter, lengthPrefix } from './length-framing.js';
+import { FrameSplitter } from './length-framing.js';
+import { OutboundBatch } from './outbound-batch.js';
 
 export class TcpTransport implements FrameTransport {
   readonly remoteAddress: string;
@@ -19,7 +21,7 @@ export class TcpTransport implements FrameTransport {
   }
 
   get bufferedBytes(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.batch.pendingBytes;
   }
 
   start(handler: TransportHandler): void {
@@ -40,30 +42,41 @@ export class TcpTransport implements FrameTransport {
     this.socket.on('error', (err) => handler.onClose(err));
   }
 
-  /** Frames sent in the same tick leave in one writev (corked until the next tick). */
+  /** Frames sent in the same tick leave in one write on the next tick. */
   send(frame: Uint8Array): void {
     if (this.socket.destroyed || !this.socket.writable) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
-    }
-    this.socket.write(lengthPrefix(frame.length));
-    this.socket.write(frame);
+    if (this.batch.add(frame)) process.nextTick(this.flush);
   }
 
-  private corked = false;
-  private readonly uncork = () => {
-    this.corked = false;
-    this.socket.uncork();
+  private readonly batch = new OutboundBatch('length-prefixed', (chunk) => {
+    this.socket.write(chunk);
+    return this.socket.writableLength > 0;
+  });
+  private readonly flush = () => {
+    if (this.socket.destroyed || !this.socket.writable) {
+      this.batch.clear();
+      return;
+    }
+    this.writeBatch();
   };
 
+  /**
+   * Not corked: the batch is one buffer (several only past 64 KiB or with
+   * large frames, each big enough to be its own write), and an uncorked
+   * write the socket completes at once frees the batch's buffer for reuse.
+   */
+  private writeBatch(): void {
+    this.batch.flush();
+  }
+
   close(): void {
+    if (!this.socket.destroyed && this.socket.writable) this.writeBatch();
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 2_000).unref();
   }
 
   destroy(): void {
+    this.batch.clear();
     this.socket.destroy();
   }
 }

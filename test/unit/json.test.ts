@@ -35,3 +35,14 @@ describe('JSON payload data', () => {
     expect(() => decodeText(Uint8Array.of(0xc3, 0x28))).toThrow(TypeError);
   });
 });
+
+describe('encodeJson with the Node transports loaded (Buffer.from)', () => {
+  it('gives exactly the bytes TextEncoder gives, for non-ASCII text and escaped lone surrogates too', async () => {
+    await import('../../src/transport/node-buffers.js');
+    const value = { a: 'héllo wörld €', b: '\u{1F600}', c: '\ud800 lone', n: [1, 2.5, null] };
+    const bytes = encodeJson(value);
+    expect(Buffer.isBuffer(bytes)).toBe(true);
+    expect(Array.from(bytes)).toEqual(Array.from(new TextEncoder().encode(JSON.stringify(value))));
+    expect(decodeJson(bytes)).toEqual(value);
+  });
+});

@@ -12,7 +12,11 @@ import { defaultOrderOptions } from '../../checkout/src/config.js';
 
 const MB = 1_000_000;
 
-export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/bench'): string {
+/**
+ * `profiles`: the hand-kept "Where the time goes" section (docs/bench/where-the-time-goes.md,
+ * from `sluice-bench profile` runs, not from this run), placed before Reproducing as it is.
+ */
+export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/bench', profiles?: string): string {
   const m = r.machine;
   const out: string[] = [];
   const p = (...lines: string[]) => out.push(...lines, '');
@@ -284,6 +288,8 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
     );
   });
 
+  if (profiles?.trim()) p(profiles.trim());
+
   p(
     '## Reproducing',
     '```sh',
@@ -293,6 +299,7 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
     'npm run bench -- --quick             # shorter runs, for iterating; prints only',
     'npm run bench -- --only flood,scale  # some scenarios',
     'npm run bench -- --nodes 20,24       # every scenario on Node 20, then on Node 24, side by side',
+    'node --conditions=sluice-source --import tsx examples/bench/src/cli/main.ts profile --workload rr   # where the gateway and the bench service spend their CPU (also --workload stream --prefetch 256)',
     '```',
     'Load your own services with `npm run loadtest` (see README.md and docs/operations.md).',
   );

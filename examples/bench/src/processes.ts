@@ -5,7 +5,7 @@
  * them all (services first, so the gateway sees them leave, then the gateway).
  */
 import { createServer } from 'node:net';
-import { CHECKOUT, exampleProgram, startChild, type Child } from '../../checkout/src/supervisor.js';
+import { CHECKOUT, SLUICE, exampleProgram, startChild, type Child } from '../../checkout/src/supervisor.js';
 
 /** `sluice-bench <command>`: bench, bench-peer. */
 export const BENCH = exampleProgram('bench');
@@ -25,9 +25,10 @@ export interface GatewayProcess {
 export class Processes {
   private readonly children: Child[] = [];
 
-  /** A gateway on free loopback ports, logging warnings only. */
-  async gateway(extraArgs: readonly string[] = []): Promise<GatewayProcess> {
-    const child = this.track(startChild({ name: 'gateway', args: ['gateway', '--port', '0', '--admin-port', '0', ...extraArgs], env: { SLUICE_LOG_LEVEL: 'warn' } }, 'inherit'));
+  /** A gateway on free loopback ports, logging warnings only; `nodeArgs` go to node before the program (--cpu-prof). */
+  async gateway(extraArgs: readonly string[] = [], nodeArgs: readonly string[] = []): Promise<GatewayProcess> {
+    const program = nodeArgs.length ? { program: [...nodeArgs, ...SLUICE] } : {};
+    const child = this.track(startChild({ name: 'gateway', ...program, args: ['gateway', '--port', '0', '--admin-port', '0', ...extraArgs], env: { SLUICE_LOG_LEVEL: 'warn' } }, 'inherit'));
     const { url, adminUrl } = await child.message<{ url: string; adminUrl: string }>('listening', START_TIMEOUT_MS);
     return { child, url, adminUrl };
   }
@@ -37,10 +38,10 @@ export class Processes {
    * the gateway (or direct server) at `url`; `env` carries what argv must not
    * (SLUICE_TOKEN).
    */
-  async service(name: string, url: string, instance?: string, extra: readonly string[] = [], env: Readonly<Record<string, string>> = {}): Promise<Child> {
+  async service(name: string, url: string, instance?: string, extra: readonly string[] = [], env: Readonly<Record<string, string>> = {}, nodeArgs: readonly string[] = []): Promise<Child> {
     const args = ['service', name, '--url', url, ...(instance ? ['--instance', instance] : []), ...extra];
     // 'error': a service logs its own disconnection at warn when the bench stops it, which is noise here.
-    const program = CHECKOUT_SERVICES.has(name) ? { program: CHECKOUT } : {};
+    const program = { program: [...nodeArgs, ...(CHECKOUT_SERVICES.has(name) ? CHECKOUT : SLUICE)] };
     const child = this.track(startChild({ name: instance ?? name, ...program, args, env: { SLUICE_LOG_LEVEL: 'error', ...env } }, 'inherit'));
     await child.message('registered', START_TIMEOUT_MS);
     return child;

@@ -4,7 +4,7 @@
  * BENCHMARKS.md, the SVG charts and the raw results. A scenario that fails
  * is recorded as failed, with its error, and the others still run.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { PACKAGE_ROOT } from '../../../src/paths.js';
 import { join } from 'node:path';
 import { runAuthCost } from './auth-cost.js';
@@ -26,6 +26,9 @@ import { runTransportLimit } from './transport-limit.js';
 
 /** The repository root (BENCHMARKS.md lives there). */
 export const REPO_ROOT = PACKAGE_ROOT;
+
+/** The hand-kept profile section (docs/bench/), copied into BENCHMARKS.md by each run: profiles are not part of a bench run. */
+const PROFILES_FILE = 'where-the-time-goes.md';
 
 /** Hard cap per scenario: each one bounds its own loops; this only catches a hang (a child that never answers). */
 const SCENARIO_TIMEOUT_MS = 10 * 60_000;
@@ -109,7 +112,8 @@ export async function writeBenchOutputs(results: BenchResults, root = REPO_ROOT)
   }
   await writeFile(join(dir, 'results.json'), `${JSON.stringify(results, null, 1)}\n`);
   written.push(join('docs', 'bench', 'results.json'));
-  await writeFile(join(root, 'BENCHMARKS.md'), benchMarkdown(results, charts));
+  const profiles = await readFile(join(dir, PROFILES_FILE), 'utf8').catch(() => undefined);
+  await writeFile(join(root, 'BENCHMARKS.md'), benchMarkdown(results, charts, 'docs/bench', profiles));
   written.push('BENCHMARKS.md');
   return written;
 }

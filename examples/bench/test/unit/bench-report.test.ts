@@ -85,4 +85,12 @@ describe('targets and BENCHMARKS.md', () => {
     expect(md).toContain('**Failed**: file descriptor limit 256 is too low');
     expect(md).not.toMatch(/\n{3,}/);
   });
+
+  it('places the hand-kept profile section as it is, just before Reproducing, and nothing when there is none', () => {
+    const r = results();
+    const section = '## Where the time goes\n\nwriteBuffer 26%';
+    const md = benchMarkdown(r, benchCharts(r), 'docs/bench', `${section}\n`);
+    expect(md).toContain(`${section}\n\n## Reproducing`);
+    expect(benchMarkdown(r, benchCharts(r))).not.toContain('Where the time goes');
+  });
 });
