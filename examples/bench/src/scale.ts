@@ -227,11 +227,15 @@ export async function runScale(ctx: BenchContext, options: Partial<ScaleOptions>
  * The gateway's config for the scenario: room for every connection and
  * stream, raised explicitly here. The per-address cap keeps its default.
  */
+/** The gateway's default `limits.serviceReserveRatio`: the share of connection slots clients cannot take. */
+const DEFAULT_SERVICE_RESERVE = 0.1;
+
 async function writeConfig(dir: string, o: ScaleOptions): Promise<string> {
   const perInstance = Math.ceil((o.streams * 1.5) / o.services);
   const config = {
     limits: {
-      maxConnections: o.connections + 1_000,
+      // Clients get (1 - serviceReserveRatio) of the slots (the default keeps 10% for services): size the total so every client fits.
+      maxConnections: Math.ceil((o.connections + 1_000) / (1 - DEFAULT_SERVICE_RESERVE)),
       maxStreamsPerInstance: perInstance,
       // Each stream holds the item asked ahead of its demand (about 60 bytes): 1M of them need more than the default 32 MiB.
       memoryBudgetBytes: 512 * 1024 * 1024,
