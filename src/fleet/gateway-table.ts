@@ -19,14 +19,29 @@ export class GatewayTable {
 
   constructor(private readonly maxGateways = DEFAULT_MAX_GATEWAYS) {}
 
-  /** Records a written entry seen at `now`; false when it was ignored (table full). */
+  /**
+   * Records a written entry seen at `now`; false when it was ignored (table
+   * full). A known gateway keeps the later of the two times: a watch made
+   * again replays entries written before a renewal already counted.
+   */
   put(entry: GatewayEntry, now: number): boolean {
-    if (!this.entries.has(entry.id) && this.entries.size >= this.maxGateways) {
+    const held = this.entries.get(entry.id);
+    if (!held && this.entries.size >= this.maxGateways) {
       this.ignored++;
       return false;
     }
-    this.entries.set(entry.id, { entry, seenAt: now });
+    this.entries.set(entry.id, { entry, seenAt: Math.max(now, held?.seenAt ?? now) });
     return true;
+  }
+
+  /**
+   * The service could not see the bucket until `now` (its watch or NATS node
+   * was lost): every gateway held gets a full TTL from here. Time the service
+   * was blind is not evidence that a gateway stopped renewing; one that did
+   * is dropped a TTL later, and its socket closing tells sooner.
+   */
+  forgive(now: number): void {
+    for (const held of this.entries.values()) held.seenAt = Math.max(held.seenAt, now);
   }
 
   /** The gateway's key was deleted (it stopped cleanly). */

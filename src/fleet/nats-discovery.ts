@@ -62,8 +62,9 @@ export function natsDiscovery(options: NatsDiscoveryOptions): GatewayDiscovery {
        * Gateways renew every third of their TTL, so a healthy watch hears
        * from each of them that often. Silence for two thirds of the shortest
        * TTL means the watch (or the NATS node under it) is gone, not every
-       * gateway at once: the watch is made again, and nothing is dropped
-       * until it has delivered the bucket again.
+       * gateway at once: the watch is made again, and the gateways held get a
+       * full TTL from then (GatewayTable.forgive), so a lost NATS node never
+       * makes the service drop healthy gateways.
        */
       const silentFor = (t: number) => t - lastMessageAt;
       const staleAfter = () => Math.max(1_000, Math.floor((table.minTtl() ?? 15_000) * (2 / 3)));
@@ -73,6 +74,7 @@ export function natsDiscovery(options: NatsDiscoveryOptions): GatewayDiscovery {
         if (silentFor(t) > staleAfter()) {
           log.warn({ silentMs: silentFor(t) }, 'no fleet update within two renewals: watching the bucket again');
           lastMessageAt = t;
+          table.forgive(t);
           current?.stop();
           return;
         }
@@ -112,6 +114,7 @@ export function natsDiscovery(options: NatsDiscoveryOptions): GatewayDiscovery {
           } catch (err) {
             if (!stopped) log.warn({ err: (err as Error).message }, 'fleet watch failed; watching again');
           }
+          table.forgive(now());
           if (!stopped) await new Promise((r) => setTimeout(r, WATCH_RETRY_MS));
         }
       };

@@ -74,6 +74,18 @@ describe('GatewayTable', () => {
     expect(t.put(gw('a', 'ws://a2'), 10)).toBe(true);
     expect(t.urls()).toEqual(['ws://a2', 'ws://b']);
   });
+
+  it('does not count time the service was blind against a gateway, and a replayed older entry does not age a renewed one', () => {
+    const t = new GatewayTable();
+    t.put(gw('a', 'ws://a'), 0);
+    // The watch fell silent at 500 and was made again at 1_400: 'a' gets a full TTL from 1_400.
+    t.forgive(1_400);
+    expect(t.prune(2_300)).toEqual([]);
+    // The new watch replays the entry written at 0: it must not pull 'a' back to 0.
+    t.put(gw('a', 'ws://a'), 0);
+    expect(t.prune(2_399)).toEqual([]);
+    expect(t.prune(2_401)).toEqual(['a']);
+  });
 });
 
 describe('fleet config', () => {
