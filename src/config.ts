@@ -3,6 +3,7 @@ import { isRoutePattern } from './auth/grant.js';
 import { isLoopbackHost } from './loopback.js';
 import { compilePolicies, type PoliciesConfig } from './policy/policy-config.js';
 import { DEFAULT_FLEET_BUCKET, MAX_ADVERTISED_URLS, isGatewayId, isGatewayUrl } from './fleet/gateway-entry.js';
+import { MAX_REPORT_KEYS } from './fleet/rate-report.js';
 
 /**
  * Gateway configuration: every option, its default and its allowed range in
@@ -224,6 +225,22 @@ export interface GatewayConfig {
     bucket: string;
     /** Services drop this gateway when its entry is not re-written for this long; it is re-written every third of it. Default 15000 ms. */
     ttlMs: number;
+    /**
+     * Routes' per-identity rate limits hold across the fleet, approximately:
+     * each gateway publishes what each identity asked of it on NATS and
+     * refills its own buckets at its share of the limit (src/fleet/,
+     * docs/operations.md). false: each gateway enforces the whole limit on
+     * its own. Default true.
+     */
+    sharedRateLimits: boolean;
+    /** How often a gateway publishes its takes per identity and recomputes its shares, in ms. Default 500. */
+    rateIntervalMs: number;
+    /** Keys (route and identity) published per interval at most, the busiest first; the rest are counted, not shared. Default 1000. */
+    rateMaxKeys: number;
+    /** Keys of other gateways remembered at most; the least recently reported is forgotten first. Default 20000. */
+    rateMaxRemoteKeys: number;
+    /** Least share of a limit a gateway keeps for a key however busy the others are, as a fraction of the limit split over the gateways using that key. Default 0.1. */
+    rateMinShare: number;
   };
 }
 
@@ -337,7 +354,7 @@ export const defaultGatewayConfig: GatewayConfig = {
   durable: { dir: './data/gateway/durable', maxRoutes: 1_000, segmentBytes: 16 * 1024 * 1024 },
   nats: { servers: [], credentialsFile: null, tokenFile: null, replicas: 1, streamPrefix: 'SLUICE' },
   tls: { certFile: null, keyFile: null },
-  fleet: { id: null, advertise: [], bucket: DEFAULT_FLEET_BUCKET, ttlMs: 15_000 },
+  fleet: { id: null, advertise: [], bucket: DEFAULT_FLEET_BUCKET, ttlMs: 15_000, sharedRateLimits: true, rateIntervalMs: 500, rateMaxKeys: 1_000, rateMaxRemoteKeys: 20_000, rateMinShare: 0.1 },
   auth: {
     secretFile: null,
     jwksFile: null,
@@ -421,6 +438,10 @@ const INT_RANGES: Record<string, Range> = {
   'webhooks.concurrencyPerEndpoint': [1, 1024],
   'webhooks.maxBodyBytes': [1024, 16 * 1024 * 1024],
   'fleet.ttlMs': [1_000, 3_600_000],
+  'fleet.rateIntervalMs': [50, 60_000],
+  // 5000 keys of at most ~40 bytes each keep one report far below NATS's default 1 MiB max_payload.
+  'fleet.rateMaxKeys': [1, MAX_REPORT_KEYS],
+  'fleet.rateMaxRemoteKeys': [1, 1_000_000],
 };
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -540,6 +561,11 @@ function validateFleet(c: GatewayConfig): void {
   }
   if (typeof c.fleet.bucket !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(c.fleet.bucket)) {
     throw new ConfigError('fleet.bucket', `must be 1-64 letters, digits, '-' or '_', got ${JSON.stringify(c.fleet.bucket)}`);
+  }
+  if (typeof c.fleet.sharedRateLimits !== 'boolean') throw new ConfigError('fleet.sharedRateLimits', 'must be true or false');
+  const share = c.fleet.rateMinShare;
+  if (typeof share !== 'number' || !Number.isFinite(share) || share < 0.001 || share > 1) {
+    throw new ConfigError('fleet.rateMinShare', `must be a number from 0.001 to 1, got ${JSON.stringify(share)}`);
   }
 }
 

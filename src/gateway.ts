@@ -34,6 +34,9 @@ import { originPolicy, type OriginPolicy } from './transport/origin.js';
 import { loadTlsCredentials } from './transport/tls.js';
 import type { GatewayEntry } from './fleet/gateway-entry.js';
 import { registerInFleet, type FleetRegistration } from './fleet/gateway-registration.js';
+import { shareRateLimits, type SharedRateLimits } from './fleet/shared-rate-limits.js';
+import type { RateLimitedRoute } from './fleet/rate-share.js';
+import { registerFleetRateMetrics } from './observability/fleet-rate-metrics.js';
 
 export interface Gateway {
   /** `ws://host:port` (`wss://` with TLS) clients and services connect to. */
@@ -54,6 +57,8 @@ export interface Gateway {
   readonly durable: DurableRoutes | undefined;
   /** Its entry in the fleet registry, when `nats.servers` is set. */
   readonly fleet: GatewayEntry | undefined;
+  /** The rate limits shared with the fleet, when `nats.servers` is set, `fleet.sharedRateLimits` is true and some route has a rate limit. */
+  readonly sharedRateLimits: SharedRateLimits | undefined;
   /** Reasons the gateway is not ready; empty when it is. */
   notReadyReasons(): string[];
   /**
@@ -216,12 +221,14 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
   // ---- the fleet: announced in NATS KV once it listens, so services connect only to a gateway that can serve them
   let fleetEntry: GatewayEntry | undefined;
   let fleetRegistration: FleetRegistration | undefined;
+  let sharedRates: SharedRateLimits | undefined;
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       // Leaving the fleet first: services stop sending new work here while in-flight work drains.
       await fleetRegistration?.stop();
+      await sharedRates?.stop();
       draining = true;
       broker.drain();
       log.info({ inFlight: broker.live.size }, 'draining');
@@ -249,7 +256,24 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
       log.warn({ host: config.listen.host }, 'fleet: listening on every interface without fleet.advertise: services elsewhere cannot reach the advertised address; set --advertise');
     }
     try {
-      fleetRegistration = await registerInFleet({ servers: config.nats.servers, credentials: { credentialsFile: config.nats.credentialsFile, tokenFile: config.nats.tokenFile }, bucket: config.fleet.bucket, replicas: config.nats.replicas, entry: fleetEntry, log: log.child({ component: 'fleet' }) });
+      const credentials = { credentialsFile: config.nats.credentialsFile, tokenFile: config.nats.tokenFile };
+      fleetRegistration = await registerInFleet({ servers: config.nats.servers, credentials, bucket: config.fleet.bucket, replicas: config.nats.replicas, entry: fleetEntry, log: log.child({ component: 'fleet' }) });
+      // A second NATS connection only when there is a limit to share.
+      if (config.fleet.sharedRateLimits && table.anyRateLimit) {
+        sharedRates = await shareRateLimits({
+          servers: config.nats.servers,
+          credentials,
+          gatewayId: fleetEntry.id,
+          bucket: config.fleet.bucket,
+          intervalMs: config.fleet.rateIntervalMs,
+          maxKeys: config.fleet.rateMaxKeys,
+          maxRemoteKeys: config.fleet.rateMaxRemoteKeys,
+          minShare: config.fleet.rateMinShare,
+          routes: () => rateLimitedRoutes(policies),
+          log: log.child({ component: 'fleet-rates' }),
+        });
+        registerFleetRateMetrics(metrics.registry, sharedRates);
+      }
     } catch (err) {
       await close();
       throw err;
@@ -268,10 +292,16 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
     webhooks,
     durable,
     fleet: fleetEntry,
+    sharedRateLimits: sharedRates,
     notReadyReasons,
     reload,
     close,
   };
+}
+
+/** The routes whose policy has a rate limit and whose runtime exists (a route no one has called holds no bucket). */
+function* rateLimitedRoutes(policies: PolicyRuntime): Iterable<RateLimitedRoute> {
+  for (const rt of policies.all()) if (rt.limiter && rt.policy.rateLimit) yield { route: rt.route, ratePerSec: rt.policy.rateLimit.ratePerSec, limiter: rt.limiter };
 }
 
 function isWildcard(host: string): boolean {

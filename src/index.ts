@@ -21,6 +21,7 @@ export type { Service, ServiceOptions, ServiceStatusEvents } from './service/con
 export type { GatewayDiscovery } from './service/gateway-discovery.js';
 export { natsDiscovery } from './fleet/nats-discovery.js';
 export type { NatsDiscoveryOptions } from './fleet/nats-discovery.js';
+export type { SharedRateLimits } from './fleet/shared-rate-limits.js';
 export type { RouteHandlers, RouteTable, RequestContext, StreamContext, StreamResult } from './service/handlers.js';
 export { lastItem } from './flow/emitters.js';
 export type { OverflowPolicy, LastItem } from './flow/emitters.js';

@@ -39,6 +39,10 @@ const usage = `usage: sluice gateway [options]
                        default the URLs it listens on)
   --fleet-id ID        its key in the bucket (default gw-<random>, new at each start)
   --fleet-ttl-ms N     services drop it when not re-announced for N ms (default 15000)
+  --fleet-rate-interval-ms N  how often gateways exchange their per-identity rate-limit use over
+                       NATS and rescale their buckets (default 500)
+  --no-shared-rate-limits  each gateway enforces routes' rate limits alone (a caller spread over
+                       N gateways gets up to N times the limit)
 
  auth (see docs/security.md; without a secret or JWKS auth is off and the gateway binds only to loopback):
   --auth-secret-file F HS256 secret for bearer tokens (env SLUICE_AUTH_SECRET_FILE)
@@ -86,6 +90,8 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
       advertise: { type: 'string', multiple: true },
       'fleet-id': { type: 'string' },
       'fleet-ttl-ms': { type: 'string' },
+      'fleet-rate-interval-ms': { type: 'string' },
+      'no-shared-rate-limits': { type: 'boolean' },
     },
     usage,
   );
@@ -116,7 +122,16 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
     durable: { ...file.durable, ...defined({ dir: (f['durable-dir'] as string | undefined) ?? env.SLUICE_DURABLE_DIR }) },
     nats: natsOptions(file.nats, f, env),
     auth: authOptions(file.auth, f, env),
-    fleet: { ...file.fleet, ...defined({ advertise: f.advertise as string[] | undefined, id: f['fleet-id'] as string | undefined, ttlMs: intFlag(f['fleet-ttl-ms'], '--fleet-ttl-ms', 1_000, 3_600_000) }) },
+    fleet: {
+      ...file.fleet,
+      ...defined({
+        advertise: f.advertise as string[] | undefined,
+        id: f['fleet-id'] as string | undefined,
+        ttlMs: intFlag(f['fleet-ttl-ms'], '--fleet-ttl-ms', 1_000, 3_600_000),
+        rateIntervalMs: intFlag(f['fleet-rate-interval-ms'], '--fleet-rate-interval-ms', 50, 60_000),
+        sharedRateLimits: f['no-shared-rate-limits'] === true ? false : undefined,
+      }),
+    },
   };
   const gateway = await createGateway(options);
   // SIGHUP re-reads the key files and the certificate (rotation without dropping connections).

@@ -320,6 +320,12 @@ export class PolicyTable {
     return this.defaults.durable.enabled || [...this.exact.values(), ...this.prefixes.map(([, p]) => p)].some(on);
   }
 
+  /** Whether any route's policy (defaults included) has a rate limit: a fleet shares rate limits only then. */
+  get anyRateLimit(): boolean {
+    if (this.defaults.rateLimit) return true;
+    return [...this.exact.values(), ...this.prefixes.map(([, p]) => p)].some((p) => typeof p.rateLimit === 'object' && p.rateLimit !== null);
+  }
+
   /** Routes named explicitly in the config. */
   get configuredRoutes(): string[] {
     return [...this.exact.keys()];

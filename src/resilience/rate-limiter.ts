@@ -10,6 +10,11 @@
  * active at once does an evicted key come back with a fresh burst earlier than
  * it would have; `counters.evictedActive` counts those, and a non-zero value
  * means `maxKeys` is too small for the traffic.
+ *
+ * A fleet of gateways shares a limit by lowering each key's refill rate to
+ * this gateway's share of it (`setRate`), from the takes it reads with
+ * `sweep`; both only visit keys taken from since the last sweep or whose rate
+ * is lowered, so a sweep costs the active keys, not every key held.
  */
 import { systemClock, type Clock } from './clock.js';
 import { TokenBucket, validateBucketOptions, type TakeResult, type TokenBucketOptions } from './token-bucket.js';
@@ -17,6 +22,22 @@ import { TokenBucket, validateBucketOptions, type TakeResult, type TokenBucketOp
 export interface KeyedRateLimiterOptions extends TokenBucketOptions {
   /** Keys tracked at once; the least recently used is evicted beyond it. Default 10000. */
   maxKeys: number;
+}
+
+/** One key's takes since the last sweep (admitted and refused), and the refill rate its bucket has now. */
+export interface KeyActivity {
+  key: string;
+  /** The key's `tagOf` value, computed once per bucket and kept with it. */
+  tag: string;
+  takes: number;
+  ratePerSec: number;
+}
+
+interface Entry {
+  bucket: TokenBucket;
+  /** Takes since the last sweep, admitted or not: what the caller asked for here. */
+  takes: number;
+  tag: string | undefined;
 }
 
 export class KeyedRateLimiter {
@@ -28,7 +49,11 @@ export class KeyedRateLimiter {
    */
   readonly counters = { allowed: 0, limited: 0, evictions: 0, evictedActive: 0 };
   /** Map iteration order is insertion order: re-inserting on use keeps the least recently used first. */
-  private readonly buckets = new Map<string, TokenBucket>();
+  private readonly buckets = new Map<string, Entry>();
+  /** Keys taken from since the last sweep (a subset of `buckets`). */
+  private readonly touched = new Set<string>();
+  /** Keys whose refill rate is below the configured one (a subset of `buckets`). */
+  private readonly lowered = new Set<string>();
 
   constructor(
     options: TokenBucketOptions & { maxKeys?: number },
@@ -47,26 +72,70 @@ export class KeyedRateLimiter {
 
   /** Takes one token from `key`'s bucket; see TokenBucket.take. */
   take(key: string): TakeResult {
-    let bucket = this.buckets.get(key);
-    if (bucket) {
+    let entry = this.buckets.get(key);
+    if (entry) {
       this.buckets.delete(key);
     } else {
       if (this.buckets.size >= this.options.maxKeys) this.evictOldest();
-      bucket = new TokenBucket(this.options, this.clock);
+      entry = { bucket: new TokenBucket(this.options, this.clock), takes: 0, tag: undefined };
     }
-    this.buckets.set(key, bucket);
-    const result = bucket.take();
+    this.buckets.set(key, entry);
+    entry.takes++;
+    this.touched.add(key);
+    const result = entry.bucket.take();
     if (result.ok) this.counters.allowed++;
     else this.counters.limited++;
     return result;
   }
 
+  /**
+   * The keys taken from since the last sweep and the keys whose rate is
+   * lowered, with their takes since then; their take counts start again
+   * from 0. `tagOf` names a key for a fleet (computed once per bucket). At
+   * most `maxKeys` entries.
+   */
+  sweep(tagOf: (key: string) => string): KeyActivity[] {
+    const out: KeyActivity[] = [];
+    const visit = (key: string) => {
+      const entry = this.buckets.get(key);
+      if (!entry) return;
+      entry.tag ??= tagOf(key);
+      out.push({ key, tag: entry.tag, takes: entry.takes, ratePerSec: entry.bucket.ratePerSec });
+      entry.takes = 0;
+    };
+    for (const key of this.touched) visit(key);
+    for (const key of this.lowered) if (!this.touched.has(key)) visit(key);
+    this.touched.clear();
+    return out;
+  }
+
+  /**
+   * Sets `key`'s refill rate, at most the configured `ratePerSec` (a fleet's
+   * share of the limit; the configured rate restores it). False when the
+   * key holds no bucket (evicted, or never taken from).
+   */
+  setRate(key: string, ratePerSec: number): boolean {
+    const entry = this.buckets.get(key);
+    if (!entry) return false;
+    entry.bucket.setRate(ratePerSec);
+    if (entry.bucket.ratePerSec < this.options.ratePerSec) this.lowered.add(key);
+    else this.lowered.delete(key);
+    return true;
+  }
+
+  /** Keys whose refill rate is below the configured one now. */
+  get loweredKeys(): number {
+    return this.lowered.size;
+  }
+
   private evictOldest(): void {
     const oldest = this.buckets.entries().next();
     if (oldest.done) return;
-    const [key, bucket] = oldest.value;
+    const [key, entry] = oldest.value;
     this.buckets.delete(key);
+    this.touched.delete(key);
+    this.lowered.delete(key);
     this.counters.evictions++;
-    if (!bucket.isFull()) this.counters.evictedActive++;
+    if (!entry.bucket.isFull()) this.counters.evictedActive++;
   }
 }

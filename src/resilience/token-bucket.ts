@@ -18,15 +18,35 @@ export type TakeResult = { ok: true } | { ok: false; retryAfterMs: number };
 const OK: TakeResult = Object.freeze({ ok: true });
 
 export class TokenBucket {
+  /** The bucket as configured; `ratePerSec` may be lowered for a while by `setRate`. */
   readonly options: TokenBucketOptions;
   private tokens: number;
   private refilledAt: number;
+  private rate: number;
 
   constructor(options: TokenBucketOptions, private readonly clock: Clock = systemClock) {
     validateBucketOptions(options);
     this.options = Object.freeze({ ratePerSec: options.ratePerSec, burst: options.burst });
+    this.rate = options.ratePerSec;
     this.tokens = options.burst;
     this.refilledAt = clock();
+  }
+
+  /** The refill rate in effect, tokens per second: `options.ratePerSec` unless `setRate` changed it. */
+  get ratePerSec(): number {
+    return this.rate;
+  }
+
+  /**
+   * Changes the refill rate from now on (tokens already refilled at the old
+   * rate are kept). Used by a fleet to give this bucket its share of a
+   * limit; never above the configured rate, so a caller of `setRate` can
+   * only make the bucket stricter. `ratePerSec` must be > 0.
+   */
+  setRate(ratePerSec: number): void {
+    if (!(Number.isFinite(ratePerSec) && ratePerSec > 0)) throw new RangeError(`token bucket: setRate needs a finite rate > 0, got ${ratePerSec}`);
+    this.refill();
+    this.rate = Math.min(ratePerSec, this.options.ratePerSec);
   }
 
   /**
@@ -41,7 +61,7 @@ export class TokenBucket {
       this.tokens -= n;
       return OK;
     }
-    return { ok: false, retryAfterMs: Math.max(1, Math.ceil(((n - this.tokens) * 1000) / this.options.ratePerSec)) };
+    return { ok: false, retryAfterMs: Math.max(1, Math.ceil(((n - this.tokens) * 1000) / this.rate)) };
   }
 
   /** Tokens available now (fractional between refills). */
@@ -59,7 +79,7 @@ export class TokenBucket {
     const now = this.clock();
     const elapsed = now - this.refilledAt;
     this.refilledAt = now;
-    if (elapsed > 0) this.tokens = Math.min(this.options.burst, this.tokens + (elapsed * this.options.ratePerSec) / 1000);
+    if (elapsed > 0) this.tokens = Math.min(this.options.burst, this.tokens + (elapsed * this.rate) / 1000);
   }
 }
 

@@ -89,10 +89,10 @@ describe('GatewayTable', () => {
 });
 
 describe('fleet config', () => {
-  it('defaults: no NATS, advertise what it listens on, bucket sluice_gateways, TTL 15 s', () => {
+  it('defaults: no NATS, advertise what it listens on, bucket sluice_gateways, TTL 15 s, rate limits shared', () => {
     const c = resolveGatewayConfig();
     expect(c.nats.servers).toEqual([]);
-    expect(c.fleet).toEqual({ id: null, advertise: [], bucket: 'sluice_gateways', ttlMs: 15_000 });
+    expect(c.fleet).toEqual({ id: null, advertise: [], bucket: 'sluice_gateways', ttlMs: 15_000, sharedRateLimits: true, rateIntervalMs: 500, rateMaxKeys: 1_000, rateMaxRemoteKeys: 20_000, rateMinShare: 0.1 });
   });
 
   it.each([
