@@ -19,7 +19,7 @@ import type { Logger } from '../observability/log.js';
 import { systemClock, type Clock } from '../resilience/clock.js';
 import { connectNats, type NatsCredentials } from './nats-connection.js';
 import { FleetRateShare, type RateLimitedRoute, type RouteShare } from './rate-share.js';
-import { MAX_REPORT_BYTES, readRateReport, writeRateReport } from './rate-report.js';
+import { readRateReport, writeRateReport } from './rate-report.js';
 
 export interface SharedRateLimitsOptions {
   servers: readonly string[];
@@ -92,7 +92,7 @@ export async function shareRateLimits(options: SharedRateLimitsOptions): Promise
   const sub: Subscription = nc.subscribe(subject, {
     callback: (err, msg) => {
       if (err) return;
-      const report = msg.data.length <= MAX_REPORT_BYTES ? readRateReport(msg.data) : undefined;
+      const report = readRateReport(msg.data);
       if (!report) {
         counters.malformed++;
         // One line: a peer sending garbage would otherwise log at its own rate.

@@ -54,6 +54,8 @@ export class KeyedRateLimiter {
   private readonly touched = new Set<string>();
   /** Keys whose refill rate is below the configured one (a subset of `buckets`). */
   private readonly lowered = new Set<string>();
+  /** Whether anyone sweeps: `touched` is kept only from the first sweep on, so a limiter outside a fleet holds no second set of its keys. */
+  private sweeping = false;
 
   constructor(
     options: TokenBucketOptions & { maxKeys?: number },
@@ -81,7 +83,7 @@ export class KeyedRateLimiter {
     }
     this.buckets.set(key, entry);
     entry.takes++;
-    this.touched.add(key);
+    if (this.sweeping) this.touched.add(key);
     const result = entry.bucket.take();
     if (result.ok) this.counters.allowed++;
     else this.counters.limited++;
@@ -103,8 +105,11 @@ export class KeyedRateLimiter {
       out.push({ key, tag: entry.tag, takes: entry.takes, ratePerSec: entry.bucket.ratePerSec });
       entry.takes = 0;
     };
-    for (const key of this.touched) visit(key);
-    for (const key of this.lowered) if (!this.touched.has(key)) visit(key);
+    // The first sweep finds the keys taken from so far by walking them all, once.
+    const touched = this.sweeping ? this.touched : new Set([...this.buckets].filter(([, e]) => e.takes > 0).map(([key]) => key));
+    this.sweeping = true;
+    for (const key of touched) visit(key);
+    for (const key of this.lowered) if (!touched.has(key)) visit(key);
     this.touched.clear();
     return out;
   }

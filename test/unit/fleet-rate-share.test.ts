@@ -63,6 +63,7 @@ describe('KeyedRateLimiter.sweep and setRate', () => {
 
   it('keeps sweeping a lowered key while idle, until its rate is restored; evicting forgets it', () => {
     const l = new KeyedRateLimiter({ ratePerSec: 10, burst: 2, maxKeys: 2 }, () => 0);
+    l.sweep((k) => k);
     l.take('a');
     l.sweep((k) => k);
     expect(l.setRate('a', 4)).toBe(true);
