@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { connect } from '../../clients/node/index.js';
+import { stopProcessGroup } from '../helpers/process-group.js';
 
 describe('npm start', () => {
   it('starts the demo, answers bench.echo, places the suggested order, and stops cleanly on Ctrl-C', async () => {
@@ -75,11 +76,8 @@ describe('npm start', () => {
       expect(out).toContain('stopped');
       await expect(fetch(`${admin}/healthz`)).rejects.toThrow();
     } finally {
-      try {
-        process.kill(-proc.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+      // The whole group (npm, its shell, the demo's supervisor), waited for: nothing outlives the test.
+      await stopProcessGroup(proc.pid!);
       await rm(dataDir, { recursive: true, force: true });
     }
   }, 150_000);

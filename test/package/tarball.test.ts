@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BROWSER_CLIENT_BUDGET } from '../../scripts/browser-bundles.js';
+import { liveGroupMembers, stopProcessGroup } from '../helpers/process-group.js';
 
 const run = promisify(execFile);
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -29,6 +30,8 @@ const LINES = [20, 22, 24] as const;
 
 let work = '';
 let project = '';
+/** Process groups started by startSluice: every one must be gone when the file ends. */
+const groups: number[] = [];
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'sluice-package-'));
@@ -42,6 +45,8 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
+  // A test that failed before its own stop() still leaves nothing running.
+  await Promise.all(groups.map((pgid) => stopProcessGroup(pgid)));
   if (work) await rm(work, { recursive: true, force: true });
 });
 
@@ -58,9 +63,15 @@ function envFor(node: string): NodeJS.ProcessEnv {
   return { ...process.env, PATH: `${dirname(node)}:${process.env.PATH ?? ''}`, SLUICE_LOG_LEVEL: 'info' };
 }
 
-/** Starts `npx sluice ...` and resolves with the process and its first stdout log line whose msg is `msg`. */
+/**
+ * Starts `npx sluice ...` in a process group of its own (npx runs the node
+ * process under a shell and does not pass signals on, so the group is what
+ * `stop` signals) and resolves with the process and its first stdout log
+ * line whose msg is `msg`.
+ */
 function startSluice(node: string, args: string[], msg: string): Promise<{ proc: ChildProcess; line: Record<string, unknown> }> {
-  const proc = spawn('npx', ['--no-install', 'sluice', ...args], { cwd: project, env: envFor(node), stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn('npx', ['--no-install', 'sluice', ...args], { cwd: project, env: envFor(node), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  groups.push(proc.pid!);
   return new Promise((resolve, reject) => {
     let buffered = '';
     let errors = '';
@@ -82,11 +93,11 @@ function startSluice(node: string, args: string[], msg: string): Promise<{ proc:
   });
 }
 
+/** Stops npx, its shell and the sluice process under them (the whole group), and checks none of them runs on. */
 async function stop(proc: ChildProcess | undefined): Promise<void> {
-  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((r) => proc.once('exit', r));
-  proc.kill('SIGTERM');
-  await exited;
+  if (!proc?.pid) return;
+  await stopProcessGroup(proc.pid);
+  expect(liveGroupMembers(proc.pid)).toEqual([]);
 }
 
 it('the installed dependency tree has none of the demo, benchmark, test or build packages', async () => {
@@ -137,6 +148,8 @@ describe.each(LINES)('on Node %i', (line) => {
       service = (await startSluice(node, ['service', 'bench', '--url', url, '--instance', 'bench-pkg'], 'registered with the gateway')).proc;
       const { stdout } = await run('npx', ['--no-install', 'sluice', 'call', 'bench.echo', JSON.stringify({ from: `node ${line}` }), '--url', url], { cwd: project, env: envFor(node) });
       expect(JSON.parse(stdout)).toEqual({ from: `node ${line}` });
+      // npx is not alone in its group: the sluice process it started runs under it, and stop() must end that one too.
+      expect(liveGroupMembers(gateway.pid!).length).toBeGreaterThan(1);
     } finally {
       await stop(service);
       await stop(gateway);

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { connect } from '../../../../clients/node/index.js';
 import { eventually } from '../../../../test/helpers/harness.js';
 import { CHECKOUT } from '../../src/supervisor.js';
+import { stopProcessGroup } from '../../../../test/helpers/process-group.js';
 
 describe('sluice demo supervision', () => {
   it('restarts a killed service and a killed gateway, with the restart count in its output', async () => {
@@ -79,11 +80,8 @@ describe('sluice demo supervision', () => {
       expect(await exited).toBe(0);
       expect(out).toMatch(/stopped \(restarts: gateway 1, payment 1\)/);
     } finally {
-      try {
-        process.kill(-proc.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+      // The supervisor's whole group, waited for: nothing outlives the test.
+      await stopProcessGroup(proc.pid!);
       await rm(dataDir, { recursive: true, force: true });
     }
   }, 240_000);
