@@ -8,9 +8,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { connect as tcpConnect } from 'node:net';
-import { freePort } from './processes.js';
+import { freePort } from './free-port.js';
 
-export const NATS_BINARY = 'nats-server';
+/** The nats-server binary: env NATS_SERVER_BIN, default `nats-server` from PATH. */
+export const NATS_BINARY = process.env.NATS_SERVER_BIN ?? 'nats-server';
 export const NATS_INSTALL_HINT = 'install it with `apt-get install nats-server` (Debian/Ubuntu) to include the NATS comparison';
 
 export interface NatsServer {

@@ -4,7 +4,6 @@
  * loopback with ports picked by the OS, and a `Processes` group that stops
  * them all (services first, so the gateway sees them leave, then the gateway).
  */
-import { createServer } from 'node:net';
 import { CHECKOUT, SLUICE, exampleProgram, startChild, type Child } from '../../checkout/src/supervisor.js';
 
 /** `sluice-bench <command>`: bench, bench-peer. */
@@ -78,18 +77,6 @@ export class Processes {
     this.children.push(child);
     return child;
   }
-}
-
-/** A TCP port free on 127.0.0.1 right now (for programs that cannot report the port they picked). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Median of a non-empty list. */
