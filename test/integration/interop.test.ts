@@ -4,29 +4,13 @@
  * that Sluice clients call.
  */
 import { describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
-import { RSocketConnector, type Payload as JsPayload, type RSocket } from 'rsocket-core';
-import { WebsocketClientTransport } from 'rsocket-websocket-client';
-import { WellKnownMimeType, encodeCompositeMetadata, encodeRoute } from 'rsocket-composite-metadata';
+import type { Payload as JsPayload } from 'rsocket-core';
+import { encodeCompositeMetadata } from 'rsocket-composite-metadata';
 import { useHarness } from '../helpers/harness.js';
+import { jsConnect, jsRequestResponse, jsRoute as route } from '../helpers/rsocket-js.js';
 
 const h = useHarness();
 
-function jsConnect(url: string, options: { setupMetadata?: Buffer; responder?: Partial<RSocket> } = {}): Promise<RSocket> {
-  return new RSocketConnector({
-    setup: {
-      dataMimeType: 'application/json',
-      metadataMimeType: WellKnownMimeType.MESSAGE_RSOCKET_COMPOSITE_METADATA.string,
-      keepAlive: 10_000,
-      lifetime: 30_000,
-      ...(options.setupMetadata ? { payload: { data: null, metadata: options.setupMetadata } } : {}),
-    },
-    transport: new WebsocketClientTransport({ url, wsCreator: (u) => new WebSocket(u) as unknown as globalThis.WebSocket }),
-    ...(options.responder ? { responder: options.responder } : {}),
-  }).connect();
-}
-
-const route = (r: string) => encodeCompositeMetadata(new Map([[WellKnownMimeType.MESSAGE_RSOCKET_ROUTING, encodeRoute(r)]]));
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
 const parse = (p: JsPayload) => JSON.parse(p.data!.toString('utf8'));
 
@@ -36,9 +20,7 @@ describe('rsocket-js against the gateway', () => {
     await h.service({ url: gw.url, service: 'bench' });
     const rs = await jsConnect(gw.url);
     h.onCleanup(() => rs.close());
-    const answer = await new Promise<unknown>((resolve, reject) =>
-      rs.requestResponse({ data: json({ from: 'rsocket-js' }), metadata: route('bench.echo') }, { onNext: (p) => resolve(parse(p)), onError: reject, onComplete: () => {}, onExtension: () => {} }),
-    );
+    const answer = parse(await jsRequestResponse(rs, { data: json({ from: 'rsocket-js' }), metadata: route('bench.echo') }));
     expect(answer).toEqual({ from: 'rsocket-js' });
   });
 

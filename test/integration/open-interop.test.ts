@@ -6,38 +6,15 @@
  * per-stream entry is passed on as it is, and a malformed one refused.
  */
 import { describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
-import { RSocketConnector, type Payload as JsPayload, type RSocket } from 'rsocket-core';
-import { WebsocketClientTransport } from 'rsocket-websocket-client';
-import { WellKnownMimeType, encodeCompositeMetadata, encodeRoute } from 'rsocket-composite-metadata';
+import { WellKnownMimeType, encodeCompositeMetadata } from 'rsocket-composite-metadata';
 import { decode as cborDecode, encode as cborEncode } from 'cbor-x';
 import { readStreamMime } from '../../src/protocol/stream-mime.js';
 import { decodeComposite } from '../../src/protocol/metadata.js';
 import type { RequestContext, StreamContext } from '../../src/service/handlers.js';
 import { useHarness } from '../helpers/harness.js';
+import { jsConnect, jsRequestResponse as rr, jsRoute as route } from '../helpers/rsocket-js.js';
 
 const h = useHarness();
-
-function jsConnect(url: string, dataMimeType: string, options: { setupMetadata?: Buffer; responder?: Partial<RSocket> } = {}): Promise<RSocket> {
-  return new RSocketConnector({
-    setup: {
-      dataMimeType,
-      metadataMimeType: WellKnownMimeType.MESSAGE_RSOCKET_COMPOSITE_METADATA.string,
-      keepAlive: 10_000,
-      lifetime: 30_000,
-      ...(options.setupMetadata ? { payload: { data: null, metadata: options.setupMetadata } } : {}),
-    },
-    transport: new WebsocketClientTransport({ url, wsCreator: (u) => new WebSocket(u) as unknown as globalThis.WebSocket }),
-    ...(options.responder ? { responder: options.responder } : {}),
-  }).connect();
-}
-
-const route = (r: string, mime?: Buffer) =>
-  encodeCompositeMetadata([[WellKnownMimeType.MESSAGE_RSOCKET_ROUTING, encodeRoute(r)], ...(mime ? [[WellKnownMimeType.MESSAGE_RSOCKET_MIMETYPE, mime] as [WellKnownMimeType, Buffer]] : [])]);
-
-function rr(rs: RSocket, payload: JsPayload): Promise<JsPayload> {
-  return new Promise((resolve, reject) => rs.requestResponse(payload, { onNext: (p) => resolve(p), onError: reject, onComplete: () => {}, onExtension: () => {} }));
-}
 
 /** A service seeing what each request's format was, echoing CBOR as CBOR. */
 const seen: { mime: string; bytes: boolean }[] = [];
@@ -63,7 +40,7 @@ describe('open interop', () => {
   it('accepts a CBOR client at SETUP; CBOR reaches the service as bytes with its MIME type and comes back as CBOR', async () => {
     const gw = await h.gateway();
     await h.service({ url: gw.url, service: 'cbor', routes: cborRoutes });
-    const rs = await jsConnect(gw.url, 'application/cbor');
+    const rs = await jsConnect(gw.url, { dataMimeType: 'application/cbor' });
     h.onCleanup(() => rs.close());
     seen.length = 0;
     const answer = await rr(rs, { data: Buffer.from(cborEncode({ qty: 3, when: new Date(1700000000000) })), metadata: route('cbor.echo') });
@@ -94,7 +71,7 @@ describe('open interop', () => {
   it("honours a request's own per-stream MIME entry on a JSON connection and passes it on as it is", async () => {
     const gw = await h.gateway();
     await h.service({ url: gw.url, service: 'cbor', routes: cborRoutes });
-    const rs = await jsConnect(gw.url, 'application/json');
+    const rs = await jsConnect(gw.url);
     h.onCleanup(() => rs.close());
     seen.length = 0;
     const cborId = Buffer.from([0x80 | WellKnownMimeType.APPLICATION_CBOR.identifier]);
@@ -111,7 +88,7 @@ describe('open interop', () => {
   it('refuses a malformed per-stream MIME entry with INVALID_ARGUMENT, and only that request', async () => {
     const gw = await h.gateway();
     await h.service({ url: gw.url, service: 'cbor', routes: cborRoutes });
-    const rs = await jsConnect(gw.url, 'application/json');
+    const rs = await jsConnect(gw.url);
     h.onCleanup(() => rs.close());
     const bad = rr(rs, { data: Buffer.from('{}'), metadata: route('cbor.echo', Buffer.from([5, 0x61])) });
     await expect(bad).rejects.toThrow('INVALID_ARGUMENT: metadata: message/x.rsocket.mime-type.v0: length 6 does not match the 1 bytes that follow');
@@ -123,7 +100,8 @@ describe('open interop', () => {
     const gw = await h.gateway();
     const mimes: string[] = [];
     const registration = Buffer.from(JSON.stringify({ service: 'foreign', instance: 'foreign-1', routes: ['foreign.mime'] }));
-    const rs = await jsConnect(gw.url, 'application/cbor', {
+    const rs = await jsConnect(gw.url, {
+      dataMimeType: 'application/cbor',
       setupMetadata: encodeCompositeMetadata([['application/x.sluice.registration+json', registration]]),
       responder: {
         requestResponse(payload, responder) {
