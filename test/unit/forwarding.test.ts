@@ -41,6 +41,17 @@ async function eventually(done: () => boolean): Promise<void> {
   expect(done()).toBe(true);
 }
 
+/** A gateway whose only instance of `svc.op` may open one stream, and a requester whose stream holds that one. */
+async function instanceAtStreamLimit() {
+  const g = gateway({ limits: { maxOutboundStreams: 1 } });
+  const svc = g.service('svc', 'svc-1', ['svc.op']);
+  const req = g.requester();
+  await settle();
+  req.connection.requestStream(request('svc.op', 'a'), 1, events());
+  await settle();
+  return { g, svc, req };
+}
+
 const nothingLeft = { live: 0, instanceActive: 0, routeActive: 0, bulkheadActive: 0, bulkheadQueued: 0, shareHolders: 0, prefetchHeldBytes: 0 };
 
 /**
@@ -229,12 +240,7 @@ describe('leaving nothing behind', () => {
   });
 
   it('an instance at its stream limit is an attempt failure, and the slot and counters come back', async () => {
-    const g = gateway({ limits: { maxOutboundStreams: 1 } });
-    const svc = g.service('svc', 'svc-1', ['svc.op']);
-    const req = g.requester();
-    await settle();
-    req.connection.requestStream(request('svc.op', 'a'), 1, events());
-    await settle();
+    const { g, svc, req } = await instanceAtStreamLimit();
     const refused = events();
     req.connection.requestStream(request('svc.op', 'b'), 1, refused);
     await settle();
@@ -545,12 +551,7 @@ describe('what the requester is told about an instance', () => {
   });
 
   it('a request the instance connection refuses before sending is not judged by the breaker', async () => {
-    const g = gateway({ limits: { maxOutboundStreams: 1 } });
-    const svc = g.service('svc', 'svc-1', ['svc.op']);
-    const req = g.requester();
-    await settle();
-    req.connection.requestStream(request('svc.op', 'a'), 1, events());
-    await settle();
+    const { g, svc, req } = await instanceAtStreamLimit();
     const breaker = g.policies.for('svc.op').breaker(svc.instance())!;
     const before = { ...breaker.counters };
     req.connection.requestStream(request('svc.op', 'b'), 1, events());
