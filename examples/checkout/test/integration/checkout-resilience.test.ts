@@ -41,6 +41,9 @@ describe('checkout with degraded dependencies', () => {
       placeMs.push(performance.now() - t0);
       expect(a).toBe(b);
       orders.add(a);
+      // Place answers once the order is recorded, not when the saga ends: with inventory taking
+      // 2 s per call, the order has no outcome yet when its place returns.
+      expect(await s.client.requestResponse('orders.get', { orderId: a })).toMatchObject({ status: 'PENDING' });
     }
     expect(orders.size).toBe(25);
     const outcomes = await Promise.all(
@@ -57,9 +60,8 @@ describe('checkout with degraded dependencies', () => {
         return terminal[0]!.type;
       }),
     );
-    const p99 = percentile(placeMs, 99);
-    console.log(`degraded inventory: checkout.place p50 ${percentile(placeMs, 50).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms; ${outcomes.filter((o) => o === 'OrderConfirmed').length}/25 confirmed`);
-    expect(p99).toBeLessThan(LATENCY_MS / 4);
+    // Latency is reported, never asserted: the sync-chain benchmark measures it against the chain.
+    console.log(`degraded inventory: checkout.place p50 ${percentile(placeMs, 50).toFixed(1)} ms, p99 ${percentile(placeMs, 99).toFixed(1)} ms; ${outcomes.filter((o) => o === 'OrderConfirmed').length}/25 confirmed`);
     // The failures really happened and the breaker judged them; the saga waits as an open breaker
     // asks ("retry after N ms") instead of spending its attempts against it.
     const metrics = await metricsText(s.gateway);
