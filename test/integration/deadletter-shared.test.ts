@@ -59,6 +59,13 @@ async function deadLetter(c: Client, n: number): Promise<string> {
   return /dead-lettered as (dl-\d+)/.exec(err.message)![1]!;
 }
 
+/** The pending entries once there are any (a durable command is dead-lettered after its deliveries, not at once). */
+async function eventuallyListed(c: Client): Promise<Awaited<ReturnType<typeof list>>> {
+  let found: Awaited<ReturnType<typeof list>> = [];
+  await expect.poll(async () => (found = await list(c)).length, { timeout: 10_000 }).toBeGreaterThan(0);
+  return found;
+}
+
 async function refused(gw: Gateway): Promise<number | undefined> {
   return metricValue(await metricsText(gw), 'sluice_dead_letter_events_total', { event: 'refused' });
 }
@@ -122,6 +129,38 @@ describe.skipIf(!nats)(`dead-letter queue shared in NATS JetStream${nats ? '' : 
     expect((await list(cb, { limit: 2 })).map((e) => e.id)).toEqual(ids.slice(0, 2));
     expect((await list(cb, { after: ids[1], limit: 2 })).map((e) => e.id)).toEqual([ids[2]]);
     await expect(list(cb, { after: 'x' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it('a durable command dead-lettered after maxDeliveries on A is replayed from B, through the shared durable queue, once', async () => {
+    const server = await startNatsServer();
+    h.onCleanup(() => server.stop());
+    const streamPrefix = `T${randomBytes(4).toString('hex')}`;
+    const policies = { defaults: {}, routes: { 'jobs.run': { durable: { enabled: true, delivery: 'response' as const, maxDeliveries: 2, backoffInitialMs: 10, backoffMaxMs: 20 } } } };
+    const a = await h.gateway({ nats: { servers: server.servers, streamPrefix }, policies });
+    const b = await h.gateway({ nats: { servers: server.servers, streamPrefix }, policies });
+    const state = { fail: true, done: [] as number[] };
+    // The only instance is on A: B accepts the replayed command into the shared queue and A delivers it.
+    await h.service({
+      url: a.url,
+      service: 'jobs',
+      routes: {
+        'jobs.run': {
+          requestResponse: ({ n }: { n: number }) => {
+            if (state.fail) throw new SluiceError('INTERNAL', 'cannot yet');
+            state.done.push(n);
+            return { n };
+          },
+        },
+      },
+    });
+    await (await h.client(a.url)).requestResponse('jobs.run', { n: 7 });
+    const cb = await h.client(b.url);
+    const listed = await eventuallyListed(cb);
+    expect(listed).toMatchObject([{ route: 'jobs.run', data: { n: 7 }, attempts: 2, error: { code: 'INTERNAL' } }]);
+    state.fail = false;
+    expect(await cb.requestResponse('dlq.replay', { all: true })).toMatchObject({ replayed: 1, failed: 0 });
+    await expect.poll(() => state.done, { timeout: 10_000 }).toEqual([7]);
+    expect(await list(cb)).toEqual([]);
   });
 
   it('claims are compare-and-set in JetStream: of two stores claiming the same entry at once, one wins; a stale claim is taken over', async () => {
