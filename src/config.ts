@@ -157,6 +157,12 @@ export interface GatewayConfig {
     maxEntries: number;
     /** Bytes of pending entries kept at most; same behaviour. Default 64 MiB. */
     maxBytes: number;
+    /**
+     * With `nats.servers` (the queue shared in JetStream): ms an entry is kept
+     * at most; older ones are removed by JetStream, replayed or not. The
+     * embedded log keeps entries until they are replayed. Default 30 days.
+     */
+    maxAgeMs: number;
   };
   /** Durable routes (policy `durable`), embedded backend; see docs/resilience.md#durable-routes. */
   durable: {
@@ -350,7 +356,7 @@ export const defaultGatewayConfig: GatewayConfig = {
   readiness: { routes: [] },
   logging: { level: 'info' },
   policies: { defaults: {}, routes: {} },
-  deadLetter: { dir: './data/gateway', maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 },
+  deadLetter: { dir: './data/gateway', maxEntries: 10_000, maxBytes: 64 * 1024 * 1024, maxAgeMs: 30 * 86_400_000 },
   durable: { dir: './data/gateway/durable', maxRoutes: 1_000, segmentBytes: 16 * 1024 * 1024 },
   nats: { servers: [], credentialsFile: null, tokenFile: null, replicas: 1, streamPrefix: 'SLUICE' },
   tls: { certFile: null, keyFile: null },
@@ -415,6 +421,7 @@ const INT_RANGES: Record<string, Range> = {
   drainTimeoutMs: [0, 600_000],
   'deadLetter.maxEntries': [1, 10_000_000],
   'deadLetter.maxBytes': [1024, 16 * 1024 * 1024 * 1024],
+  'deadLetter.maxAgeMs': [60_000, 3_650 * 86_400_000],
   'durable.maxRoutes': [1, 100_000],
   'durable.segmentBytes': [64 * 1024, 1024 * 1024 * 1024],
   'nats.replicas': [1, 5],

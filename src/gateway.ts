@@ -94,7 +94,7 @@ export async function createGateway(options: GatewayOptions = {}, deps: GatewayD
   const table = compilePolicies(config.policies);
   // Durable commands that fail their last delivery are dead-lettered, so durable routes need the queue too.
   // Webhook deliveries that die are dead letters too.
-  const deadLetters = table.anyDeadLetter || table.anyDurable || config.webhooks.enabled ? await DeadLetterQueue.open(config.deadLetter, log) : undefined;
+  const deadLetters = table.anyDeadLetter || table.anyDurable || config.webhooks.enabled ? await DeadLetterQueue.open(config, log) : undefined;
   const durableBackend = table.anyDurable ? await openDurableBackend(config, log) : undefined;
   const tracer = await loadTracer(
     { ...(config.tracing.endpoint !== null ? { endpoint: config.tracing.endpoint } : {}), ...(config.tracing.serviceName !== null ? { serviceName: config.tracing.serviceName } : {}), maxQueueSize: config.tracing.maxQueueSize },

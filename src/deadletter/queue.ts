@@ -2,8 +2,10 @@
  * The gateway's dead-letter queue: requests on routes whose policy says
  * `deadLetter` that finally failed (retries exhausted, breaker open, no
  * instance, deadline) or that a service refused as POISON_MESSAGE are stored
- * durably in the log (store.ts), listed with `dlq.list` and replayed with
- * `dlq.replay` (routes.ts).
+ * durably, listed with `dlq.list` and replayed with `dlq.replay`
+ * (routes.ts). Where: the gateway's own file log (store.ts) by default, or,
+ * with `nats.servers`, JetStream streams every gateway of the fleet shares
+ * (jetstream-store.ts), so any gateway lists and replays any dead letter.
  *
  * A replayed request carries a marker so that failing again updates the
  * existing entry instead of adding a second one; a caller retrying the same
@@ -12,31 +14,47 @@
 import { decodeComposite } from '../protocol/metadata.js';
 import type { Logger } from '../observability/log.js';
 import type { DeadLetterStats } from '../observability/policy-metrics.js';
+import type { GatewayConfig } from '../config.js';
 import { DeadLetterStore } from './store.js';
+import type { DeadLetterBackend } from './backend.js';
 import type { DeadLetterSink } from './rules.js';
 
 /** Composite metadata entry marking a replayed dead letter; its content is the entry id. */
 export const REPLAY_MIME = 'application/x.sluice.dead-letter-replay';
 
-export interface DeadLetterQueueOptions {
-  /** Directory of the log and its lock. */
-  dir: string;
-  /** Pending entries at most. */
-  maxEntries: number;
-  /** Log file size at most, in bytes. */
-  maxBytes: number;
-}
-
 export class DeadLetterQueue implements DeadLetterStats {
-  private constructor(
-    readonly store: DeadLetterStore,
+  constructor(
+    readonly store: DeadLetterBackend,
     private readonly log: Logger,
   ) {}
 
-  /** Opens the log in `options.dir`, taking its single-writer lock (UNAVAILABLE when another process holds it). */
-  static async open(options: DeadLetterQueueOptions, log: Logger): Promise<DeadLetterQueue> {
-    const store = await DeadLetterStore.open(options);
-    log.info({ dir: options.dir, pending: store.size }, 'dead-letter queue open');
+  /**
+   * Opens the queue the config asks for: with `nats.servers`, the fleet's
+   * shared streams in JetStream (UNAVAILABLE when NATS does not answer);
+   * otherwise the log in `deadLetter.dir`, taking its single-writer lock
+   * (UNAVAILABLE when another process holds it).
+   */
+  static async open(config: Pick<GatewayConfig, 'deadLetter' | 'nats'>, log: Logger): Promise<DeadLetterQueue> {
+    const { deadLetter: d, nats } = config;
+    if (nats.servers.length > 0) {
+      const { JetStreamDeadLetters } = await import('./jetstream-store.js');
+      const store = await JetStreamDeadLetters.open(
+        {
+          servers: nats.servers,
+          credentials: { credentialsFile: nats.credentialsFile, tokenFile: nats.tokenFile },
+          replicas: nats.replicas,
+          streamPrefix: nats.streamPrefix,
+          maxEntries: d.maxEntries,
+          maxBytes: d.maxBytes,
+          maxAgeMs: d.maxAgeMs,
+        },
+        log.child({ component: 'dead-letters' }),
+      );
+      log.info({ servers: nats.servers, replicas: nats.replicas, pending: store.size }, 'dead-letter queue open, shared in NATS JetStream');
+      return new DeadLetterQueue(store, log);
+    }
+    const store = await DeadLetterStore.open({ dir: d.dir, maxEntries: d.maxEntries, maxBytes: d.maxBytes });
+    log.info({ dir: d.dir, pending: store.size }, 'dead-letter queue open');
     return new DeadLetterQueue(store, log);
   }
 
@@ -51,10 +69,10 @@ export class DeadLetterQueue implements DeadLetterStats {
   /** Where failing requests go. A replayed request that fails again updates its own entry. */
   readonly sink: DeadLetterSink = async ({ route, model, payload, error, attempts, firstFailedAt }) => {
     const replayOf = replayMarker(payload.metadata);
-    if (replayOf && this.store.get(replayOf)) return replayOf;
+    if (replayOf && (await this.store.get(replayOf))) return replayOf;
     // A caller that retries the same command (same route, same data) must not fill the queue with copies.
     const data = toBase64(payload.data);
-    const same = this.store.findPending(model, route, data);
+    const same = await this.store.findPending(model, route, data);
     if (same) return same.id;
     const entry = await this.store.add({
       route,

@@ -3,7 +3,9 @@
  * the gateway (admin grant only: they show and resend other callers'
  * payloads). A replay goes through the gateway's own front door (an
  * in-process connection accepted like any other), so it meets exactly the
- * policies any request would.
+ * policies any request would. Each entry is claimed before it is sent
+ * (backend.ts): an entry another replay holds (on this gateway or, with the
+ * shared queue, on another) is skipped, so no entry is replayed twice.
  */
 import { SluiceError } from '../errors.js';
 import { MimeTypes, decodeComposite, encodeComposite, type MetadataEntry } from '../protocol/metadata.js';
@@ -35,14 +37,14 @@ export type LocalReplay = (entry: DeadLetter) => Promise<void>;
 export function deadLetterRoutes(queue: DeadLetterQueue, loopback: () => Promise<Connection>, log: Logger, localReplays: ReadonlyMap<string, LocalReplay> = new Map()): RouteTable {
   const store = queue.store;
 
-  const replayTargets = (data: unknown): DeadLetter[] => {
+  const replayTargets = async (data: unknown): Promise<string[]> => {
     if (typeof data !== 'object' || data === null) throw new SluiceError('INVALID_ARGUMENT', 'dlq.replay data must be {"id": "..."} or {"all": true, "route"?: "...", "limit"?: n}');
     const d = data as Record<string, unknown>;
     if (typeof d.id === 'string') {
-      const entry = store.get(d.id);
+      const entry = await store.get(d.id);
       if (!entry) throw new SluiceError('INVALID_ARGUMENT', `no dead letter with id '${d.id}'`);
       if (entry.state !== 'pending') throw new SluiceError('INVALID_ARGUMENT', `dead letter '${d.id}' was already replayed`);
-      return [entry];
+      return [entry.id];
     }
     if (d.all !== true) throw new SluiceError('INVALID_ARGUMENT', "dlq.replay needs 'id' (a string) or 'all': true");
     const limit = d.limit === undefined ? MAX_REPLAY_BATCH : d.limit;
@@ -50,45 +52,57 @@ export function deadLetterRoutes(queue: DeadLetterQueue, loopback: () => Promise
       throw new SluiceError('INVALID_ARGUMENT', `'limit' must be an integer from 1 to ${MAX_REPLAY_BATCH}`);
     }
     if (d.route !== undefined && typeof d.route !== 'string') throw new SluiceError('INVALID_ARGUMENT', "'route' must be a string");
-    return store.list({ state: 'pending', ...(d.route ? { route: d.route as string } : {}), limit });
+    return (await store.list({ state: 'pending', ...(d.route ? { route: d.route as string } : {}), limit })).map((e) => e.id);
   };
 
-  const replayOne = async (conn: Connection, entry: DeadLetter): Promise<{ id: string; state: string; error?: { code: string; message: string } }> => {
+  type Result = { id: string; state: 'pending' | 'replayed' | 'skipped'; error?: { code: string; message: string }; reason?: string };
+  const replayOne = async (conn: Connection, id: string): Promise<Result> => {
+    let claim;
+    try {
+      claim = await store.claim(id);
+    } catch (err) {
+      // Listed a moment ago, replayed (and removed) by someone else since.
+      const e = SluiceError.from(err);
+      if (e.code === 'INVALID_ARGUMENT') return { id, state: 'skipped', reason: e.message };
+      throw err;
+    }
+    if (!claim.ok) return { id, state: 'skipped', reason: claim.reason };
+    const entry = claim.entry;
     const local = localReplays.get(entry.route);
-    const payload = local ? undefined : replayPayload(entry);
     try {
       if (local) await local(entry);
-      else if (entry.model === 'fnf') conn.fireAndForget(payload!);
-      else await requestResponse(conn, payload!);
-      const updated = await store.recordReplay(entry.id, true);
-      log.info({ deadLetter: entry.id, route: entry.route }, 'dead letter replayed');
-      return { id: updated.id, state: updated.state };
+      else if (entry.model === 'fnf') conn.fireAndForget(replayPayload(entry));
+      else await requestResponse(conn, replayPayload(entry));
     } catch (err) {
       const e = SluiceError.from(err);
       const error = { code: e.code, message: e.message };
-      const updated = await store.recordReplay(entry.id, false, error);
-      return { id: updated.id, state: updated.state, error };
+      const updated = await store.settle(entry.id, false, error);
+      return { id: updated.id, state: 'pending', error };
     }
+    const updated = await store.settle(entry.id, true);
+    log.info({ deadLetter: entry.id, route: entry.route }, 'dead letter replayed');
+    return { id: updated.id, state: 'replayed' };
   };
 
   return {
     'dlq.list': {
       requestStream: (data: unknown) => {
-        const entries = store.list(listFilter(data));
+        const filter = listFilter(data);
         return (async function* () {
-          for (const e of entries) yield view(e);
+          for (const e of await store.list(filter)) yield view(e);
         })();
       },
     },
     'dlq.replay': {
       requestResponse: async (data: unknown) => {
-        const targets = replayTargets(data);
+        const targets = await replayTargets(data);
         const conn = await loopback();
-        const results = [];
-        for (const entry of targets) results.push(await replayOne(conn, entry));
+        const results: Result[] = [];
+        for (const id of targets) results.push(await replayOne(conn, id));
         return {
           replayed: results.filter((r) => r.state === 'replayed').length,
-          failed: results.filter((r) => r.state !== 'replayed').length,
+          failed: results.filter((r) => r.state === 'pending').length,
+          skipped: results.filter((r) => r.state === 'skipped').length,
           results,
         };
       },
@@ -96,14 +110,15 @@ export function deadLetterRoutes(queue: DeadLetterQueue, loopback: () => Promise
   };
 }
 
-function listFilter(data: unknown): { state: 'pending' | 'replayed' | 'all'; route?: string; limit: number } {
+function listFilter(data: unknown): { state: 'pending' | 'replayed' | 'all'; route?: string; limit: number; after?: string } {
   const d = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>;
   const state = d.state ?? 'pending';
   if (state !== 'pending' && state !== 'replayed' && state !== 'all') throw new SluiceError('INVALID_ARGUMENT', "'state' must be 'pending', 'replayed' or 'all'");
   if (d.route !== undefined && typeof d.route !== 'string') throw new SluiceError('INVALID_ARGUMENT', "'route' must be a string");
   const limit = d.limit ?? MAX_LIST;
   if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_LIST) throw new SluiceError('INVALID_ARGUMENT', `'limit' must be an integer from 1 to ${MAX_LIST}`);
-  return { state, limit, ...(d.route ? { route: d.route as string } : {}) };
+  if (d.after !== undefined && (typeof d.after !== 'string' || !/^dl-\d+$/.test(d.after))) throw new SluiceError('INVALID_ARGUMENT', "'after' must be a dead-letter id such as 'dl-000042'");
+  return { state, limit, ...(d.route ? { route: d.route as string } : {}), ...(d.after ? { after: d.after as string } : {}) };
 }
 
 /** An entry as `dlq.list` shows it: the data decoded when it is JSON. */

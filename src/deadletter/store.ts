@@ -44,6 +44,7 @@ import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/prom
 import { join } from 'node:path';
 import { SluiceError } from '../errors.js';
 import { lockDir, type Unlock } from './lock.js';
+import type { Claim, DeadLetterBackend } from './backend.js';
 
 export interface DeadLetter {
   /** `dl-` and a sequence number (6 digits at least), increasing and never reused, across restarts too. */
@@ -86,6 +87,8 @@ export interface ListOptions {
   route?: string;
   /** Most entries returned. Default: all that match. */
   limit?: number;
+  /** Only entries after this id (the last one of the previous page). Default: from the oldest. */
+  after?: string;
 }
 
 /** What `open` found in the log. */
@@ -119,7 +122,8 @@ interface Slot {
   live: number;
 }
 
-export class DeadLetterStore {
+export class DeadLetterStore implements DeadLetterBackend {
+  readonly kind = 'embedded';
   readonly options: DeadLetterStoreOptions;
   /**
    * `added`: entries stored; `refused`: adds refused because the store was
@@ -133,6 +137,8 @@ export class DeadLetterStore {
   private readonly path: string;
   private fh: FileHandle;
   private readonly slots = new Map<string, Slot>();
+  /** Ids being replayed now (claimed, not yet settled): in memory, as only this process writes the log. */
+  private readonly claimed = new Set<string>();
   /** Pending entries' ids by `model route`, then data (the entry's own string, not a copy), oldest first. */
   private readonly index = new Map<string, Map<string, Set<string>>>();
   private nextSeq: number;
@@ -228,7 +234,7 @@ export class DeadLetterStore {
   add(input: NewDeadLetter): Promise<DeadLetter> {
     let fields: NewDeadLetter;
     try {
-      fields = validateInput(input);
+      fields = validateNewDeadLetter(input);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -266,11 +272,13 @@ export class DeadLetterStore {
 
   /** Entries oldest first; by default the pending ones. */
   list(options: ListOptions = {}): DeadLetter[] {
-    const { state = 'pending', route, limit = Infinity } = options;
+    const { state = 'pending', route, limit = Infinity, after } = options;
     if (!(limit >= 0)) throw new RangeError(`list: limit must be >= 0, got ${limit}`);
+    const from = after === undefined ? 0 : seqOf(after);
     const out: DeadLetter[] = [];
     for (const { entry } of this.slots.values()) {
       if (out.length >= limit) break;
+      if (seqOf(entry.id) <= from) continue;
       if (state !== 'all' && entry.state !== state) continue;
       if (route !== undefined && entry.route !== route) continue;
       out.push(copy(entry));
@@ -304,6 +312,25 @@ export class DeadLetterStore {
       }
       return copy(slot.entry);
     });
+  }
+
+  /** Takes the right to replay a pending entry; refused while another replay of it is under way. */
+  claim(id: string): Promise<Claim> {
+    const slot = this.slots.get(id);
+    if (!slot) return Promise.reject(new SluiceError('INVALID_ARGUMENT', `no dead letter '${id}'`));
+    if (slot.entry.state === 'replayed') return Promise.reject(new SluiceError('INVALID_ARGUMENT', `dead letter '${id}' was already replayed`));
+    if (this.claimed.has(id)) return Promise.resolve({ ok: false, reason: `dead letter '${id}' is being replayed` });
+    this.claimed.add(id);
+    return Promise.resolve({ ok: true, entry: copy(slot.entry) });
+  }
+
+  /** Records the outcome of a claimed replay (`recordReplay`) and gives the claim back. */
+  async settle(id: string, succeeded: boolean, error?: { code: string; message: string }): Promise<DeadLetter> {
+    try {
+      return await this.recordReplay(id, succeeded, error);
+    } finally {
+      this.claimed.delete(id);
+    }
   }
 
   /**
@@ -534,7 +561,8 @@ function validateOptions(o: DeadLetterStoreOptions): DeadLetterStoreOptions {
   return Object.freeze({ dir: o.dir, maxEntries: o.maxEntries, maxBytes: o.maxBytes });
 }
 
-function validateInput(e: NewDeadLetter): NewDeadLetter {
+/** Checks a new dead letter's fields and returns only the known ones; throws SluiceError INVALID_ARGUMENT naming a bad field. */
+export function validateNewDeadLetter(e: NewDeadLetter): NewDeadLetter {
   const bad = (field: string, must: string) => new SluiceError('INVALID_ARGUMENT', `dead letter: '${field}' must be ${must}`);
   if (!isObject(e)) throw bad('entry', 'an object');
   if (typeof e.route !== 'string' || e.route.length === 0) throw bad('route', 'a non-empty string');
@@ -550,7 +578,7 @@ function validateInput(e: NewDeadLetter): NewDeadLetter {
 
 function isEntryFields(v: Record<string, unknown>): boolean {
   try {
-    validateInput(v as unknown as NewDeadLetter);
+    validateNewDeadLetter(v as unknown as NewDeadLetter);
   } catch {
     return false;
   }
@@ -565,8 +593,15 @@ function isError(v: unknown): v is { code: string; message: string } {
   return isObject(v) && typeof v.code === 'string' && typeof v.message === 'string';
 }
 
-function formatId(seq: number): string {
+/** A dead letter's id from its sequence number: `dl-` and at least 6 digits. */
+export function formatId(seq: number): string {
   return `dl-${String(seq).padStart(6, '0')}`;
+}
+
+/** The sequence number of an id made by `formatId`; 0 for anything else (no entry has it). */
+export function seqOf(id: string): number {
+  const m = ID.exec(id);
+  return m ? Number(m[1]) : 0;
 }
 
 function headerLine(nextSeq: number): string {

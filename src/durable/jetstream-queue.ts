@@ -56,9 +56,11 @@ export function streamName(prefix: string, route: string): string {
   return `${prefix}_${route.replace(/[^A-Za-z0-9-]/g, (c) => `_${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}`;
 }
 
-function routeOfStream(prefix: string, name: string): string | undefined {
+/** The route of a durable route's stream; undefined for any other stream (the dead-letter queue's `<prefix>__DLQ` among them). */
+export function routeOfStream(prefix: string, name: string): string | undefined {
   if (!name.startsWith(`${prefix}_`)) return undefined;
-  return name.slice(prefix.length + 1).replace(/_([0-9a-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+  const route = name.slice(prefix.length + 1).replace(/_([0-9a-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+  return route.length > 0 && streamName(prefix, route) === name ? route : undefined;
 }
 
 class JetStreamQueue implements DurableQueue {

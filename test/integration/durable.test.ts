@@ -193,7 +193,7 @@ describe.each<Backend>(['embedded', 'jetstream'])('durable routes (%s backend)',
     const m = await metricsText(gw);
     expect(metricValue(m, 'sluice_durable_redeliveries_total', { route: 'jobs.fail' })).toBe(2);
     await depthIs(gw, 'jobs.fail', 0);
-    const letters = gw.deadLetters!.store.list({ state: 'pending', limit: 10 });
+    const letters = await gw.deadLetters!.store.list({ state: 'pending', limit: 10 });
     expect(letters).toHaveLength(1);
     expect(letters[0]).toMatchObject({ route: 'jobs.fail', attempts: 3, error: { code: 'INTERNAL', message: 'always fails' } });
     expect(decodeJson(Buffer.from(letters[0]!.data, 'base64'))).toEqual({ n: 1 });

@@ -309,6 +309,35 @@ describe('dead-letter queue', () => {
   });
 });
 
+describe('dead-letter replays', () => {
+  it('two replays of the whole queue at once on one gateway send each entry once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-dlq-'));
+    h.onCleanup(() => rm(dir, { recursive: true, force: true }));
+    const seen = new Map<number, number>();
+    let fail = true;
+    const routes = {
+      'ctl.op': {
+        requestResponse: ({ n }: { n: number }) => {
+          if (fail) throw new SluiceError('UNAVAILABLE', 'dependency down');
+          seen.set(n, (seen.get(n) ?? 0) + 1);
+          return n;
+        },
+      },
+    };
+    const gw = await gatewayWith({ 'ctl.op': { deadLetter: true, retry: { maxAttempts: 1 }, breaker: { enabled: false } } }, { deadLetter: { dir } });
+    await h.service({ url: gw.url, service: 'ctl', routes });
+    const c1 = await h.client(gw.url);
+    const c2 = await h.client(gw.url);
+    for (let n = 0; n < 20; n++) await c1.requestResponse('ctl.op', { n }).catch(() => undefined);
+    expect(gw.deadLetters!.pending()).toBe(20);
+    fail = false;
+    type Summary = { replayed: number; skipped: number };
+    const [r1, r2] = await Promise.all([c1.requestResponse<Summary>('dlq.replay', { all: true }), c2.requestResponse<Summary>('dlq.replay', { all: true })]);
+    expect(r1.replayed + r2.replayed).toBe(20);
+    expect([...seen.values()]).toEqual(new Array(20).fill(1));
+  });
+});
+
 describe('policy configuration', () => {
   it('fails start-up with a message naming the key and the allowed range', async () => {
     const bad = createGateway({ listen: { port: 0 }, admin: { enabled: false }, logging: { level: 'silent' }, policies: { defaults: {}, routes: { 'ctl.op': { retry: { maxAttempts: 50 } } } } });

@@ -244,7 +244,7 @@ describe('webhooks', () => {
     await client.requestResponse('webhooks.publish', { topic: 'orders.events', key: 'k', event: { key: 'k', n: 1 } });
     await until('a dead letter', () => gw.deadLetters!.pending() === 1);
     await client.requestResponse('webhooks.unsubscribe', { id: sub.id });
-    const [entry] = gw.deadLetters!.store.list({ state: 'pending' });
+    const [entry] = await gw.deadLetters!.store.list({ state: 'pending' });
     const result = await client.requestResponse<{ failed: number; results: { state: string; error: { code: string; message: string } }[] }>('dlq.replay', { id: entry!.id });
     expect(result.failed).toBe(1);
     expect(result.results[0]).toMatchObject({ state: 'pending', error: { code: 'INVALID_ARGUMENT' } });

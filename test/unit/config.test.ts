@@ -53,6 +53,8 @@ const RANGES: Array<[key: string, min: number, max: number]> = [
   ['keepAlive.maxLifetimeMs', 100, 3_600_000],
   ['keepAlive.maxClientLifetimeMs', 100, 3_600_000],
   ['drainTimeoutMs', 0, 600_000],
+  ['deadLetter.maxEntries', 1, 10_000_000],
+  ['deadLetter.maxAgeMs', 60_000, 3_650 * 86_400_000],
 ];
 
 /** What else must change for a boundary value to be valid on its own (cross-field rules). */

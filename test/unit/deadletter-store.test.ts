@@ -117,6 +117,26 @@ describe('DeadLetterStore: basics', () => {
     expect(store.size).toBe(0);
   });
 
+  it('list pages after an id', async () => {
+    const store = await openStore();
+    for (let n = 1; n <= 4; n++) await store.add(letter(n));
+    expect(store.list({ after: 'dl-000002' }).map((e) => e.id)).toEqual(['dl-000003', 'dl-000004']);
+    expect(store.list({ after: 'dl-000002', limit: 1 }).map((e) => e.id)).toEqual(['dl-000003']);
+    expect(store.list({ after: 'dl-000004' })).toEqual([]);
+  });
+
+  it('claim gives one replayer an entry at a time; settle records the outcome and gives it back', async () => {
+    const store = await openStore();
+    const { id } = await store.add(letter(1));
+    expect(await store.claim(id)).toMatchObject({ ok: true, entry: { id, state: 'pending' } });
+    expect(await store.claim(id)).toEqual({ ok: false, reason: `dead letter '${id}' is being replayed` });
+    expect(await store.settle(id, false, { code: 'UNAVAILABLE', message: 'still down' })).toMatchObject({ state: 'pending', replays: 1, error: { message: 'still down' } });
+    expect((await store.claim(id)).ok).toBe(true);
+    expect(await store.settle(id, true)).toMatchObject({ state: 'replayed', replays: 2 });
+    expect((await rejection(store.claim(id))).code).toBe('INVALID_ARGUMENT');
+    expect((await rejection(store.claim('dl-999999'))).code).toBe('INVALID_ARGUMENT');
+  });
+
   it('get and list return copies, oldest first, filtered by state and route, limited', async () => {
     const store = await openStore();
     await store.add(letter(1));
