@@ -92,7 +92,7 @@ export function createServiceResponder(routes: RouteTable, log: Logger, tracing?
 
   /** The context of an admitted request: its slot is given back once, when the context is done. */
   const context = (d: Decoded, model: InteractionModel | 'fnf', stream?: Stream): HandlerContext => {
-    const ctx = new HandlerContext(d.route, d.metadata, d.dataMimeType, log.child({ route: d.route, ...(stream ? { stream: stream.id } : {}) }), d.deadlineMs, stream, tracing && startSpan(tracing, d, model));
+    const ctx = new HandlerContext(d.route, d.metadata, d.dataMimeType, log, d.deadlineMs, stream, tracing && startSpan(tracing, d, model));
     ctx.release = release;
     return ctx;
   };
@@ -234,12 +234,14 @@ class HandlerContext implements StreamContext {
   release: (() => void) | undefined;
   /** Whom the answer waits on (tracing on, a stream to answer on): switched only when demand runs out or arrives. */
   private readonly clock: WaitClock | undefined;
+  private childLog: Logger | undefined;
 
   constructor(
     readonly route: string,
     readonly metadata: readonly MetadataEntry[],
     readonly dataMimeType: string,
-    readonly log: Logger,
+    /** The responder's logger: the request's child of it is made when first used. */
+    private readonly parentLog: Logger,
     deadlineMs: number | undefined,
     private readonly stream?: Stream,
     /** This request's span (tracing on); ended once by closeSpan. */
@@ -252,6 +254,16 @@ class HandlerContext implements StreamContext {
     if (deadlineMs === undefined) return;
     this.deadline = Date.now() + deadlineMs;
     this.cancelDeadline = setLongTimeout(() => this.end(new SluiceError('DEADLINE_EXCEEDED', `deadline of ${deadlineMs} ms passed`)), deadlineMs);
+  }
+
+  /**
+   * The request's logger (bound to its route and stream), made on first use:
+   * pino's child() per request showed in the service's stream-opening and
+   * request-response profiles, and most requests never log.
+   */
+  get log(): Logger {
+    if (!this.childLog) this.childLog = this.parentLog.child(this.stream ? { route: this.route, stream: this.stream.id } : { route: this.route });
+    return this.childLog;
   }
 
   get signal(): AbortSignal {
@@ -308,7 +320,7 @@ class HandlerContext implements StreamContext {
   end(reason?: SluiceError): void {
     this.cancelDeadline?.();
     if (this.endReason) return;
-    this.endReason = reason ?? new SluiceError('CANCELED', 'the requester cancelled');
+    this.endReason = reason ?? SluiceError.withoutStack('CANCELED', 'the requester cancelled');
     this.closeSpan(this.endReason);
     this.controller?.abort(this.endReason);
   }
