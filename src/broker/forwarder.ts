@@ -136,11 +136,13 @@ export class Forwarder {
 
   /** The responder for one accepted connection. */
   responderFor(conn: Connection): Responder {
+    // One origin per connection; its getters read access and identity per request (a token refresh changes them).
+    const origin = new ConnectionOrigin(conn, this.deps);
     return {
-      fireAndForget: (payload) => this.fireAndForget(this.originOf(conn), payload),
-      requestResponse: (payload, down) => this.open(this.originOf(conn), 'response', payload, down, false),
-      requestStream: (payload, down) => this.open(this.originOf(conn), 'stream', payload, down, false),
-      requestChannel: (payload, complete, down) => this.open(this.originOf(conn), 'channel', payload, down, complete),
+      fireAndForget: (payload) => this.fireAndForget(origin, payload),
+      requestResponse: (payload, down) => this.open(origin, 'response', payload, down, false),
+      requestStream: (payload, down) => this.open(origin, 'stream', payload, down, false),
+      requestChannel: (payload, complete, down) => this.open(origin, 'channel', payload, down, complete),
     };
   }
 
@@ -162,22 +164,6 @@ export class Forwarder {
   /** Whether a request to `route` may be repeated safely: the route's policy, else what its service declared; undefined when neither says. */
   idempotent(route: string): boolean | undefined {
     return this.deps.policies.table.for(route).idempotent ?? this.deps.registry.declaration(route)?.idempotent;
-  }
-
-  /** A connection as the origin of its requests, read per request: a token refresh changes its access. */
-  private originOf(conn: Connection): RequestOrigin {
-    const deps = this.deps;
-    return {
-      log: conn.log,
-      remoteAddress: conn.remoteAddress,
-      dataMimeType: conn.setup?.dataMimeType,
-      get access() {
-        return deps.accessOf?.(conn);
-      },
-      get identity() {
-        return deps.identityOf(conn);
-      },
-    };
   }
 
   /** Metric label for a route: unknown names collapse so clients cannot blow up cardinality. */
@@ -384,6 +370,38 @@ export class Forwarder {
     const handler = model === 'response' ? handlers.requestResponse : model === 'stream' ? handlers.requestStream : undefined;
     if (!handler) throw new SluiceError('INVALID_ARGUMENT', `route '${route}' does not serve ${model} requests`);
     return handler(payload, down);
+  }
+}
+
+/**
+ * A connection as the origin of its requests, made once per connection:
+ * building an object with getters per request showed in the gateway's
+ * request-response profile. Access and identity are still read per request.
+ */
+class ConnectionOrigin implements RequestOrigin {
+  constructor(
+    private readonly conn: Connection,
+    private readonly deps: ForwarderDependencies,
+  ) {}
+
+  get log(): Logger {
+    return this.conn.log;
+  }
+
+  get remoteAddress(): string {
+    return this.conn.remoteAddress;
+  }
+
+  get dataMimeType(): string | undefined {
+    return this.conn.setup?.dataMimeType;
+  }
+
+  get access(): Access | undefined {
+    return this.deps.accessOf?.(this.conn);
+  }
+
+  get identity(): string {
+    return this.deps.identityOf(this.conn);
   }
 }
 

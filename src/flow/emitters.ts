@@ -73,61 +73,85 @@ export interface ObservableEmitterOptions {
 }
 
 export function emitIterable<T>(source: AsyncIterable<T | LastItem<T>>, out: Outbound<T>): Emitter {
-  const iterator = source[Symbol.asyncIterator]();
-  let stopped = false;
-  let wake: (() => void) | undefined;
-  let unwatch: (() => void) | undefined;
-  const stopWatching = () => {
-    unwatch?.();
-    unwatch = undefined;
-  };
-  const waitForRoom = () =>
-    new Promise<void>((resolve) => {
-      wake = resolve;
-      if (out.credit > 0 && !out.writable) unwatch = out.whenWritable(resolve);
-    });
-  const loop = async (): Promise<void> => {
+  const emitter = new IterableEmitter(source[Symbol.asyncIterator](), out);
+  void emitter.loop();
+  return emitter;
+}
+
+/**
+ * Pulls an async iterator while there is demand and room. A class rather
+ * than closures over locals: a service opening many streams makes one of
+ * these per stream, and each closure was an allocation of its own.
+ */
+class IterableEmitter<T> implements Emitter {
+  private stopped = false;
+  /** Resolves the pending wait for demand or room. */
+  private wake: (() => void) | undefined;
+  private unwatch: (() => void) | undefined;
+
+  constructor(
+    private readonly iterator: AsyncIterator<T | LastItem<T>>,
+    private readonly out: Outbound<T>,
+  ) {}
+
+  async loop(): Promise<void> {
+    const out = this.out;
     try {
       for (;;) {
-        while (!stopped && (out.credit <= 0 || !out.writable)) {
-          await waitForRoom();
+        while (!this.stopped && (out.credit <= 0 || !out.writable)) {
+          await this.waitForRoom();
           // Woken by a request or a drain: the other wake-up is not wanted any more.
-          stopWatching();
+          this.stopWatching();
         }
-        if (stopped) return;
-        const result = await iterator.next();
-        if (stopped) return;
+        if (this.stopped) return;
+        const result = await this.iterator.next();
+        if (this.stopped) return;
         if (result.done) {
           out.complete();
           return;
         }
         if (isLastItem(result.value)) {
           out.send(result.value.value as T, true);
-          stopped = true;
-          void Promise.resolve(iterator.return?.()).catch(() => {});
+          this.stopped = true;
+          this.returnIterator();
           return;
         }
         out.send(result.value);
       }
     } catch (err) {
-      if (!stopped) out.error(SluiceError.from(err));
+      if (!this.stopped) out.error(SluiceError.from(err));
     }
-  };
-  void loop();
-  return {
-    onRequest() {
-      const w = wake;
-      wake = undefined;
-      w?.();
-    },
-    cancel() {
-      if (stopped) return;
-      stopped = true;
-      stopWatching();
-      wake?.();
-      void Promise.resolve(iterator.return?.()).catch(() => {});
-    },
-  };
+  }
+
+  onRequest(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  cancel(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.stopWatching();
+    this.wake?.();
+    this.returnIterator();
+  }
+
+  private waitForRoom(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.wake = resolve;
+      if (this.out.credit > 0 && !this.out.writable) this.unwatch = this.out.whenWritable(resolve);
+    });
+  }
+
+  private stopWatching(): void {
+    this.unwatch?.();
+    this.unwatch = undefined;
+  }
+
+  private returnIterator(): void {
+    void Promise.resolve(this.iterator.return?.()).catch(() => {});
+  }
 }
 
 export function emitObservable<T>(source: Observable<T>, out: Outbound<T>, options: ObservableEmitterOptions = {}): Emitter {

@@ -52,35 +52,27 @@ export function benchRoutes(state: BenchServiceState = { openSources: 0 }): Rout
         stats.delete(id);
         stats.set(id, record);
         if (stats.size > STATS_KEPT) stats.delete(stats.keys().next().value as string);
-        state.openSources++;
-        let open = true;
-        const closed = () => {
-          if (open) state.openSources--;
-          open = false;
-        };
-        ctx.signal.addEventListener(
-          'abort',
-          () => {
-            record.cancelled = !record.completed;
-            closed();
-          },
-          { once: true },
-        );
+        // Open from its first pull to its end: the generator's finally runs on completion and on cancel
+        // (the emitter returns it), without an AbortController per stream, which showed when opening many.
         return (async function* () {
-          const pad = padFor(size);
-          for (let seq = 0; seq < count; seq++) {
-            const item = { seq, requested: ctx.requested, pad };
-            if (seq === count - 1) {
-              // Completion travels with the last item: no extra demand needed to see it.
-              record.completed = true;
-              closed();
-              yield lastItem(item);
-            } else {
-              yield item;
+          state.openSources++;
+          try {
+            const pad = padFor(size);
+            for (let seq = 0; seq < count; seq++) {
+              const item = { seq, requested: ctx.requested, pad };
+              if (seq === count - 1) {
+                // Completion travels with the last item: no extra demand needed to see it.
+                record.completed = true;
+                yield lastItem(item);
+              } else {
+                yield item;
+              }
             }
+            record.completed = true;
+          } finally {
+            record.cancelled = !record.completed;
+            state.openSources--;
           }
-          record.completed = true;
-          closed();
         })();
       },
     },

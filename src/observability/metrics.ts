@@ -8,6 +8,7 @@
  */
 import client from 'prom-client';
 import { MEMORY_KINDS } from '../rsocket/memory-budget.js';
+import { LocalHistogram } from './local-histogram.js';
 
 export type Direction = 'to_requester' | 'to_responder';
 
@@ -47,7 +48,8 @@ export class GatewayMetrics {
    */
   private readonly startedCounts = new Map<string, Map<string, number>>();
   private readonly errors: client.Counter<'route' | 'code'>;
-  private readonly duration: client.Histogram<'route' | 'model'>;
+  /** Kept in plain arrays per route and model, read by prom-client on scrape (local-histogram.ts). */
+  private readonly duration: LocalHistogram;
   private readonly sheds: client.Counter<'kind'>;
 
   constructor(source: MetricsSource, options: { defaultMetrics?: boolean } = {}) {
@@ -169,13 +171,12 @@ export class GatewayMetrics {
       },
     });
     this.errors = new client.Counter({ name: 'sluice_errors_total', help: 'Errors sent to requesters per route and code', labelNames: ['route', 'code'], registers });
-    this.duration = new client.Histogram({
-      name: 'sluice_request_duration_seconds',
-      help: 'Per route and model: time to the response (request-response) or to the first item or end (stream, channel)',
-      labelNames: ['route', 'model'],
-      buckets: DURATION_BUCKETS,
-      registers,
-    });
+    this.duration = new LocalHistogram(
+      'sluice_request_duration_seconds',
+      'Per route and model: time to the response (request-response) or to the first item or end (stream, channel)',
+      DURATION_BUCKETS,
+      this.registry,
+    );
   }
 
   /** The counters record for a route; the forwarder keeps it for the stream's life. */
@@ -234,7 +235,7 @@ export class GatewayMetrics {
   }
 
   observe(route: string, model: string, seconds: number): void {
-    this.duration.observe({ route, model }, seconds);
+    this.duration.observe(this.duration.series(route, model), seconds);
   }
 
   async text(): Promise<string> {

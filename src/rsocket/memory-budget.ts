@@ -132,8 +132,10 @@ export class MemoryBudget {
     this.used += delta;
     this.byKind[holder.kind] += delta;
     if (holder.options.reclaim) this.reclaimable += delta;
-    if (holder.bytes > 0) this.holding.add(holder);
-    else this.holding.delete(holder);
+    // The set changes only when a holder starts or stops holding: a stream's prefetch holder moves with every item.
+    const before = holder.bytes - delta;
+    if (before <= 0 && holder.bytes > 0) this.holding.add(holder);
+    else if (before > 0 && holder.bytes <= 0) this.holding.delete(holder);
     if (this.used > this.limitBytes && !this.checkPending) {
       this.checkPending = true;
       this.schedule(() => this.check());

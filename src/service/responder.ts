@@ -17,7 +17,7 @@ import { decodeJson, encodeJson } from '../protocol/json.js';
 import { MetadataError, MimeTypes, decodeComposite, decodeRoutes, type MetadataEntry } from '../protocol/metadata.js';
 import type { Payload } from '../protocol/frames.js';
 import type { Responder } from '../rsocket/connection.js';
-import type { InteractionModel, Stream } from '../rsocket/stream.js';
+import type { InteractionModel, Stream, StreamHandler } from '../rsocket/stream.js';
 import type { Logger } from '../observability/log.js';
 import { readDeadline } from '../resilience/deadline.js';
 import { isJsonMime, readStreamMime } from '../protocol/stream-mime.js';
@@ -29,6 +29,9 @@ import { setLongTimeout } from '../resilience/long-timeout.js';
 import type { RouteHandlers, RouteTable, StreamContext, StreamResult } from './handlers.js';
 
 const noop = (): void => {};
+
+/** The handler method each interaction model calls. */
+const METHODS = { fnf: 'fireAndForget', response: 'requestResponse', stream: 'requestStream', channel: 'requestChannel' } as const satisfies Record<InteractionModel | 'fnf', keyof RouteHandlers>;
 
 interface Decoded {
   route: string;
@@ -85,14 +88,14 @@ export function createServiceResponder(routes: RouteTable, log: Logger, tracing?
     if (route === undefined) throw new SluiceError('INVALID_ARGUMENT', 'request metadata has no route');
     const handlers = routes[route];
     if (!handlers) throw new SluiceError('NO_ROUTE', `this instance does not serve route '${route}'`);
-    const method = { fnf: 'fireAndForget', response: 'requestResponse', stream: 'requestStream', channel: 'requestChannel' }[model] as keyof RouteHandlers;
+    const method = METHODS[model];
     if (typeof handlers[method] !== 'function') throw new SluiceError('INVALID_ARGUMENT', `route '${route}' does not serve ${describe(model)}`);
     return { route, metadata, handlers, data: decodeData(payload.data, dataMimeType), deadlineMs: readDeadline(metadata), dataMimeType };
   };
 
   /** The context of an admitted request: its slot is given back once, when the context is done. */
   const context = (d: Decoded, model: InteractionModel | 'fnf', stream?: Stream): HandlerContext => {
-    const ctx = new HandlerContext(d.route, d.metadata, d.dataMimeType, log.child({ route: d.route, ...(stream ? { stream: stream.id } : {}) }), d.deadlineMs, stream, tracing && startSpan(tracing, d, model));
+    const ctx = new HandlerContext(d.route, d.metadata, d.dataMimeType, log, d.deadlineMs, stream, tracing && startSpan(tracing, d, model));
     ctx.release = release;
     return ctx;
   };
@@ -167,17 +170,7 @@ export function createServiceResponder(routes: RouteTable, log: Logger, tracing?
       const d = decodeOrRefuse(payload, 'stream', stream);
       if (!d) return stream.handler;
       const ctx = context(d, 'stream', stream);
-      const emitter = startEmitter(() => d.handlers.requestStream!(d.data, ctx), d.handlers, stream, ctx);
-      return {
-        onNext: noop,
-        onComplete: noop,
-        onRequest: () => {
-          ctx.demandChanged();
-          emitter.onRequest();
-        },
-        onCancel: () => stop(ctx, emitter),
-        onError: () => stop(ctx, emitter),
-      };
+      return new OutputHandler(ctx, startEmitter(() => d.handlers.requestStream!(d.data, ctx), d.handlers, stream, ctx));
     },
 
     requestChannel(payload, complete, stream) {
@@ -234,12 +227,14 @@ class HandlerContext implements StreamContext {
   release: (() => void) | undefined;
   /** Whom the answer waits on (tracing on, a stream to answer on): switched only when demand runs out or arrives. */
   private readonly clock: WaitClock | undefined;
+  private childLog: Logger | undefined;
 
   constructor(
     readonly route: string,
     readonly metadata: readonly MetadataEntry[],
     readonly dataMimeType: string,
-    readonly log: Logger,
+    /** The responder's logger: the request's child of it is made when first used. */
+    private readonly parentLog: Logger,
     deadlineMs: number | undefined,
     private readonly stream?: Stream,
     /** This request's span (tracing on); ended once by closeSpan. */
@@ -252,6 +247,16 @@ class HandlerContext implements StreamContext {
     if (deadlineMs === undefined) return;
     this.deadline = Date.now() + deadlineMs;
     this.cancelDeadline = setLongTimeout(() => this.end(new SluiceError('DEADLINE_EXCEEDED', `deadline of ${deadlineMs} ms passed`)), deadlineMs);
+  }
+
+  /**
+   * The request's logger (bound to its route and stream), made on first use:
+   * pino's child() per request showed in the service's stream-opening and
+   * request-response profiles, and most requests never log.
+   */
+  get log(): Logger {
+    if (!this.childLog) this.childLog = this.parentLog.child(this.stream ? { route: this.route, stream: this.stream.id } : { route: this.route });
+    return this.childLog;
   }
 
   get signal(): AbortSignal {
@@ -308,7 +313,7 @@ class HandlerContext implements StreamContext {
   end(reason?: SluiceError): void {
     this.cancelDeadline?.();
     if (this.endReason) return;
-    this.endReason = reason ?? new SluiceError('CANCELED', 'the requester cancelled');
+    this.endReason = reason ?? SluiceError.withoutStack('CANCELED', 'the requester cancelled');
     this.closeSpan(this.endReason);
     this.controller?.abort(this.endReason);
   }
@@ -322,37 +327,79 @@ class HandlerContext implements StreamContext {
   }
 }
 
-function startEmitter(call: () => StreamResult<unknown>, handlers: RouteHandlers, stream: Stream, ctx: HandlerContext): Emitter {
-  const out: Outbound<unknown> = {
-    get credit() {
-      return stream.outboundDone ? 0 : stream.sendCredit;
-    },
-    get writable() {
-      return stream.host.writable;
-    },
-    whenWritable: (fn) => stream.host.whenWritable(fn),
-    send: (item, last) => {
-      ctx.emitted++;
-      stream.next({ data: encodeData(item), metadata: null }, last === true);
-      ctx.demandChanged();
-      if (last === true) {
-        ctx.closeSpan();
-        ctx.done();
-      }
-    },
-    // Once the output has ended the deadline no longer matters: its timer (and everything it holds) goes now.
-    complete: () => {
-      stream.complete();
+/**
+ * A request-stream's handler on the requester's signals: its demand feeds the
+ * emitter, a cancel or error stops it. One object per stream, not a handler
+ * object of closures: a service may hold many streams, and opening one is
+ * what a scale run repeats a million times.
+ */
+class OutputHandler implements StreamHandler {
+  constructor(
+    private readonly ctx: HandlerContext,
+    private readonly emitter: Emitter,
+  ) {}
+
+  onNext(): void {}
+  onComplete(): void {}
+  onRequest(): void {
+    this.ctx.demandChanged();
+    this.emitter.onRequest();
+  }
+  onCancel(): void {
+    stop(this.ctx, this.emitter);
+  }
+  onError(): void {
+    stop(this.ctx, this.emitter);
+  }
+}
+
+/** The sending side of a responder stream as the emitters see it (one object per stream, no closures). */
+class StreamOutbound implements Outbound<unknown> {
+  constructor(
+    private readonly stream: Stream,
+    private readonly ctx: HandlerContext,
+  ) {}
+
+  get credit(): number {
+    return this.stream.outboundDone ? 0 : this.stream.sendCredit;
+  }
+
+  get writable(): boolean {
+    return this.stream.host.writable;
+  }
+
+  whenWritable(fn: () => void): () => void {
+    return this.stream.host.whenWritable(fn);
+  }
+
+  send(item: unknown, last?: boolean): void {
+    const ctx = this.ctx;
+    ctx.emitted++;
+    this.stream.next({ data: encodeData(item), metadata: null }, last === true);
+    ctx.demandChanged();
+    if (last === true) {
       ctx.closeSpan();
       ctx.done();
-    },
-    error: (e) => {
-      if (e.code === 'INTERNAL') ctx.log.error({ err: e }, 'stream handler failed');
-      ctx.closeSpan(e);
-      stream.error(e);
-      ctx.done();
-    },
-  };
+    }
+  }
+
+  // Once the output has ended the deadline no longer matters: its timer (and everything it holds) goes now.
+  complete(): void {
+    this.stream.complete();
+    this.ctx.closeSpan();
+    this.ctx.done();
+  }
+
+  error(e: SluiceError): void {
+    if (e.code === 'INTERNAL') this.ctx.log.error({ err: e }, 'stream handler failed');
+    this.ctx.closeSpan(e);
+    this.stream.error(e);
+    this.ctx.done();
+  }
+}
+
+function startEmitter(call: () => StreamResult<unknown>, handlers: RouteHandlers, stream: Stream, ctx: HandlerContext): Emitter {
+  const out = new StreamOutbound(stream, ctx);
   let result: StreamResult<unknown>;
   try {
     result = call();
@@ -360,6 +407,10 @@ function startEmitter(call: () => StreamResult<unknown>, handlers: RouteHandlers
     out.error(SluiceError.from(err));
     return { onRequest: noop, cancel: noop };
   }
+  // An async generator first, the usual result: without a subscribe method it cannot be an Observable, and rxjs's
+  // isObservable looks up properties a generator lacks (it showed when opening many streams).
+  const r = result as Partial<AsyncIterable<unknown>> & { subscribe?: unknown };
+  if (r && typeof r[Symbol.asyncIterator] === 'function' && typeof r.subscribe !== 'function') return emitIterable(r as AsyncIterable<unknown>, out);
   if (isObservable(result)) {
     return emitObservable(result, out, {
       ...(handlers.bufferSize !== undefined ? { bufferSize: handlers.bufferSize } : {}),
@@ -367,7 +418,7 @@ function startEmitter(call: () => StreamResult<unknown>, handlers: RouteHandlers
       onDrop: () => ctx.log.debug({}, 'item dropped by overflow policy'),
     });
   }
-  if (result && typeof (result as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') return emitIterable(result, out);
+  if (r && typeof r[Symbol.asyncIterator] === 'function') return emitIterable(r as AsyncIterable<unknown>, out);
   out.error(new SluiceError('INTERNAL', `handler for '${ctx.route}' returned neither an Observable nor an AsyncIterable`));
   return { onRequest: noop, cancel: noop };
 }

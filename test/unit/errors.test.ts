@@ -148,3 +148,21 @@ describe('retry hints', () => {
     expect(SluiceError.fromWire(0x201, 'UNAVAILABLE: down').details).toBeUndefined();
   });
 });
+
+describe('SluiceError.withoutStack', () => {
+  it('is a full SluiceError with no stack frames, and leaves the stack trace limit as it found it', () => {
+    const before = Error.stackTraceLimit;
+    const e = SluiceError.withoutStack('CANCELED', 'the requester cancelled', { details: { n: 1 } });
+    expect(e).toBeInstanceOf(SluiceError);
+    expect(e.code).toBe('CANCELED');
+    expect(e.toWireMessage()).toBe('CANCELED: the requester cancelled');
+    expect(e.details).toEqual({ n: 1 });
+    expect(e.stack ?? '').not.toMatch(/\n\s+at /);
+    expect(Error.stackTraceLimit).toBe(before);
+    expect(new SluiceError('INTERNAL', 'x').stack).toMatch(/\n\s+at /);
+  });
+
+  it('errors rebuilt from the wire carry no local stack', () => {
+    expect(SluiceError.fromWire(WireCode.APPLICATION_ERROR, 'NO_ROUTE: x').stack ?? '').not.toMatch(/\n\s+at /);
+  });
+});
