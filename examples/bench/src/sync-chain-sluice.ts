@@ -34,7 +34,7 @@ import { unavailable } from './scenario.js';
 import { prepareStoreDirs } from '../../checkout/src/db.js';
 import { checkoutPolicies, policyFlags } from '../../checkout/src/gateway-policies.js';
 import { silentLogger } from 'sluice';
-import { placeCommand, type ChainRun } from './sync-chain.js';
+import { placeCommand, warmUp, type ChainRun } from './sync-chain.js';
 
 export interface SluiceCheckoutResult {
   readonly available: true;
@@ -45,13 +45,17 @@ export interface SluiceCheckoutResult {
   readonly throughput: number;
   readonly p50: number;
   readonly p99: number;
+  /** p99 of the warm-up orders (not in p50/p99), ms; null without a warm-up. */
+  readonly warmUpP99: number | null;
+  /** Where the order service's store ran (`--store-thread`). */
+  readonly storeThread: string;
   readonly errors: Readonly<Record<string, number>>;
   readonly errorRate: number;
   /** Accepted orders by final status once their sagas ended (CONFIRMED, CANCELLED), and PENDING if still running. */
   readonly outcomes: Readonly<Record<string, number>>;
   /** Cancelled orders by the error code their reason ends with (e.g. CIRCUIT_OPEN, UNAVAILABLE), from `orders.get`. */
   readonly cancelledBy: Readonly<Record<string, number>>;
-  /** Accepted orders the order service does not know: lost. */
+  /** Accepted orders the order service does not know: lost (warm-up orders included). */
   readonly lost: number;
   /** Accepted orders still running when the drain time ran out (known, not lost). */
   readonly unfinished: number;
@@ -95,7 +99,7 @@ interface OrderStats {
   orders: { pending: number; confirmed: number };
   sagas?: { timeline?: { avgMs: Record<string, number> } };
   process?: { rssBytes: number; eventLoopDelayMs?: { p99: number; max: number } };
-  store?: { ops: number; maxMs: number; recentMaxMs: number };
+  store?: { ops: number; maxMs: number; recentMaxMs: number; places?: number; placeCommits?: number };
 }
 
 export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise<SluiceCheckoutResult | Unavailable> {
@@ -119,7 +123,7 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
       await processes.service('inventory', gw.url, 'inventory-1', [...common, '--latency-ms', String(o.inventoryLatencyMs), '--failure-rate', String(o.inventoryFailureRate)]);
       await processes.service('payment', gw.url, 'payment-1', common);
       // The order service's own defaults (work queue, saga limit): the product as shipped.
-      await processes.service('order', gw.url, 'order-1', common);
+      await processes.service('order', gw.url, 'order-1', [...common, ...(o.storeThread ? ['--store-thread', o.storeThread] : [])]);
     } catch (err) {
       return unavailable(`checkout services did not start: ${(err as Error).message}`);
     }
@@ -154,8 +158,15 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
     };
     backlogPoll = setInterval(() => void readStats(), 1_000);
 
-    const stats = new RunStats(systemClock.now());
     const run = `sluice-${Date.now()}`;
+    /** Warm-up orders: not in the latency or confirmation figures, still checked for loss and double charges. */
+    const warmAccepted = new Set<string>();
+    const warm = await warmUp(o, async (i) => {
+      const answer = await c.requestResponse<{ orderId: string }>('checkout.place', placeCommand(`${run}-warm`, i));
+      warmAccepted.add(answer.orderId);
+      return answer;
+    });
+    const stats = new RunStats(systemClock.now());
     const accepted = new Set<string>();
     /** When each accepted order's place call was sent (epoch ms, comparable with the order service's timestamps). */
     const sentAt = new Map<string, number>();
@@ -180,7 +191,11 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
     clearInterval(poll);
     poll = undefined;
     const s = stats.latency.summary();
-    ctx.log(`Sluice at ${o.rate}/s: ${accepted.size} of ${stats.sent} orders accepted, p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, errors ${JSON.stringify(stats.errors.toJSON())}`);
+    const warmP99 = warm.p99();
+    ctx.log(
+      `Sluice at ${o.rate}/s (store thread: ${o.storeThread ?? 'worker'}): ${accepted.size} of ${stats.sent} orders accepted, p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, errors ${JSON.stringify(stats.errors.toJSON())}` +
+        `${warmP99 !== null ? `; warm-up (${o.warmUpS} s, not counted) p99 ${warmP99.toFixed(1)} ms` : ''}`,
+    );
 
     // Wait (bounded) for the backlog to empty, reading only the order service's counts meanwhile:
     // looking every pending order up while sagas run would compete with them for the order store.
@@ -200,7 +215,8 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
     }
     clearInterval(backlogPoll);
     backlogPoll = undefined;
-    const views = await lookUp(c, [...accepted]);
+    const all = await lookUp(c, [...accepted, ...warmAccepted]);
+    const views = new Map([...all].filter(([id]) => accepted.has(id)));
     const samples = await sampler.stop();
     sampler = undefined;
     const outcomes: Record<string, number> = {};
@@ -210,7 +226,7 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
       outcomes[v.status] = (outcomes[v.status] ?? 0) + 1;
       if (v.status === 'CANCELLED') cancelledBy[reasonCode(v.reason)] = (cancelledBy[reasonCode(v.reason)] ?? 0) + 1;
     }
-    const lost = [...views.values()].filter((v) => v.status === 'UNKNOWN').length;
+    const lost = [...all.values()].filter((v) => v.status === 'UNKNOWN').length;
     const unfinished = outcomes.PENDING ?? 0;
     const confirmTimes = new LatencyHistogram();
     let confirmedWithin10s = 0;
@@ -221,13 +237,14 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
       if (at <= sentEndWall + 10_000) confirmedWithin10s++;
     }
     const confirmed = outcomes.CONFIRMED ?? 0;
-    const money = await checkLedgers(c, views);
+    const money = await checkLedgers(c, all);
     const cs = confirmed ? confirmTimes.summary() : undefined;
     ctx.log(
       `Sluice: accepted orders ${JSON.stringify(outcomes)}, ${lost} lost${settledAfterS !== null ? `, all settled ${settledAfterS.toFixed(1)} s after sending stopped` : ''}; ` +
         `${confirmedWithin10s} confirmed within 10 s of the end of sending; placing to CONFIRMED p50 ${cs ? cs.p50.toFixed(0) : '-'} ms, p99 ${cs ? cs.p99.toFixed(0) : '-'} ms; ` +
         `${money.chargedTwice} charged twice, ${money.unbalanced} unbalanced; saga phases ${JSON.stringify(lastStats?.sagas?.timeline?.avgMs ?? {})}; ` +
-        `order service event-loop delay ${JSON.stringify(lastStats?.process?.eventLoopDelayMs ?? {})} ms, longest store operation ${lastStats?.store?.maxMs ?? '-'} ms`,
+        `order service event-loop delay ${JSON.stringify(lastStats?.process?.eventLoopDelayMs ?? {})} ms, longest store operation ${lastStats?.store?.maxMs ?? '-'} ms` +
+        `${lastStats?.store?.placeCommits ? `, ${(lastStats.store.places! / lastStats.store.placeCommits).toFixed(2)} orders accepted per store transaction` : ''}`,
     );
     return {
       available: true,
@@ -236,6 +253,8 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
       throughput: stats.completed / (r.sendingMs / 1000),
       p50: s.p50,
       p99: s.p99,
+      warmUpP99: warmP99,
+      storeThread: o.storeThread ?? 'worker',
       errors: stats.errors.toJSON(),
       errorRate: stats.sent ? stats.errors.total / stats.sent : 0,
       outcomes,

@@ -7,11 +7,25 @@
  * same open-loop driver, rate and duration; each rate is a fresh start of
  * both (new processes, empty stores), so one point's backlog does not leak
  * into the next.
+ *
+ * Each side first sends `warmUpS` seconds of orders at the point's rate,
+ * not counted in its latency (reported apart as `warmUpP99`): the first
+ * second after a start paid for V8 compiling every process's paths and for
+ * the first trips between the order service's threads, which made the p99
+ * of a 10/s point (200 orders, so its 2nd slowest) a start-up figure. The
+ * warm-up orders run on (their sagas overlap the measured window, the steady
+ * state) and are still checked for loss and double charges.
+ *
+ * For runs by hand: SYNC_CHAIN_RATES=100 (comma-separated orders/s) picks
+ * the rates, SYNC_CHAIN_STORE_THREADS=worker,service runs the Sluice side
+ * once per place of the order store's PGlite (`--store-thread`), in the
+ * same point, for an A/B.
  */
 import { get, type Agent } from 'node:http';
 import { systemClock } from '../../../src/loadtest/clock.js';
 import { runRequestReply } from '../../../src/loadtest/request-reply.js';
 import { RunStats } from '../../../src/loadtest/stats.js';
+import { LatencyHistogram } from '../../../src/loadtest/histogram.js';
 import type { ChainStats } from './peers/http-chain.js';
 import { chainAgent, postJson } from './peers/http-chain.js';
 import { Processes } from './processes.js';
@@ -27,6 +41,10 @@ export interface SyncChainOptions {
   inventoryFailureRate: number;
   /** How long to wait for the last answers (and, on the Sluice side, for sagas to finish) after sending. */
   drainS: number;
+  /** Seconds of orders sent at the point's rate before the measured ones, not counted in latency. */
+  warmUpS: number;
+  /** Where the order service's store runs, one Sluice run per entry (`--store-thread`): default worker. */
+  storeThreads: readonly string[];
 }
 
 /** One side of one point: what the driver sends. */
@@ -36,12 +54,21 @@ export interface ChainRun {
   inventoryLatencyMs: number;
   inventoryFailureRate: number;
   drainS: number;
+  warmUpS: number;
+  /** The order service's `--store-thread` (absent: its default). */
+  storeThread?: string;
 }
 
 export function syncChainDefaults(quick: boolean): SyncChainOptions {
   return quick
-    ? { rates: [25], durationS: 8, inventoryLatencyMs: 2000, inventoryFailureRate: 0.2, drainS: 10 }
-    : { rates: [10, 25, 50, 100], durationS: 20, inventoryLatencyMs: 2000, inventoryFailureRate: 0.2, drainS: 20 };
+    ? { rates: envList('SYNC_CHAIN_RATES')?.map(Number) ?? [25], durationS: 8, inventoryLatencyMs: 2000, inventoryFailureRate: 0.2, drainS: 10, warmUpS: 1, storeThreads: envList('SYNC_CHAIN_STORE_THREADS') ?? ['worker'] }
+    : { rates: envList('SYNC_CHAIN_RATES')?.map(Number) ?? [10, 25, 50, 100], durationS: 20, inventoryLatencyMs: 2000, inventoryFailureRate: 0.2, drainS: 20, warmUpS: 2, storeThreads: envList('SYNC_CHAIN_STORE_THREADS') ?? ['worker'] };
+}
+
+function envList(name: string): string[] | undefined {
+  const v = process.env[name]?.split(',').map((x) => x.trim()).filter(Boolean);
+  if (v && name === 'SYNC_CHAIN_RATES' && v.some((x) => !(Number(x) > 0))) throw new Error(`${name}: expected orders/s like 10,100, got '${process.env[name]}'`);
+  return v?.length ? v : undefined;
 }
 
 /** One reading of what the chain holds open, summed over its three services. */
@@ -60,6 +87,8 @@ export interface HttpChainResult {
   readonly throughput: number;
   readonly p50: number;
   readonly p99: number;
+  /** p99 of the warm-up orders (not in p50/p99), ms; null without a warm-up. */
+  readonly warmUpP99: number | null;
   readonly errors: Readonly<Record<string, number>>;
   /** Failed / sent. */
   readonly errorRate: number;
@@ -73,6 +102,8 @@ export interface SyncChainPoint {
   readonly rate: number;
   readonly http: HttpChainResult;
   readonly sluice: SluiceCheckoutResult | Unavailable;
+  /** With more than one store thread (SYNC_CHAIN_STORE_THREADS): the Sluice side once per thread, `sluice` being the first. */
+  readonly sluiceByStoreThread?: Readonly<Record<string, SluiceCheckoutResult | Unavailable>>;
 }
 
 export interface SyncChainResult {
@@ -110,8 +141,9 @@ export async function runHttpChain(ctx: BenchContext, o: ChainRun): Promise<Http
         })
         .catch(() => {});
     }, 500);
-    const stats = new RunStats(systemClock.now());
     const run = `http-${Date.now()}`;
+    const warm = await warmUp(o, (i) => postJson(agent, `${order.url}/orders`, placeCommand(`${run}-warm`, i)));
+    const stats = new RunStats(systemClock.now());
     let r;
     try {
       r = await runRequestReply({
@@ -138,6 +170,7 @@ export async function runHttpChain(ctx: BenchContext, o: ChainRun): Promise<Http
       throughput: stats.completed / (r.sendingMs / 1000),
       p50: s.p50,
       p99: s.p99,
+      warmUpP99: warm.p99(),
       errors: stats.errors.toJSON(),
       errorRate: stats.sent ? failed / stats.sent : 0,
       maxPending: Math.max(0, ...series.map((x) => x.pending)),
@@ -155,14 +188,44 @@ export async function runSyncChain(ctx: BenchContext, options: Partial<SyncChain
   const o = { ...syncChainDefaults(ctx.quick), ...options };
   const points: SyncChainPoint[] = [];
   for (const rate of o.rates) {
-    const run: ChainRun = { rate, durationS: o.durationS, inventoryLatencyMs: o.inventoryLatencyMs, inventoryFailureRate: o.inventoryFailureRate, drainS: o.drainS };
+    const run: ChainRun = { rate, durationS: o.durationS, inventoryLatencyMs: o.inventoryLatencyMs, inventoryFailureRate: o.inventoryFailureRate, drainS: o.drainS, warmUpS: o.warmUpS };
     const http = await runHttpChain(ctx, run);
-    const sluice = await runSluiceCheckout(ctx, run);
-    points.push({ rate, http, sluice });
+    const byThread: Record<string, SluiceCheckoutResult | Unavailable> = {};
+    for (const thread of o.storeThreads) byThread[thread] = await runSluiceCheckout(ctx, { ...run, storeThread: thread });
+    const sluice = byThread[o.storeThreads[0]!]!;
+    points.push({ rate, http, sluice, ...(o.storeThreads.length > 1 ? { sluiceByStoreThread: byThread } : {}) });
     // Without the checkout services, one point says it all.
     if (!sluice.available) break;
   }
   return { options: o, points };
+}
+
+/** The warm-up's answers: their p99 so far (ms from sending; null before any, or without a warm-up). */
+export interface WarmUp {
+  p99(): number | null;
+}
+
+/**
+ * Sends `o.warmUpS` seconds of orders at `o.rate` through `call`, then
+ * returns without waiting for their answers (they go on under the measured
+ * load, and their latencies are recorded as they come).
+ */
+export async function warmUp(o: ChainRun, call: (i: number) => Promise<unknown>): Promise<WarmUp> {
+  const latencies = new LatencyHistogram();
+  let answered = 0;
+  if (o.warmUpS > 0) {
+    const stats = new RunStats(systemClock.now());
+    const timed = (i: number) => {
+      const sent = performance.now();
+      return call(i).then((v) => {
+        latencies.record(performance.now() - sent);
+        answered++;
+        return v;
+      });
+    };
+    await runRequestReply({ call: timed, rate: o.rate, maxInFlight: 100_000, count: 1e9, durationMs: o.warmUpS * 1000, drainMs: 0, clock: systemClock, stats });
+  }
+  return { p99: () => (answered > 0 ? latencies.summary().p99 : null) };
 }
 
 function getStats(agent: Agent, url: string): Promise<ChainStats> {

@@ -149,6 +149,24 @@ export function resolveInventoryOptions(options?: Partial<InventoryOptions>): In
   return resolve('inventory', defaultInventoryOptions, CHAOS_RANGES, options);
 }
 
+/**
+ * Where the order store's PGlite runs: `worker`, its own thread (default),
+ * so the service thread keeps reading its sockets while the store works; or
+ * `service`, the service's own thread, which saves the trips between threads
+ * but makes every socket wait while a statement runs. docs/checkout.md
+ * compares them.
+ */
+export type StoreThread = 'worker' | 'service';
+
+export const STORE_THREADS: readonly StoreThread[] = ['worker', 'service'];
+
+/** `order.storeThread` validated: undefined is the default, `worker`. */
+export function resolveStoreThread(value: string | undefined): StoreThread {
+  if (value === undefined) return 'worker';
+  if (!(STORE_THREADS as readonly string[]).includes(value)) throw new ConfigError('order.storeThread', `must be one of ${STORE_THREADS.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as StoreThread;
+}
+
 export function resolveOrderOptions(options?: Partial<OrderOptions>): OrderOptions {
   const o = resolve('order', defaultOrderOptions, ORDER_RANGES, options);
   if (o.initialStepCalls > o.maxStepCalls) throw new ConfigError('order.initialStepCalls', `must be at most order.maxStepCalls (${o.maxStepCalls}), got ${o.initialStepCalls}`);

@@ -19,7 +19,7 @@ import type { OrderDbOp, OrderDbOps } from './order-db.js';
 import type { DbReady, DbReply, DbRequest } from './order-db-worker.js';
 
 interface Pending {
-  resolve(value: unknown): void;
+  resolve(value: { value: unknown; busyMs: number }): void;
   reject(err: unknown): void;
 }
 
@@ -33,17 +33,69 @@ export interface StoreBusyStats {
   readonly recentMaxMs: number;
   /** The last one, in ms (undefined before any). */
   readonly lastMs: number | undefined;
+  /** Orders accepted, and the transactions they were committed in (several places waiting commit together). */
+  readonly places: number;
+  readonly placeCommits: number;
+}
+
+/**
+ * Where the order store's operations go: its worker (OrderDbClient) or the
+ * service thread itself (InlineOrderDb, order-db-inline.ts). Either way
+ * operations run one at a time, accepting orders first (order-db-lanes.ts).
+ */
+export interface OrderDbChannel {
+  /** Runs one operation; resolves with its answer. */
+  call<K extends OrderDbOp>(op: K, ...args: Parameters<OrderDbOps[K]>): ReturnType<OrderDbOps[K]>;
+  /** Runs one operation; resolves with its answer and how long it held the store (ms). */
+  measured<K extends OrderDbOp>(op: K, ...args: Parameters<OrderDbOps[K]>): Promise<{ value: Awaited<ReturnType<OrderDbOps[K]>>; busyMs: number }>;
+  readonly busy: StoreBusyStats;
+  /** Starts the busy figures afresh (after warming up). */
+  resetBusy(): void;
+  /** Closes the store (after the operations queued before) and releases what runs it. */
+  close(): Promise<void>;
 }
 
 const RECENT = 1024;
 
-export class OrderDbClient {
-  private nextId = 1;
-  private readonly pending = new Map<number, Pending>();
-  private stopped: SluiceError | undefined;
+/** The busy figures of one store: the longest operations, overall and recently. */
+export class BusyRecorder {
   private ops = 0;
   private maxMs = 0;
   private readonly recent = new Float64Array(RECENT);
+  private places = 0;
+  private lastCommit = 0;
+  private commits = 0;
+
+  /** One answer; `placeCommit` numbers a place's transaction (answers of one transaction share it). */
+  record(busyMs: number, placeCommit?: number): void {
+    this.recent[this.ops % RECENT] = busyMs;
+    this.ops++;
+    if (busyMs > this.maxMs) this.maxMs = busyMs;
+    if (placeCommit === undefined) return;
+    this.places++;
+    if (placeCommit !== this.lastCommit) this.commits++;
+    this.lastCommit = placeCommit;
+  }
+
+  get stats(): StoreBusyStats {
+    let recentMaxMs = 0;
+    for (let i = 0; i < Math.min(this.ops, RECENT); i++) recentMaxMs = Math.max(recentMaxMs, this.recent[i]!);
+    return { ops: this.ops, maxMs: this.maxMs, recentMaxMs, lastMs: this.ops > 0 ? this.recent[(this.ops - 1) % RECENT] : undefined, places: this.places, placeCommits: this.commits };
+  }
+
+  reset(): void {
+    this.ops = 0;
+    this.maxMs = 0;
+    this.places = 0;
+    this.commits = 0;
+  }
+}
+
+export class OrderDbClient implements OrderDbChannel {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private stopped: SluiceError | undefined;
+  private readonly recorder = new BusyRecorder();
 
   private constructor(private readonly worker: Worker) {
     worker.on('message', (reply: DbReply) => this.settle(reply));
@@ -72,20 +124,25 @@ export class OrderDbClient {
   }
 
   get busy(): StoreBusyStats {
-    let recentMaxMs = 0;
-    for (let i = 0; i < Math.min(this.ops, RECENT); i++) recentMaxMs = Math.max(recentMaxMs, this.recent[i]!);
-    return { ops: this.ops, maxMs: this.maxMs, recentMaxMs, lastMs: this.ops > 0 ? this.recent[(this.ops - 1) % RECENT] : undefined };
+    return this.recorder.stats;
   }
 
-  /** Starts the busy figures afresh (after warming up). */
   resetBusy(): void {
-    this.ops = 0;
-    this.maxMs = 0;
+    this.recorder.reset();
   }
 
-  /** Runs one operation in the worker. Callers send one at a time (OrderStore's gate), so `pending` holds one. */
+  /**
+   * Posts one operation to the worker at once: places as soon as they are
+   * asked for (the worker runs them first and together), other operations
+   * as OrderStore's gate lets them (one at a time). `pending` is bounded by
+   * those callers.
+   */
   call<K extends OrderDbOp>(op: K, ...args: Parameters<OrderDbOps[K]>): ReturnType<OrderDbOps[K]> {
-    return this.send(op, args) as ReturnType<OrderDbOps[K]>;
+    return this.send(op, args).then((r) => r.value) as ReturnType<OrderDbOps[K]>;
+  }
+
+  measured<K extends OrderDbOp>(op: K, ...args: Parameters<OrderDbOps[K]>): Promise<{ value: Awaited<ReturnType<OrderDbOps[K]>>; busyMs: number }> {
+    return this.send(op, args) as Promise<{ value: Awaited<ReturnType<OrderDbOps[K]>>; busyMs: number }>;
   }
 
   /** Closes the store and stops the worker. */
@@ -99,10 +156,10 @@ export class OrderDbClient {
     }
   }
 
-  private send(op: DbRequest['op'], args: readonly unknown[]): Promise<unknown> {
+  private send(op: DbRequest['op'], args: readonly unknown[]): Promise<{ value: unknown; busyMs: number }> {
     if (this.stopped) return Promise.reject(this.stopped);
     const id = this.nextId++;
-    return new Promise<unknown>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ id, op, args } satisfies DbRequest);
     });
@@ -112,11 +169,9 @@ export class OrderDbClient {
     const p = this.pending.get(reply.id);
     if (!p) return;
     this.pending.delete(reply.id);
-    this.recent[this.ops % RECENT] = reply.busyMs;
-    this.ops++;
-    if (reply.busyMs > this.maxMs) this.maxMs = reply.busyMs;
+    this.recorder.record(reply.busyMs, reply.placeCommit);
     if ('error' in reply) p.reject(Object.assign(new Error(reply.error.message), reply.error.code ? { code: reply.error.code } : {}));
-    else p.resolve(reply.value);
+    else p.resolve({ value: reply.value, busyMs: reply.busyMs });
   }
 
   private fail(why: string): void {

@@ -1,12 +1,15 @@
 /**
  * The order store's worker thread: opens the store named by its workerData
- * and runs the operations the service thread sends (order-db.ts), one at a
- * time, answering each with `{ id, value }` or `{ id, error }`. PGlite's
- * WebAssembly runs here, so the service thread keeps reading its sockets
- * while a batch of saga writes executes.
+ * and runs the operations the service thread sends (order-db.ts) through
+ * its run queue (order-db-lanes.ts: one at a time, accepting first, the
+ * orders to accept that are waiting committed together), answering each
+ * with `{ id, value }` or `{ id, error }`. PGlite's WebAssembly runs here,
+ * so the service thread keeps reading its sockets while a batch of saga
+ * writes executes.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { OrderDb, type OrderDbOp } from './order-db.js';
+import { StoreLanes } from './order-db-lanes.js';
 
 /** A request from the service thread. */
 export interface DbRequest {
@@ -16,7 +19,7 @@ export interface DbRequest {
 }
 
 /** The answer to one request; `busyMs` is how long the operation held the store. */
-export type DbReply = { id: number; value: unknown; busyMs: number } | { id: number; error: { message: string; code?: string }; busyMs: number };
+export type DbReply = ({ id: number; value: unknown } | { id: number; error: { message: string; code?: string } }) & { busyMs: number; placeCommit?: number };
 
 /** The first message: the store is open (or could not be). */
 export type DbReady = { ready: true; ms: number } | { ready: false; error: string };
@@ -34,15 +37,23 @@ try {
   process.exit(1);
 }
 
-port.on('message', (req: DbRequest) => {
-  const started = performance.now();
-  const run = req.op === 'close' ? db.close() : (db[req.op] as (...a: unknown[]) => Promise<unknown>).apply(db, req.args as unknown[]);
-  run.then(
-    (value) => port.postMessage({ id: req.id, value, busyMs: performance.now() - started } satisfies DbReply),
-    (err: unknown) => {
-      const e = err as { message?: unknown; code?: unknown };
-      const error = { message: String(e?.message ?? err), ...(typeof e?.code === 'string' ? { code: e.code } : {}) };
-      port.postMessage({ id: req.id, error, busyMs: performance.now() - started } satisfies DbReply);
+const submit = (req: DbRequest) =>
+  lanes.submit({
+    op: req.op,
+    args: req.args,
+    answer(outcome, busyMs, placeCommit) {
+      const extra = placeCommit === undefined ? {} : { placeCommit };
+      if ('value' in outcome) return port.postMessage({ id: req.id, value: outcome.value, busyMs, ...extra } satisfies DbReply);
+      const e = outcome.error as { message?: unknown; code?: unknown };
+      const error = { message: String(e?.message ?? outcome.error), ...(typeof e?.code === 'string' ? { code: e.code } : {}) };
+      port.postMessage({ id: req.id, error, busyMs, ...extra } satisfies DbReply);
     },
-  );
+  });
+
+// Before each pick, every request already posted is taken off the port (not left for a later turn of
+// this thread's event loop): a place posted while a batch of saga writes ran goes next.
+const lanes = new StoreLanes(db, () => {
+  for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) submit(m.message as DbRequest);
 });
+
+port.on('message', submit);

@@ -83,6 +83,12 @@ const PARK_SQL = 'update sagas set attempts = 0, retry_at = $3, last_error = $4 
 /** What placing answers: inserted, or the order the key already placed. */
 export type PlaceOutcome = { inserted: true } | { inserted: false; orderId: string; fingerprint: string; status: OrderStatus };
 
+/** One order to accept: PLACE_SQL's parameters and its idempotency key. */
+export interface PlaceRequest {
+  readonly params: unknown[];
+  readonly idempotencyKey: string;
+}
+
 /** One transition of a batch: its order and what to commit. */
 export interface TransitionRequest {
   readonly orderId: string;
@@ -112,6 +118,7 @@ interface EventRow {
 
 /** The operations the worker serves: name, arguments, answer. */
 export interface OrderDbOps {
+  /** Accepting an order; the store's run queue (order-db-lanes.ts) commits the places waiting together (placeMany). */
   place(params: unknown[], idempotencyKey: string): Promise<PlaceOutcome>;
   warmUp(params: unknown[], orderId: string, transition: Transition): Promise<void>;
   commitTransitions(batch: readonly TransitionRequest[]): Promise<TransitionOutcome[]>;
@@ -143,11 +150,49 @@ export class OrderDb implements OrderDbOps {
   }
 
   async place(params: unknown[], idempotencyKey: string): Promise<PlaceOutcome> {
-    // One statement, so one trip into PGlite and atomic by itself. The unique key decides: a second
-    // insert with the same key inserts nothing, whatever the timing, and then neither do the others.
-    const inserted = (await this.store.db.query<{ n: number }>(PLACE_SQL, params)).rows[0]!.n;
+    return this.placeIn(this.store.db, { params, idempotencyKey });
+  }
+
+  /**
+   * Several orders to accept in one transaction: one commit (and one trip
+   * from the service thread) for all of them. Each answers as `place` would;
+   * two with the same key in one batch place one order, the second finding
+   * the first's. Should something fail the whole transaction, each is
+   * placed alone, so only the offender fails.
+   */
+  async placeMany(batch: readonly PlaceRequest[]): Promise<Array<PlaceOutcome | { error: string }>> {
+    if (batch.length === 1) {
+      try {
+        return [await this.placeIn(this.store.db, batch[0]!)];
+      } catch (err) {
+        return [{ error: (err as Error).message }];
+      }
+    }
+    try {
+      return await this.store.db.transaction(async (tx) => {
+        const out: PlaceOutcome[] = [];
+        for (const one of batch) out.push(await this.placeIn(tx, one));
+        return out;
+      });
+    } catch {
+      const out: Array<PlaceOutcome | { error: string }> = [];
+      for (const one of batch) {
+        try {
+          out.push(await this.placeIn(this.store.db, one));
+        } catch (e) {
+          out.push({ error: (e as Error).message });
+        }
+      }
+      return out;
+    }
+  }
+
+  private async placeIn(db: Queryable, { params, idempotencyKey }: PlaceRequest): Promise<PlaceOutcome> {
+    // One statement, so atomic by itself. The unique key decides: a second insert with the same key
+    // inserts nothing, whatever the timing, and then neither do the others.
+    const inserted = (await db.query<{ n: number }>(PLACE_SQL, params)).rows[0]!.n;
     if (inserted > 0) return { inserted: true };
-    const existing = (await this.store.db.query<{ order_id: string; fingerprint: string; status: OrderStatus }>(
+    const existing = (await db.query<{ order_id: string; fingerprint: string; status: OrderStatus }>(
       'select o.order_id, o.fingerprint, v.status from orders o join order_views v using (order_id) where o.idempotency_key = $1',
       [idempotencyKey],
     )).rows[0]!;
@@ -158,6 +203,8 @@ export class OrderDb implements OrderDbOps {
   async warmUp(params: unknown[], orderId: string, transition: Transition): Promise<void> {
     await this.store.db.transaction(async (tx) => {
       await tx.query(PLACE_SQL, params);
+      // A repeated key: the lookup that answers it.
+      await this.placeIn(tx, { params, idempotencyKey: params[1] as string });
       await this.commitIn(tx, [{ orderId, transition }]);
       await tx.query('select * from order_events where order_id = $1 and seq >= $2 order by seq limit $3', [orderId, 1, 16]);
       await tx.query('select view from order_views where order_id = $1', [orderId]);
@@ -275,7 +322,7 @@ export class OrderDb implements OrderDbOps {
   }
 }
 
-type Queryable = { query(sql: string, params?: unknown[]): Promise<unknown> };
+type Queryable = { query<T>(sql: string, params?: unknown[]): Promise<{ rows: T[] }> };
 
 /** One statement for all of a batch's events (each statement is a round trip into PGlite). */
 async function insertEvents(tx: Queryable, events: readonly OrderEvent[]): Promise<void> {

@@ -34,7 +34,7 @@ import { deadlineEntry } from 'sluice';
 import { silentLogger, type Logger } from 'sluice';
 import type { Service } from 'sluice';
 import type { RouteTable, StreamContext } from 'sluice';
-import { resolveOrderOptions, type OrderOptions } from './config.js';
+import { resolveOrderOptions, resolveStoreThread, type OrderOptions } from './config.js';
 import { isTerminal, type OrderEvent } from './events.js';
 import { OrderNotifier } from './order-notifier.js';
 import { OrderStore, orderOwner, type PlaceResult } from './order-store.js';
@@ -212,7 +212,8 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
       // (ms) is what any request to this service waited before being read.
       process: { rssBytes: process.memoryUsage.rss(), ...(loopDelay ? { eventLoopDelayMs: { p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } } : {}) },
       // How long one store operation held the store's worker (ms): what an order to accept may wait behind.
-      store: { ops: store.busy.ops, maxMs: round(store.busy.maxMs), recentMaxMs: round(store.busy.recentMaxMs) },
+      // places / placeCommits: orders accepted per transaction (places waiting for the store commit together).
+      store: { ops: store.busy.ops, maxMs: round(store.busy.maxMs), recentMaxMs: round(store.busy.recentMaxMs), places: store.busy.places, placeCommits: store.busy.placeCommits },
       watchers: { active: notifier.active, capacity: notifier.capacity },
       submitChannels: { active: channels, max: channelsMax, capacity: options.maxSubmitChannels },
     };
@@ -493,13 +494,20 @@ export async function startOrderService(
      * owned by one of them (resolveOrderInstances validates it). Default: this instance alone.
      */
     orderInstances?: string | readonly string[];
+    /**
+     * Where the order store's PGlite runs: `worker` (its own thread, default) or `service` (this
+     * service's thread). Both run the store's operations one at a time, accepting orders first and
+     * together; docs/checkout.md compares them.
+     */
+    storeThread?: string;
   },
 ): Promise<RunningService & { parts: OrderServiceParts }> {
   const resolved = resolveOrderOptions(options.order);
   const log: Logger = options.logger ?? silentLogger;
   const instance = options.instance ?? DEFAULT_ORDER_INSTANCE;
   const instances = resolveOrderInstances(options.orderInstances, instance);
-  const store = await OrderStore.open(orderStoreDir(options), log, instance);
+  const thread = resolveStoreThread(options.storeThread);
+  const store = await OrderStore.open(orderStoreDir(options), log, instance, thread);
   // Before registering: the first orders must not pay for PGlite compiling its code paths.
   const warmStarted = performance.now();
   try {

@@ -27,7 +27,9 @@ import { SluiceError } from 'sluice';
 import type { Logger } from 'sluice';
 import { cartAmountCents } from './catalogue.js';
 import type { OrderEvent } from './events.js';
-import { OrderDbClient, type StoreBusyStats } from './order-db-client.js';
+import { OrderDbClient, type OrderDbChannel, type StoreBusyStats } from './order-db-client.js';
+import { InlineOrderDb } from './order-db-inline.js';
+import type { StoreThread } from './config.js';
 import type { TransitionOutcome } from './order-db.js';
 import { project, type OrderStatus, type OrderView } from './read-model.js';
 import { advance, isSagaState, type Saga, type SagaState, type Transition } from './saga.js';
@@ -50,13 +52,12 @@ export interface OrderCounts {
 }
 
 /**
- * One store operation at a time, accepting orders first: the store runs one
- * statement at a time anyway, and without this a burst of saga writes queued
- * ahead of a `checkout.place` would make accepting an order wait for the
- * background work of the orders before it. With the store in its worker,
- * this thread stays free while an operation runs, so a `checkout.place`
- * arriving meanwhile is read at once and queued first: it waits for the one
- * operation in progress at most.
+ * One background store operation at a time (saga writes, reads): while one
+ * runs, transitions asked for gather into the next batch, and the store's
+ * run queue (order-db-lanes.ts) never holds more than one of them, so an
+ * order to accept, which skips this gate and goes straight to the run
+ * queue's first lane, waits for the one operation in progress at most.
+ * (`urgent` goes first here too: closing the store.)
  *
  * Waiters are bounded by their callers (the work queue, the saga limit, the
  * watcher limit).
@@ -193,7 +194,7 @@ export class OrderStore {
   private transitionMs = 0;
 
   private constructor(
-    private readonly db: OrderDbClient,
+    private readonly db: OrderDbChannel,
     /** The instance this store belongs to: every order id it makes names it as owner. */
     private readonly owner: string,
   ) {}
@@ -216,10 +217,14 @@ export class OrderStore {
     return this.db.busy;
   }
 
-  /** Opens (creating on first use) the store in `dir` for order-service instance `owner` (default `order-1`), in its own worker thread. */
-  static async open(dir: string, log: Logger, owner = 'order-1'): Promise<OrderStore> {
-    const { client, ms } = await OrderDbClient.start(dir);
-    log.info({ dir, ms }, 'store opened');
+  /**
+   * Opens (creating on first use) the store in `dir` for order-service
+   * instance `owner` (default `order-1`), in its own worker thread unless
+   * `thread` is `'service'` (see docs/checkout.md, "Where the place tail was").
+   */
+  static async open(dir: string, log: Logger, owner = 'order-1', thread: StoreThread = 'worker'): Promise<OrderStore> {
+    const { client, ms } = thread === 'worker' ? await OrderDbClient.start(dir) : await InlineOrderDb.start(dir);
+    log.info({ dir, ms, thread }, 'store opened');
     return new OrderStore(client, owner);
   }
 
@@ -230,7 +235,9 @@ export class OrderStore {
    */
   async place(cmd: PlaceCommand): Promise<PlaceResult> {
     const { orderId, fingerprint, params, saga, status } = newOrder(cmd, this.owner);
-    const outcome = await this.gate.run(true, () => this.db.call('place', params, cmd.idempotencyKey));
+    // Not through the gate: the run queue takes it ahead of any background operation waiting there and
+    // commits it with the other places waiting, so places never wait for each other's trips.
+    const outcome = await this.db.call('place', params, cmd.idempotencyKey);
     if (outcome.inserted) return { orderId, status, created: true, saga };
     if (outcome.fingerprint !== fingerprint) {
       throw new SluiceError('INVALID_ARGUMENT', `'idempotencyKey' '${cmd.idempotencyKey}' already placed order ${outcome.orderId} with a different cart or customer`);
@@ -308,9 +315,8 @@ export class OrderStore {
       const batch = takeBatch(this.transitions, this.batchLimit);
       if (batch.length === 0) return;
       try {
-        const outcomes = await this.db.call('commitTransitions', batch.map(({ orderId, transition }) => ({ orderId, transition })));
-        // The gate sends one operation at a time: the last answer is this batch's.
-        const perTransition = (this.db.busy.lastMs ?? 0) / batch.length;
+        const { value: outcomes, busyMs } = await this.db.measured('commitTransitions', batch.map(({ orderId, transition }) => ({ orderId, transition })));
+        const perTransition = busyMs / batch.length;
         this.transitionMs = this.transitionMs === 0 ? perTransition : 0.8 * this.transitionMs + 0.2 * perTransition;
         settle(batch, outcomes);
       } catch (err) {

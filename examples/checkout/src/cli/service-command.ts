@@ -44,6 +44,8 @@ order:
                        key is placed by one of them, the others relay it there (env SLUICE_ORDER_INSTANCES,
                        default this instance alone; every instance must be given the same list)
   --relay-deadline-ms N  deadline of a place relayed to the key's owner (default 5000)
+  --store-thread T     where the order store's PGlite runs: worker (its own thread) or service (this
+                       service's thread)  (env SLUICE_ORDER_STORE_THREAD, default worker)
 `;
 
 type Starter = (host: ReturnType<typeof hostOptions>, values: Record<string, number>, f: FlagValues) => Promise<{ service: { service: string; instance: string }; close(): Promise<void> }>;
@@ -74,14 +76,16 @@ const services: Record<string, ServiceDefinition> = {
     ORDER_KNOBS,
     (host, order, f) => {
       const instances = (f['order-instances'] as string | undefined) ?? process.env.SLUICE_ORDER_INSTANCES;
+      const storeThread = (f['store-thread'] as string | undefined) ?? process.env.SLUICE_ORDER_STORE_THREAD;
       return startOrderService({
         ...host,
         order,
         ...(instances !== undefined && instances !== '' ? { orderInstances: instances } : {}),
+        ...(storeThread !== undefined && storeThread !== '' ? { storeThread } : {}),
         ...(process.env.SLUICE_ORDER_WEBHOOK_TOPIC ? { webhookTopic: process.env.SLUICE_ORDER_WEBHOOK_TOPIC } : {}),
       });
     },
-    ['order-instances'],
+    ['order-instances', 'store-thread'],
   ),
   payment: checkoutService(PAYMENT_KNOBS, (host, payment) => startPaymentService({ ...host, payment })),
   inventory: checkoutService(INVENTORY_KNOBS, (host, inventory) => startInventoryService({ ...host, inventory })),

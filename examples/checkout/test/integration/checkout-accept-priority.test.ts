@@ -86,6 +86,26 @@ describe('order store: accepting goes ahead of saga work', () => {
     }
   });
 
+  it('places asked for together are committed together, each answered as if alone', async () => {
+    const before = (await store.counts()).total;
+    const fresh = Array.from({ length: 30 }, () => cmd());
+    const again = { ...fresh[3]! };
+    const otherCart = { ...fresh[5]!, items: [{ sku: 'B2', qty: 2 }] };
+    const busy = store.busy;
+    // All asked for at once: after the first, the others wait together for the store and go in one transaction.
+    const results = await Promise.allSettled([...fresh, again, otherCart].map((c) => store.place(c)));
+    const values = results.map((r) => (r.status === 'fulfilled' ? r.value : r.reason));
+    for (const v of values.slice(0, 30)) expect(v).toMatchObject({ status: 'PENDING', created: true });
+    // The same key twice in one transaction: one order, the second answer finds the first's.
+    expect(values[30]).toMatchObject({ orderId: (values[3] as PlaceResult).orderId, created: false });
+    expect(values[31]).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(store.busy.places - busy.places).toBe(32);
+    // Committed together: far fewer transactions than places (the first may go alone, the store being idle).
+    expect(store.busy.placeCommits - busy.placeCommits).toBeLessThanOrEqual(3);
+    expect((await store.counts()).total - before).toBe(30);
+    for (const v of values.slice(0, 30)) expect(await store.view((v as PlaceResult).orderId)).toMatchObject({ status: 'PENDING', lastSeq: 1 });
+  });
+
   it('commits transitions asked for together in batches, and refuses only the stale one', async () => {
     const placed: PlaceResult[] = [];
     for (let i = 0; i < 70; i++) placed.push(await store.place(cmd()));
@@ -134,5 +154,33 @@ describe('order store: accepting goes ahead of saga work', () => {
     await store.warmUp(2);
     expect(await store.counts()).toEqual(before);
     expect(await store.dueSagas([], 1_000, Date.now())).not.toContain(expect.stringContaining('warm'));
+  });
+});
+
+describe("order store on the service's own thread (storeThread: 'service')", () => {
+  it('accepts first and together, commits transitions, and answers a place asked for behind saga work after at most one operation', async () => {
+    const own = await mkdtemp(join(tmpdir(), 'sluice-accept-inline-'));
+    await cp(await pgliteTemplate(), join(own, 'order'), { recursive: true });
+    const inline = await OrderStore.open(join(own, 'order'), silentLogger, 'order-1', 'service');
+    try {
+      await inline.warmUp(1);
+      const placed = await Promise.all(Array.from({ length: 20 }, () => inline.place(cmd())));
+      expect(inline.busy.places).toBe(20);
+      expect(inline.busy.placeCommits).toBeLessThanOrEqual(2);
+      const start = inline.backgroundOps;
+      const work = placed.map((p) => inline.apply(p.orderId, advance(p.saga!, { kind: 'authorized', paymentId: `pay-${p.orderId}`, amountCents: p.saga!.amountCents })));
+      const reads = placed.map((p) => inline.view(p.orderId));
+      // Asked for after all that work: it goes ahead of every background operation not yet running.
+      const before = inline.backgroundOps;
+      const late = await inline.place(cmd());
+      expect(late.status).toBe('PENDING');
+      expect(inline.backgroundOps - before).toBeLessThanOrEqual(1);
+      await Promise.all([...work, ...reads]);
+      expect(inline.backgroundOps - start).toBeGreaterThan(placed.length);
+      for (const p of placed) expect(await inline.saga(p.orderId)).toMatchObject({ state: 'RESERVING' });
+    } finally {
+      await inline.close();
+      await rm(own, { recursive: true, force: true });
+    }
   });
 });

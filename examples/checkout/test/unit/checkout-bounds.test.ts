@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { SluiceError } from 'sluice';
 import { WorkQueue } from '../../src/work-queue.js';
 import { OrderNotifier } from '../../src/order-notifier.js';
-import { resolveInventoryOptions, resolveOrderOptions, resolvePaymentOptions } from '../../src/config.js';
+import { resolveInventoryOptions, resolveOrderOptions, resolvePaymentOptions, resolveStoreThread } from '../../src/config.js';
 import { ConfigError } from 'sluice';
 
 describe('order work queue', () => {
@@ -78,6 +78,9 @@ describe('checkout options', () => {
     expect(() => resolvePaymentOptions({ failureRate: 2 })).toThrow("config 'payment.failureRate': must be a number from 0 to 1, got 2");
     expect(() => resolveInventoryOptions({ latencyMs: -1 })).toThrow("config 'inventory.latencyMs': must be an integer from 0 to 600000, got -1");
     expect(() => resolveOrderOptions({ queueSize: 0 })).toThrow(ConfigError);
+    expect(resolveStoreThread(undefined)).toBe('worker');
+    expect(resolveStoreThread('service')).toBe('service');
+    expect(() => resolveStoreThread('main')).toThrow(/order\.storeThread.*worker, service/);
     expect(() => resolveOrderOptions({ retryInitialDelayMs: 500, retryMaxDelayMs: 100 })).toThrow(/retryMaxDelayMs/);
     expect(() => resolveOrderOptions({ nope: 1 } as never)).toThrow(/unknown option/);
   });
