@@ -45,10 +45,28 @@ export interface JetStreamOptions {
 const HEALTHY_TIMEOUT_MS = 20_000;
 const LEADER_TIMEOUT_MS = 30_000;
 
-/** Starts `size` JetStream nodes (1, or 3 for a cluster) and resolves once JetStream answers. Throws when nats-server is missing. */
+/** Start-ups tried when a port picked free was taken before nats-server bound it. */
+const PORT_RACE_ATTEMPTS = 3;
+
+/**
+ * Starts `size` JetStream nodes (1, or 3 for a cluster) and resolves once JetStream answers. Throws when nats-server is missing.
+ * A port is free when picked but may be taken before nats-server binds it (another process's connection, a test
+ * running beside this one): a node that exits with "address already in use" starts the set again on new ports,
+ * a bounded number of times.
+ */
 export async function startJetStream(size: 1 | 3 = 1, options: JetStreamOptions = {}): Promise<JetStreamCluster> {
   const version = natsServerVersion();
   if (!version) throw new Error(`${NATS_BINARY} not found: ${NATS_INSTALL_HINT}`);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(size, options, version);
+    } catch (err) {
+      if (attempt >= PORT_RACE_ATTEMPTS || !/address already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startOnce(size: 1 | 3, options: JetStreamOptions, version: string): Promise<JetStreamCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-nats-'));
   const ports: Array<{ client: number; cluster: number; monitor: number }> = [];
   for (let i = 0; i < size; i++) ports.push({ client: await freePort(), cluster: await freePort(), monitor: await freePort() });
