@@ -4,11 +4,17 @@
  * payloads being reassembled at once by `MAX_CONCURRENT` (so one connection
  * holds at most MAX_CONCURRENT x maxPayloadSize bytes), and each payload's
  * time to completion by the connection's fragment timeout (`expire`), so
- * fragments a peer never finishes are not kept forever. The bytes held are
- * reported to the gateway-wide memory budget, when there is one.
+ * fragments a peer never finishes are not kept forever. Fragments are copied
+ * into blocks of a pool shared by every connection (block-pool.ts), which are
+ * reused once their payload completes or is dropped; the block bytes held
+ * are reported to the gateway-wide memory budget, when there is one.
  */
 import type { Payload } from '../protocol/frames.js';
+import { BlockChain, BlockPool } from './block-pool.js';
 import type { MemoryHolder } from './memory-budget.js';
+
+/** The pool every reassembler takes its blocks from unless given another. */
+const sharedPool = new BlockPool();
 
 export interface PendingRequest {
   readonly type: number;
@@ -17,9 +23,13 @@ export interface PendingRequest {
 }
 
 interface Partial {
-  data: Uint8Array[];
-  metadata: Uint8Array[];
+  data: BlockChain;
+  /** Made when a fragment first carries metadata. */
+  metadata: BlockChain | undefined;
+  /** Payload bytes so far (metadata + data), held to maxSize. */
   size: number;
+  /** Block bytes held, as reported to the memory holder. */
+  held: number;
   request: PendingRequest | undefined;
   /** When the first fragment arrived, in ms (the caller's clock). */
   startedAt: number;
@@ -37,12 +47,18 @@ export class Reassembler {
   static readonly MAX_CONCURRENT = 32;
   /** Oldest first: a Map iterates in insertion order, and a stream id is inserted once per payload. */
   private readonly partials = new Map<number, Partial>();
-  /** Bytes held over every partial. */
+  /** Block bytes held over every partial. */
   private held = 0;
 
+  /**
+   * @param maxSize largest payload (metadata + data) in bytes
+   * @param memory where the block bytes held are reported
+   * @param pool where fragments' blocks come from; default one pool per process
+   */
   constructor(
     private readonly maxSize: number,
     private readonly memory?: MemoryHolder,
+    private readonly pool: BlockPool = sharedPool,
   ) {}
 
   /** MAX_CONCURRENT payloads are in progress: `start` would refuse. */
@@ -50,7 +66,7 @@ export class Reassembler {
     return this.partials.size >= Reassembler.MAX_CONCURRENT;
   }
 
-  /** Bytes held for payloads in progress. */
+  /** Bytes held for payloads in progress: their blocks, whole. */
   get bytes(): number {
     return this.held;
   }
@@ -68,7 +84,7 @@ export class Reassembler {
   /** Starts a payload at time `now` (ms); false when it is already too large or too many are in progress. */
   start(streamId: number, first: Payload, request: PendingRequest | undefined, now = 0): boolean {
     if (this.partials.size >= Reassembler.MAX_CONCURRENT) return false;
-    const partial: Partial = { data: [], metadata: [], size: 0, request, startedAt: now };
+    const partial: Partial = { data: new BlockChain(this.pool), metadata: undefined, size: 0, held: 0, request, startedAt: now };
     this.partials.set(streamId, partial);
     return this.append(streamId, partial, first);
   }
@@ -78,11 +94,9 @@ export class Reassembler {
     if (!partial) return 'too-large';
     if (!this.append(streamId, partial, fragment)) return 'too-large';
     if (follows) return 'pending';
+    const payload = { data: partial.data.bytes(), metadata: partial.metadata ? partial.metadata.bytes() : null };
     this.forget(streamId, partial);
-    return {
-      payload: { data: concat(partial.data), metadata: partial.metadata.length ? concat(partial.metadata) : null },
-      request: partial.request,
-    };
+    return { payload, request: partial.request };
   }
 
   drop(streamId: number): void {
@@ -107,6 +121,7 @@ export class Reassembler {
   }
 
   clear(): void {
+    for (const partial of this.partials.values()) release(partial);
     this.partials.clear();
     this.held = 0;
     this.memory?.release();
@@ -114,8 +129,9 @@ export class Reassembler {
 
   private forget(streamId: number, partial: Partial): void {
     this.partials.delete(streamId);
-    this.held -= partial.size;
-    this.memory?.add(-partial.size);
+    release(partial);
+    this.held -= partial.held;
+    this.memory?.add(-partial.held);
   }
 
   private append(streamId: number, partial: Partial, p: Payload): boolean {
@@ -124,23 +140,21 @@ export class Reassembler {
       this.forget(streamId, partial);
       return false;
     }
-    // Copies: fragments are views into transport buffers we do not own past this call.
-    if (p.data?.length) partial.data.push(p.data.slice());
-    if (p.metadata?.length) partial.metadata.push(p.metadata.slice());
+    // Copied: fragments are views into transport buffers (in Node, Buffer#slice is a view too), and
+    // holding a view would keep the transport's whole buffer alive, uncounted.
+    if (p.data?.length) partial.data.append(p.data);
+    if (p.metadata?.length) (partial.metadata ??= new BlockChain(this.pool)).append(p.metadata);
     partial.size += bytes;
-    this.held += bytes;
-    this.memory?.add(bytes);
+    const held = partial.data.heldBytes + (partial.metadata?.heldBytes ?? 0);
+    const delta = held - partial.held;
+    partial.held = held;
+    this.held += delta;
+    this.memory?.add(delta);
     return true;
   }
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+function release(partial: Partial): void {
+  partial.data.release();
+  partial.metadata?.release();
 }

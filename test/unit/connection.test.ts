@@ -12,6 +12,7 @@ import { MimeTypes } from '../../src/protocol/metadata.js';
 import { Connection, MAX_HELD_FRAMES, type ConnectionLimits, type KeepAliveOptions, type Responder, type ServerOptions } from '../../src/rsocket/connection.js';
 import type { InteractionModel, Stream, StreamHandler } from '../../src/rsocket/stream.js';
 import { MemoryBudget } from '../../src/rsocket/memory-budget.js';
+import { BLOCK_BYTES } from '../../src/rsocket/block-pool.js';
 import { memoryPair, rawPeer, settle, type RawPeer } from '../helpers/memory-transport.js';
 
 // ------------------------------------------------------------------ helpers
@@ -1096,13 +1097,15 @@ describe('fragment timeout', () => {
 });
 
 describe('memory budget', () => {
-  it('counts fragments in progress and unflushed outbound bytes, and gives them back', async () => {
+  it('counts fragments in progress (the whole blocks they are copied into) and unflushed outbound bytes, and gives them back', async () => {
     const memory = new MemoryBudget(Infinity);
     const { server, peer, st } = await openRawClient({ memory });
     peer.send(encodePayloadFrame(FrameType.REQUEST_RESPONSE, 1, Flags.FOLLOWS, bytesOf(1000)));
-    peer.send(encodePayloadFrame(FrameType.PAYLOAD, 1, Flags.FOLLOWS, bytesOf(500)));
     await settle();
-    expect(memory.usedBy('reassembly')).toBe(1500);
+    expect(memory.usedBy('reassembly')).toBe(BLOCK_BYTES);
+    peer.send(encodePayloadFrame(FrameType.PAYLOAD, 1, Flags.FOLLOWS, bytesOf(BLOCK_BYTES)));
+    await settle();
+    expect(memory.usedBy('reassembly')).toBe(2 * BLOCK_BYTES);
     st.setBufferedBytes(4096);
     server.sendFrame(encodeKeepAlive(false, 0));
     expect(memory.usedBy('outbound')).toBeGreaterThanOrEqual(4096);
@@ -1114,7 +1117,8 @@ describe('memory budget', () => {
   });
 
   it('over the budget, the connection holding the most fragments has them dropped with OVERLOADED; the other keeps its own', async () => {
-    const memory = new MemoryBudget(3000);
+    // Each fragment below is held in one block: the small connection holds one, the big one two, and the budget is 2.5.
+    const memory = new MemoryBudget(2.5 * BLOCK_BYTES);
     const big = await openRawClient({ memory });
     const small = await openRawClient({ memory });
     small.peer.send(encodePayloadFrame(FrameType.REQUEST_RESPONSE, 1, Flags.FOLLOWS, bytesOf(1000)));
@@ -1125,9 +1129,9 @@ describe('memory budget', () => {
       [1, 0x202, 'OVERLOADED'],
       [3, 0x202, 'OVERLOADED'],
     ]);
-    expect(errorsIn(big.peer.frames)[0]!.message).toMatch(/gateway memory budget: .*the largest holder was this connection's unfinished fragmented payloads, 2400 bytes/);
+    expect(errorsIn(big.peer.frames)[0]!.message).toMatch(new RegExp(`gateway memory budget: .*the largest holder was this connection's unfinished fragmented payloads, ${2 * BLOCK_BYTES} bytes`));
     expect(errorsIn(small.peer.frames)).toEqual([]);
-    expect(memory.usedBy('reassembly')).toBe(1000);
+    expect(memory.usedBy('reassembly')).toBe(BLOCK_BYTES);
     // Both connections go on; the shed one can start again within the budget.
     big.peer.send(encodePayloadFrame(FrameType.REQUEST_RESPONSE, 5, Flags.FOLLOWS, bytesOf(10)));
     big.peer.send(encodePayloadFrame(FrameType.PAYLOAD, 5, Flags.NEXT, bytesOf(10)));
