@@ -4,6 +4,7 @@
  * URLs and present their token there), so a malformed one is ignored, never
  * half-used. Isomorphic; no NATS code here.
  */
+import { readJsonObject } from './json-object.js';
 
 /** Default bucket name; one bucket per fleet. */
 export const DEFAULT_FLEET_BUCKET = 'sluice_gateways';
@@ -40,14 +41,9 @@ export function isGatewayUrl(url: unknown): url is string {
 
 /** The entry in `bytes`, or undefined when it is not one (bad JSON, wrong shape, bad id or URL, out-of-range TTL). */
 export function readGatewayEntry(bytes: Uint8Array): GatewayEntry | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== 'object' || v === null) return undefined;
-  const { id, urls, ttlMs } = v as Record<string, unknown>;
+  const v = readJsonObject(bytes);
+  if (!v) return undefined;
+  const { id, urls, ttlMs } = v;
   if (!isGatewayId(id)) return undefined;
   if (!Array.isArray(urls) || urls.length === 0 || urls.length > MAX_ADVERTISED_URLS || !urls.every(isGatewayUrl)) return undefined;
   if (typeof ttlMs !== 'number' || !Number.isInteger(ttlMs) || ttlMs < 1_000 || ttlMs > 3_600_000) return undefined;

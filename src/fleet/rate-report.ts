@@ -11,6 +11,7 @@
  * report of `MAX_REPORT_KEYS` keys stays far below NATS's 1 MiB payload.
  */
 import { isGatewayId } from './gateway-entry.js';
+import { readJsonObject } from './json-object.js';
 
 /** Keys one report carries at most (the `fleet.rateMaxKeys` ceiling). */
 export const MAX_REPORT_KEYS = 5_000;
@@ -48,14 +49,9 @@ export function writeRateReport(report: RateReport): Uint8Array {
 /** The report in `bytes`, or undefined when it is not one (too big, bad JSON, wrong version or shape, a bad tag or rate). */
 export function readRateReport(bytes: Uint8Array): RateReport | undefined {
   if (bytes.length > MAX_REPORT_BYTES) return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== 'object' || v === null) return undefined;
-  const { v: version, gw, ms, k } = v as Record<string, unknown>;
+  const v = readJsonObject(bytes);
+  if (!v) return undefined;
+  const { v: version, gw, ms, k } = v;
   if (version !== 1 || !isGatewayId(gw)) return undefined;
   if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 10 || ms > 600_000) return undefined;
   if (!Array.isArray(k) || k.length % 2 !== 0 || k.length > MAX_REPORT_KEYS * 2) return undefined;
