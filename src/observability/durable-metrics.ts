@@ -4,33 +4,16 @@
  * accepted, deduplicated, refused, delivered, redelivered and dead-lettered.
  * Read from the routes at scrape time.
  */
-import client from 'prom-client';
+import type client from 'prom-client';
 import type { DurableRouteStats } from '../durable/durable-routes.js';
+import { scrapedCounter, scrapedGauge } from './scraped-metrics.js';
 
 export function registerDurableMetrics(registry: client.Registry, stats: () => readonly DurableRouteStats[]): void {
   const registers = [registry];
-  const gauge = (name: string, help: string, read: (s: DurableRouteStats) => number) =>
-    new client.Gauge({
-      name,
-      help,
-      labelNames: ['route'],
-      registers,
-      collect() {
-        this.reset();
-        for (const s of stats()) this.set({ route: s.route }, read(s));
-      },
-    });
-  const counter = (name: string, help: string, read: (s: DurableRouteStats) => number) =>
-    new client.Counter({
-      name,
-      help,
-      labelNames: ['route'],
-      registers,
-      collect() {
-        this.reset();
-        for (const s of stats()) this.inc({ route: s.route }, read(s));
-      },
-    });
+  const perRoute = (metric: typeof scrapedGauge | typeof scrapedCounter) => (name: string, help: string, read: (s: DurableRouteStats) => number) =>
+    metric({ registers, name, help, labelNames: ['route'], read: () => stats().map((s) => [{ route: s.route }, read(s)] as const) });
+  const gauge = perRoute(scrapedGauge);
+  const counter = perRoute(scrapedCounter);
   gauge('sluice_durable_depth', 'Commands persisted on a durable route and not yet acknowledged by a service (in flight included)', (s) => s.depth);
   gauge('sluice_durable_oldest_age_seconds', 'Age of the oldest unacknowledged command of a durable route, in seconds', (s) => s.oldestAgeMs / 1000);
   gauge('sluice_durable_in_flight', 'Commands of a durable route sent to instances and not yet acknowledged', (s) => s.inFlight);
