@@ -28,6 +28,12 @@ export interface ScaleClientsOptions {
   readonly connections: number;
   /** bench.source streams in all, spread evenly over the connections. */
   readonly streams: number;
+  /**
+   * Called once when a connection ends that this client did not close (the
+   * gateway closed it, or it was lost), with the cause: the scenario must
+   * hear of it at once rather than wait out a step. Default: nothing.
+   */
+  readonly onLost?: (reason: string) => void;
 }
 
 /** What a demand check on a sample found. */
@@ -90,6 +96,8 @@ class ClientStream implements StreamHandler {
 export class ScaleClients {
   private readonly conns: Connection[] = [];
   private readonly streams: ClientStream[] = [];
+  private closing = false;
+  private lost = false;
 
   constructor(private readonly o: ScaleClientsOptions) {}
 
@@ -100,21 +108,34 @@ export class ScaleClients {
       const batch = Math.min(CONNECT_BATCH, this.o.connections - i);
       // Keepalive as rare as the gateway lets a client be silent (keepAlive.maxClientLifetimeMs, 60 s).
       const opened = await Promise.all(Array.from({ length: batch }, () => establish(transport, { url: this.o.url, keepAlive: { intervalMs: 20_000, lifetimeMs: 60_000 } })));
+      for (const conn of opened) conn.onClose((error) => this.onConnectionClosed(this.conns.indexOf(conn), error));
       this.conns.push(...opened);
     }
     return this.conns.length;
   }
 
-  /** Opens every connection's streams, one item of demand each, and waits for each first item. */
+  /**
+   * Opens every connection's streams, one item of demand each, and waits for
+   * each first item. Streams go to the connections in turn (each connection's
+   * first stream, then each one's second, ...), so every connection is busy
+   * from the first bursts on. The first stream refused or ended rejects, with
+   * its code and how many were open by then.
+   */
   async openStreams(): Promise<number> {
     const route = routeMetadata('bench.source');
     const data = encodeJson({ size: 16 });
-    const all: Array<{ conn: Connection; s: ClientStream }> = [];
     const c = this.conns.length;
-    this.conns.forEach((conn, j) => {
-      const mine = Math.floor(((j + 1) * this.o.streams) / c) - Math.floor((j * this.o.streams) / c);
-      for (let k = 0; k < mine; k++) all.push({ conn, s: new ClientStream() });
-    });
+    const share = (j: number) => Math.floor(((j + 1) * this.o.streams) / c) - Math.floor((j * this.o.streams) / c);
+    const all: Array<{ conn: Connection; s: ClientStream }> = [];
+    for (let k = 0, more = true; more; k++) {
+      more = false;
+      this.conns.forEach((conn, j) => {
+        if (k < share(j)) {
+          all.push({ conn, s: new ClientStream() });
+          more = true;
+        }
+      });
+    }
     for (let i = 0; i < all.length; i += STREAM_BURST) {
       const burst = all.slice(i, i + STREAM_BURST);
       for (const { conn, s } of burst) {
@@ -123,7 +144,11 @@ export class ScaleClients {
       }
       await Promise.all(burst.map(({ s }) => s.until(1)));
       const bad = burst.find(({ s }) => s.error || s.completed);
-      if (bad) throw new Error(`a bench.source stream ended while opening: ${bad.s.error?.code ?? 'completed'} ${bad.s.error?.message ?? ''}`);
+      if (bad) {
+        const open = this.streams.filter((s) => s.received > 0 && !s.error && !s.completed).length;
+        const why = bad.s.error ? `${bad.s.error.code}: ${bad.s.error.message}` : 'it completed';
+        throw new Error(`a bench.source stream was refused or ended while opening (${open} of ${all.length} open): ${why}`);
+      }
     }
     return this.streams.length;
   }
@@ -161,7 +186,14 @@ export class ScaleClients {
   }
 
   close(): void {
+    this.closing = true;
     for (const c of this.conns) c.close();
+  }
+
+  private onConnectionClosed(index: number, error: SluiceError | undefined): void {
+    if (this.closing || this.lost) return;
+    this.lost = true;
+    this.o.onLost?.(`connection ${index} of ${this.conns.length} from ${this.o.localAddress} closed: ${error ? `${error.code}: ${error.message}` : 'no reason given'}`);
   }
 }
 
