@@ -122,6 +122,8 @@ export interface ScaleResult {
  * 2 busy cores it can take minutes; the runner's 10-minute cap bounds the whole.
  */
 const STEP_TIMEOUT_MS = 360_000;
+/** Opening the streams may take 1 ms per stream (1,000 a second, which a loaded 2-core machine managed) if that is longer. */
+const openTimeoutMs = (streams: number) => Math.max(STEP_TIMEOUT_MS, streams);
 
 export async function runScale(ctx: BenchContext, options: Partial<ScaleOptions> = {}): Promise<ScaleResult> {
   const defaults = scaleDefaults(ctx.quick);
@@ -181,7 +183,7 @@ export async function runScale(ctx: BenchContext, options: Partial<ScaleOptions>
       Promise.all(
         clients.map(async (c) => {
           c.process.send({ type: 'open' });
-          const { streams } = await step(withTimeout(c.message<{ streams: number }>('opened', STEP_TIMEOUT_MS), STEP_TIMEOUT_MS, 'opening streams'));
+          const { streams } = await step(withTimeout(c.message<{ streams: number }>('opened', openTimeoutMs(o.streams)), openTimeoutMs(o.streams), 'opening streams'));
           const at = (opened += streams);
           series.push({ connections: o.connections, streams: at, ...(await gatewayMemory(gw)) });
         }),

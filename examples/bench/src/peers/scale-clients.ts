@@ -52,8 +52,15 @@ export interface SampleResult {
 const ROUND_TIMEOUT_MS = 60_000;
 /** Connections opened at once. */
 const CONNECT_BATCH = 50;
-/** Streams opened per burst before waiting for their first items (bounds what is in flight). */
-const STREAM_BURST = 2_000;
+/**
+ * Streams opening at once per load generator: one more opens as each gets its
+ * first item. Enough to keep the gateway busy (300 in flight from fifteen
+ * generators), few enough that each first item comes back well within the
+ * breaker's slow-call time (2 s) even when the machine is busy: fifteen
+ * generators bursting 2,000 each (and later 100 each, at a load average of
+ * 20) made first items slow, and the breakers rightly opened on every instance.
+ */
+const OPENING_AT_ONCE = 20;
 
 /** One open bench.source stream as this client sees it: items received, and a waiter for the next target. */
 class ClientStream implements StreamHandler {
@@ -116,10 +123,10 @@ export class ScaleClients {
 
   /**
    * Opens every connection's streams, one item of demand each, and waits for
-   * each first item. Streams go to the connections in turn (each connection's
-   * first stream, then each one's second, ...), so every connection is busy
-   * from the first bursts on. The first stream refused or ended rejects, with
-   * its code and how many were open by then.
+   * each first item, at most OPENING_AT_ONCE waiting at a time. Streams go to
+   * the connections in turn (each connection's first stream, then each one's
+   * second, ...), so every connection is busy from the start. The first
+   * stream refused or ended rejects, with its code and how many were open by then.
    */
   async openStreams(): Promise<number> {
     const route = routeMetadata('bench.source');
@@ -136,19 +143,22 @@ export class ScaleClients {
         }
       });
     }
-    for (let i = 0; i < all.length; i += STREAM_BURST) {
-      const burst = all.slice(i, i + STREAM_BURST);
-      for (const { conn, s } of burst) {
+    let next = 0;
+    let bad: ClientStream | undefined;
+    const opener = async () => {
+      while (next < all.length && !bad) {
+        const { conn, s } = all[next++]!;
         s.stream = conn.requestStream({ data, metadata: route }, 1, s);
         this.streams.push(s);
+        await s.until(1);
+        if (s.error || s.completed) bad ??= s;
       }
-      await Promise.all(burst.map(({ s }) => s.until(1)));
-      const bad = burst.find(({ s }) => s.error || s.completed);
-      if (bad) {
-        const open = this.streams.filter((s) => s.received > 0 && !s.error && !s.completed).length;
-        const why = bad.s.error ? `${bad.s.error.code}: ${bad.s.error.message}` : 'it completed';
-        throw new Error(`a bench.source stream was refused or ended while opening (${open} of ${all.length} open): ${why}`);
-      }
+    };
+    await Promise.all(Array.from({ length: Math.min(OPENING_AT_ONCE, all.length) }, opener));
+    if (bad) {
+      const open = this.streams.filter((s) => s.received > 0 && !s.error && !s.completed).length;
+      const why = bad.error ? `${bad.error.code}: ${bad.error.message}` : 'it completed';
+      throw new Error(`a bench.source stream was refused or ended while opening (${open} of ${all.length} open): ${why}`);
     }
     return this.streams.length;
   }
