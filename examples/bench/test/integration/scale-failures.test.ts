@@ -13,7 +13,7 @@ describe('scale scenario: failures reach the scenario at once, with their cause'
   const h = useHarness();
 
   it('a load generator process whose streams are refused fails the step with the code and how many were open', async () => {
-    // Room for 5 bench.source streams at the gateway, no queue: the 6th is refused OVERLOADED.
+    // Room for 5 bench.source streams per client identity at the gateway, no queue: the 6th is refused OVERLOADED.
     const gw = await h.gateway({ policies: { defaults: {}, routes: { 'bench.source': { bulkhead: { maxConcurrent: 5, maxQueue: 0, maxPerIdentity: 5 } } } } });
     await h.service({ url: gw.url, service: 'bench' });
     const processes = new Processes();
@@ -22,7 +22,7 @@ describe('scale scenario: failures reach the scenario at once, with their cause'
     child.process.send({ type: 'open' });
     // No timeout of the step's own: the refusal alone settles the race.
     const step = Promise.race([child.message('opened', 60_000), failure]);
-    await expect(step).rejects.toThrow(/scale-clients: a bench\.source stream was refused or ended while opening \(5 of 8 open\): OVERLOADED: route 'bench\.source' is at its limit of 5/);
+    await expect(step).rejects.toThrow(/scale-clients: a bench\.source stream was refused or ended while opening \(5 of 8 open\): OVERLOADED: this client already has its share of 5 concurrent interactions on route 'bench\.source'/);
   });
 
   it('a connection the gateway closes is reported once, with its cause; closing them itself is not', async () => {
