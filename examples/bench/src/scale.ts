@@ -122,8 +122,12 @@ export interface ScaleResult {
  * 2 busy cores it can take minutes; the runner's 10-minute cap bounds the whole.
  */
 const STEP_TIMEOUT_MS = 360_000;
-/** Opening the streams may take 1 ms per stream (1,000 a second, which a loaded 2-core machine managed) if that is longer. */
-const openTimeoutMs = (streams: number) => Math.max(STEP_TIMEOUT_MS, streams);
+/**
+ * Opening the streams may take 2 ms per stream if that is longer: a 2-core
+ * machine at a load average of 20-30 (other work on it) opened about 1,000 a
+ * second, and 1 ms per stream ran out at 1,000,000.
+ */
+const openTimeoutMs = (streams: number) => Math.max(STEP_TIMEOUT_MS, 2 * streams);
 
 export async function runScale(ctx: BenchContext, options: Partial<ScaleOptions> = {}): Promise<ScaleResult> {
   const defaults = scaleDefaults(ctx.quick);
