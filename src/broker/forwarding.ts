@@ -102,9 +102,20 @@ export interface ForwardingRequest {
 /** No instance tried yet (shared: pickInstance only reads it). */
 const NONE_TRIED: ReadonlySet<Instance> = new Set();
 
-/** What a request holds once its bytes are no longer needed (see dropRequestBytes). */
-const NO_PAYLOAD: Payload = Object.freeze({ data: null, metadata: null });
-const NO_ENTRIES: readonly MetadataEntry[] = Object.freeze([]);
+/**
+ * What an interaction keeps of its request once a stream or channel has
+ * emitted (see dropRequestBytes): nothing. It is never read again, so every
+ * such interaction shares this one.
+ */
+const SPENT_REQUEST: ForwardingRequest = Object.freeze({
+  route: '',
+  model: 'stream',
+  payload: Object.freeze({ data: null, metadata: null }),
+  entries: Object.freeze([]),
+  requesterDeadlineMs: undefined,
+  complete: true,
+  identity: '',
+});
 
 export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
   readonly startedAt = performance.now();
@@ -159,16 +170,20 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
   private inputComplete: boolean;
   /** This interaction's span, when tracing is on. */
   private readonly span: InteractionSpan | undefined;
+  /** The requester's identity, whose share of the route this interaction holds until it finishes. */
+  private readonly identity: string;
 
   constructor(
     private readonly ctx: ForwardingContext,
     private request: ForwardingRequest,
     private readonly down: Stream,
   ) {
-    this.route = request.route;
     this.model = request.model;
     this.inputComplete = request.complete;
+    this.identity = request.identity;
     this.rt = ctx.policies.for(request.route);
+    // The route's own name, not the one decoded from this request: a million open streams share one string.
+    this.route = this.rt.route;
     this.attemptRt = this.rt;
     this.counters = ctx.metrics.route(request.route);
     ctx.metrics.started(this.route, this.model);
@@ -216,7 +231,7 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
 
   private admit(): void {
     // The share first: an identity at its share must not take (or wait for) a slot others could use.
-    this.share = this.rt.share.tryEnter(this.request.identity);
+    this.share = this.rt.share.tryEnter(this.identity);
     if (!this.share) {
       // Never dead-lettered: one client's excess must not fill the queue the others' failures need.
       const e = new SluiceError('OVERLOADED', `this client already has its share of ${this.rt.share.limit} concurrent interactions on route '${this.route}' (bulkhead.maxPerIdentity)`);
@@ -334,11 +349,12 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
    * A stream or channel that has emitted is never retried and never
    * dead-lettered (attempt-policy.ts, deadletter/rules.ts): its request's
    * payload and metadata entries are dead weight from here on, and views
-   * into the socket read they arrived in at that. A gateway holding a
-   * million open streams would keep all of them.
+   * into the socket read they arrived in at that, and the rest of the request
+   * is never read again either (the identity is kept apart). A gateway
+   * holding a million open streams would keep all of them.
    */
   private dropRequestBytes(): void {
-    this.request = { ...this.request, payload: NO_PAYLOAD, entries: NO_ENTRIES };
+    this.request = SPENT_REQUEST;
   }
 
   /** @internal Request-response on a cached route: the answer is stored as it goes to the requester. */
@@ -533,7 +549,7 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
     if (this.slot === true) this.rt.bulkhead.leave();
     else this.slot?.();
     this.slot = undefined;
-    if (this.share) this.rt.share.leave(this.request.identity);
+    if (this.share) this.rt.share.leave(this.identity);
     this.share = false;
     this.span?.end(this.down.totalRequested);
     if (answered) this.ctx.live.delete(this);

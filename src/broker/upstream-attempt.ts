@@ -60,8 +60,14 @@ export class UpstreamAttempt implements StreamHandler, DemandBridgeOptions, Hold
   private up: Stream | undefined;
   private toRequester: DemandBridge | undefined;
   private toResponder: DemandBridge | undefined;
-  /** The producer's payloads sent ahead of the requester's demand, oldest first (at most the window); made at the first one. */
-  private heldItems: (Uint8Array | Payload)[] | undefined;
+  /**
+   * The oldest payload the producer sent ahead of the requester's demand, and
+   * the ones after it, oldest first (at most the window in all). An open
+   * stream paced one item at a time holds one: it costs a field, not an
+   * array and its backing store; the array is made at the second.
+   */
+  private heldFirst: Uint8Array | Payload | undefined;
+  private heldRest: (Uint8Array | Payload)[] | undefined;
   /** This attempt's share of the gateway memory budget (its held items), when there is a budget. */
   memory: MemoryHolder | undefined;
   /** The producer's completion, waiting until the held items are delivered. */
@@ -172,9 +178,8 @@ export class UpstreamAttempt implements StreamHandler, DemandBridgeOptions, Hold
 
   /** The requester asked for `n` more: held items first, then the rest of the demand upstream. */
   requesterDemand(n: number): void {
-    const held = this.heldItems;
-    this.toRequester?.onRequest(n, held?.length ? () => this.sendDown(held.shift()!) : undefined);
-    if (this.heldEnd && !held?.length) {
+    this.toRequester?.onRequest(n, this.heldFirst ? () => this.sendDown(this.takeHeld()) : undefined);
+    if (this.heldEnd && !this.heldFirst) {
       const end = this.heldEnd;
       this.heldEnd = undefined;
       end();
@@ -203,7 +208,7 @@ export class UpstreamAttempt implements StreamHandler, DemandBridgeOptions, Hold
   /** Items (and their bytes) held for the requester ahead of its demand. */
   /** Items the producer sent ahead of the requester's demand, held now. */
   get heldCount(): number {
-    return this.heldItems?.length ?? 0;
+    return this.heldFirst ? 1 + (this.heldRest?.length ?? 0) : 0;
   }
 
   held(): { items: number; bytes: number } {
@@ -233,7 +238,8 @@ export class UpstreamAttempt implements StreamHandler, DemandBridgeOptions, Hold
     const average = this.toRequester?.averageItemBytes ?? 0;
     this.toRequester?.stop();
     this.toResponder?.stop();
-    this.heldItems = undefined;
+    this.heldFirst = undefined;
+    this.heldRest = undefined;
     this.heldEnd = undefined;
     this.toRequester = undefined;
     this.toResponder = undefined;
@@ -254,7 +260,7 @@ export class UpstreamAttempt implements StreamHandler, DemandBridgeOptions, Hold
       this.sendDown(frame ?? payload);
     } else if (bridge.arrive(frame?.length ?? size(payload))) this.sendDown(frame ?? payload);
     // The frame may be a view into a larger socket read: a copy holds only its own bytes.
-    else (this.heldItems ??= []).push(frame ? new Uint8Array(frame) : payload);
+    else this.hold(frame ? new Uint8Array(frame) : payload);
     this.events.attemptSettled(this);
   }
 
@@ -262,7 +268,7 @@ export class UpstreamAttempt implements StreamHandler, DemandBridgeOptions, Hold
   onComplete(): void {
     if (this.ended) return;
     this.judge(true);
-    if (this.heldItems?.length) {
+    if (this.heldFirst) {
       this.heldEnd = () => this.down.complete();
       return;
     }
@@ -288,6 +294,19 @@ export class UpstreamAttempt implements StreamHandler, DemandBridgeOptions, Hold
     if (this.ended) return;
     this.down.cancel();
     this.events.attemptSettled(this);
+  }
+
+  /** Keeps one payload until the requester asks for it, after those already held. */
+  private hold(item: Uint8Array | Payload): void {
+    if (!this.heldFirst) this.heldFirst = item;
+    else (this.heldRest ??= []).push(item);
+  }
+
+  /** The oldest held payload (there is one), taken out. */
+  private takeHeld(): Uint8Array | Payload {
+    const item = this.heldFirst!;
+    this.heldFirst = this.heldRest?.length ? this.heldRest.shift() : undefined;
+    return item;
   }
 
   /** Sends one payload from the producer to the requester; returns its size in bytes. */

@@ -25,6 +25,9 @@ import type { GatewayDiscovery } from './gateway-discovery.js';
 import { GatewayLinks, MAX_GATEWAY_LINKS } from './gateway-links.js';
 import { createServiceResponder } from './responder.js';
 
+/** Requests an instance serves at once by default (`maxConcurrent`), and from one gateway connection (`limits.maxInboundStreams`). */
+export const DEFAULT_MAX_CONCURRENT = 65_536;
+
 export interface ServiceOptions {
   /**
    * Gateway URL: `ws://127.0.0.1:7878`, `tcp://127.0.0.1:7880`, or with TLS
@@ -114,7 +117,7 @@ export async function connectService(options: ServiceOptions, events: Partial<Se
   const instance = options.instance ?? `${options.service}-${randomUUID().slice(0, 8)}`;
   const registration = validate(options, instance);
   const fixed = fixedUrls(options);
-  const maxConcurrent = options.maxConcurrent ?? 65_536;
+  const maxConcurrent = options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT;
   if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1 || maxConcurrent > 10_000_000) {
     throw new SluiceError('INVALID_ARGUMENT', `service options: maxConcurrent must be an integer from 1 to 10000000, got ${maxConcurrent}`);
   }
@@ -129,7 +132,7 @@ export async function connectService(options: ServiceOptions, events: Partial<Se
           setupMetadata: [registrationEntry(registration)],
           responder,
           logger: log,
-          limits: { maxInboundStreams: 65_536, ...options.limits },
+          limits: { maxInboundStreams: DEFAULT_MAX_CONCURRENT, ...options.limits },
           ...(options.keepAlive ? { keepAlive: options.keepAlive } : {}),
           ...(options.tls ? { tls: options.tls } : {}),
           ...(options.token !== undefined ? { token: options.token } : {}),

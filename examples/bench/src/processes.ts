@@ -23,6 +23,8 @@ export interface GatewayProcess {
 
 export class Processes {
   private readonly children: Child[] = [];
+  /** Children asked to stop: their exit is no failure. */
+  private readonly stopping = new WeakSet<Child>();
 
   /** A gateway on free loopback ports, logging warnings only; `nodeArgs` go to node before the program (--cpu-prof). */
   async gateway(extraArgs: readonly string[] = [], nodeArgs: readonly string[] = []): Promise<GatewayProcess> {
@@ -49,28 +51,51 @@ export class Processes {
   /**
    * A baseline peer (`sluice-bench bench-peer <kind>`); resolves once it reports `ready` (default
    * `listening`), with the URL it listens on, if any. A peer that reports `failed` first rejects.
+   * `failure` rejects whenever the peer later reports `failed` or exits unasked, with the
+   * cause: a step waiting on the peer races it, so a refusal or crash ends the step at once.
    */
-  async peer(kind: string, args: readonly string[] = [], ready = 'listening', timeoutMs = START_TIMEOUT_MS): Promise<{ child: Child; url: string }> {
+  async peer(kind: string, args: readonly string[] = [], ready = 'listening', timeoutMs = START_TIMEOUT_MS): Promise<{ child: Child; url: string; failure: Promise<never> }> {
     const child = this.track(startChild({ name: kind, program: BENCH, args: ['bench-peer', kind, ...args], env: { SLUICE_LOG_LEVEL: 'warn' } }, 'inherit'));
-    const failed = child.message<{ error: string }>('failed', timeoutMs).then(
-      (m) => Promise.reject(new Error(`${kind}: ${m.error}`)),
-      () => new Promise<never>(() => {}),
-    );
-    const { url } = await Promise.race([child.message<{ url: string }>(ready, timeoutMs), failed]);
-    return { child, url };
+    const failure = this.failure(child);
+    const { url } = await Promise.race([child.message<{ url: string }>(ready, timeoutMs), failure]);
+    return { child, url, failure };
+  }
+
+  /**
+   * Rejects when `child` reports `failed` over IPC (with its `error`) or exits
+   * before it was asked to stop; never resolves. Rejections nobody awaits are
+   * not unhandled.
+   */
+  failure(child: Child): Promise<never> {
+    const failure = new Promise<never>((_, reject) => {
+      const onMessage = (m: unknown) => {
+        if (typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'failed') reject(new Error(`${child.name}: ${String((m as { error?: unknown }).error)}`));
+      };
+      child.process.on('message', onMessage);
+      child.process.once('exit', (code, signal) => {
+        child.process.off('message', onMessage);
+        if (!this.stopping.has(child)) reject(new Error(`${child.name} (pid ${child.process.pid}) exited unasked (${signal ? `signal ${signal}` : `code ${code}`})`));
+      });
+    });
+    failure.catch(() => undefined);
+    return failure;
   }
 
   /** Stops one child now (and forgets it). */
   async stop(child: Child, graceMs = 5_000): Promise<void> {
     const i = this.children.indexOf(child);
     if (i >= 0) this.children.splice(i, 1);
+    this.stopping.add(child);
     await child.stop(graceMs);
   }
 
   /** Stops every child, most recently started first (services before the gateway they use). */
   async stopAll(graceMs = 5_000): Promise<void> {
     const all = this.children.splice(0).reverse();
-    for (const c of all) await c.stop(graceMs);
+    for (const c of all) {
+      this.stopping.add(c);
+      await c.stop(graceMs);
+    }
   }
 
   private track(child: Child): Child {

@@ -10,10 +10,16 @@
  * binding its own loopback source address (127.0.0.2, 127.0.0.3, ...) with
  * at most 1,000 connections: the gateway's per-address cap
  * (limits.maxConnectionsPerAddress, 1,024 by default) stays on. The upstream
- * halves of the streams live on several bench service processes. The
- * gateway's limits are raised for the scenario in its config, never in code:
- * maxConnections, maxStreamsPerInstance, the memory budget (each stream holds
+ * halves of the streams live on bench service processes, each serving at most
+ * its default of 65,536 requests at once, so there are enough of them for
+ * every stream (16 for a million); the gateway's per-instance limits match
+ * that cap, so a stream beyond every instance's room is refused OVERLOADED by
+ * the gateway. The gateway's limits are raised for the scenario in its
+ * config, never in code: maxConnections, the memory budget (each stream holds
  * the one item asked ahead of its demand), and the route's bulkhead.
+ *
+ * A load generator or service that fails (a stream refused, a connection
+ * closed, a crash) ends the step it is in at once, with its cause.
  *
  * Gateway RSS (from /proc) and heap (its /metrics) are read before, after the
  * connections open and after the streams open; the differences divided by
@@ -32,6 +38,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { scrapeMemory } from '../../../src/loadtest/metrics-scraper.js';
 import type { Child } from '../../checkout/src/supervisor.js';
+import { DEFAULT_MAX_CONCURRENT } from '../../../src/service/connect-service.js';
 import { Processes, median, withTimeout, type GatewayProcess } from './processes.js';
 import type { SampleResult } from './peers/scale-clients.js';
 import { cpuDuring } from './proc-cpu.js';
@@ -53,9 +60,17 @@ export interface ScaleOptions {
   sampleRounds: number;
 }
 
+/**
+ * Streams one bench service is given at most: under what it serves at once
+ * (`sluice service bench` keeps the default maxConcurrent, 65,536), with room
+ * to spare.
+ */
+export const STREAMS_PER_SERVICE = 62_500;
+
 export function scaleDefaults(quick: boolean): ScaleOptions {
   const common = { connectionsPerClient: 1_000, sample: 1_000, sampleRequest: 8, sampleRounds: 3 };
-  return quick ? { ...common, connections: 1_500, streams: 100_000, services: 2 } : { ...common, connections: 15_000, streams: 1_000_000, services: 8 };
+  const sized = (connections: number, streams: number) => ({ ...common, connections, streams, services: Math.ceil(streams / STREAMS_PER_SERVICE) });
+  return quick ? sized(1_500, 100_000) : sized(15_000, 1_000_000);
 }
 
 export interface MemoryReading {
@@ -107,9 +122,16 @@ export interface ScaleResult {
  * 2 busy cores it can take minutes; the runner's 10-minute cap bounds the whole.
  */
 const STEP_TIMEOUT_MS = 360_000;
+/**
+ * Opening the streams may take 2 ms per stream if that is longer: a 2-core
+ * machine at a load average of 20-30 (other work on it) opened about 1,000 a
+ * second, and 1 ms per stream ran out at 1,000,000.
+ */
+const openTimeoutMs = (streams: number) => Math.max(STEP_TIMEOUT_MS, 2 * streams);
 
 export async function runScale(ctx: BenchContext, options: Partial<ScaleOptions> = {}): Promise<ScaleResult> {
-  const o = { ...scaleDefaults(ctx.quick), ...options };
+  const defaults = scaleDefaults(ctx.quick);
+  const o = { ...defaults, ...options, services: options.services ?? (options.streams ? Math.ceil(options.streams / STREAMS_PER_SERVICE) : defaults.services) };
   const clientCount = Math.ceil(o.connections / o.connectionsPerClient);
   if (clientCount > 250) throw new Error(`${clientCount} load generators need more loopback source addresses than 127.0.0.2-127.0.0.251`);
   const processes = new Processes();
@@ -118,6 +140,9 @@ export async function runScale(ctx: BenchContext, options: Partial<ScaleOptions>
     const gw = await processes.gateway(['--config', await writeConfig(dir, o)]);
     const services: Child[] = [];
     for (let i = 0; i < o.services; i++) services.push(await processes.service('bench', gw.url, `bench-${i}`));
+    // Any process failing from here on ends the step in progress with its cause (a load generator's joins below).
+    const failures = [gw.child, ...services].map((c) => processes.failure(c));
+    const step = <T>(p: Promise<T>): Promise<T> => Promise.race([p, ...failures]);
     const read = async (): Promise<MemoryReading> => {
       const rs: MemoryReading[] = [];
       for (let i = 0; i < 3; i++) {
@@ -141,7 +166,8 @@ export async function runScale(ctx: BenchContext, options: Partial<ScaleOptions>
         // This generator's share of the streams, by the same rounding as the connections' shares within it.
         const streams = Math.floor((o.streams * (first + connections)) / o.connections) - Math.floor((o.streams * first) / o.connections);
         const args = ['--url', gw.url, '--local-address', `127.0.0.${2 + i}`, '--connections', String(connections), '--streams', String(streams)];
-        const { child } = await processes.peer('scale-clients', args, 'connected', STEP_TIMEOUT_MS);
+        const { child, failure } = await step(processes.peer('scale-clients', args, 'connected', STEP_TIMEOUT_MS));
+        failures.push(failure);
         const at = (connected += connections);
         series.push({ connections: at, streams: 0, ...(await gatewayMemory(gw)) });
         return child;
@@ -161,7 +187,7 @@ export async function runScale(ctx: BenchContext, options: Partial<ScaleOptions>
       Promise.all(
         clients.map(async (c) => {
           c.process.send({ type: 'open' });
-          const { streams } = await withTimeout(c.message<{ streams: number }>('opened', STEP_TIMEOUT_MS), STEP_TIMEOUT_MS, 'opening streams');
+          const { streams } = await step(withTimeout(c.message<{ streams: number }>('opened', openTimeoutMs(o.streams)), openTimeoutMs(o.streams), 'opening streams'));
           const at = (opened += streams);
           series.push({ connections: o.connections, streams: at, ...(await gatewayMemory(gw)) });
         }),
@@ -182,7 +208,7 @@ export async function runScale(ctx: BenchContext, options: Partial<ScaleOptions>
     const results = await Promise.all(
       clients.map((c) => {
         c.process.send({ type: 'sample', count: share, n: o.sampleRequest, rounds: o.sampleRounds });
-        return withTimeout(c.message<SampleResult>('sampled', STEP_TIMEOUT_MS), STEP_TIMEOUT_MS, 'the demand check');
+        return step(withTimeout(c.message<SampleResult>('sampled', STEP_TIMEOUT_MS), STEP_TIMEOUT_MS, 'the demand check'));
       }),
     );
     const sampleResult: SampleResult = {
@@ -231,7 +257,8 @@ export async function runScale(ctx: BenchContext, options: Partial<ScaleOptions>
 const DEFAULT_SERVICE_RESERVE = 0.1;
 
 async function writeConfig(dir: string, o: ScaleOptions): Promise<string> {
-  const perInstance = Math.ceil((o.streams * 1.5) / o.services);
+  // What one bench service serves at once: the gateway holds each instance to it, and refuses beyond (OVERLOADED).
+  const perInstance = DEFAULT_MAX_CONCURRENT;
   const config = {
     limits: {
       // Clients get (1 - serviceReserveRatio) of the slots (the default keeps 10% for services): size the total so every client fits.

@@ -95,13 +95,15 @@ export async function benchPeerCommand(argv: string[]): Promise<void> {
 async function runScaleClients(f: FlagValues, need: (value: string | undefined, flag: string) => string): Promise<void> {
   const localAddress = f['local-address'] as string | undefined;
   if (!localAddress || !isLoopbackHost(localAddress)) throw new Error(`scale-clients needs --local-address, a loopback address (127.0.0.2, ...)\n\n${usage}`);
+  const fail = (err: unknown) => notifyParent({ type: 'failed', error: (err as Error).message });
   const clients = new ScaleClients({
     url: need(f.url as string | undefined, '--url'),
     localAddress,
     connections: intFlag(f.connections, '--connections', 1, 19_000) ?? 1000,
     streams: intFlag(f.streams, '--streams', 1, 10_000_000) ?? 10_000,
+    // A connection lost at any step is the scenario's failure, whatever step it is in.
+    onLost: (reason) => fail(new Error(reason)),
   });
-  const fail = (err: unknown) => notifyParent({ type: 'failed', error: (err as Error).message });
   process.on('message', (m: { type?: string; count?: number; n?: number; rounds?: number }) => {
     if (m.type === 'open') {
       const t0 = performance.now();

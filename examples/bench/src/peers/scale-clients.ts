@@ -28,6 +28,12 @@ export interface ScaleClientsOptions {
   readonly connections: number;
   /** bench.source streams in all, spread evenly over the connections. */
   readonly streams: number;
+  /**
+   * Called once when a connection ends that this client did not close (the
+   * gateway closed it, or it was lost), with the cause: the scenario must
+   * hear of it at once rather than wait out a step. Default: nothing.
+   */
+  readonly onLost?: (reason: string) => void;
 }
 
 /** What a demand check on a sample found. */
@@ -46,8 +52,15 @@ export interface SampleResult {
 const ROUND_TIMEOUT_MS = 60_000;
 /** Connections opened at once. */
 const CONNECT_BATCH = 50;
-/** Streams opened per burst before waiting for their first items (bounds what is in flight). */
-const STREAM_BURST = 2_000;
+/**
+ * Streams opening at once per load generator: one more opens as each gets its
+ * first item. Enough to keep the gateway busy (300 in flight from fifteen
+ * generators), few enough that each first item comes back well within the
+ * breaker's slow-call time (2 s) even when the machine is busy: fifteen
+ * generators bursting 2,000 each (and later 100 each, at a load average of
+ * 20) made first items slow, and the breakers rightly opened on every instance.
+ */
+const OPENING_AT_ONCE = 20;
 
 /** One open bench.source stream as this client sees it: items received, and a waiter for the next target. */
 class ClientStream implements StreamHandler {
@@ -90,6 +103,8 @@ class ClientStream implements StreamHandler {
 export class ScaleClients {
   private readonly conns: Connection[] = [];
   private readonly streams: ClientStream[] = [];
+  private closing = false;
+  private lost = false;
 
   constructor(private readonly o: ScaleClientsOptions) {}
 
@@ -100,30 +115,50 @@ export class ScaleClients {
       const batch = Math.min(CONNECT_BATCH, this.o.connections - i);
       // Keepalive as rare as the gateway lets a client be silent (keepAlive.maxClientLifetimeMs, 60 s).
       const opened = await Promise.all(Array.from({ length: batch }, () => establish(transport, { url: this.o.url, keepAlive: { intervalMs: 20_000, lifetimeMs: 60_000 } })));
+      for (const conn of opened) conn.onClose((error) => this.onConnectionClosed(this.conns.indexOf(conn), error));
       this.conns.push(...opened);
     }
     return this.conns.length;
   }
 
-  /** Opens every connection's streams, one item of demand each, and waits for each first item. */
+  /**
+   * Opens every connection's streams, one item of demand each, and waits for
+   * each first item, at most OPENING_AT_ONCE waiting at a time. Streams go to
+   * the connections in turn (each connection's first stream, then each one's
+   * second, ...), so every connection is busy from the start. The first
+   * stream refused or ended rejects, with its code and how many were open by then.
+   */
   async openStreams(): Promise<number> {
     const route = routeMetadata('bench.source');
     const data = encodeJson({ size: 16 });
-    const all: Array<{ conn: Connection; s: ClientStream }> = [];
     const c = this.conns.length;
-    this.conns.forEach((conn, j) => {
-      const mine = Math.floor(((j + 1) * this.o.streams) / c) - Math.floor((j * this.o.streams) / c);
-      for (let k = 0; k < mine; k++) all.push({ conn, s: new ClientStream() });
-    });
-    for (let i = 0; i < all.length; i += STREAM_BURST) {
-      const burst = all.slice(i, i + STREAM_BURST);
-      for (const { conn, s } of burst) {
+    const share = (j: number) => Math.floor(((j + 1) * this.o.streams) / c) - Math.floor((j * this.o.streams) / c);
+    const all: Array<{ conn: Connection; s: ClientStream }> = [];
+    for (let k = 0, more = true; more; k++) {
+      more = false;
+      this.conns.forEach((conn, j) => {
+        if (k < share(j)) {
+          all.push({ conn, s: new ClientStream() });
+          more = true;
+        }
+      });
+    }
+    let next = 0;
+    let bad: ClientStream | undefined;
+    const opener = async () => {
+      while (next < all.length && !bad) {
+        const { conn, s } = all[next++]!;
         s.stream = conn.requestStream({ data, metadata: route }, 1, s);
         this.streams.push(s);
+        await s.until(1);
+        if (s.error || s.completed) bad ??= s;
       }
-      await Promise.all(burst.map(({ s }) => s.until(1)));
-      const bad = burst.find(({ s }) => s.error || s.completed);
-      if (bad) throw new Error(`a bench.source stream ended while opening: ${bad.s.error?.code ?? 'completed'} ${bad.s.error?.message ?? ''}`);
+    };
+    await Promise.all(Array.from({ length: Math.min(OPENING_AT_ONCE, all.length) }, opener));
+    if (bad) {
+      const open = this.streams.filter((s) => s.received > 0 && !s.error && !s.completed).length;
+      const why = bad.error ? `${bad.error.code}: ${bad.error.message}` : 'it completed';
+      throw new Error(`a bench.source stream was refused or ended while opening (${open} of ${all.length} open): ${why}`);
     }
     return this.streams.length;
   }
@@ -161,7 +196,14 @@ export class ScaleClients {
   }
 
   close(): void {
+    this.closing = true;
     for (const c of this.conns) c.close();
+  }
+
+  private onConnectionClosed(index: number, error: SluiceError | undefined): void {
+    if (this.closing || this.lost) return;
+    this.lost = true;
+    this.o.onLost?.(`connection ${index} of ${this.conns.length} from ${this.o.localAddress} closed: ${error ? `${error.code}: ${error.message}` : 'no reason given'}`);
   }
 }
 
