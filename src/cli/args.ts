@@ -76,3 +76,9 @@ export function exitWithParent(): void {
   if (!process.send) return;
   process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
 }
+
+/** `a,b,c` as a list (blanks dropped); undefined when not given. */
+export function splitList(value: string | undefined): string[] | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  return value.split(',').map((v) => v.trim()).filter((v) => v.length > 0);
+}

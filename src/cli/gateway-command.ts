@@ -188,12 +188,6 @@ export function authOptions(base: GatewayOptions['auth'], f: Record<string, unkn
   };
 }
 
-/** `a,b,c` as a list (blanks dropped); undefined when not given. */
-export function splitList(value: string | undefined): string[] | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  return value.split(',').map((v) => v.trim()).filter((v) => v.length > 0);
-}
-
 function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

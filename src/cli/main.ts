@@ -1,25 +1,28 @@
 /** `sluice <command>`: the one entry point of the CLI. */
 import { isSluiceError } from '../errors.js';
-import { gatewayCommand } from './gateway-command.js';
-import { serviceCommand } from './service-command.js';
-import { callCommand, streamCommand } from './call-command.js';
-import { loadtestCommand } from './loadtest-command.js';
-import { dlqCommand } from './dlq-command.js';
-import { tokenCommand } from './token-command.js';
 
 type Command = (argv: string[]) => Promise<void>;
 
 /** A command table: name -> what runs and the one line `--help` shows. */
 export type Commands = Readonly<Record<string, { run: Command; summary: string }>>;
 
+/**
+ * A command whose module is imported only when it runs: a gateway does not
+ * load the load tester (and hdr-histogram-js), and every
+ * process starts faster and holds less code.
+ */
+export function lazy<M>(load: () => Promise<M>, pick: (m: M) => Command): Command {
+  return async (argv) => pick(await load())(argv);
+}
+
 const commands: Commands = {
-  gateway: { run: gatewayCommand, summary: 'run the gateway (RSocket over WebSocket and TCP, admin HTTP)' },
-  service: { run: serviceCommand, summary: "run the bench service (the load tester's target: bench.echo, bench.source, bench.sink)" },
-  call: { run: callCommand, summary: 'send one request-response and print the answer' },
-  stream: { run: streamCommand, summary: 'open a request-stream and print its items' },
-  loadtest: { run: loadtestCommand, summary: 'flood a route through a gateway and report throughput, latency, errors and gateway memory' },
-  dlq: { run: dlqCommand, summary: 'list or replay the dead-letter queue' },
-  token: { run: tokenCommand, summary: 'mint a development token (HS256 JWT) granting routes, a service registration or admin' },
+  gateway: { run: lazy(() => import('./gateway-command.js'), (m) => m.gatewayCommand), summary: 'run the gateway (RSocket over WebSocket and TCP, admin HTTP)' },
+  service: { run: lazy(() => import('./service-command.js'), (m) => m.serviceCommand), summary: "run the bench service (the load tester's target: bench.echo, bench.source, bench.sink)" },
+  call: { run: lazy(() => import('./call-command.js'), (m) => m.callCommand), summary: 'send one request-response and print the answer' },
+  stream: { run: lazy(() => import('./call-command.js'), (m) => m.streamCommand), summary: 'open a request-stream and print its items' },
+  loadtest: { run: lazy(() => import('./loadtest-command.js'), (m) => m.loadtestCommand), summary: 'flood a route through a gateway and report throughput, latency, errors and gateway memory' },
+  dlq: { run: lazy(() => import('./dlq-command.js'), (m) => m.dlqCommand), summary: 'list or replay the dead-letter queue' },
+  token: { run: lazy(() => import('./token-command.js'), (m) => m.tokenCommand), summary: 'mint a development token (HS256 JWT) granting routes, a service registration or admin' },
 };
 
 export async function main(argv: string[]): Promise<void> {

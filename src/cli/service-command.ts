@@ -11,8 +11,7 @@ import { readFile } from 'node:fs/promises';
 import type { TokenSource } from '../client/token.js';
 import type { GatewayDiscovery } from '../service/gateway-discovery.js';
 import { natsDiscovery } from '../fleet/nats-discovery.js';
-import { splitList } from './gateway-command.js';
-import { caOption, exitWithParent, notifyParent, parseFlags, stopSignal, type FlagValues, type Flags } from './args.js';
+import { caOption, exitWithParent, notifyParent, parseFlags, splitList, stopSignal, type FlagValues, type Flags } from './args.js';
 
 /** Options every service gets, with the flags and environment variables that set them. */
 export const COMMON_SERVICE_USAGE = `  --url URL[,URL...]   gateway URL, or every gateway of a fleet (env SLUICE_URL, default ws://127.0.0.1:7878

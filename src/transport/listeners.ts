@@ -17,7 +17,7 @@ import type { AddressLimiter } from './address-limiter.js';
 import type { OriginPolicy } from './origin.js';
 import { TcpTransport } from './tcp-transport.js';
 import type { TlsCredentials } from './tls.js';
-import { WebSocketTransport } from './websocket-transport.js';
+import { ServerWebSocketTransport, UpgradedSocket } from './ws-server-transport.js';
 
 export interface ListenerOptions {
   host: string;
@@ -58,7 +58,8 @@ export async function listenWebSocket(
   http?: HttpHandler,
 ): Promise<Listener> {
   const { log, tls, handshakeTimeoutMs } = options;
-  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameSize, perMessageDeflate: false, clientTracking: false });
+  // `ws` answers the handshake and hands the socket over (UpgradedSocket); reading and writing it are ServerWebSocketTransport's.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameSize, perMessageDeflate: false, clientTracking: false, WebSocket: UpgradedSocket });
   const upgradeRequired = (req: IncomingMessage, res: ServerResponse): void => {
     if (http?.(req, res)) return;
     res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' }).end('RSocket over WebSocket: upgrade required\n');
@@ -79,8 +80,10 @@ export async function listenWebSocket(
       refuseOrigin(req.socket.remoteAddress, origin);
       return refuse(403, 'Forbidden');
     }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      options.serve(new WebSocketTransport(ws, socket, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
+    wss.handleUpgrade(req, socket, head, (upgraded) => {
+      const taken = upgraded.takenSocket;
+      if (!taken) return socket.destroy();
+      options.serve(new ServerWebSocketTransport(taken, upgraded.takenHead, `${req.socket.remoteAddress}:${req.socket.remotePort}`, options.maxFrameSize));
     });
   });
   server.on('clientError', (err, socket) => {
