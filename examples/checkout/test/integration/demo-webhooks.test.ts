@@ -76,7 +76,7 @@ describe('sluice demo webhooks', () => {
       await eventually(() => {
         if (failed) throw failed;
         return /Ctrl-C stops everything/.test(out);
-      }, 'the demo is up', 1_200, 100);
+      }, 'the demo is up', 2_400, 100);
       const url = /gateway\s+(ws:\/\/\S+)/.exec(out)![1]!;
       expect(out).toContain(`webhooks.subscribe '{"topic":"${DEMO_ORDER_EVENTS_TOPIC}"`);
 
@@ -113,5 +113,5 @@ describe('sluice demo webhooks', () => {
       hooks.close();
       await rm(dataDir, { recursive: true, force: true });
     }
-  }, 240_000);
+  }, 360_000);
 });
