@@ -35,6 +35,12 @@ const usage = `usage: sluice gateway [options]
                        VAL is JSON; see docs/resilience.md)
   --log-level LEVEL    fatal|error|warn|info|debug    (env SLUICE_LOG_LEVEL, default info)
 
+ webhooks (signed deliveries of published events; see docs/operations.md#webhooks):
+  --webhooks           serve the webhooks.* routes and deliver (default off)
+  --webhooks-dir D     the durable delivery log (env SLUICE_WEBHOOKS_DIR, default ./data/webhooks)
+  --webhook-host H     a host endpoints may be on: a name, '*.suffix' or '*' (repeatable; default none)
+  --webhooks-allow-loopback  endpoints may be on loopback addresses (default refused)
+
  fleet (several gateways serving the same routes, with --nats; see docs/operations.md):
   --advertise URL      a URL services reach this gateway at, preferred first (repeatable;
                        default the URLs it listens on)
@@ -93,6 +99,10 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
       'fleet-ttl-ms': { type: 'string' },
       'fleet-rate-interval-ms': { type: 'string' },
       'no-shared-rate-limits': { type: 'boolean' },
+      webhooks: { type: 'boolean' },
+      'webhooks-dir': { type: 'string' },
+      'webhook-host': { type: 'string', multiple: true },
+      'webhooks-allow-loopback': { type: 'boolean' },
     },
     usage,
   );
@@ -123,6 +133,15 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
     policies: applyPolicyFlags(file.policies, (f.policy as string[] | undefined) ?? []),
     deadLetter: { ...file.deadLetter, ...defined({ dir: (f['dead-letter-dir'] as string | undefined) ?? env.SLUICE_DEAD_LETTER_DIR }) },
     durable: { ...file.durable, ...defined({ dir: (f['durable-dir'] as string | undefined) ?? env.SLUICE_DURABLE_DIR }) },
+    webhooks: {
+      ...file.webhooks,
+      ...defined({
+        enabled: f.webhooks === true ? true : undefined,
+        dir: (f['webhooks-dir'] as string | undefined) ?? env.SLUICE_WEBHOOKS_DIR,
+        allowedHosts: f['webhook-host'] as string[] | undefined,
+        allowLoopback: f['webhooks-allow-loopback'] === true ? true : undefined,
+      }),
+    },
     nats: natsOptions(file.nats, f, env),
     auth: authOptions(file.auth, f, env),
     fleet: {

@@ -9,7 +9,7 @@
  * Any event stream can feed it through `publish`; the gateway serves it as
  * the `webhooks.*` routes (webhook-routes.ts).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { WebhooksConfig } from '../config.js';
@@ -29,6 +29,25 @@ export type DeadDeliverySink = (delivery: Delivery, subscription: Subscription, 
 /** What a delivery attempt's outcome is reported to (metrics). */
 export interface DeliveryObserver {
   attempt(result: 'delivered' | 'failed' | 'dead'): void;
+}
+
+/**
+ * Finished deliveries (delivered or forgotten dead) whose ids a publish
+ * naming an event id is checked against, besides those pending and dead:
+ * the most recent this many, in memory (a restarted gateway starts with
+ * none; receivers deduplicate on `webhook-id` past that).
+ */
+export const RECENT_DELIVERY_IDS = 10_000;
+
+/** What a publish did: deliveries enqueued, and subscriptions that already had this event (same event id). */
+export interface PublishResult {
+  deliveries: number;
+  duplicates: number;
+}
+
+/** The delivery id of event `eventId` for subscription `subId`: the same on every publish of that event. */
+export function eventDeliveryId(subId: string, eventId: string): string {
+  return `msg_e${createHash('sha256').update(subId).update('\u0000').update(eventId).digest('base64url').slice(0, 24)}`;
 }
 
 export interface SubscriptionView {
@@ -53,6 +72,10 @@ export class WebhookDispatcher {
   private timerAt = Infinity;
   private deadSink: DeadDeliverySink | undefined;
   private closed = false;
+  /** Ids of deliveries finished lately, oldest first, at most RECENT_DELIVERY_IDS. */
+  private readonly recent = new Set<string>();
+  /** Ids of deliveries being written to the log now (a concurrent publish of the same event is a duplicate). */
+  private readonly enqueuing = new Set<string>();
 
   private constructor(
     private readonly settings: WebhookSettings,
@@ -154,17 +177,42 @@ export class WebhookDispatcher {
    * Enqueues `event` for every subscription of `topic`, durably, before
    * resolving with how many deliveries were made. `key` orders deliveries:
    * the same key reaches each endpoint in publish order.
+   *
+   * `eventId` (the publisher's id of the event, unique in the topic) makes
+   * publishing idempotent, so a publisher may retry one it does not know
+   * succeeded: each delivery's `webhook-id` is derived from it, and a
+   * subscription that has the event pending, dead or lately delivered
+   * (RECENT_DELIVERY_IDS) is counted a duplicate and not sent it again.
    */
-  async publish(topic: string, key: string, event: unknown): Promise<number> {
-    const subs = [...this.store.subscriptions.values()].filter((s) => s.topic === topic);
-    if (subs.length === 0) return 0;
+  async publish(topic: string, key: string, event: unknown, eventId?: string): Promise<PublishResult> {
+    const all = [...this.store.subscriptions.values()].filter((s) => s.topic === topic);
+    if (all.length === 0) return { deliveries: 0, duplicates: 0 };
     const body = JSON.stringify({ type: topic, timestamp: new Date().toISOString(), data: event });
     if (Buffer.byteLength(body) > this.settings.maxBodyBytes) {
       throw new SluiceError('INVALID_ARGUMENT', `webhook body of ${Buffer.byteLength(body)} bytes is over webhooks.maxBodyBytes (${this.settings.maxBodyBytes})`);
     }
-    await this.store.enqueue(subs, key, body);
-    this.pump();
-    return subs.length;
+    if (eventId === undefined) {
+      await this.store.enqueue(all, key, body);
+      this.pump();
+      return { deliveries: all.length, duplicates: 0 };
+    }
+    const ids: string[] = [];
+    const subs = all.filter((s) => {
+      const id = eventDeliveryId(s.id, eventId);
+      if (this.enqueuing.has(id) || this.store.pending.has(id) || this.store.dead.has(id) || this.recent.has(id)) return false;
+      ids.push(id);
+      return true;
+    });
+    if (subs.length > 0) {
+      for (const id of ids) this.enqueuing.add(id);
+      try {
+        await this.store.enqueue(subs, key, body, Date.now(), ids);
+      } finally {
+        for (const id of ids) this.enqueuing.delete(id);
+      }
+      this.pump();
+    }
+    return { deliveries: subs.length, duplicates: all.length - subs.length };
   }
 
   async close(): Promise<void> {
@@ -235,6 +283,7 @@ export class WebhookDispatcher {
     if (this.closed || !this.store.pending.has(d.id)) return;
     if (error === undefined) {
       await this.store.delivered(d.id);
+      this.remember(d.id);
       this.observer?.attempt('delivered');
       return;
     }
@@ -251,6 +300,12 @@ export class WebhookDispatcher {
     await this.store.failed(d.id, attempts, Date.now() + delay, error);
     this.observer?.attempt('failed');
     this.log.debug({ id: d.id, sub: d.sub, attempts, delay, error }, 'webhooks: delivery failed, will retry');
+  }
+
+  /** Keeps a finished delivery's id for deduplicating publishes, within RECENT_DELIVERY_IDS. */
+  private remember(id: string): void {
+    this.recent.add(id);
+    if (this.recent.size > RECENT_DELIVERY_IDS) this.recent.delete(this.recent.values().next().value!);
   }
 
   /** One POST; resolves on a 2xx answer, rejects with why otherwise. */

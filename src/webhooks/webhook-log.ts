@@ -45,7 +45,11 @@ export interface Subscription {
 }
 
 export interface Delivery {
-  /** `msg_` and a sequence number: the `webhook-id` header, the same on every attempt. */
+  /**
+   * The `webhook-id` header, the same on every attempt: `msg_` and a
+   * sequence number, or `msg_e` and a digest of the subscription and the
+   * publisher's event id when the publish named one.
+   */
   readonly id: string;
   /** Subscription id. */
   readonly sub: string;
@@ -141,13 +145,15 @@ export class WebhookLog {
 
   /**
    * Enqueues one delivery per subscription durably; resolves with them once
-   * on disk. Throws OVERLOADED when over `maxPending` or `maxBytes`.
+   * on disk. `ids`, when given, are the deliveries' ids (one per
+   * subscription, in order); else each gets the next sequence number.
+   * Throws OVERLOADED when over `maxPending` or `maxBytes`.
    */
-  enqueue(subs: readonly Subscription[], key: string, body: string, now = Date.now()): Promise<Delivery[]> {
+  enqueue(subs: readonly Subscription[], key: string, body: string, now = Date.now(), ids?: readonly string[]): Promise<Delivery[]> {
     if (this.pending.size + subs.length > this.options.maxPending) {
       return Promise.reject(new SluiceError('OVERLOADED', `webhooks: ${this.pending.size} deliveries pending, at most webhooks.maxPending (${this.options.maxPending}); retry later`));
     }
-    const records: LogRecord[] = subs.map((s) => ({ op: 'enq', d: { id: `msg_${String(this.nextSeq++).padStart(6, '0')}`, sub: s.id, key, body, createdAt: now } }));
+    const records: LogRecord[] = subs.map((s, i) => ({ op: 'enq', d: { id: ids?.[i] ?? `msg_${String(this.nextSeq++).padStart(6, '0')}`, sub: s.id, key, body, createdAt: now } }));
     const size = records.reduce((n, r) => n + JSON.stringify(r).length + 1, 0);
     if (this.bytes + size > this.options.maxBytes) {
       return Promise.reject(new SluiceError('OVERLOADED', `webhooks: the delivery log is at webhooks.maxBytes (${this.options.maxBytes}); retry later`));

@@ -27,6 +27,9 @@ export const WEBHOOK_ROUTES = ['webhooks.subscribe', 'webhooks.unsubscribe', 'we
 
 const noop = (): void => {};
 
+/** A publisher's event id (`webhooks.publish` `id`): what makes a retried publish a duplicate. Visible ASCII. */
+const EVENT_ID = /^[\x21-\x7e]{1,255}$/;
+
 type Handler = (data: Record<string, unknown>, access: Access | undefined) => Promise<unknown> | unknown;
 
 /**
@@ -58,12 +61,15 @@ export function webhookRoutes(dispatcher: WebhookDispatcher): Map<string, LocalR
       return { subscriptions: dispatcher.list(access && !access.admin ? access.principal.id : undefined) };
     },
     'webhooks.publish': async (data, access) => {
-      only(data, ['topic', 'key', 'event']);
+      only(data, ['topic', 'key', 'event', 'id']);
       const topic = topicOf(data.topic);
       if (access && !mayPublish(access.principal, topic)) throw denied(`topic '${topic}' is not granted to ${access.principal.id} for registration, so it may not publish it`);
       if (typeof data.key !== 'string' || data.key.length === 0 || data.key.length > 255) throw new SluiceError('INVALID_ARGUMENT', "'key' must be a string of 1 to 255 characters");
       if (data.event === undefined) throw new SluiceError('INVALID_ARGUMENT', "'event' is required");
-      return { deliveries: await dispatcher.publish(topic, data.key, data.event) };
+      if (data.id !== undefined && (typeof data.id !== 'string' || !EVENT_ID.test(data.id))) {
+        throw new SluiceError('INVALID_ARGUMENT', "'id' must be 1 to 255 visible ASCII characters (no spaces)");
+      }
+      return await dispatcher.publish(topic, data.key, data.event, data.id as string | undefined);
     },
   };
   const routes = new Map<string, LocalRoute>();

@@ -111,6 +111,51 @@ describe('response cache', () => {
     expect(post.status).toBe(503);
   });
 
+  it("answers stale while the route's breaker is open, without calling the instance", async () => {
+    const gw = await h.gateway({
+      policies: { defaults: {}, routes: { 't.stock': { idempotent: true, retry: { maxAttempts: 1 }, breaker: { windowSize: 2, minimumCalls: 2, openDurationMs: 600_000 }, cache: { ttlMs: 1, staleIfErrorMs: 600_000 } } } },
+    });
+    let failing = false;
+    let calls = 0;
+    await h.service({
+      url: gw.url,
+      service: 't',
+      instance: 't1',
+      routes: {
+        't.stock': {
+          requestResponse: () => {
+            calls++;
+            if (failing) throw new SluiceError('UNAVAILABLE', 'store offline');
+            return { n: 7 };
+          },
+        },
+      },
+    });
+    const base = httpUrl(gw.url);
+    expect(await (await fetch(`${base}/v1/routes/t.stock`)).json()).toEqual({ n: 7 });
+    failing = true;
+    // Failures on data the cache never saw open the breaker (windowSize 2, minimumCalls 2).
+    for (const k of [1, 2]) expect((await fetch(`${base}/v1/routes/t.stock?k=${k}`)).status).toBe(503);
+    const before = calls;
+    const res = await eventually(async () => {
+      const r = await fetch(`${base}/v1/routes/t.stock`);
+      return r.headers.get('sluice-cache') === 'hit' ? undefined : r;
+    }, 'the TTL to pass');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ n: 7 });
+    expect(res.headers.get('sluice-cache')).toBe('stale');
+    expect(res.headers.get('warning')).toContain('CIRCUIT_OPEN');
+    // The open breaker answered: the instance was not asked.
+    expect(calls).toBe(before);
+    // Over RSocket the same, marked with the breaker's code.
+    const conn = await h.raw(gw.url);
+    const rec = recorder();
+    conn.requestResponse(jsonPayload('t.stock', {}), rec.handler);
+    await rec.ended;
+    expect(readCacheMark(rec.items[0]!.metadata)).toMatchObject({ state: 'stale', error: 'CIRCUIT_OPEN' });
+    expect(calls).toBe(before);
+  });
+
   it('keeps each permission scope to its own answers', async () => {
     const gw = await h.gateway({
       auth: { secretFile: await secretFile(h), anonymous: { enabled: false } },

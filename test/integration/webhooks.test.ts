@@ -2,8 +2,8 @@
  * Signed webhooks through a real gateway to a real HTTP server: signatures
  * verified with the `standardwebhooks` package, retries after failed
  * attempts with the same webhook-id, order per key, bounded concurrency per
- * endpoint, deliveries surviving a gateway restart, dead after the last
- * attempt, and every refusal (grants, hosts, addresses, bad input).
+ * endpoint, deliveries surviving a gateway restart, publishes made
+ * idempotent by an event id, dead after the last attempt, and every refusal (grants, hosts, addresses, bad input).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +17,7 @@ import type { GatewayOptions } from '../../src/config.js';
 import { metricsText, metricValue, useHarness } from '../helpers/harness.js';
 import { mint, secretFile } from '../helpers/auth.js';
 import { WebhookLog } from '../../src/webhooks/webhook-log.js';
+import { eventDeliveryId } from '../../src/webhooks/dispatcher.js';
 
 const h = useHarness();
 
@@ -105,7 +106,7 @@ describe('webhooks', () => {
     secret = sub.secret;
     expect(sub.secret).toMatch(/^whsec_/);
     for (let n = 0; n < 6; n++) {
-      for (const key of ['ord_a', 'ord_b']) await expect(client.requestResponse('webhooks.publish', { topic: 'orders.events', key, event: { key, n } })).resolves.toEqual({ deliveries: 1 });
+      for (const key of ['ord_a', 'ord_b']) await expect(client.requestResponse('webhooks.publish', { topic: 'orders.events', key, event: { key, n } })).resolves.toEqual({ deliveries: 1, duplicates: 0 });
     }
     await until('12 deliveries', () => hook.got.filter((g) => g.status === 200).length === 12);
     expect(hook.got.every((g) => g.verified)).toBe(true);
@@ -176,6 +177,41 @@ describe('webhooks', () => {
     expect(ok[0]!.id).toBe(failedId);
     expect(ok.every((g) => g.verified)).toBe(true);
     await until('nothing pending', () => gw2.webhooks!.pendingCount === 0);
+  });
+
+  it('a publish naming an event id is idempotent: pending, delivered and restarted, the event reaches the endpoint once, under one webhook-id', async () => {
+    const dir = await dataDir();
+    let up = false;
+    let secret = '';
+    const hook = await receiver(() => secret, () => (up ? 200 : 503));
+    const gw1 = await h.gateway(hooks(dir));
+    const c1 = await h.client(gw1.url);
+    const sub = await c1.requestResponse<{ id: string; secret: string }>('webhooks.subscribe', { topic: 'orders.events', url: hook.url });
+    secret = sub.secret;
+    const publish = (c: typeof c1, n: number) => c.requestResponse<{ deliveries: number; duplicates: number }>('webhooks.publish', { topic: 'orders.events', key: 'ord_i', event: { key: 'ord_i', n }, id: `ord_i:${n}` });
+    expect(await publish(c1, 1)).toEqual({ deliveries: 1, duplicates: 0 });
+    // Pending (its first attempt refused): a second publish of the same event is a duplicate.
+    await until('a refused attempt', () => hook.got.length >= 1);
+    expect(await publish(c1, 1)).toEqual({ deliveries: 0, duplicates: 1 });
+    // Still pending after a restart, read back from the log: a duplicate there too.
+    c1.close();
+    await gw1.close();
+    const gw2 = await h.gateway(hooks(dir));
+    const c2 = await h.client(gw2.url);
+    expect(await publish(c2, 1)).toEqual({ deliveries: 0, duplicates: 1 });
+    up = true;
+    await until('delivered', () => hook.got.some((g) => g.status === 200));
+    await until('nothing pending', () => gw2.webhooks!.pendingCount === 0);
+    // Delivered lately: a duplicate still; another event of the same key is not.
+    expect(await publish(c2, 1)).toEqual({ deliveries: 0, duplicates: 1 });
+    expect(await publish(c2, 2)).toEqual({ deliveries: 1, duplicates: 0 });
+    await until('the second event delivered', () => hook.got.filter((g) => g.status === 200).length === 2);
+    const ok = hook.got.filter((g) => g.status === 200);
+    expect(ok.map((g) => g.body.data.n)).toEqual([1, 2]);
+    expect(ok.every((g) => g.verified)).toBe(true);
+    // Every attempt of event 1 carried the id derived from the subscription and the event id.
+    expect(new Set(hook.got.filter((g) => g.body.data.n === 1).map((g) => g.id))).toEqual(new Set([eventDeliveryId(sub.id, 'ord_i:1')]));
+    await expect(c2.requestResponse('webhooks.publish', { topic: 'orders.events', key: 'k', event: {}, id: 'no spaces' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
   it('gives up after maxAttempts and keeps the delivery as dead; later events of the key go on', async () => {
@@ -280,7 +316,7 @@ describe('webhooks', () => {
     await expect(sub({ topic: 'orders.events', url: 'https://hooks.example.com/x', secret: 'whsec_short' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     // Publishing needs the topic granted for registration.
     await expect(shop.requestResponse('webhooks.publish', { topic: 'orders.events', key: 'k', event: {} })).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
-    await expect(order.requestResponse('webhooks.publish', { topic: 'orders.events', key: 'k', event: {} })).resolves.toEqual({ deliveries: 0 });
+    await expect(order.requestResponse('webhooks.publish', { topic: 'orders.events', key: 'k', event: {} })).resolves.toEqual({ deliveries: 0, duplicates: 0 });
     // Only the owner (or an admin) unsubscribes.
     const mine = await sub({ topic: 'orders.events', url: 'https://hooks.example.com/x' }) as { id: string };
     await expect(nosy.requestResponse('webhooks.unsubscribe', { id: mine.id })).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });

@@ -522,7 +522,7 @@ export async function startOrderService(
   const traces = new OrderTraces();
   const link = new GatewayLink(traces);
   const feed = options.webhookTopic
-    ? new OrderWebhookFeed(options.webhookTopic, { events: (id, from, limit) => store.events(id, from, limit), publish: (topic, key, event) => link.publish(topic, key, event) }, log)
+    ? new OrderWebhookFeed(options.webhookTopic, { events: (id, from, limit) => store.events(id, from, limit), publish: (topic, key, event, id) => link.publish(topic, key, event, id) }, log)
     : undefined;
   const changed = (orderId: string) => {
     notifier.notify(orderId);
@@ -538,6 +538,7 @@ export async function startOrderService(
     service = await connectCheckoutService({ ...options, instance }, 'order', orderRoutes(parts), { connected: () => link.wake() });
   } catch (err) {
     loopDelay.disable();
+    feed?.close();
     await runner.close();
     await store.close();
     throw err;
@@ -550,6 +551,7 @@ export async function startOrderService(
     parts,
     async close() {
       loopDelay.disable();
+      feed?.close();
       await runner.close();
       service.close();
       await store.close();
@@ -602,9 +604,9 @@ class GatewayLink implements StepCaller, OwnerCaller {
     );
   }
 
-  publish(topic: string, key: string, event: unknown): Promise<unknown> {
+  publish(topic: string, key: string, event: unknown, id: string): Promise<unknown> {
     if (!this.service) return Promise.reject(new SluiceError('UNAVAILABLE', 'not connected to the gateway yet'));
-    return this.service.client.requestResponse('webhooks.publish', { topic, key, event });
+    return this.service.client.requestResponse('webhooks.publish', { topic, key, event, id });
   }
 
   whenConnected(signal: AbortSignal): Promise<void> {

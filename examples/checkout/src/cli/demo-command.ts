@@ -54,6 +54,8 @@ interface DemoService {
   readonly registers?: readonly string[];
   /** Arguments after `service <name> --url <url>`. */
   readonly args: readonly string[];
+  /** Environment beyond the demo's own (log level, token). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Started first; the order service follows once they are registered, so the sagas it resumes find them. */
@@ -67,7 +69,15 @@ export const DEMO_ANONYMOUS_CALL = ['bench.*', 'checkout.place', 'checkout.submi
  * routes (a read of an order another instance owns is relayed there): the
  * order service's token grants exactly these.
  */
-const ORDER_CALLS = ['payment.authorize', 'payment.refund', 'inventory.reserve', 'inventory.release', ORDER_OWNER_ROUTES] as const;
+const ORDER_CALLS = ['payment.authorize', 'payment.refund', 'inventory.reserve', 'inventory.release', ORDER_OWNER_ROUTES, 'webhooks.publish'] as const;
+
+/**
+ * The webhook topic the order service publishes every order event to. Its
+ * token registers it (only the owner of a topic may publish it); subscribing
+ * takes a grant to call both `webhooks.subscribe` and the topic, which the
+ * operator token has and anonymous callers do not.
+ */
+export const DEMO_ORDER_EVENTS_TOPIC = 'orders.events';
 
 /** Lifetime of the tokens the demo mints at each start: longer than any demo session; restarting mints new ones. */
 const DEMO_TOKEN_TTL_MS = 30 * 24 * 3600_000;
@@ -95,7 +105,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
 
   const checkout = (name: string, routes: readonly string[], calls: readonly string[], extra: string[] = []): DemoService => ({ name, routes, calls, args: ['--data-dir', dataDir, ...extra] });
   const first = [checkout('payment', PAYMENT_ROUTES, [], knobArgs(payment, PAYMENT_KNOBS)), checkout('inventory', INVENTORY_ROUTES, [], knobArgs(inventory, INVENTORY_KNOBS)), BENCH];
-  const order: DemoService = { ...checkout('order', ORDER_ROUTES, ORDER_CALLS), registers: [ORDER_OWNER_ROUTES] };
+  const order: DemoService = { ...checkout('order', ORDER_ROUTES, ORDER_CALLS), registers: [ORDER_OWNER_ROUTES, DEMO_ORDER_EVENTS_TOPIC], env: { SLUICE_ORDER_WEBHOOK_TOPIC: DEMO_ORDER_EVENTS_TOPIC } };
   const all = [...first, order];
 
   const log = createLogger({ name: 'sluice-demo', level });
@@ -115,6 +125,8 @@ export async function demoCommand(argv: string[]): Promise<void> {
       ...policyFlags(checkoutPolicies),
       ...['--dead-letter-dir', join(dataDir, 'gateway')],
       ...['--durable-dir', join(dataDir, 'gateway', 'durable')],
+      // Order events to webhooks on this machine (a demo's receivers are local; a deployment lists its hosts).
+      ...['--webhooks', '--webhooks-dir', join(dataDir, 'gateway', 'webhooks'), '--webhook-host', '127.0.0.1', '--webhook-host', 'localhost', '--webhooks-allow-loopback'],
       ...['--auth-secret-file', auth.secretFile],
       ...DEMO_ANONYMOUS_CALL.flatMap((r) => ['--anonymous-call', r]),
     ],
@@ -139,7 +151,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
   };
   const start = (s: DemoService, url: string) => {
     // The token goes by environment, not argv (which ps shows to every user); a token file the user set is not for these.
-    const env = { ...childEnv, SLUICE_TOKEN: auth.tokens.get(s.name)!, SLUICE_TOKEN_FILE: '' };
+    const env = { ...childEnv, ...s.env, SLUICE_TOKEN: auth.tokens.get(s.name)!, SLUICE_TOKEN_FILE: '' };
     // The bench service is the product's (`sluice service bench`); the checkout services are this example's.
     const program = s.name === BENCH.name ? SLUICE : CHECKOUT;
     let registered: Promise<unknown> | undefined;
@@ -224,6 +236,8 @@ function banner(
     'More:',
     `  npm run --silent checkout -- order --sku Z9 --url ${url}   (sold out: payment refunded, order cancelled)`,
     `  node bin/sluice.js call inventory.stock '{}' --url ${url}`,
+    `  node bin/sluice.js call webhooks.subscribe '{"topic":"${DEMO_ORDER_EVENTS_TOPIC}","url":"http://127.0.0.1:9000/hook"}' --url ${url}`,
+    `            (every order event, signed per Standard Webhooks, POSTed to your endpoint; the answer holds its secret)`,
     `  node bin/sluice.js call bench.echo '{"hello":"sluice"}' --url ${url}`,
     `  npm start -- --inventory-latency-ms 2000 --inventory-failure-rate 0.2   (checkout.place stays fast)`,
     '',
