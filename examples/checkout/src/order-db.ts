@@ -83,9 +83,11 @@ select order_id from o`;
 const PLACED_SQL = 'select o.idempotency_key, o.order_id, o.fingerprint, v.status from orders o join order_views v using (order_id) where o.idempotency_key = any($1::text[])';
 
 const SAGA_SQL = 'select s.order_id, s.state, s.attempts, s.reason, s.last_error, o.items, o.amount_cents from sagas s join orders o using (order_id) where s.order_id = $1';
-const DUE_SQL = `select order_id from sagas
-  where state not in ('CONFIRMED', 'CANCELLED') and (retry_at is null or retry_at <= $1) and not (order_id = any($2::text[]))
-  order by created_seq limit $3`;
+// The sagas running in memory are left out by a (hash) anti-join: \`not (order_id = any($2))\` compared
+// every saga in the store with every running one, and took 60-85 ms at 100 orders/s (thousands of each).
+const DUE_SQL = `select s.order_id from sagas s left join unnest($2::text[]) as r(order_id) using (order_id)
+  where s.state not in ('CONFIRMED', 'CANCELLED') and (s.retry_at is null or s.retry_at <= $1) and r.order_id is null
+  order by s.created_seq limit $3`;
 const COUNTS_SQL = 'select status, count(*)::int as n from order_views group by status';
 const PARKED_SQL = "select count(*)::int as n from sagas where retry_at is not null and state not in ('CONFIRMED', 'CANCELLED')";
 const NOTE_ATTEMPT_SQL = 'update sagas set attempts = $3, last_error = $4 where order_id = $1 and state = $2';

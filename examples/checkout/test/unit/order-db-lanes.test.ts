@@ -7,7 +7,7 @@
  * asserted, never time.
  */
 import { describe, expect, it } from 'vitest';
-import { FIRST_SLICE_ROWS, MAX_PLACES_PER_COMMIT, StoreLanes, type LaneReport, type LaneRequest, type LaneStore } from '../../src/order-db-lanes.js';
+import { MIN_SLICE_ROWS, MAX_PLACES_PER_COMMIT, StoreLanes, type LaneReport, type LaneRequest, type LaneStore } from '../../src/order-db-lanes.js';
 import type { PlaceOutcome, PlaceRequest, TransitionOutcome, TransitionRequest } from '../../src/order-db.js';
 
 /** A store whose operations each wait for the test's release; `log` says what ran, in order; `clock` is what the lanes read as time. */
@@ -150,9 +150,9 @@ describe('store run queue: places first, together', () => {
 });
 
 describe('store run queue: background work in slices of bounded store time', () => {
-  /** Runs a first batch of FIRST_SLICE_ROWS transitions that took `ms` in all: the cost the lanes measure. */
+  /** Runs a first batch of MIN_SLICE_ROWS transitions that took `ms` in all: the cost the lanes measure. */
   async function measured(lanes: StoreLanes, release: (ms?: number) => Promise<void>, running: () => Promise<void>, ms: number): Promise<void> {
-    lanes.submit(request('commitTransitions', [transitions('m', FIRST_SLICE_ROWS)], []));
+    lanes.submit(request('commitTransitions', [transitions('m', MIN_SLICE_ROWS)], []));
     await running();
     await release(ms);
   }
@@ -161,7 +161,7 @@ describe('store run queue: background work in slices of bounded store time', () 
     const { store, log, release, running, clock } = scriptedStore();
     const lanes = new StoreLanes(store, () => {}, { sliceBudgetMs: 5, now: () => clock.ms });
     // 4 transitions in 4 ms: 1 ms each, so 5 fit a slice.
-    await measured(lanes, release, running, FIRST_SLICE_ROWS);
+    await measured(lanes, release, running, MIN_SLICE_ROWS);
     expect(lanes.sliceRows).toBe(5);
     log.length = 0;
     const batch: Array<{ value: unknown } | { error: unknown }> = [];
@@ -187,39 +187,41 @@ describe('store run queue: background work in slices of bounded store time', () 
     expect(lanes.stats).toMatchObject({ others: 3, slices: 4 });
   });
 
-  it('when transitions get slower the slices get smaller, down to one transition, and places still go between them', async () => {
+  it('when transitions get slower the slices get smaller, down to MIN_SLICE_ROWS, and places still go between them', async () => {
     const { store, log, release, running, clock } = scriptedStore();
     const lanes = new StoreLanes(store, () => {}, { sliceBudgetMs: 5, now: () => clock.ms });
-    // 4 transitions in 40 ms: 10 ms each, over the budget alone.
-    await measured(lanes, release, running, 40);
-    expect(lanes.sliceRows).toBe(1);
+    // 10 ms a transition, over the budget alone: slices keep their floor, so saga writes keep up.
+    await measured(lanes, release, running, 10 * MIN_SLICE_ROWS);
+    expect(lanes.sliceRows).toBe(MIN_SLICE_ROWS);
     log.length = 0;
     const answers: Array<{ value: unknown } | { error: unknown }> = [];
-    lanes.submit(request('commitTransitions', [transitions('t', 3)], answers));
+    lanes.submit(request('commitTransitions', [transitions('t', 3 * MIN_SLICE_ROWS)], answers));
     await running();
     lanes.submit(place('a', answers));
-    await release(10);
+    await release(40);
     await release(1);
     // Asked for while the second slice runs.
     lanes.submit(place('b', answers));
-    await release(10);
+    await release(40);
     await release(1);
-    await release(10);
-    expect(log).toEqual(['commit[t0]', 'places[a]', 'commit[t1]', 'places[b]', 'commit[t2]']);
+    await release(40);
+    const slice = (from: number) => `commit[${Array.from({ length: MIN_SLICE_ROWS }, (_, i) => `t${from + i}`).join(',')}]`;
+    expect(log).toEqual([slice(0), 'places[a]', slice(MIN_SLICE_ROWS), 'places[b]', slice(2 * MIN_SLICE_ROWS)]);
     expect(answers).toHaveLength(3);
   });
 
   it('a slice that fails as a whole answers its own transitions with the error; the other slices commit', async () => {
     const { store, release, running, clock, failNextCommit } = scriptedStore();
     const lanes = new StoreLanes(store, () => {}, { sliceBudgetMs: 5, now: () => clock.ms });
-    await measured(lanes, release, running, FIRST_SLICE_ROWS * 2.5);
-    expect(lanes.sliceRows).toBe(2);
+    await measured(lanes, release, running, MIN_SLICE_ROWS * 2.5);
+    expect(lanes.sliceRows).toBe(MIN_SLICE_ROWS);
     const answers: Array<{ value: unknown } | { error: unknown }> = [];
     failNextCommit();
-    lanes.submit(request('commitTransitions', [transitions('t', 4)], answers));
+    lanes.submit(request('commitTransitions', [transitions('t', MIN_SLICE_ROWS + 2)], answers));
     await release(5);
     await release(5);
-    expect(answers).toEqual([{ value: [{ error: 'disk on fire' }, { error: 'disk on fire' }, { events: [{ orderId: 't2' }] }, { events: [{ orderId: 't3' }] }] }]);
+    const failed = Array.from({ length: MIN_SLICE_ROWS }, () => ({ error: 'disk on fire' }));
+    expect(answers).toEqual([{ value: [...failed, { events: [{ orderId: `t${MIN_SLICE_ROWS}` }] }, { events: [{ orderId: `t${MIN_SLICE_ROWS + 1}` }] }] }]);
   });
 });
 
