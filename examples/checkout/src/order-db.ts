@@ -52,6 +52,7 @@ create table if not exists sagas (
   created_seq bigserial
 );
 create index if not exists sagas_active on sagas (created_seq) where state not in ('CONFIRMED', 'CANCELLED');
+create index if not exists sagas_parked on sagas (retry_at) where retry_at is not null and state not in ('CONFIRMED', 'CANCELLED');
 `;
 
 /**

@@ -26,7 +26,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { SluiceError } from 'sluice';
 import type { Logger } from 'sluice';
 import { cartAmountCents } from './catalogue.js';
-import type { OrderEvent } from './events.js';
+import { isTerminal, type OrderEvent } from './events.js';
 import type { OrderDbChannel, StoreBusyStats } from './order-db-channel.js';
 import { OrderDbClient } from './order-db-client.js';
 import { InlineOrderDb } from './order-db-inline.js';
@@ -181,6 +181,8 @@ export class OrderStore {
   /** Transitions asked for and not yet committed: at most one per saga in memory (maxSagas). */
   private readonly transitions: PendingTransition[] = [];
   private transitionsQueued = false;
+  /** Orders by status, from warmUp on (see counts). */
+  private tally: { pending: number; confirmed: number; cancelled: number } | undefined;
 
   private constructor(
     private readonly db: OrderDbChannel,
@@ -227,7 +229,10 @@ export class OrderStore {
     // Not through the gate: the run queue takes it ahead of any background operation waiting there and
     // commits it with the other places waiting, so places never wait for each other's trips.
     const outcome = await this.db.call('place', params, cmd.idempotencyKey);
-    if (outcome.inserted) return { orderId, status, created: true, saga };
+    if (outcome.inserted) {
+      if (this.tally) this.tally.pending++;
+      return { orderId, status, created: true, saga };
+    }
     if (outcome.fingerprint !== fingerprint) {
       throw new SluiceError('INVALID_ARGUMENT', `'idempotencyKey' '${cmd.idempotencyKey}' already placed order ${outcome.orderId} with a different cart or customer`);
     }
@@ -252,6 +257,9 @@ export class OrderStore {
     }
     // Compiling is not what serving costs: the busy figures start after it.
     this.db.resetBusy();
+    // Before the service takes any order: nothing moves the counts while they are read.
+    const { pending, confirmed, cancelled } = await this.readCounts();
+    this.tally = { pending, confirmed, cancelled };
   }
 
   /** Up to `limit` events of an order from `fromSeq` on, in order. */
@@ -287,6 +295,14 @@ export class OrderStore {
     return new Promise<OrderEvent[]>((resolve, reject) => {
       this.transitions.push({ orderId, transition, resolve, reject });
       this.commitTransitionsLater();
+    }).then((events) => {
+      const end = events.find(isTerminal);
+      if (end && this.tally) {
+        this.tally.pending--;
+        if (end.type === 'OrderConfirmed') this.tally.confirmed++;
+        else this.tally.cancelled++;
+      }
+      return events;
     });
   }
 
@@ -323,7 +339,19 @@ export class OrderStore {
     return this.background(() => this.db.call('dueSagas', running, limit, nowMs));
   }
 
+  /**
+   * Orders by status. Kept in memory once the store is warmed up (counted
+   * there, before the service takes any order, then moved by each place and
+   * each transition committing OrderConfirmed or OrderCancelled): reading it
+   * from the store scanned every order's view, a background operation of
+   * 16-30 ms at 100 orders/s that `orders.stats` asked for every second.
+   */
   async counts(): Promise<OrderCounts> {
+    if (this.tally) return { total: this.tally.pending + this.tally.confirmed + this.tally.cancelled, ...this.tally };
+    return this.readCounts();
+  }
+
+  private async readCounts(): Promise<OrderCounts> {
     const rows = await this.background(() => this.db.call('counts'));
     const by = Object.fromEntries(rows.map((r) => [r.status, r.n])) as Partial<Record<OrderStatus, number>>;
     const pending = by.PENDING ?? 0;
