@@ -65,9 +65,12 @@ create index if not exists sagas_parked on sagas (retry_at) where retry_at is no
  * transaction of a busy moment cost N times one place.
  */
 const PLACE_SQL = `
-with x as (
+with a as (
   select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::integer[], $7::text[], $8::text[], $9::integer[], $10::text[], $11::text[], $12::text[])
-    with ordinality as x(order_id, idempotency_key, fingerprint, customer_id, items, amount_cents, at, type, seq, details, status, view, n)
+    with ordinality as a(order_id, idempotency_key, fingerprint, customer_id, items, amount_cents, at, type, seq, details, status, view, n)
+), x as (
+  -- A key's first row only (its order id comes from the key): a second would join the inserted order twice.
+  select distinct on (order_id) * from a order by order_id, n
 ), o as (
   insert into orders select order_id, idempotency_key, fingerprint, customer_id, items::json, amount_cents, at from x order by n
     on conflict (idempotency_key) do nothing returning order_id
