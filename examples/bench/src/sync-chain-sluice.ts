@@ -84,6 +84,8 @@ export interface SluiceCheckoutResult {
   readonly unbalanced: number;
   /** Average ms per saga phase in the order service (`orders.stats` sagas.timeline) at the end. */
   readonly timeline: Readonly<Record<string, number>> | null;
+  /** The order store's figures at the end (what places waited for, the longest run per operation). */
+  readonly store: StoreFigures | null;
 }
 
 /** One reading of the order service's backlog. */
@@ -99,7 +101,21 @@ interface OrderStats {
   orders: { pending: number; confirmed: number };
   sagas?: { timeline?: { avgMs: Record<string, number> } };
   process?: { rssBytes: number; eventLoopDelayMs?: { p99: number; max: number } };
-  store?: { ops: number; maxMs: number; recentMaxMs: number; places?: number; placeCommits?: number };
+  store?: StoreFigures;
+}
+
+/** The order store's figures from `orders.stats` (examples/checkout/src/order-db-channel.ts, StoreBusyStats). */
+export interface StoreFigures {
+  readonly ops: number;
+  readonly maxMs: number;
+  readonly recentMaxMs: number;
+  readonly places?: number;
+  readonly placeCommits?: number;
+  readonly placeWaitP99Ms?: number;
+  readonly placeWaitMaxMs?: number;
+  readonly slowestPlaceWaits?: ReadonlyArray<{ waitedMs: number; behind?: { op: string; rows: number; ms: number } }>;
+  readonly byOp?: Readonly<Record<string, { n: number; maxMs: number; rowsAtMax: number }>>;
+  readonly splitBatches?: number;
 }
 
 export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise<SluiceCheckoutResult | Unavailable> {
@@ -246,6 +262,12 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
         `order service event-loop delay ${JSON.stringify(lastStats?.process?.eventLoopDelayMs ?? {})} ms, longest store operation ${lastStats?.store?.maxMs ?? '-'} ms` +
         `${lastStats?.store?.placeCommits ? `, ${(lastStats.store.places! / lastStats.store.placeCommits).toFixed(2)} orders accepted per store transaction` : ''}`,
     );
+    const st = lastStats?.store;
+    if (st?.placeWaitP99Ms !== undefined) {
+      const ops = Object.entries(st.byOp ?? {}).map(([op, v]) => `${op} x${v.n} max ${v.maxMs} ms (${v.rowsAtMax} rows)`).join(', ');
+      const slowest = (st.slowestPlaceWaits ?? []).map((w) => `${w.waitedMs} ms behind ${w.behind ? `${w.behind.op} (${w.behind.rows} rows, ${w.behind.ms} ms)` : 'nothing'}`).join('; ');
+      ctx.log(`   order store: place wait for the store p99 ${st.placeWaitP99Ms} ms, max ${st.placeWaitMaxMs} ms; slowest: ${slowest}; batches split ${st.splitBatches ?? 0}; longest run per operation: ${ops}`);
+    }
     return {
       available: true,
       sent: stats.sent,
@@ -275,6 +297,7 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
       chargedTwice: money.chargedTwice,
       unbalanced: money.unbalanced,
       timeline: lastStats?.sagas?.timeline?.avgMs ?? null,
+      store: lastStats?.store ?? null,
     };
   } finally {
     if (poll) clearInterval(poll);

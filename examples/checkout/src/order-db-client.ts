@@ -14,90 +14,21 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { SluiceError } from 'sluice';
-import type { OrderDbOp, OrderDbOps } from './order-db.js';
+import { RecordingChannel } from './order-db-channel.js';
+import type { LaneReport } from './order-db-lanes.js';
 import type { DbReady, DbReply, DbRequest } from './order-db-worker.js';
 
 interface Pending {
-  resolve(value: { value: unknown; busyMs: number }): void;
-  reject(err: unknown): void;
+  settle(outcome: { value: unknown } | { error: unknown }, report: LaneReport): void;
 }
 
-/** How long the worker was busy with store operations: what an order to accept may wait behind. */
-export interface StoreBusyStats {
-  /** Operations answered since start. */
-  readonly ops: number;
-  /** The longest one, in ms. */
-  readonly maxMs: number;
-  /** The longest of the last 1024, in ms. */
-  readonly recentMaxMs: number;
-  /** The last one, in ms (undefined before any). */
-  readonly lastMs: number | undefined;
-  /** Orders accepted, and the transactions they were committed in (several places waiting commit together). */
-  readonly places: number;
-  readonly placeCommits: number;
-}
-
-/**
- * Where the order store's operations go: its worker (OrderDbClient) or the
- * service thread itself (InlineOrderDb, order-db-inline.ts). Either way
- * operations run one at a time, accepting orders first (order-db-lanes.ts).
- */
-export interface OrderDbChannel {
-  /** Runs one operation; resolves with its answer. */
-  call<K extends OrderDbOp>(op: K, ...args: Parameters<OrderDbOps[K]>): ReturnType<OrderDbOps[K]>;
-  /** Runs one operation; resolves with its answer and how long it held the store (ms). */
-  measured<K extends OrderDbOp>(op: K, ...args: Parameters<OrderDbOps[K]>): Promise<{ value: Awaited<ReturnType<OrderDbOps[K]>>; busyMs: number }>;
-  readonly busy: StoreBusyStats;
-  /** Starts the busy figures afresh (after warming up). */
-  resetBusy(): void;
-  /** Closes the store (after the operations queued before) and releases what runs it. */
-  close(): Promise<void>;
-}
-
-const RECENT = 1024;
-
-/** The busy figures of one store: the longest operations, overall and recently. */
-export class BusyRecorder {
-  private ops = 0;
-  private maxMs = 0;
-  private readonly recent = new Float64Array(RECENT);
-  private places = 0;
-  private lastCommit = 0;
-  private commits = 0;
-
-  /** One answer; `placeCommit` numbers a place's transaction (answers of one transaction share it). */
-  record(busyMs: number, placeCommit?: number): void {
-    this.recent[this.ops % RECENT] = busyMs;
-    this.ops++;
-    if (busyMs > this.maxMs) this.maxMs = busyMs;
-    if (placeCommit === undefined) return;
-    this.places++;
-    if (placeCommit !== this.lastCommit) this.commits++;
-    this.lastCommit = placeCommit;
-  }
-
-  get stats(): StoreBusyStats {
-    let recentMaxMs = 0;
-    for (let i = 0; i < Math.min(this.ops, RECENT); i++) recentMaxMs = Math.max(recentMaxMs, this.recent[i]!);
-    return { ops: this.ops, maxMs: this.maxMs, recentMaxMs, lastMs: this.ops > 0 ? this.recent[(this.ops - 1) % RECENT] : undefined, places: this.places, placeCommits: this.commits };
-  }
-
-  reset(): void {
-    this.ops = 0;
-    this.maxMs = 0;
-    this.places = 0;
-    this.commits = 0;
-  }
-}
-
-export class OrderDbClient implements OrderDbChannel {
+export class OrderDbClient extends RecordingChannel {
   private nextId = 1;
+  /** Bounded by the callers: places by the work queues, other operations by OrderStore's gate (one at a time). */
   private readonly pending = new Map<number, Pending>();
-  private stopped: SluiceError | undefined;
-  private readonly recorder = new BusyRecorder();
 
   private constructor(private readonly worker: Worker) {
+    super();
     worker.on('message', (reply: DbReply) => this.settle(reply));
     worker.on('error', (err) => this.fail(`the order store's worker failed: ${err.message}`));
     worker.on('exit', (code) => this.fail(`the order store's worker exited (code ${code})`));
@@ -123,60 +54,32 @@ export class OrderDbClient implements OrderDbChannel {
     return { client: new OrderDbClient(worker), ms: ready.ms };
   }
 
-  get busy(): StoreBusyStats {
-    return this.recorder.stats;
-  }
-
-  resetBusy(): void {
-    this.recorder.reset();
-  }
-
   /**
    * Posts one operation to the worker at once: places as soon as they are
    * asked for (the worker runs them first and together), other operations
-   * as OrderStore's gate lets them (one at a time). `pending` is bounded by
-   * those callers.
+   * as OrderStore's gate lets them (one at a time).
    */
-  call<K extends OrderDbOp>(op: K, ...args: Parameters<OrderDbOps[K]>): ReturnType<OrderDbOps[K]> {
-    return this.send(op, args).then((r) => r.value) as ReturnType<OrderDbOps[K]>;
-  }
-
-  measured<K extends OrderDbOp>(op: K, ...args: Parameters<OrderDbOps[K]>): Promise<{ value: Awaited<ReturnType<OrderDbOps[K]>>; busyMs: number }> {
-    return this.send(op, args) as Promise<{ value: Awaited<ReturnType<OrderDbOps[K]>>; busyMs: number }>;
-  }
-
-  /** Closes the store and stops the worker. */
-  async close(): Promise<void> {
-    if (this.stopped) return;
-    try {
-      await this.send('close', []);
-    } finally {
-      this.stopped ??= new SluiceError('UNAVAILABLE', 'the order store is closed');
-      await this.worker.terminate();
-    }
-  }
-
-  private send(op: DbRequest['op'], args: readonly unknown[]): Promise<{ value: unknown; busyMs: number }> {
-    if (this.stopped) return Promise.reject(this.stopped);
+  protected submit(op: DbRequest['op'], args: readonly unknown[], settle: Pending['settle']): void {
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, op, args } satisfies DbRequest);
-    });
+    this.pending.set(id, { settle });
+    this.worker.postMessage({ id, op, args } satisfies DbRequest);
+  }
+
+  protected async release(): Promise<void> {
+    await this.worker.terminate();
   }
 
   private settle(reply: DbReply): void {
     const p = this.pending.get(reply.id);
     if (!p) return;
     this.pending.delete(reply.id);
-    this.recorder.record(reply.busyMs, reply.placeCommit);
-    if ('error' in reply) p.reject(Object.assign(new Error(reply.error.message), reply.error.code ? { code: reply.error.code } : {}));
-    else p.resolve({ value: reply.value, busyMs: reply.busyMs });
+    if ('error' in reply) p.settle({ error: Object.assign(new Error(reply.error.message), reply.error.code ? { code: reply.error.code } : {}) }, reply.report);
+    else p.settle({ value: reply.value }, reply.report);
   }
 
   private fail(why: string): void {
-    this.stopped ??= new SluiceError('UNAVAILABLE', why);
-    for (const p of this.pending.values()) p.reject(this.stopped);
+    const err = this.stop(why);
+    for (const p of this.pending.values()) p.settle({ error: err }, { busyMs: 0, runs: [], waitedMs: 0 });
     this.pending.clear();
   }
 }

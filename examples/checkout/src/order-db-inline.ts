@@ -8,18 +8,16 @@
  * benchmark, docs/checkout.md) and for machines where a second thread costs
  * more than it frees.
  */
-import { SluiceError } from 'sluice';
-import { BusyRecorder, type OrderDbChannel, type StoreBusyStats } from './order-db-client.js';
-import type { OrderDbOp, OrderDbOps } from './order-db.js';
+import { RecordingChannel } from './order-db-channel.js';
+import type { OrderDbOp } from './order-db.js';
 import { OrderDb } from './order-db.js';
-import { StoreLanes } from './order-db-lanes.js';
+import { StoreLanes, type LaneReport } from './order-db-lanes.js';
 
-export class InlineOrderDb implements OrderDbChannel {
-  private readonly recorder = new BusyRecorder();
+export class InlineOrderDb extends RecordingChannel {
   private readonly lanes: StoreLanes;
-  private stopped: SluiceError | undefined;
 
   private constructor(db: OrderDb) {
+    super();
     this.lanes = new StoreLanes(db, () => new Promise<void>((resolve) => setImmediate(resolve)));
   }
 
@@ -29,43 +27,11 @@ export class InlineOrderDb implements OrderDbChannel {
     return { client: new InlineOrderDb(db), ms };
   }
 
-  get busy(): StoreBusyStats {
-    return this.recorder.stats;
+  protected submit(op: OrderDbOp | 'close', args: readonly unknown[], settle: (outcome: { value: unknown } | { error: unknown }, report: LaneReport) => void): void {
+    this.lanes.submit({ op, args, answer: settle });
   }
 
-  resetBusy(): void {
-    this.recorder.reset();
-  }
-
-  call<K extends OrderDbOp>(op: K, ...args: Parameters<OrderDbOps[K]>): ReturnType<OrderDbOps[K]> {
-    return this.send(op, args).then((r) => r.value) as ReturnType<OrderDbOps[K]>;
-  }
-
-  measured<K extends OrderDbOp>(op: K, ...args: Parameters<OrderDbOps[K]>): Promise<{ value: Awaited<ReturnType<OrderDbOps[K]>>; busyMs: number }> {
-    return this.send(op, args) as Promise<{ value: Awaited<ReturnType<OrderDbOps[K]>>; busyMs: number }>;
-  }
-
-  async close(): Promise<void> {
-    if (this.stopped) return;
-    try {
-      await this.send('close', []);
-    } finally {
-      this.stopped ??= new SluiceError('UNAVAILABLE', 'the order store is closed');
-    }
-  }
-
-  private send(op: OrderDbOp | 'close', args: readonly unknown[]): Promise<{ value: unknown; busyMs: number }> {
-    if (this.stopped) return Promise.reject(this.stopped);
-    return new Promise((resolve, reject) => {
-      this.lanes.submit({
-        op,
-        args,
-        answer: (outcome, busyMs, placeCommit) => {
-          this.recorder.record(busyMs, placeCommit);
-          if ('value' in outcome) resolve({ value: outcome.value, busyMs });
-          else reject(outcome.error);
-        },
-      });
-    });
+  protected release(): Promise<void> {
+    return Promise.resolve();
   }
 }

@@ -9,7 +9,7 @@
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { OrderDb, type OrderDbOp } from './order-db.js';
-import { StoreLanes } from './order-db-lanes.js';
+import { StoreLanes, type LaneReport } from './order-db-lanes.js';
 
 /** A request from the service thread. */
 export interface DbRequest {
@@ -18,8 +18,8 @@ export interface DbRequest {
   readonly args: readonly unknown[];
 }
 
-/** The answer to one request; `busyMs` is how long the operation held the store. */
-export type DbReply = ({ id: number; value: unknown } | { id: number; error: { message: string; code?: string } }) & { busyMs: number; placeCommit?: number };
+/** The answer to one request, with the run queue's report of it (how long it held the store, what it waited behind). */
+export type DbReply = ({ id: number; value: unknown } | { id: number; error: { message: string; code?: string } }) & { report: LaneReport };
 
 /** The first message: the store is open (or could not be). */
 export type DbReady = { ready: true; ms: number } | { ready: false; error: string };
@@ -41,12 +41,11 @@ const submit = (req: DbRequest) =>
   lanes.submit({
     op: req.op,
     args: req.args,
-    answer(outcome, busyMs, placeCommit) {
-      const extra = placeCommit === undefined ? {} : { placeCommit };
-      if ('value' in outcome) return port.postMessage({ id: req.id, value: outcome.value, busyMs, ...extra } satisfies DbReply);
+    answer(outcome, report) {
+      if ('value' in outcome) return port.postMessage({ id: req.id, value: outcome.value, report } satisfies DbReply);
       const e = outcome.error as { message?: unknown; code?: unknown };
       const error = { message: String(e?.message ?? outcome.error), ...(typeof e?.code === 'string' ? { code: e.code } : {}) };
-      port.postMessage({ id: req.id, error, busyMs, ...extra } satisfies DbReply);
+      port.postMessage({ id: req.id, error, report } satisfies DbReply);
     },
   });
 

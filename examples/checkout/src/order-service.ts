@@ -213,7 +213,9 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
       process: { rssBytes: process.memoryUsage.rss(), ...(loopDelay ? { eventLoopDelayMs: { p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } } : {}) },
       // How long one store operation held the store's worker (ms): what an order to accept may wait behind.
       // places / placeCommits: orders accepted per transaction (places waiting for the store commit together).
-      store: { ops: store.busy.ops, maxMs: round(store.busy.maxMs), recentMaxMs: round(store.busy.recentMaxMs), places: store.busy.places, placeCommits: store.busy.placeCommits },
+      // placeWait*: how long places waited for the store's run queue; slowestPlaceWaits: what ran just before
+      // the longest waits; byOp: the longest run per kind of operation (a slice of a split batch counts alone).
+      store: (({ lastMs: _last, ...busy }) => ({ ...busy, maxMs: round(busy.maxMs), recentMaxMs: round(busy.recentMaxMs) }))(store.busy),
       watchers: { active: notifier.active, capacity: notifier.capacity },
       submitChannels: { active: channels, max: channelsMax, capacity: options.maxSubmitChannels },
     };

@@ -30,6 +30,11 @@ export interface StackOptions {
   orderInstances?: number;
   /** Extra environment of every service process (OTEL_* for tracing, for example). */
   env?: Record<string, string>;
+  /**
+   * The services to run as child processes, default all three. A test that serves one itself (to hold its
+   * answers, for example) leaves it out and registers it with `connectService` before `startOrder`/`start('order')`.
+   */
+  services?: readonly ServiceName[];
 }
 
 export interface CheckoutStack {
@@ -138,9 +143,12 @@ export async function startCheckoutStack(options: StackOptions = {}): Promise<Ch
   };
   try {
     // Payment and inventory first: the order service's sagas call them as soon as it starts.
-    await Promise.all([start('payment'), start('inventory')]);
-    await start('order');
-    for (let i = 2; i <= (options.orderInstances ?? 1); i++) await startOrder(`order-${i}`);
+    const run = new Set(options.services ?? ['order', 'payment', 'inventory']);
+    await Promise.all((['payment', 'inventory'] as const).filter((n) => run.has(n)).map((n) => start(n)));
+    if (run.has('order')) {
+      await start('order');
+      for (let i = 2; i <= (options.orderInstances ?? 1); i++) await startOrder(`order-${i}`);
+    }
     client = await connect({ url: gateway.url });
   } catch (err) {
     await stack.close();
