@@ -9,7 +9,50 @@
  * parent died is re-parented to PID 1, which in a container may be slow to
  * reap it, and a zombie holds no socket, port or memory.
  */
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+
+/** A child started in its own process group, its output kept for the test to read. */
+export interface GroupChild {
+  readonly proc: ChildProcessByStdio<null, Readable, Readable>;
+  /** Everything the child wrote to stdout and stderr so far. */
+  output(): string;
+  /** The child's exit code (null after a signal). */
+  readonly exited: Promise<number | null>;
+  /** The first match of `re` in the output so far or to come; rejects, with the output, if the child exits first. */
+  waitFor(re: RegExp): Promise<RegExpExecArray>;
+}
+
+/** Starts `command` in a process group of its own (stop it with {@link stopProcessGroup}), collecting its output. */
+export function spawnGroup(command: string, args: readonly string[], options: { cwd: string; env: NodeJS.ProcessEnv }): GroupChild {
+  const proc = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let out = '';
+  const waiters: Array<{ re: RegExp; resolve: (m: RegExpExecArray) => void }> = [];
+  const onData = (d: Buffer) => {
+    out += d.toString();
+    for (const w of [...waiters]) {
+      const m = w.re.exec(out);
+      if (m) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  };
+  proc.stdout.on('data', onData);
+  proc.stderr.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const waitFor = (re: RegExp) =>
+    Promise.race([
+      new Promise<RegExpExecArray>((resolve) => {
+        const m = re.exec(out);
+        if (m) resolve(m);
+        else waiters.push({ re, resolve });
+      }),
+      exited.then((code) => Promise.reject(new Error(`${command} exited (${code}) before ${re}:\n${out}`))),
+    ]);
+  return { proc, output: () => out, exited, waitFor };
+}
 
 /** Ids of the processes of group `pgid` that still run (zombies excluded). */
 export function liveGroupMembers(pgid: number): number[] {

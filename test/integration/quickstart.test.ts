@@ -10,35 +10,27 @@
  * demo's data dir, uses the operator token there for `dlq`; the secret and
  * the operator token are private to their owner (0600).
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { connect } from '../../clients/node/index.js';
-import { stopProcessGroup } from '../helpers/process-group.js';
+import { spawnGroup, stopProcessGroup } from '../helpers/process-group.js';
 
 describe('npm start', () => {
   it('starts the demo, answers bench.echo, places the suggested order, and stops cleanly on Ctrl-C', async () => {
     const cwd = new URL('../..', import.meta.url).pathname;
     const dataDir = await mkdtemp(join(tmpdir(), 'sluice-quickstart-'));
-    const proc = spawn('npm', ['start', '--silent'], {
+    const demo = spawnGroup('npm', ['start', '--silent'], {
       cwd,
       env: { ...process.env, SLUICE_PORT: '0', SLUICE_ADMIN_PORT: '0', SLUICE_DATA_DIR: dataDir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
     });
-    let out = '';
-    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    const { proc, exited } = demo;
     try {
-      await new Promise<void>((resolve, reject) => {
-        const check = () => (/Ctrl-C stops everything/.test(out) ? resolve() : undefined);
-        proc.stdout.on('data', check);
-        void exited.then(() => reject(new Error(`npm start exited early:\n${out}`)));
-      });
+      await demo.waitFor(/Ctrl-C stops everything/);
+      const out = demo.output();
       const url = /gateway\s+(ws:\/\/\S+)/.exec(out)?.[1];
       const admin = /admin\s+(http:\/\/\S+)/.exec(out)?.[1];
       expect(url).toBeDefined();
@@ -73,7 +65,7 @@ describe('npm start', () => {
       expect(refund).toMatchObject({ code: 1, stderr: expect.stringContaining('PERMISSION_DENIED') });
       process.kill(-proc.pid!, 'SIGINT');
       await exited;
-      expect(out).toContain('stopped');
+      expect(demo.output()).toContain('stopped');
       await expect(fetch(`${admin}/healthz`)).rejects.toThrow();
     } finally {
       // The whole group (npm, its shell, the demo's supervisor), waited for: nothing outlives the test.

@@ -3,7 +3,6 @@
  * and the gateway killed with SIGKILL, keeps everything else running, shows
  * the restart counts, and the demo serves again afterwards.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,48 +10,23 @@ import { describe, expect, it } from 'vitest';
 import { connect } from '../../../../clients/node/index.js';
 import { eventually } from '../../../../test/helpers/harness.js';
 import { CHECKOUT } from '../../src/supervisor.js';
-import { stopProcessGroup } from '../../../../test/helpers/process-group.js';
+import { spawnGroup, stopProcessGroup } from '../../../../test/helpers/process-group.js';
 
 describe('sluice demo supervision', () => {
   it('restarts a killed service and a killed gateway, with the restart count in its output', async () => {
     const cwd = new URL('../../../..', import.meta.url).pathname;
     const dataDir = await mkdtemp(join(tmpdir(), 'sluice-supervise-'));
-    const proc = spawn(process.execPath, [...CHECKOUT, 'demo', '--port', '0', '--admin-port', '0', '--data-dir', dataDir], {
+    const demo = spawnGroup(process.execPath, [...CHECKOUT, 'demo', '--port', '0', '--admin-port', '0', '--data-dir', dataDir], {
       cwd,
       env: { ...process.env, SLUICE_TOKEN: '', SLUICE_TOKEN_FILE: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
     });
-    let out = '';
-    const waiters: Array<{ re: RegExp; resolve: (m: RegExpExecArray) => void }> = [];
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      for (const w of [...waiters]) {
-        const m = w.re.exec(out);
-        if (m) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(m);
-        }
-      }
-    };
-    proc.stdout.on('data', onData);
-    proc.stderr.on('data', onData);
-    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-    /** Resolves with the first match of `re` in the output so far or to come; fails if the demo exits first. */
-    const line = (re: RegExp) =>
-      Promise.race([
-        new Promise<RegExpExecArray>((resolve) => {
-          const m = re.exec(out);
-          if (m) resolve(m);
-          else waiters.push({ re, resolve });
-        }),
-        exited.then((code) => Promise.reject(new Error(`demo exited (${code}) before ${re}:\n${out}`))),
-      ]);
+    const { proc, exited } = demo;
+    const line = (re: RegExp) => demo.waitFor(re);
     const ready = async (admin: string) => eventually(async () => (await fetch(`${admin}/readyz`).catch(() => undefined))?.status === 200, 'readyz 200', 300, 100);
     try {
       await line(/Ctrl-C stops everything/);
-      const url = /gateway\s+(ws:\/\/\S+)/.exec(out)![1]!;
-      const admin = /admin\s+(http:\/\/\S+)/.exec(out)![1]!;
+      const url = /gateway\s+(ws:\/\/\S+)/.exec(demo.output())![1]!;
+      const admin = /admin\s+(http:\/\/\S+)/.exec(demo.output())![1]!;
       const pid = (name: string, restarts: number) => line(new RegExp(`\\[supervisor\\] ${name} started \\(pid (\\d+), restarts ${restarts}\\)`)).then((m) => Number(m[1]));
 
       // A service dies: it alone is restarted; the gateway's pid is unchanged.
@@ -62,7 +36,7 @@ describe('sluice demo supervision', () => {
       await pid('payment', 1);
       await line(/\[supervisor\] payment registered again \(restarts 1\)/);
       await ready(admin);
-      expect(out).not.toMatch(/gateway exited/);
+      expect(demo.output()).not.toMatch(/gateway exited/);
 
       // The gateway dies: it is restarted on the same ports, and every service reconnects to it.
       process.kill(gatewayPid, 'SIGKILL');
@@ -74,11 +48,11 @@ describe('sluice demo supervision', () => {
       expect(await client.requestResponse('bench.echo', { after: 'restart' })).toEqual({ after: 'restart' });
       client.close();
       // No service was restarted because of the gateway: they reconnected by themselves.
-      expect(out).not.toMatch(/(order|inventory|bench) exited/);
+      expect(demo.output()).not.toMatch(/(order|inventory|bench) exited/);
 
       process.kill(-proc.pid!, 'SIGINT');
       expect(await exited).toBe(0);
-      expect(out).toMatch(/stopped \(restarts: gateway 1, payment 1\)/);
+      expect(demo.output()).toMatch(/stopped \(restarts: gateway 1, payment 1\)/);
     } finally {
       // The supervisor's whole group, waited for: nothing outlives the test.
       await stopProcessGroup(proc.pid!);

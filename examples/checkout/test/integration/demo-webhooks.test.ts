@@ -5,7 +5,6 @@
  * reach a real HTTP server that fails the first attempts, each verified with
  * the `standardwebhooks` package, in `seq` order.
  */
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -15,7 +14,7 @@ import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 import { connect } from '../../../../clients/node/index.js';
 import { eventually } from '../../../../test/helpers/harness.js';
-import { stopProcessGroup } from '../../../../test/helpers/process-group.js';
+import { spawnGroup, stopProcessGroup } from '../../../../test/helpers/process-group.js';
 import { OPERATOR_TOKEN_FILE } from '../../../../src/cli/cli-token.js';
 import { CHECKOUT } from '../../src/supervisor.js';
 import { DEMO_ORDER_EVENTS_TOPIC } from '../../src/cli/demo-command.js';
@@ -60,23 +59,14 @@ describe('sluice demo webhooks', () => {
 
     const cwd = new URL('../../../..', import.meta.url).pathname;
     const dataDir = await mkdtemp(join(tmpdir(), 'sluice-demo-hooks-'));
-    const proc = spawn(process.execPath, [...CHECKOUT, 'demo', '--port', '0', '--admin-port', '0', '--data-dir', dataDir], {
+    const demo = spawnGroup(process.execPath, [...CHECKOUT, 'demo', '--port', '0', '--admin-port', '0', '--data-dir', dataDir], {
       cwd,
       env: { ...process.env, SLUICE_TOKEN: '', SLUICE_TOKEN_FILE: '', SLUICE_ORDER_WEBHOOK_TOPIC: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
     });
-    let out = '';
-    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-    let failed: Error | undefined;
-    void exited.then((code) => (failed = new Error(`demo exited (${code}):\n${out}`)));
+    const { proc, exited } = demo;
     try {
-      await eventually(() => {
-        if (failed) throw failed;
-        return /Ctrl-C stops everything/.test(out);
-      }, 'the demo is up', 2_400, 100);
+      await demo.waitFor(/Ctrl-C stops everything/);
+      const out = demo.output();
       const url = /gateway\s+(ws:\/\/\S+)/.exec(out)![1]!;
       expect(out).toContain(`webhooks.subscribe '{"topic":"${DEMO_ORDER_EVENTS_TOPIC}"`);
 
