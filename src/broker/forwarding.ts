@@ -103,6 +103,46 @@ export interface ForwardingRequest {
 const NONE_TRIED: ReadonlySet<Instance> = new Set();
 
 /**
+ * Bits of an interaction's `state`: what has happened so far. One small
+ * integer rather than six boolean fields, each a word in every open stream.
+ */
+const EMITTED = 1;
+const FIRST_OBSERVED = 2;
+const FINISHED = 4;
+const INPUT_COMPLETE = 8;
+/** It holds its place in its requester identity's share of the route (admission to the end). */
+const SHARE = 16;
+/**
+ * The deadline in force is the route policy's (the gateway's own judgement
+ * of how long an instance may take) rather than one the requester chose
+ * shorter. Only the policy's expiry counts against an instance: otherwise
+ * any requester could open a route's breakers for everyone by sending 1 ms
+ * deadlines.
+ */
+const POLICY_DEADLINE = 32;
+
+/**
+ * What only an interaction that queues for a bulkhead slot, fails an attempt
+ * or falls back needs: made at the first such event, so an open stream that
+ * did none of it carries one empty field instead of five.
+ */
+interface Contingency {
+  /**
+   * Aborts a wait for a bulkhead slot. Created only when a request has to
+   * queue: aborting a controller builds a DOMException with a stack trace,
+   * which cost about a tenth of the gateway's CPU on request-response when
+   * every interaction made and aborted one.
+   */
+  waiting: AbortController | undefined;
+  retryTimer: ReturnType<typeof setTimeout> | undefined;
+  firstFailedAt: number;
+  /** The failure that scheduled the pending retry: the answer if that retry finds no instance to go to. */
+  retryCause: SluiceError | undefined;
+  /** Set when every instance's breaker is open and the policy names a fallback route. */
+  fallbackRoute: string | undefined;
+}
+
+/**
  * What an interaction keeps of its request once a stream or channel has
  * emitted (see dropRequestBytes): nothing. It is never read again, so every
  * such interaction shares this one.
@@ -123,51 +163,25 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
   readonly model: InteractionModel;
 
   private readonly rt: RouteRuntime;
-  /** The runtime whose instance the current attempt holds (the fallback route's, after a fallback). */
-  private attemptRt: RouteRuntime;
   private readonly counters: RouteCounters;
   private readonly deadlineMs: number | undefined;
-  /**
-   * Whether the deadline in force is the route policy's (the gateway's own
-   * judgement of how long an instance may take) rather than one the
-   * requester chose shorter. Only the policy's expiry counts against an
-   * instance: otherwise any requester could open a route's breakers for
-   * everyone by sending 1 ms deadlines.
-   */
-  private readonly policyDeadline: boolean;
   /** The attempt in progress; undefined while waiting for a slot or a retry, and at the end. */
   private current: UpstreamAttempt | undefined;
   private attempts = 0;
   /** Instances tried so far: most interactions make one attempt, so the set is made at the second. */
   private tried: Instance | Set<Instance> | undefined;
-  private emitted = false;
-  private firstObserved = false;
+  /** The bits above (EMITTED, FINISHED, ...). */
+  private state = 0;
+  /** Queueing, retry and fallback state; undefined until one of them happens. */
+  private rare: Contingency | undefined;
   /**
    * The route bulkhead slot held: true when taken by `tryEnter` (no release
    * function per interaction: open streams are many), a release function when
    * it came from a wait.
    */
   private slot: Release | true | undefined;
-  /** Whether this interaction holds its place in its requester identity's share of the route (admission to the end). */
-  private share = false;
-  /**
-   * Aborts a wait for a bulkhead slot. Created only when a request has to
-   * queue: aborting a controller builds a DOMException with a stack trace,
-   * which cost about a tenth of the gateway's CPU on request-response when
-   * every interaction made and aborted one.
-   */
-  private waiting: AbortController | undefined;
   private cancelDeadline: (() => void) | undefined;
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  private firstFailedAt = 0;
-  /** The failure that scheduled the pending retry: the answer if that retry finds no instance to go to. */
-  private retryCause: SluiceError | undefined;
-  private finished = false;
-  /** Set when every instance's breaker is open and the policy names a fallback route. */
-  private fallbackRoute: string | undefined;
   private lastAverageItemBytes = 0;
-  /** Channel: the requester has ended its input (possibly before any upstream exists to tell). */
-  private inputComplete: boolean;
   /** This interaction's span, when tracing is on. */
   private readonly span: InteractionSpan | undefined;
   /** The requester's identity, whose share of the route this interaction holds until it finishes. */
@@ -179,24 +193,46 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
     private readonly down: Stream,
   ) {
     this.model = request.model;
-    this.inputComplete = request.complete;
+    if (request.complete) this.state |= INPUT_COMPLETE;
     this.identity = request.identity;
     this.rt = ctx.policies.for(request.route);
     // The route's own name, not the one decoded from this request: a million open streams share one string.
     this.route = this.rt.route;
-    this.attemptRt = this.rt;
     this.counters = ctx.metrics.route(request.route);
     ctx.metrics.started(this.route, this.model);
     const policyDeadline = this.rt.policy.deadlineMs ?? undefined;
     const d = [request.requesterDeadlineMs, policyDeadline].filter((x): x is number => x !== undefined);
     this.deadlineMs = d.length ? Math.min(...d) : undefined;
     // A requester deadline equal to the policy's gives the instance no less time than the gateway would: it is judged.
-    this.policyDeadline = policyDeadline !== undefined && (request.requesterDeadlineMs === undefined || policyDeadline <= request.requesterDeadlineMs);
+    if (policyDeadline !== undefined && (request.requesterDeadlineMs === undefined || policyDeadline <= request.requesterDeadlineMs)) this.state |= POLICY_DEADLINE;
     this.span = ctx.tracer ? new InteractionSpan(ctx.tracer, this.route, this.model, request.entries) : undefined;
     this.rt.budget.recordRequest();
     ctx.live.add(this);
     if (this.deadlineMs !== undefined) this.cancelDeadline = setLongTimeout(() => this.onDeadline(), this.deadlineMs);
     this.admit();
+  }
+
+  private get finished(): boolean {
+    return (this.state & FINISHED) !== 0;
+  }
+
+  /** Channel: the requester has ended its input (possibly before any upstream exists to tell). */
+  private get inputComplete(): boolean {
+    return (this.state & INPUT_COMPLETE) !== 0;
+  }
+
+  private get fallbackRoute(): string | undefined {
+    return this.rare?.fallbackRoute;
+  }
+
+  /** The runtime whose instance the current attempt holds: the fallback route's after a fallback (set only between attempts). */
+  private get attemptRt(): RouteRuntime {
+    const fallback = this.fallbackRoute;
+    return fallback ? this.ctx.policies.for(fallback) : this.rt;
+  }
+
+  private contingency(): Contingency {
+    return (this.rare ??= { waiting: undefined, retryTimer: undefined, firstFailedAt: 0, retryCause: undefined, fallbackRoute: undefined });
   }
 
   /** The requester stream's handler. */
@@ -231,8 +267,8 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
 
   private admit(): void {
     // The share first: an identity at its share must not take (or wait for) a slot others could use.
-    this.share = this.rt.share.tryEnter(this.identity);
-    if (!this.share) {
+    if (this.rt.share.tryEnter(this.identity)) this.state |= SHARE;
+    else {
       // Never dead-lettered: one client's excess must not fill the queue the others' failures need.
       const e = new SluiceError('OVERLOADED', `this client already has its share of ${this.rt.share.limit} concurrent interactions on route '${this.route}' (bulkhead.maxPerIdentity)`);
       this.fail(e, false);
@@ -256,8 +292,8 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
       return;
     }
     const wait = Math.min(maxWaitMs, this.remainingMs() ?? maxWaitMs);
-    this.waiting = new AbortController();
-    this.rt.bulkhead.acquire(wait, this.waiting.signal).then(
+    const waiting = (this.contingency().waiting = new AbortController());
+    this.rt.bulkhead.acquire(wait, waiting.signal).then(
       (release) => {
         if (this.finished) return release();
         this.slot = release;
@@ -275,7 +311,7 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
     const picked = this.pick();
     if ('error' in picked) {
       // A retry with nowhere to go (the instance that failed was the last one) is not a new failure.
-      this.fail(this.retryCause ?? picked.error);
+      this.fail(this.rare?.retryCause ?? picked.error);
       return;
     }
     const { instance, breaker } = picked;
@@ -284,7 +320,6 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
     else if (this.tried instanceof Set) this.tried.add(instance);
     else this.tried = new Set([this.tried, instance]);
     instance.active++;
-    this.attemptRt = this.fallbackRoute ? this.ctx.policies.for(this.fallbackRoute) : this.rt;
     this.attemptRt.enter(instance);
     const span = this.span;
     span?.attempt(instance);
@@ -308,7 +343,7 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
     });
     // A fallback nobody serves is no way out: the caller hears about the breakers of the route it called.
     if ('error' in picked && picked.allOpen && !this.fallbackRoute && this.rt.policy.fallback && this.ctx.registry.has(this.rt.policy.fallback)) {
-      this.fallbackRoute = this.rt.policy.fallback;
+      this.contingency().fallbackRoute = this.rt.policy.fallback;
       this.rt.counters.fallbacks++;
       return this.pick();
     }
@@ -340,8 +375,8 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
 
   /** @internal The current attempt's producer sent an item. */
   attemptItem(): void {
-    if (!this.emitted && this.model !== 'response') this.dropRequestBytes();
-    this.emitted = true;
+    if (!(this.state & EMITTED) && this.model !== 'response') this.dropRequestBytes();
+    this.state |= EMITTED;
     this.observeFirst();
   }
 
@@ -383,11 +418,12 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
     if (this.finished || attempt !== this.current) return;
     // An instance that gives up when the requester's own deadline (forwarded to it) passes honours
     // the request; that is no more its failure than the gateway's expiry of the same deadline.
-    const requesterExpiry = e.code === 'DEADLINE_EXCEEDED' && this.deadlineMs !== undefined && !this.policyDeadline;
+    const requesterExpiry = e.code === 'DEADLINE_EXCEEDED' && this.deadlineMs !== undefined && !(this.state & POLICY_DEADLINE);
     if (reached && !requesterExpiry) attempt.judge(!this.rt.policy.breaker.failureCodes.includes(e.code));
     else attempt.unjudge();
     this.endAttempt();
-    if (this.firstFailedAt === 0) this.firstFailedAt = Date.now();
+    const rare = this.contingency();
+    if (rare.firstFailedAt === 0) rare.firstFailedAt = Date.now();
     const delay = this.retryDelay(e);
     if (delay === undefined) {
       this.fail(e);
@@ -395,10 +431,10 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
     }
     this.rt.counters.retries++;
     this.span?.idle();
-    this.retryCause = e;
+    rare.retryCause = e;
     this.ctx.log.debug({ route: this.route, code: e.code, attempt: this.attempts, delay }, 'retrying on another instance');
-    this.retryTimer = setTimeout(() => this.attempt(), delay);
-    this.retryTimer.unref?.();
+    rare.retryTimer = setTimeout(() => this.attempt(), delay);
+    rare.retryTimer.unref?.();
   }
 
   /** The attempt policy's backoff before another attempt; undefined when this failure is final. */
@@ -406,7 +442,7 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
     const verdict = retryDelay({
       model: this.model,
       code: e.code,
-      emitted: this.emitted,
+      emitted: (this.state & EMITTED) !== 0,
       idempotent: this.idempotent(),
       attempts: this.attempts,
       remainingMs: this.remainingMs(),
@@ -433,7 +469,7 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
 
   /** @internal Before the upstream opens (bulkhead wait), the end of input is kept for the REQUEST_CHANNEL. */
   onComplete(): void {
-    this.inputComplete = true;
+    this.state |= INPUT_COMPLETE;
     this.current?.completeInput();
     this.settle();
   }
@@ -467,7 +503,7 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
     this.rt.counters.deadlineExceeded++;
     const attempt = this.current;
     attempt?.cancel();
-    if (this.policyDeadline) attempt?.judge(false);
+    if (this.state & POLICY_DEADLINE) attempt?.judge(false);
     else attempt?.unjudge();
     this.endAttempt();
     this.fail(new SluiceError('DEADLINE_EXCEEDED', `deadline of ${this.deadlineMs} ms exceeded on route '${this.route}'`));
@@ -509,7 +545,7 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
     // Everything the attempt held goes back now; the interaction stays live (a drain waits for it)
     // until the requester has its answer.
     this.finish(false);
-    const letter = { route: this.route, model: 'response' as const, payload: this.request.payload, error, attempts: this.attempts, firstFailedAt: this.firstFailedAt || Date.now() };
+    const letter = { route: this.route, model: 'response' as const, payload: this.request.payload, error, attempts: this.attempts, firstFailedAt: this.rare?.firstFailedAt || Date.now() };
     void letters.letterThenAnswer(letter, this.down).finally(() => this.ctx.live.delete(this));
   }
 
@@ -526,8 +562,8 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
   }
 
   private observeFirst(): void {
-    if (this.firstObserved) return;
-    this.firstObserved = true;
+    if (this.state & FIRST_OBSERVED) return;
+    this.state |= FIRST_OBSERVED;
     this.ctx.metrics.observe(this.route, this.model, (performance.now() - this.startedAt) / 1000);
   }
 
@@ -538,19 +574,19 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
   /** Ends the interaction and gives back what it holds; `answered` false keeps it live until the requester hears. */
   private finish(answered = true): void {
     if (this.finished) return;
-    this.finished = true;
+    this.state |= FINISHED;
     this.observeFirst();
     this.cancelDeadline?.();
-    clearTimeout(this.retryTimer);
-    this.waiting?.abort();
+    clearTimeout(this.rare?.retryTimer);
+    this.rare?.waiting?.abort();
     // A call admitted by its breaker and ended by the requester is neither a success nor a failure.
     this.current?.unjudge();
     this.endAttempt();
     if (this.slot === true) this.rt.bulkhead.leave();
     else this.slot?.();
     this.slot = undefined;
-    if (this.share) this.rt.share.leave(this.identity);
-    this.share = false;
+    if (this.state & SHARE) this.rt.share.leave(this.identity);
+    this.state &= ~SHARE;
     this.span?.end(this.down.totalRequested);
     if (answered) this.ctx.live.delete(this);
   }
