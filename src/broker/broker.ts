@@ -46,6 +46,7 @@ import { Forwarder, type Interaction, type LocalRoute } from './forwarder.js';
 import { identityOf } from './identity.js';
 import { Registry } from './registry.js';
 import { STATS_ROUTE, statsRoute } from './stats-route.js';
+import { streamTotals } from './stream-totals.js';
 import { isMimeType } from '../protocol/stream-mime.js';
 import type { Tracer } from '../observability/tracing.js';
 import { registerWebhookMetrics } from '../observability/webhook-metrics.js';
@@ -138,11 +139,7 @@ export function createBroker(config: GatewayConfig, deps: BrokerDependencies): B
     {
       connections: () => ({ client: connections.size - services.size, service: services.size }),
       instances: () => countBy(registry.instances(), (i) => i.service),
-      streams: (): Iterable<{ route: string; model: string; consumerDemand: number; producerDemand: number }> =>
-        [...forwarder.live].map((s) => {
-          const d = s.demand();
-          return { route: s.route, model: s.model, consumerDemand: d.consumer, producerDemand: d.producer };
-        }),
+      streams: () => streamTotals(forwarder.live),
       bufferedBytes: () => [...connections].reduce((n, c) => n + c.bufferedBytes, 0),
       prefetchHeldBytes: () => forwarder.prefetchBudget.held,
       memory: () => ({ limitBytes: memory.limitBytes, used: MEMORY_KINDS.map((k) => [k, memory.usedBy(k)] as const) }),

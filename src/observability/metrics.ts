@@ -22,8 +22,8 @@ export interface RouteCounters {
 export interface MetricsSource {
   connections(): { client: number; service: number };
   instances(): Map<string, number>;
-  /** Per route and model: active interactions and outstanding demand. */
-  streams(): Iterable<{ route: string; model: string; consumerDemand: number; producerDemand: number }>;
+  /** Per route and model: interactions in flight (`count`) and their outstanding demand, one row each. */
+  streams(): Iterable<{ route: string; model: string; count: number; consumerDemand: number; producerDemand: number }>;
   bufferedBytes(): number;
   /** Bytes producers sent ahead of their consumers' demand, held at the gateway. */
   prefetchHeldBytes(): number;
@@ -120,7 +120,7 @@ export class GatewayMetrics {
     });
     for (const kind of MEMORY_KINDS) this.sheds.inc({ kind }, 0);
 
-    // One pass over live streams feeds both gauges; `active` is registered first so it runs first.
+    // One pass over the per-route totals feeds both gauges; `active` is registered first so it runs first.
     const active = new client.Gauge({
       name: 'sluice_streams_active',
       help: 'Interactions in flight per route and model',
@@ -130,7 +130,7 @@ export class GatewayMetrics {
         this.reset();
         demand.reset();
         for (const s of source.streams()) {
-          this.inc({ route: s.route, model: s.model });
+          this.inc({ route: s.route, model: s.model }, s.count);
           demand.inc({ route: s.route, side: 'consumer' }, s.consumerDemand);
           demand.inc({ route: s.route, side: 'producer' }, s.producerDemand);
         }
