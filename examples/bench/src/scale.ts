@@ -29,8 +29,14 @@
  * services' count of open sources must drop by the sample.
  *
  * The gateway cannot be asked to collect garbage from outside, so each
- * reading is the median of a few taken after a pause; heap numbers still
- * include some garbage, and RSS moves in whole pages and arenas.
+ * reading is the median of a few taken after a pause; heap numbers include
+ * the garbage made since V8's last full collection, and RSS moves in whole
+ * pages and arenas. That garbage depends on the Node version more than on
+ * Sluice: V8 in Node 24 runs full collections far less often than Node
+ * 20's, so its heap reads higher for the same live objects (heap snapshots,
+ * which collect first, find the same ~1.2 KB per stream on both). The
+ * gateway's garbage-collection time while the streams open is read from its
+ * own metrics (prom-client's sluice_nodejs_gc_duration_seconds).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -101,6 +107,8 @@ export interface ScaleResult {
   readonly openSeconds: number;
   /** CPU µs spent per stream opened: by the gateway, by all the services, by all the load generators. */
   readonly openCpuPerStreamUs: { readonly gateway: number; readonly services: number; readonly loadGenerators: number };
+  /** Of the gateway's CPU per stream opened, µs in garbage collection: scavenges (minor) and full collections (major, with their incremental marking). */
+  readonly openGcPerStreamUs?: { readonly minor: number; readonly major: number };
   /** What the gateway reported at the peak: client connections and active streams. */
   readonly gatewayConnections: number;
   readonly gatewayStreams: number;
@@ -182,6 +190,7 @@ export async function runScale(ctx: BenchContext, options: Partial<ScaleOptions>
     const pids: Record<string, number | undefined> = { gateway: gw.child.process.pid };
     services.forEach((c, i) => (pids[`service ${i}`] = c.process.pid));
     clients.forEach((c, i) => (pids[`load generator ${i}`] = c.process.pid));
+    const gc0 = gcSeconds(await getMetrics(gw));
     const t1 = performance.now();
     const { cpu } = await cpuDuring(pids, () =>
       Promise.all(
@@ -196,11 +205,13 @@ export async function runScale(ctx: BenchContext, options: Partial<ScaleOptions>
     const openSeconds = (performance.now() - t1) / 1000;
     const sumCpu = (prefix: string) => sum(Object.entries(cpu).filter(([k]) => k.startsWith(prefix)).map(([, v]) => v ?? 0));
     const openCpuPerStreamUs = { gateway: (sumCpu('gateway') / opened) * 1e6, services: (sumCpu('service') / opened) * 1e6, loadGenerators: (sumCpu('load generator') / opened) * 1e6 };
-    const afterStreams = await read();
     const metrics = await getMetrics(gw);
+    const gc1 = gcSeconds(metrics);
+    const openGcPerStreamUs = { minor: ((gc1.minor - gc0.minor) / opened) * 1e6, major: ((gc1.major - gc0.major) / opened) * 1e6 };
+    const afterStreams = await read();
     const gatewayStreams = sumMetric(metrics, 'sluice_streams_active');
     const gatewayConnections = sumMetric(metrics, 'sluice_connections', 'role="client"');
-    ctx.log(`${opened} streams open in ${openSeconds.toFixed(1)} s (CPU per stream: gateway ${openCpuPerStreamUs.gateway.toFixed(0)} µs, services ${openCpuPerStreamUs.services.toFixed(0)} µs, load generators ${openCpuPerStreamUs.loadGenerators.toFixed(0)} µs); the gateway reports ${gatewayConnections} client connections and ${gatewayStreams} active streams`);
+    ctx.log(`${opened} streams open in ${openSeconds.toFixed(1)} s (CPU per stream: gateway ${openCpuPerStreamUs.gateway.toFixed(0)} µs of which garbage collection ${openGcPerStreamUs.minor.toFixed(1)} minor + ${openGcPerStreamUs.major.toFixed(1)} major, services ${openCpuPerStreamUs.services.toFixed(0)} µs, load generators ${openCpuPerStreamUs.loadGenerators.toFixed(0)} µs); the gateway reports ${gatewayConnections} client connections and ${gatewayStreams} active streams`);
     const peak: ProcessMemory[] = [...services, ...clients].map((c) => ({ name: c.name, rss: procRss(c.process.pid) ?? 0 }));
 
     const sourcesBeforeCancel = await openSources(services);
@@ -234,6 +245,7 @@ export async function runScale(ctx: BenchContext, options: Partial<ScaleOptions>
       connectSeconds,
       openSeconds,
       openCpuPerStreamUs,
+      openGcPerStreamUs,
       gatewayConnections,
       gatewayStreams,
       sampleResult,
@@ -310,6 +322,16 @@ export function procRss(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Seconds the gateway has spent in garbage collection, from prom-client's
+ * default metrics: scavenges (minor), and full collections with their
+ * incremental marking steps (major).
+ */
+function gcSeconds(text: string): { minor: number; major: number } {
+  const of = (kind: string) => sumMetric(text, 'sluice_nodejs_gc_duration_seconds_sum', `kind="${kind}"`);
+  return { minor: of('minor'), major: of('major') + of('incremental') };
 }
 
 /** Sum of every sample of `name` (optionally only those whose labels contain `label`). */
