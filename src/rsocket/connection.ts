@@ -31,7 +31,8 @@ import {
   encodeSetup,
   type SetupOptions,
 } from '../protocol/codec.js';
-import { Flags, FrameType, MAX_REQUEST_N, MAX_STREAM_ID, frameTypeName, hasFlag, type Frame, type Payload, type SetupFrame } from '../protocol/frames.js';
+import { FramePayload, hotFlags, hotFrameType, hotPayloadSize, hotPayloadStart, hotRequestN, hotStreamId } from '../protocol/hot-frames.js';
+import { FRAME_HEADER_SIZE, Flags, FrameType, MAX_REQUEST_N, MAX_STREAM_ID, frameTypeName, hasFlag, type Frame, type Payload, type SetupFrame } from '../protocol/frames.js';
 import { silentLogger, type Logger } from '../observability/log.js';
 import { peerHost, type RateLimitedLog } from '../observability/rate-limited-log.js';
 import type { MemoryBudget, MemoryHolder } from './memory-budget.js';
@@ -379,6 +380,10 @@ export class Connection implements StreamHost {
   }
 
   private dispatch(bytes: Uint8Array): void {
+    if (this.state === 'open') {
+      const type = hotFrameType(bytes);
+      if (type !== 0 && this.dispatchHot(type, bytes)) return;
+    }
     let frame: Frame;
     try {
       frame = decodeFrame(bytes);
@@ -393,6 +398,40 @@ export class Connection implements StreamHost {
     }
     if (frame.streamId === 0) this.onConnectionFrame(frame);
     else this.onStreamFrame(frame, bytes);
+  }
+
+  /**
+   * Requests and an open stream's traffic, read from the header without a
+   * frame object (hot-frames.ts): what `onStreamFrame` does for the same
+   * frames, for the usual case only. Returns false to leave the frame to the
+   * full path: a PAYLOAD continuing a fragmented one or over the size limit,
+   * a request on an id in use or of this side's parity (the full path closes
+   * the connection for those).
+   */
+  private dispatchHot(type: number, bytes: Uint8Array): boolean {
+    const id = hotStreamId(bytes);
+    if (type === FrameType.PAYLOAD) {
+      if (this.reassembler.has(id)) return false;
+      const stream = this.streams.get(id);
+      if (!stream) return true; // late frame for a stream that already ended
+      if (hotPayloadSize(bytes) > this.limits.maxPayloadSize) return false;
+      stream.receivePayload(new FramePayload(bytes), hotFlags(bytes), bytes);
+      return true;
+    }
+    if (type === FrameType.REQUEST_N) {
+      this.streams.get(id)?.receiveRequestN(hotRequestN(bytes));
+      return true;
+    }
+    if (type === FrameType.CANCEL) {
+      this.reassembler.drop(id);
+      this.streams.get(id)?.receiveCancel();
+      return true;
+    }
+    if (this.streams.has(id) || this.reassembler.has(id) || isLocalId(id, this.role)) return false;
+    const start = hotPayloadStart(type);
+    const requestN = start === FRAME_HEADER_SIZE ? 0 : hotRequestN(bytes);
+    this.onRequest(type, id, new FramePayload(bytes, start), requestN, (hotFlags(bytes) & Flags.COMPLETE) !== 0);
+    return true;
   }
 
   private onSetup(frame: Frame): void {
