@@ -41,14 +41,26 @@ export type Pick = { instance: Instance; breaker: CircuitBreaker | undefined } |
 export function pickInstance(input: PickInput): Pick {
   const { route, candidates, tried } = input;
   if (candidates.length === 0) return { error: new SluiceError('NO_ROUTE', `no instance serves route '${route}'`), allOpen: false };
-  const untried = candidates.filter((i) => !tried.has(i));
-  const pool = (untried.length ? untried : candidates).filter((i) => input.activeOn(i) < input.maxPerInstance);
-  if (pool.length === 0) {
+  // The usual case without an array: the instance the ordering below puts first, if its breaker admits.
+  // A stable sort puts first the earliest of the best, which is what a scan keeping the first best finds.
+  let skipTried = false;
+  for (const i of candidates) if (!tried.has(i)) skipTried = true;
+  let best: Instance | undefined;
+  for (const i of candidates) {
+    if ((skipTried && tried.has(i)) || input.activeOn(i) >= input.maxPerInstance) continue;
+    if (best === undefined || before(i, best)) best = i;
+  }
+  if (best === undefined) {
     return { error: new SluiceError('OVERLOADED', `every instance of route '${route}' is at its limit of ${input.maxPerInstance} concurrent interactions`), allOpen: false };
   }
-  // A slow reader gets work only when nobody else can take it.
-  pool.sort((a, b) => Number(b.connection.writable) - Number(a.connection.writable) || a.active - b.active);
+  const first = input.breaker(best);
+  if (!first || first.tryAcquire()) return { instance: best, breaker: first };
+  // Its breaker refused: the others in order.
+  const untried = candidates.filter((i) => !tried.has(i));
+  const pool = (untried.length ? untried : candidates).filter((i) => input.activeOn(i) < input.maxPerInstance);
+  pool.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
   for (const instance of pool) {
+    if (instance === best) continue;
     const breaker = input.breaker(instance);
     if (!breaker || breaker.tryAcquire()) return { instance, breaker };
   }
@@ -57,6 +69,13 @@ export function pickInstance(input: PickInput): Pick {
     details: { retryAfterMs: Math.ceil(retryAfter) },
   });
   return { error, allOpen: true };
+}
+
+/** Whether `a` goes before `b`: a slow reader gets work only when nobody else can take it, then the least loaded. */
+function before(a: Instance, b: Instance): boolean {
+  const aw = a.connection.writable;
+  if (aw !== b.connection.writable) return aw;
+  return a.active < b.active;
 }
 
 /** What deciding on a retry needs to know about the failed attempt. */

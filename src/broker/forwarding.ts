@@ -99,6 +99,12 @@ export interface ForwardingRequest {
  * closures (a gateway holding a million streams pays for every per-stream
  * allocation).
  */
+/** The instances whose connection is open: the list itself when all are, as they nearly always are. */
+function openOnly(instances: Instance[]): Instance[] {
+  for (const i of instances) if (!i.connection.isOpen) return instances.filter((c) => c.connection.isOpen);
+  return instances;
+}
+
 /** No instance tried yet (shared: pickInstance only reads it). */
 const NONE_TRIED: ReadonlySet<Instance> = new Set();
 
@@ -335,7 +341,7 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
     const rt = this.fallbackRoute ? this.ctx.policies.for(this.fallbackRoute) : this.rt;
     const picked = pickInstance({
       route,
-      candidates: this.ctx.registry.candidates(route).filter((i) => i.connection.isOpen),
+      candidates: openOnly(this.ctx.registry.candidates(route)),
       tried: this.tried === undefined ? NONE_TRIED : this.tried instanceof Set ? this.tried : new Set([this.tried]),
       activeOn: (i) => rt.activeOn(i),
       maxPerInstance: rt.policy.bulkhead.maxConcurrentPerInstance,

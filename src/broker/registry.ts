@@ -91,8 +91,12 @@ export class Registry {
   candidates(route: string): Instance[] {
     const list = this.byRoute.get(route);
     if (!list) return [];
-    const start = this.turn++ % list.length;
-    return [...list.slice(start), ...list.slice(0, start)];
+    const n = list.length;
+    const start = this.turn++ % n;
+    // One array per request, rotated in place of three slices.
+    const out = new Array<Instance>(n);
+    for (let k = 0; k < n; k++) out[k] = list[(start + k) % n]!;
+    return out;
   }
 
   /** The instance registered as `service`/`id`, if any. */

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { pickInstance, retryDelay, type PickInput, type RetryInput } from '../../src/broker/attempt-policy.js';
 import type { Instance } from '../../src/broker/registry.js';
@@ -16,7 +17,52 @@ function pick(overrides: Partial<PickInput>): ReturnType<typeof pickInstance> {
 
 const id = (p: ReturnType<typeof pickInstance>) => ('error' in p ? p.error.code : p.instance.id);
 
+/** The ordering pickInstance follows, as the sort it was first written as: the fast path must pick what this picks. */
+function referencePick(input: PickInput): string {
+  const { candidates, tried } = input;
+  if (candidates.length === 0) return 'NO_ROUTE';
+  const untried = candidates.filter((i) => !tried.has(i));
+  const pool = (untried.length ? untried : candidates).filter((i) => input.activeOn(i) < input.maxPerInstance);
+  if (pool.length === 0) return 'OVERLOADED';
+  pool.sort((a, b) => Number(b.connection.writable) - Number(a.connection.writable) || a.active - b.active);
+  for (const instance of pool) {
+    const breaker = input.breaker(instance);
+    if (!breaker || breaker.tryAcquire()) return instance.id;
+  }
+  return 'CIRCUIT_OPEN';
+}
+
 describe('attempt policy: picking an instance', () => {
+  it('picks what a stable sort of the pool by (reading, load) then the first admitting breaker picks, asking each breaker at most once', () => {
+    const spec = fc.array(fc.record({ active: fc.integer({ min: 0, max: 3 }), writable: fc.boolean(), tried: fc.boolean(), inFlight: fc.integer({ min: 0, max: 3 }), admits: fc.boolean() }), { maxLength: 6 });
+    fc.assert(
+      fc.property(spec, fc.integer({ min: 1, max: 3 }), (specs, maxPerInstance) => {
+        const instances = specs.map((x, k) => instance(`i${k}`, x.active, x.writable));
+        const asked = new Map<string, number>();
+        const input = (): PickInput => ({
+          route: 'svc.op',
+          candidates: instances,
+          tried: new Set(instances.filter((_, k) => specs[k]!.tried)),
+          activeOn: (i) => specs[instances.indexOf(i)]!.inFlight,
+          maxPerInstance,
+          breaker: (i) => ({
+            tryAcquire: () => {
+              asked.set(i.id, (asked.get(i.id) ?? 0) + 1);
+              return specs[instances.indexOf(i)]!.admits;
+            },
+            remainingOpenMs: () => 5,
+          }) as unknown as CircuitBreaker,
+        });
+        const expected = referencePick(input());
+        const askedByReference = new Map(asked);
+        asked.clear();
+        expect(id(pickInstance(input()))).toBe(expected);
+        expect(asked).toEqual(askedByReference);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   it('NO_ROUTE without candidates; the least loaded reading instance otherwise; untried first', () => {
     expect(id(pick({}))).toBe('NO_ROUTE');
     const [a, b, c] = [instance('a', 3), instance('b', 1), instance('c', 0, false)];
