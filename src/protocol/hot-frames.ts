@@ -12,6 +12,18 @@
  */
 import { FRAME_HEADER_SIZE, Flags, FrameType, MAX_REQUEST_N, type Payload } from './frames.js';
 
+// Module constants rather than property loads on the imported objects in the per-frame path.
+const PAYLOAD = FrameType.PAYLOAD;
+const REQUEST_N = FrameType.REQUEST_N;
+const CANCEL = FrameType.CANCEL;
+const REQUEST_RESPONSE = FrameType.REQUEST_RESPONSE;
+const REQUEST_FNF = FrameType.REQUEST_FNF;
+const REQUEST_STREAM = FrameType.REQUEST_STREAM;
+const REQUEST_CHANNEL = FrameType.REQUEST_CHANNEL;
+const NEXT_OR_COMPLETE = Flags.NEXT | Flags.COMPLETE;
+const FOLLOWS = Flags.FOLLOWS;
+const METADATA = Flags.METADATA;
+
 /**
  * The frame's type when it is a well-formed hot frame on a stream (not 0):
  * PAYLOAD with NEXT or COMPLETE and without FOLLOWS, REQUEST_N with n in
@@ -30,19 +42,19 @@ export function hotFrameType(bytes: Uint8Array): number {
   const type = typeAndFlags >>> 10;
   const flags = typeAndFlags & 0x3ff;
   switch (type) {
-    case FrameType.PAYLOAD:
-      if ((flags & (Flags.NEXT | Flags.COMPLETE)) === 0 || flags & Flags.FOLLOWS) return 0;
+    case PAYLOAD:
+      if ((flags & (NEXT_OR_COMPLETE)) === 0 || flags & FOLLOWS) return 0;
       return payloadFits(bytes, FRAME_HEADER_SIZE, flags) ? type : 0;
-    case FrameType.REQUEST_N:
+    case REQUEST_N:
       return length >= FRAME_HEADER_SIZE + 4 && validN(hotRequestN(bytes)) ? type : 0;
-    case FrameType.CANCEL:
+    case CANCEL:
       return type;
-    case FrameType.REQUEST_RESPONSE:
-    case FrameType.REQUEST_FNF:
-      return flags & Flags.FOLLOWS || !payloadFits(bytes, FRAME_HEADER_SIZE, flags) ? 0 : type;
-    case FrameType.REQUEST_STREAM:
-    case FrameType.REQUEST_CHANNEL:
-      if (flags & Flags.FOLLOWS || length < FRAME_HEADER_SIZE + 4 || !validN(hotRequestN(bytes))) return 0;
+    case REQUEST_RESPONSE:
+    case REQUEST_FNF:
+      return flags & FOLLOWS || !payloadFits(bytes, FRAME_HEADER_SIZE, flags) ? 0 : type;
+    case REQUEST_STREAM:
+    case REQUEST_CHANNEL:
+      if (flags & FOLLOWS || length < FRAME_HEADER_SIZE + 4 || !validN(hotRequestN(bytes))) return 0;
       return payloadFits(bytes, FRAME_HEADER_SIZE + 4, flags) ? type : 0;
     default:
       return 0;
@@ -55,14 +67,14 @@ function validN(n: number): boolean {
 
 /** Whether the metadata length prefix at `start` (when the METADATA flag is set) is whole and within the frame. */
 function payloadFits(bytes: Uint8Array, start: number, flags: number): boolean {
-  if (!(flags & Flags.METADATA)) return true;
+  if (!(flags & METADATA)) return true;
   if (bytes.length < start + 3) return false;
   return bytes.length - start - 3 >= ((bytes[start]! << 16) | (bytes[start + 1]! << 8) | bytes[start + 2]!);
 }
 
 /** Where the payload of a hot frame of `type` starts: after the initial request n of a stream or channel request. */
 export function hotPayloadStart(type: number): number {
-  return type === FrameType.REQUEST_STREAM || type === FrameType.REQUEST_CHANNEL ? FRAME_HEADER_SIZE + 4 : FRAME_HEADER_SIZE;
+  return type === REQUEST_STREAM || type === REQUEST_CHANNEL ? FRAME_HEADER_SIZE + 4 : FRAME_HEADER_SIZE;
 }
 
 /** The stream id of a frame `hotFrameType` accepted. */
