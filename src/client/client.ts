@@ -116,54 +116,7 @@ export class SluiceClient {
 
   /** One attempt on `conn`; a loss of `conn` before the answer retries (idempotent) or fails with OUTCOME_UNKNOWN. */
   private sendRequest<T>(route: string, payload: Payload, conn: Connection, options: RequestOptions, retries: number): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      let stream: Stream | undefined;
-      const onAbort = () => {
-        stream?.cancel();
-        reject(new SluiceError('CANCELED', `request to '${route}' aborted`));
-      };
-      const done = () => options.signal?.removeEventListener('abort', onAbort);
-      const lost = (e: SluiceError) => {
-        if (!options.idempotent) {
-          reject(new SluiceError('OUTCOME_UNKNOWN', `connection lost with '${route}' in flight: it may or may not have been done`, { cause: e }));
-          return;
-        }
-        const next = retries > 0 ? this.source.nextConnection?.(this.failover.waitMs) : undefined;
-        if (!next) {
-          reject(new SluiceError('UNAVAILABLE', `connection lost with '${route}' in flight; no retry left`, { cause: e }));
-          return;
-        }
-        next.then(
-          (c) => (options.signal?.aborted ? reject(new SluiceError('CANCELED', `request to '${route}' aborted`)) : resolve(this.sendRequest<T>(route, payload, c, options, retries - 1))),
-          (err: unknown) => reject(SluiceError.from(err)),
-        );
-      };
-      try {
-        stream = conn.requestResponse(payload, {
-          onNext: (p) => {
-            done();
-            settle(() => resolve(decodeJson(p.data) as T), reject);
-          },
-          onComplete: () => {
-            done();
-            resolve(undefined as T);
-          },
-          onError: (e) => {
-            done();
-            // The connection closed under the stream (the gateway went away): not the gateway's answer.
-            if (!conn.isOpen && !options.signal?.aborted) lost(e);
-            else reject(e);
-          },
-          onRequest: noop,
-          onCancel: noop,
-        });
-      } catch (err) {
-        reject(SluiceError.from(err));
-        return;
-      }
-      if (options.signal?.aborted) onAbort();
-      else options.signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    return new PendingRequest<T>(this.source, this.failover, route, payload, conn, options, retries).promise;
   }
 
   fireAndForget(route: string, data?: unknown, options: Pick<CallOptions, 'metadata' | 'trace'> = {}): void {
@@ -331,6 +284,99 @@ export class SluiceClient {
       if (this.routeCache.size < 1024) this.routeCache.set(route, m);
     }
     return m;
+  }
+}
+
+/**
+ * One request-response attempt in flight: the promise's settlers, the
+ * stream's handler and the abort listener (`handleEvent`) are one object,
+ * instead of a handler object and half a dozen closures per request, which
+ * were most of a requester's garbage per request.
+ */
+class PendingRequest<T> implements StreamHandler, EventListenerObject {
+  readonly promise: Promise<T>;
+  private resolve!: (value: T | PromiseLike<T>) => void;
+  private reject!: (error: SluiceError) => void;
+  private stream: Stream | undefined;
+
+  constructor(
+    private readonly source: ConnectionSource,
+    private readonly failover: FailoverOptions,
+    private readonly route: string,
+    private readonly payload: Payload,
+    private readonly conn: Connection,
+    private readonly options: RequestOptions,
+    /** Times this request may still be sent again on another connection. */
+    private readonly retries: number,
+  ) {
+    this.promise = new Promise<T>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    try {
+      this.stream = conn.requestResponse(payload, this);
+    } catch (err) {
+      this.reject(SluiceError.from(err));
+      return;
+    }
+    const signal = options.signal;
+    if (signal?.aborted) this.handleEvent();
+    else signal?.addEventListener('abort', this, { once: true });
+  }
+
+  /** The caller's signal aborted: cancel the stream and fail the call. */
+  handleEvent(): void {
+    this.stream?.cancel();
+    this.reject(new SluiceError('CANCELED', `request to '${this.route}' aborted`));
+  }
+
+  onNext(p: Payload): void {
+    this.done();
+    try {
+      this.resolve(decodeJson(p.data) as T);
+    } catch (err) {
+      this.reject(SluiceError.from(err));
+    }
+  }
+
+  onComplete(): void {
+    this.done();
+    this.resolve(undefined as T);
+  }
+
+  onError(e: SluiceError): void {
+    this.done();
+    // The connection closed under the stream (the gateway went away): not the gateway's answer.
+    if (!this.conn.isOpen && !this.options.signal?.aborted) this.lost(e);
+    else this.reject(e);
+  }
+
+  onRequest(): void {}
+
+  onCancel(): void {}
+
+  private done(): void {
+    this.options.signal?.removeEventListener('abort', this);
+  }
+
+  private lost(e: SluiceError): void {
+    const { route, options } = this;
+    if (!options.idempotent) {
+      this.reject(new SluiceError('OUTCOME_UNKNOWN', `connection lost with '${route}' in flight: it may or may not have been done`, { cause: e }));
+      return;
+    }
+    const next = this.retries > 0 ? this.source.nextConnection?.(this.failover.waitMs) : undefined;
+    if (!next) {
+      this.reject(new SluiceError('UNAVAILABLE', `connection lost with '${route}' in flight; no retry left`, { cause: e }));
+      return;
+    }
+    next.then(
+      (c) =>
+        options.signal?.aborted
+          ? this.reject(new SluiceError('CANCELED', `request to '${route}' aborted`))
+          : this.resolve(new PendingRequest<T>(this.source, this.failover, route, this.payload, c, options, this.retries - 1).promise),
+      (err: unknown) => this.reject(SluiceError.from(err)),
+    );
   }
 }
 

@@ -43,18 +43,21 @@ export async function runRequestReply(o: RequestReplyOptions): Promise<RequestRe
   const start = clock.now();
   // Set when the drain time runs out: answers after that are not counted twice.
   let abandoned = false;
-  const open = new Set<{ settled: boolean }>();
+  // Requests sent and not yet answered (a count, not a set of tokens: nothing per request to allocate).
+  let open = 0;
+  const onAnswer = () => {
+    open--;
+  };
   const send = (i: number, from: number): Promise<void> => {
-    const token = { settled: false };
-    open.add(token);
+    open++;
     stats.onSent();
     return o.call(i).then(
       () => {
-        open.delete(token);
+        onAnswer();
         if (!abandoned) stats.onSuccess(clock.now() - from);
       },
       (err: unknown) => {
-        open.delete(token);
+        onAnswer();
         if (!abandoned) stats.onFailure(codeOf(err));
       },
     );
@@ -85,14 +88,14 @@ export async function runRequestReply(o: RequestReplyOptions): Promise<RequestRe
 
   // Drain: wait for the answers of what was sent, for a bounded time.
   const drainEnd = clock.now() + o.drainMs;
-  while (open.size > 0 && clock.now() < drainEnd && !o.signal?.aborted) {
+  while (open > 0 && clock.now() < drainEnd && !o.signal?.aborted) {
     try {
       await clock.sleep(Math.min(50, drainEnd - clock.now()), o.signal);
     } catch {
       break;
     }
   }
-  const unfinished = open.size;
+  const unfinished = open;
   abandoned = true;
   for (let i = 0; i < unfinished; i++) stats.onFailure(LoadtestCodes.UNFINISHED);
   return { end, sendingMs, unfinished };
@@ -100,22 +103,34 @@ export async function runRequestReply(o: RequestReplyOptions): Promise<RequestRe
 
 async function closedLoop(o: RequestReplyOptions, send: (i: number, from: number) => Promise<void>, start: number): Promise<LoopEnd> {
   const endAt = start + o.durationMs;
-  // Workers stop waiting at the end of the duration even if their request
-  // hangs: the drain phase then waits for it, for a bounded time.
-  const timer = new AbortController();
-  const timeUp = o.clock.sleep(o.durationMs, timer.signal).catch(() => {});
-  let next = 0;
   let end: LoopEnd = 'count';
+  // Workers stop waiting at the end of the duration even if their request
+  // hangs: the drain phase then waits for it, for a bounded time. One race
+  // for the whole run, not one per request: each Promise.race added a
+  // reaction to the timer's promise that was kept until the end (one per
+  // request sent, a garbage-collector cost that showed in the requester).
+  const timer = new AbortController();
+  let stopped = false;
+  const timeUp = o.clock.sleep(o.durationMs, timer.signal).then(
+    () => {
+      if (end !== 'aborted') end = o.signal?.aborted ? 'aborted' : 'duration';
+    },
+    () => {},
+  );
+  let next = 0;
   const worker = async () => {
     for (;;) {
+      if (stopped) return;
       if (o.signal?.aborted) return void (end = 'aborted');
       if (o.clock.now() >= endAt) return void (end = end === 'aborted' ? end : 'duration');
       if (next >= o.count) return;
       const i = next++;
-      await Promise.race([send(i, o.clock.now()), timeUp]);
+      await send(i, o.clock.now());
     }
   };
-  await Promise.all(Array.from({ length: o.concurrency ?? 1 }, worker));
+  await Promise.race([Promise.all(Array.from({ length: o.concurrency ?? 1 }, worker)), timeUp]);
+  // A worker whose request answers after this sends nothing more.
+  stopped = true;
   timer.abort();
   return end;
 }

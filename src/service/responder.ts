@@ -145,25 +145,10 @@ export function createServiceResponder(routes: RouteTable, log: Logger, tracing?
     requestResponse(payload, stream) {
       const d = decodeOrRefuse(payload, 'response', stream);
       if (!d) return stream.handler;
-      const ctx = context(d, 'response', stream);
-      Promise.resolve()
-        .then(() => d.handlers.requestResponse!(d.data, ctx))
-        .then((value) => {
-          if (!ctx.ended && !stream.closed) {
-            ctx.emitted = 1;
-            stream.next({ data: encodeData(value), metadata: null }, true);
-          }
-          ctx.closeSpan();
-        })
-        // The handler's failure, or a value that cannot be encoded: either way the caller gets an error, the process nothing.
-        .catch((err: unknown) => {
-          const e = SluiceError.from(err);
-          if (e.code === 'INTERNAL') ctx.log.error({ err }, 'request-response handler failed');
-          ctx.closeSpan(e);
-          if (!stream.closed) stream.error(e);
-        })
-        .finally(() => ctx.done());
-      return { onCancel: () => ctx.end(), onError: () => ctx.end(), onNext: noop, onComplete: noop, onRequest: noop };
+      const call = new ResponseCall(context(d, 'response', stream), d, stream);
+      // The handler runs after this returns, once the connection holds the stream's handler.
+      queueMicrotask(call.run);
+      return call;
     },
 
     requestStream(payload, stream) {
@@ -210,6 +195,81 @@ export function createServiceResponder(routes: RouteTable, log: Logger, tracing?
       };
     },
   };
+}
+
+/**
+ * One request-response being served: runs the handler, answers with its
+ * value or its error, and is the stream's handler (a cancel or an error ends
+ * the context). One object per request instead of a chain of four promises
+ * and a handler of closures: a handler that answers at once costs no promise
+ * at all, and the chain's garbage was a share of the service's CPU per request.
+ */
+class ResponseCall implements StreamHandler {
+  constructor(
+    private readonly ctx: HandlerContext,
+    private readonly d: Decoded,
+    private readonly stream: Stream,
+  ) {}
+
+  /** Calls the handler (bound: queued as a microtask); answers now, or when its promise settles. */
+  readonly run = (): void => {
+    let value: unknown;
+    try {
+      value = this.d.handlers.requestResponse!(this.d.data, this.ctx);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (isThenable(value)) value.then((v) => this.answer(v), (err: unknown) => this.fail(err));
+    else this.answer(value);
+  };
+
+  onCancel(): void {
+    this.ctx.end();
+  }
+
+  onError(): void {
+    this.ctx.end();
+  }
+
+  onNext(): void {}
+
+  onComplete(): void {}
+
+  onRequest(): void {}
+
+  private answer(value: unknown): void {
+    const { ctx, stream } = this;
+    try {
+      if (!ctx.ended && !stream.closed) {
+        ctx.emitted = 1;
+        stream.next({ data: encodeData(value), metadata: null }, true);
+      }
+      ctx.closeSpan();
+    } catch (err) {
+      // A value that cannot be encoded: the caller gets an error, the process nothing.
+      this.fail(err);
+      return;
+    }
+    ctx.done();
+  }
+
+  /** The handler's failure, or an answer that could not be sent. */
+  private fail(err: unknown): void {
+    const { ctx, stream } = this;
+    try {
+      const e = SluiceError.from(err);
+      if (e.code === 'INTERNAL') ctx.log.error({ err }, 'request-response handler failed');
+      ctx.closeSpan(e);
+      if (!stream.closed) stream.error(e);
+    } finally {
+      ctx.done();
+    }
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
 class HandlerContext implements StreamContext {

@@ -1,16 +1,15 @@
 /**
- * Node transports: `ws://` / `wss://` with the `ws` package, `tcp://host:port`
+ * Node transports: `ws://` / `wss://` (the `ws` package's handshake, then
+ * Sluice's own framing: ClientWebSocketTransport), `tcp://host:port`
  * with node:net and `tls://host:port` with node:tls. For `wss://` and
  * `tls://`, `options.tls.ca` replaces the system's trust (a self-signed or
  * private-CA gateway certificate).
  */
 import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import type { Duplex } from 'node:stream';
-import { WebSocket } from 'ws';
 import { SluiceError } from '../errors.js';
 import { TcpTransport } from './tcp-transport.js';
-import { WebSocketTransport } from './websocket-transport.js';
+import { ClientWebSocketTransport, HandshakeOnlyWebSocket } from './ws-client-transport.js';
 import type { FrameTransport } from '../rsocket/transport.js';
 import type { TransportOptions } from '../client/transport.js';
 import { connectWith, type Client, type ClientOptions } from '../client/connect.js';
@@ -33,14 +32,12 @@ export function nodeTransport(url: string, options: TransportOptions = {}): Prom
 
 function openWebSocket(url: string, ca: string | Buffer | Array<string | Buffer> | undefined): Promise<FrameTransport> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: CLIENT_MAX_FRAME, ...(ca ? { ca } : {}) });
-    let socket: Duplex | undefined;
+    const ws = new HandshakeOnlyWebSocket(url, { perMessageDeflate: false, maxPayload: CLIENT_MAX_FRAME, ...(ca ? { ca } : {}) });
     const onError = (err: Error) => reject(unavailable(url, err));
     ws.once('error', onError);
-    ws.once('upgrade', (res) => (socket = res.socket));
-    ws.once('open', () => {
+    ws.once('taken', () => {
       ws.off('error', onError);
-      resolve(new WebSocketTransport(ws, socket!, url, 'client'));
+      resolve(new ClientWebSocketTransport(ws.takenSocket!, ws.takenHead, url, CLIENT_MAX_FRAME));
     });
   });
 }

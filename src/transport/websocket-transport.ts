@@ -1,6 +1,9 @@
 /**
- * RSocket over WebSocket (one binary message per frame) on a `ws` socket,
- * for both the gateway's accepted sockets and Node clients.
+ * RSocket over WebSocket (one binary message per frame) on a `ws` socket
+ * that `ws` reads: for sockets made with `ws` directly (the benchmarks'
+ * direct server and scale clients, tests). The gateway's accepted sockets
+ * (ServerWebSocketTransport) and the Node client's (ClientWebSocketTransport)
+ * are read by Sluice's own WsFrameReader instead.
  *
  * Frames sent in the same tick leave in one write: they are framed as
  * WebSocket binary messages (masked from a client) into one buffer on the

@@ -1,18 +1,20 @@
 /**
- * The gateway's reading side of RFC 6455 for the sockets it accepts: masked
- * client frames parsed straight from the socket's chunks, binary messages
- * handed on as views of those chunks (unmasked in place), with no copy unless
- * a frame spans chunks or a message is fragmented. Profiles put the `ws`
- * receiver (a Writable per socket, a queue of chunks, an event per message)
- * at a tenth of the gateway's CPU when streaming; this is the same work done
- * once per chunk.
+ * RFC 6455's reading side, straight from a socket's chunks: the gateway reads
+ * the masked frames of the clients it accepted, and the Node client and the
+ * services read the unmasked frames of the gateway. Binary messages are
+ * handed on as views of those chunks (unmasked in place when masked), with no
+ * copy unless a frame spans chunks or a message is fragmented. Profiles put
+ * the `ws` receiver (a Writable per socket, a queue of chunks, an event per
+ * message) at a tenth of the gateway's CPU when streaming, and of the
+ * service's and the requester's; this is the same work done once per chunk.
  *
- * Strict, as RFC 6455 asks of a server: an unmasked frame, reserved bits
- * (no extension is negotiated), an unknown opcode, a fragmented or oversize
- * control frame, a continuation out of place, or a bad close frame fails the
- * connection with the close code named in section 7.4.1. A message is
- * bounded in bytes (the configured frame limit, checked against each header
- * before anything is buffered) and in fragments.
+ * Strict, as RFC 6455 asks of both ends: a frame masked the wrong way (a
+ * client's must be masked, a server's must not), reserved bits (no extension
+ * is negotiated), an unknown opcode, a fragmented or oversize control frame,
+ * a continuation out of place, or a bad close frame fails the connection
+ * with the close code named in section 7.4.1. A message is bounded in bytes
+ * (the configured frame limit, checked against each header before anything
+ * is buffered) and in fragments.
  */
 import { isUtf8 } from 'node:buffer';
 
@@ -28,6 +30,9 @@ export const CloseCode = {
 
 /** Fragments one message may arrive in, at most (as `ws`'s default): more fails with 1008. */
 export const MAX_FRAGMENTS = 16 * 1024;
+
+/** Which end wrote the frames read: a client masks every frame, a server none (RFC 6455 section 5.1). */
+export type WsPeer = 'client' | 'server';
 
 /** Largest control frame payload (RFC 6455 section 5.5). */
 const MAX_CONTROL_PAYLOAD = 125;
@@ -71,7 +76,7 @@ function unmask(buf: Uint8Array, at: number, n: number, m0: number, m1: number, 
 }
 
 /**
- * One connection's frame parser. Feed it the socket's chunks in order with
+ * One connection's frame parser, for frames written by `peer`. Feed it the socket's chunks in order with
  * `push`; it calls the sink for each message and control frame, and returns
  * a protocol error (after which it reads nothing more) when the peer broke
  * the protocol.
@@ -105,7 +110,14 @@ export class WsFrameReader {
     private readonly maxPayload: number,
     /** Most fragments per message (default MAX_FRAGMENTS). */
     private readonly maxFragments: number = MAX_FRAGMENTS,
-  ) {}
+    /** Who writes the frames read (default 'client', the gateway's side): decides whether they must be masked. */
+    peer: WsPeer = 'client',
+  ) {
+    this.masked = peer === 'client';
+  }
+
+  /** True when every frame read must be masked (a client's), false when none may be (a server's). */
+  private readonly masked: boolean;
 
   /** True once a close frame, a text message or a protocol error ended reading. */
   get done(): boolean {
@@ -147,7 +159,7 @@ export class WsFrameReader {
       const need = this.payloadLength - this.bodyLen;
       if (this.body === undefined && n - o >= need) {
         // The whole payload is in this chunk: unmask it where it lies.
-        unmask(chunk, o, need, this.m0, this.m1, this.m2, this.m3);
+        if (this.masked) unmask(chunk, o, need, this.m0, this.m1, this.m2, this.m3);
         const view = chunk.subarray(o, o + need);
         o += need;
         const e = this.frame(view);
@@ -163,7 +175,7 @@ export class WsFrameReader {
         const body = this.body;
         this.body = undefined;
         this.bodyLen = 0;
-        unmask(body, 0, body.length, this.m0, this.m1, this.m2, this.m3);
+        if (this.masked) unmask(body, 0, body.length, this.m0, this.m1, this.m2, this.m3);
         const e = this.frame(body);
         if (e) return this.stop(e);
       }
@@ -197,7 +209,9 @@ export class WsFrameReader {
     } else {
       return fail(CloseCode.PROTOCOL_ERROR, `unknown data opcode ${opcode}`);
     }
-    if ((b1 & 0x80) === 0) return fail(CloseCode.PROTOCOL_ERROR, 'unmasked frame from a client');
+    if ((b1 & 0x80) === 0) {
+      if (this.masked) return fail(CloseCode.PROTOCOL_ERROR, 'unmasked frame from a client');
+    } else if (!this.masked) return fail(CloseCode.PROTOCOL_ERROR, 'masked frame from a server');
     let p = at + 2;
     if (length === 126) {
       length = (buf[p]! << 8) | buf[p + 1]!;
@@ -220,10 +234,12 @@ export class WsFrameReader {
     }
     this.fin = fin;
     this.opcode = opcode;
-    this.m0 = buf[p]!;
-    this.m1 = buf[p + 1]!;
-    this.m2 = buf[p + 2]!;
-    this.m3 = buf[p + 3]!;
+    if (this.masked) {
+      this.m0 = buf[p]!;
+      this.m1 = buf[p + 1]!;
+      this.m2 = buf[p + 2]!;
+      this.m3 = buf[p + 3]!;
+    }
     this.payloadLength = length;
     this.reading = true;
     return undefined;
@@ -272,7 +288,7 @@ export class WsFrameReader {
   }
 }
 
-/** Bytes of a client frame's header, from its second byte (masked frames carry a 4-byte key). */
+/** Bytes of a frame's header, from its second byte (masked frames carry a 4-byte key). */
 function headerSize(b1: number): number {
   const len7 = b1 & 0x7f;
   return 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + ((b1 & 0x80) !== 0 ? 4 : 0);

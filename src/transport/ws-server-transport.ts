@@ -14,9 +14,9 @@ import { OutboundBatch } from './outbound-batch.js';
 import { CloseCode, WsFrameReader, type WsFrameSink } from './ws-frame-reader.js';
 
 /** Ms a closing socket waits for the peer's close frame (or its FIN) before it is cut off. */
-const CLOSE_TIMEOUT_MS = 2_000;
+export const CLOSE_TIMEOUT_MS = 2_000;
 /** Bytes the socket may hold unwritten for a ping still to be answered: a peer that does not read gets no pongs. */
-const MAX_PONG_BACKLOG = 64 * 1024;
+export const MAX_PONG_BACKLOG = 64 * 1024;
 
 /**
  * What `ws` hands over after a successful upgrade, instead of a WebSocket

@@ -133,7 +133,7 @@ describe('demand through the gateway', () => {
     conn.requestStream(jsonPayload('bench.source', { id: 'stalled', size: 1000 }), 0x7fffffff, rec.handler);
     await rec.received(10);
     // Stop reading: the kernel buffers fill, then the gateway's own buffer passes its high water mark.
-    (conn as unknown as { transport: { ws: { _socket: { pause(): void } } } }).transport.ws._socket.pause();
+    (conn as unknown as { transport: { socket: { pause(): void } } }).transport.socket.pause();
     await eventually(async () => (metricValue(await metricsText(gw), 'sluice_outbound_buffered_bytes') ?? 0) >= highWater, 'the gateway to see the consumer congested');
     const before = await stats(observer, 'stalled');
     // While congested no demand goes upstream: at most the window already requested can still arrive.

@@ -54,7 +54,7 @@ describe('memory under attack (gateway in a child process)', () => {
       readers.push({ conn, rec });
     }
     await Promise.all(readers.map((r) => r.rec.received(1)));
-    for (const r of readers) (r.conn as unknown as { transport: { ws: { _socket: { pause(): void } } } }).transport.ws._socket.pause();
+    for (const r of readers) (r.conn as unknown as { transport: { socket: { pause(): void } } }).transport.socket.pause();
 
     // Unfinished fragments: 32 payloads per connection, 48 KiB each so far, never completed (150 MiB offered in all).
     const chunk = new Uint8Array(48 * 1024).fill(0x20);

@@ -77,7 +77,7 @@ describe('slow readers', () => {
     // Each stream may have its window (2 items of 256 KiB) on the way when the socket stops taking bytes: together, over the budget.
     for (let i = 0; i < 4; i++) conn.requestStream(jsonPayload('bench.source', { size: 256 * 1024 }), 0x7fffffff, rec.handler);
     await rec.received(4);
-    (conn as unknown as { transport: { ws: { _socket: { pause(): void } } } }).transport.ws._socket.pause();
+    (conn as unknown as { transport: { socket: { pause(): void } } }).transport.socket.pause();
     await eventually(async () => (metricValue(await metricsText(gw), 'sluice_memory_shed_total', { kind: 'outbound' }) ?? 0) >= 1, 'the stalled reader to be shed', 400);
     // The reader does not read, so it cannot see its own close: the gateway's count shows it.
     await eventually(async () => metricValue(await metricsText(gw), 'sluice_connections', { role: 'client' }) === 0, 'the gateway to close the stalled reader');
@@ -92,7 +92,7 @@ describe('slow readers', () => {
     // It asks for far more than it reads: the gateway must pace the producer by what the socket takes.
     conn.requestStream(jsonPayload('bench.source', { size: 64 * 1024 }), 256, rec.handler);
     await rec.received(1);
-    const socket = (conn as unknown as { transport: { ws: { _socket: NodeJS.ReadableStream & { pause(): void; resume(): void } } } }).transport.ws._socket;
+    const socket = (conn as unknown as { transport: { socket: NodeJS.ReadableStream & { pause(): void; resume(): void } } }).transport.socket;
     // Reads at most 200 KiB every 50 ms (4 MiB/s), for 3 s.
     let budget = 0;
     socket.on('data', (chunk: Buffer) => {

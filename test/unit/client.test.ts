@@ -63,6 +63,30 @@ function collect<T>(o: Observable<T>) {
 const item = (v: unknown): Payload => ({ data: u8(JSON.stringify(v)), metadata: null });
 
 describe('abort signals', () => {
+  it('aborting a request-response cancels it at the responder, fails it with CANCELED and removes the listener', async () => {
+    const { client, served } = await clientTo();
+    const controller = new AbortController();
+    const call = client.requestResponse('svc.op', { a: 1 }, { signal: controller.signal }).catch((e: { code?: string }) => e);
+    await settle();
+    expect(served).toHaveLength(1);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    controller.abort();
+    expect(await call).toMatchObject({ code: 'CANCELED' });
+    await settle();
+    expect(served[0]!.handler.events).toEqual(['cancel']);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('an answered request-response resolves with its data and removes its abort listener; an aborted signal fails it at once', async () => {
+    const { client, served } = await clientTo((s) => s.stream.next(item({ ok: true }), true));
+    const controller = new AbortController();
+    expect(await client.requestResponse('svc.op', {}, { signal: controller.signal })).toEqual({ ok: true });
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    controller.abort();
+    await expect(client.requestResponse('svc.op', {}, { signal: controller.signal })).rejects.toMatchObject({ code: 'CANCELED' });
+    expect(served).toHaveLength(2);
+  });
+
   it('aborting a channel cancels it at the responder and errors the output with CANCELED', async () => {
     const { client, served } = await clientTo();
     const controller = new AbortController();

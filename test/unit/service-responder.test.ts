@@ -2,10 +2,13 @@
  * The service responder (route table -> RSocket responder) on in-memory
  * transports: a handler's result that cannot travel ends its stream with a
  * coded error for the requester; it never escapes into the process (an
- * uncaught exception or an unhandled rejection would kill the service).
+ * uncaught exception or an unhandled rejection would kill the service); a
+ * request-response handler answers once, however it answers, and gives its
+ * slot back.
  */
 import { of } from 'rxjs';
 import { describe, expect, it, vi } from 'vitest';
+import { SluiceError } from '../../src/errors.js';
 import { deadlineEntry } from '../../src/resilience/deadline.js';
 import { MimeTypes } from '../../src/protocol/metadata.js';
 import { Connection, refusingResponder } from '../../src/rsocket/connection.js';
@@ -92,5 +95,66 @@ describe('a deadline after the work is done', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('request-response handlers', () => {
+  /** A requester facing a responder whose in-flight count the test can read. */
+  function serveCounted(routes: RouteTable) {
+    const [ct, st] = memoryPair();
+    const responder = createServiceResponder(routes, silentLogger);
+    const service = Connection.accept(st, { accept: () => responder });
+    const requester = Connection.connect(ct, MIME, refusingResponder);
+    cleanups.push(() => {
+      requester.close();
+      service.close();
+    });
+    return { requester, responder };
+  }
+
+  const routes: RouteTable = {
+    'svc.sync': { requestResponse: (d: unknown) => ({ got: d }) },
+    'svc.async': { requestResponse: async (d: unknown) => ({ later: d }) },
+    'svc.throws': {
+      requestResponse: () => {
+        throw new SluiceError('INVALID_ARGUMENT', 'no');
+      },
+    },
+    'svc.rejects': { requestResponse: () => Promise.reject(new SluiceError('UNAVAILABLE', 'later no')) },
+    'svc.undefined': { requestResponse: () => undefined },
+  };
+
+  it.each([
+    ['a value returned at once', 'svc.sync', ['next:{"got":7}', 'complete']],
+    ['a promise of a value', 'svc.async', ['next:{"later":7}', 'complete']],
+    ['a thrown coded error', 'svc.throws', ['error:INVALID_ARGUMENT']],
+    ['a rejected promise', 'svc.rejects', ['error:UNAVAILABLE']],
+    ['undefined (empty data)', 'svc.undefined', ['next:', 'complete']],
+  ])('%s answers the requester once and gives its slot back', async (_name, route, expected) => {
+    const { requester, responder } = serveCounted(routes);
+    const got = events();
+    requester.requestResponse(request(route, 7), got);
+    await settle();
+    await turn();
+    await settle();
+    expect(got.events).toEqual(expected);
+    expect(responder.inFlight).toBe(0);
+    expect(escaped).toEqual([]);
+  });
+
+  it('a cancel before the handler answers sends nothing and gives the slot back when it does', async () => {
+    let answer: (v: unknown) => void = () => {};
+    const { requester, responder } = serveCounted({ 'svc.slow': { requestResponse: () => new Promise((r) => (answer = r)) } });
+    const got = events();
+    const stream = requester.requestResponse(request('svc.slow', 1), got);
+    await settle();
+    expect(responder.inFlight).toBe(1);
+    stream.cancel();
+    await settle();
+    answer({ late: true });
+    await settle();
+    await turn();
+    expect(got.events).toEqual([]);
+    expect(responder.inFlight).toBe(0);
   });
 });

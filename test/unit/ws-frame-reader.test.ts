@@ -1,14 +1,16 @@
 /**
- * The gateway's WebSocket frame reader, fuzzed: valid client traffic
- * (binary messages split into fragments, pings and pongs between them, masked
- * with random keys) cut at random chunk boundaries comes out as exactly the
+ * The WebSocket frame reader, fuzzed for both ends: valid client traffic
+ * (masked with random keys, as the gateway reads it) and valid server traffic
+ * (unmasked, as the Node client and services read it), binary messages split
+ * into fragments with pings and pongs between them, cut at random chunk
+ * boundaries, comes out as exactly the
  * messages and pings sent, in order; each kind of invalid frame fails with
  * the close code RFC 6455 names, wherever the chunks are cut; and arbitrary
  * bytes never throw.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
-import { CloseCode, WsFrameReader, type WsFrameSink, type WsProtocolError } from '../../src/transport/ws-frame-reader.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CloseCode, WsFrameReader, type WsFrameSink, type WsPeer, type WsProtocolError } from '../../src/transport/ws-frame-reader.js';
 
 interface Wire {
   fin?: boolean;
@@ -21,8 +23,11 @@ interface Wire {
   high?: number;
 }
 
-/** One client frame, as a browser or `ws` writes it. */
-function frame({ fin = true, rsv = 0, opcode, payload, masked = true, key = [0x12, 0x34, 0x56, 0x78], high }: Wire): Uint8Array {
+/** Who writes the frames of the suite being run: clients mask them, servers do not. */
+let peer: WsPeer = 'client';
+
+/** One frame, as a browser or `ws` writes it (masked by default when the suite reads a client's). */
+function frame({ fin = true, rsv = 0, opcode, payload, masked = peer === 'client', key = [0x12, 0x34, 0x56, 0x78], high }: Wire): Uint8Array {
   const n = payload.length;
   const ext = high !== undefined || n >= 65536 ? 8 : n >= 126 ? 2 : 0;
   const out = new Uint8Array(2 + ext + (masked ? 4 : 0) + n);
@@ -78,7 +83,7 @@ function recorder() {
 
 function feed(chunks: Uint8Array[], maxPayload = 1 << 20, maxFragments?: number) {
   const { seen, sink } = recorder();
-  const reader = new WsFrameReader(sink, maxPayload, maxFragments);
+  const reader = new WsFrameReader(sink, maxPayload, maxFragments, peer);
   let error: WsProtocolError | undefined;
   for (const c of chunks) {
     error = reader.push(c);
@@ -99,7 +104,13 @@ const message = fc.record({
   keys: fc.array(key, { minLength: 4, maxLength: 4 }),
 });
 
-describe('WsFrameReader', () => {
+describe.each<WsPeer>(['client', 'server'])('WsFrameReader reading a %s', (writer) => {
+  // Set while the cases below are built, and again before they run (after every suite is built).
+  peer = writer;
+  beforeAll(() => {
+    peer = writer;
+  });
+
   it('hands on exactly the messages and pings sent, in order, whatever the fragments and chunk boundaries', () => {
     fc.assert(
       fc.property(fc.array(message, { minLength: 1, maxLength: 6 }), cuts, (messages, points) => {
@@ -162,7 +173,7 @@ describe('WsFrameReader', () => {
   });
 
   const invalid: [string, Uint8Array[], number][] = [
-    ['an unmasked frame', [frame({ opcode: 0x2, payload: Uint8Array.of(1), masked: false })], CloseCode.PROTOCOL_ERROR],
+    [writer === 'client' ? 'an unmasked frame' : 'a masked frame', [frame({ opcode: 0x2, payload: Uint8Array.of(1), masked: writer !== 'client' })], CloseCode.PROTOCOL_ERROR],
     ['RSV1 without an extension', [frame({ opcode: 0x2, rsv: 4, payload: Uint8Array.of(1) })], CloseCode.PROTOCOL_ERROR],
     ['RSV3 without an extension', [frame({ opcode: 0x2, rsv: 1, payload: Uint8Array.of(1) })], CloseCode.PROTOCOL_ERROR],
     ['a reserved data opcode', [frame({ opcode: 0x3, payload: Uint8Array.of(1) })], CloseCode.PROTOCOL_ERROR],

@@ -62,7 +62,8 @@ export async function profileCommand(argv: string[]): Promise<void> {
   try {
     const gw = await processes.gateway(workload === 'open' ? ['--config', await openConfig(dir, streams)] : [], prof(dirs.gateway));
     const service = await processes.service('bench', gw.url, undefined, [], {}, prof(dirs.service));
-    const pids = { gateway: gw.child.process.pid, service: service.process.pid };
+    // The requester is this process: its CPU per message counts in the benchmarks' ratios too.
+    const pids = { gateway: gw.child.process.pid, service: service.process.pid, requester: process.pid };
     if (workload === 'rr') {
       const client = await connect({ url: gw.url });
       const pad = padding(100);
@@ -75,7 +76,7 @@ export async function profileCommand(argv: string[]): Promise<void> {
       await run(1_000);
       const { result, cpu } = await cpuDuring(pids, () => run(seconds * 1000));
       work = result.completed;
-      out(`request-response: ${result.completed} answers in ${seconds} s; CPU per request: gateway ${perItem(cpu.gateway, work)}, service ${perItem(cpu.service, work)}`);
+      out(`request-response: ${result.completed} answers in ${seconds} s; CPU per request: gateway ${perItem(cpu.gateway, work)}, service ${perItem(cpu.service, work)}, requester ${perItem(cpu.requester, work)}`);
       client.close();
     } else if (workload === 'open') {
       // A warm-up round opens and closes a tenth as many streams first, so start-up is not counted.
@@ -89,7 +90,7 @@ export async function profileCommand(argv: string[]): Promise<void> {
       const { result, cpu } = await cpuDuring(pids, () => clients.openStreams());
       const elapsed = (performance.now() - t0) / 1000;
       work = result;
-      out(`opened ${result} streams over ${connections} connections (each to its first item) in ${elapsed.toFixed(2)} s: ${Math.round(result / elapsed)} streams/s; CPU per stream: gateway ${perItem(cpu.gateway, work)}, service ${perItem(cpu.service, work)}`);
+      out(`opened ${result} streams over ${connections} connections (each to its first item) in ${elapsed.toFixed(2)} s: ${Math.round(result / elapsed)} streams/s; CPU per stream: gateway ${perItem(cpu.gateway, work)}, service ${perItem(cpu.service, work)}, requester ${perItem(cpu.requester, work)}`);
       clients.close();
     } else {
       const conn = await establish(nodeTransport, { url: gw.url, limits: { maxOutboundStreams: 1 << 20 } });
@@ -97,7 +98,7 @@ export async function profileCommand(argv: string[]): Promise<void> {
       await measureStreams(conn, { ...shape, items: Math.min(items, 20_000) });
       const { result, cpu } = await cpuDuring(pids, () => measureStreams(conn, shape));
       work = shape.streams * items;
-      out(`streams at prefetch ${prefetch}: ${Math.round(result)} items/s; CPU per item: gateway ${perItem(cpu.gateway, work)}, service ${perItem(cpu.service, work)}`);
+      out(`streams at prefetch ${prefetch}: ${Math.round(result)} items/s; CPU per item: gateway ${perItem(cpu.gateway, work)}, service ${perItem(cpu.service, work)}, requester ${perItem(cpu.requester, work)}`);
       conn.close();
     }
   } finally {
