@@ -21,12 +21,11 @@
  * and on start, when every non-terminal saga is due, so a restarted order
  * service resumes where the last one stopped.
  */
-import { setMaxListeners } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { SluiceError } from 'sluice';
 import type { Logger } from 'sluice';
 import { AdaptiveLimit, nextRetry, type Permit, type RetrySchedule } from 'sluice';
 import type { OrderOptions } from './config.js';
+import { StopHooks } from './stop-hooks.js';
 import type { OrderEvent, OrderLine } from './events.js';
 import type { OrderStore } from './order-store.js';
 import { advance, isCompensation, stepFor, TERMINAL_STATES, type Saga, type SagaStep, type StepOutcome } from './saga.js';
@@ -79,6 +78,8 @@ export function dependencyOf(step: SagaStep): Dependency {
 export class SagaRunner {
   private readonly running = new Map<string, Promise<void>>();
   private readonly stop = new AbortController();
+  /** What ends with the runner: every step call, backoff and wait for a permit in progress (one listener on `stop`). */
+  private readonly onStop = new StopHooks(this.stop.signal);
   /** Sluice's retry rule over the step attempts (nextRetry): full-jitter backoff, doubling. */
   private readonly retries: RetrySchedule;
   /** The same backoff for refusals waited out, which spend no attempt (bounded by stepDeferrals instead). */
@@ -111,15 +112,14 @@ export class SagaRunner {
     const minLimit = Math.min(MIN_STEP_CALLS, initialLimit);
     const limit = () => new AdaptiveLimit({ initialLimit, minLimit, maxLimit, maxQueue: options.maxSagas });
     this.limits = { payment: limit(), inventory: limit() };
-    // Each saga adds at most one listener at a time (a step call's, or its backoff's), removed when that ends.
-    setMaxListeners(options.maxSagas * 2 + 16, this.stop.signal);
   }
 
   /**
    * The signal of one step call: aborts at the step deadline or when the
    * runner stops. `release()` once the call is over removes the timer and the
-   * listener (AbortSignal.any would keep one per call on the runner's
-   * long-lived stop signal).
+   * stop hook (AbortSignal.any would keep one listener per call on the
+   * runner's long-lived stop signal, and a listener there costs O(listeners)
+   * to add and remove: stop-hooks.ts).
    */
   private stepSignal(): { readonly signal: AbortSignal; readonly timedOut: boolean; release(): void } {
     const controller = new AbortController();
@@ -128,8 +128,7 @@ export class SagaRunner {
       timedOut = true;
       controller.abort(new SluiceError('DEADLINE_EXCEEDED', `no answer within ${this.options.stepDeadlineMs} ms`));
     }, this.options.stepDeadlineMs);
-    const onStop = () => controller.abort(this.stop.signal.reason);
-    this.stop.signal.addEventListener('abort', onStop, { once: true });
+    const off = this.onStop.on(() => controller.abort(this.stop.signal.reason));
     return {
       signal: controller.signal,
       get timedOut() {
@@ -137,9 +136,14 @@ export class SagaRunner {
       },
       release: () => {
         clearTimeout(timer);
-        this.stop.signal.removeEventListener('abort', onStop);
+        off();
       },
     };
+  }
+
+  /** Waits in progress that end when the runner stops (step calls, backoffs, waits for a permit or the gateway). */
+  get waits(): number {
+    return this.onStop.size;
   }
 
   /** Sagas in memory now. */
@@ -281,10 +285,7 @@ export class SagaRunner {
   private async wait(ms: number, phases: SagaPhases, phase: 'backoff' | 'deferred'): Promise<boolean> {
     const t0 = performance.now();
     try {
-      await sleep(ms, undefined, { signal: this.stop.signal });
-      return true;
-    } catch {
-      return false;
+      return await this.onStop.sleep(ms);
     } finally {
       phases[phase] += performance.now() - t0;
     }
@@ -310,11 +311,13 @@ export class SagaRunner {
       // Only the call holds a permit: the saga's backoffs and deferrals below hold nothing.
       let permit: Permit;
       const queuedAt = performance.now();
+      const waiting = this.onStop.scoped();
       try {
-        permit = await limit.acquire(this.stop.signal);
+        permit = await limit.acquire(waiting.signal);
       } catch {
         return 'stopped';
       } finally {
+        waiting.release();
         phases.queued += performance.now() - queuedAt;
       }
       const deadline = this.stepSignal();
@@ -351,10 +354,13 @@ export class SagaRunner {
         if (!this.caller.connected) {
           // Our own link to the gateway is down: nothing can succeed, and it is not the step's failure. Wait, uncounted.
           this.log.warn({ orderId: saga.orderId, step }, 'not connected to the gateway; the saga waits');
+          const waiting = this.onStop.scoped();
           try {
-            await this.caller.whenConnected(this.stop.signal);
+            await this.caller.whenConnected(waiting.signal);
           } catch {
             return 'stopped';
+          } finally {
+            waiting.release();
           }
           continue;
         }

@@ -167,4 +167,33 @@ describe('the saga runner holds no slot while a saga waits', { timeout: 90_000 }
     await until(() => t.ended.size === 5, 'all five');
     expect(t.runner.max).toBe(3);
   });
+
+  it('close() ends sagas in a call, in backoff and waiting for a permit; waits that end on their own leave nothing registered', async () => {
+    const t = await setup({ maxStepCalls: 2, initialStepCalls: 2, retryInitialDelayMs: 3_600_000, retryMaxDelayMs: 3_600_000 }, (step) => step === 'payment.authorize');
+    await t.place(6);
+    await until(() => t.calls.filter((c) => c.step === 'inventory.reserve').length === 2, 'two reserves');
+    await until(() => t.calls.filter((c) => c.step === 'payment.authorize').length === 6, 'every authorize');
+    // One reserve fails: its saga backs off for an hour and the permit goes to a waiting saga.
+    t.calls.find((c) => c.step === 'inventory.reserve')!.fail(new SluiceError('UNAVAILABLE', 'inventory restarting'));
+    await until(() => t.calls.filter((c) => c.step === 'inventory.reserve').length === 3, 'the next reserve');
+    // 2 calls, 1 backoff, 3 waiting for a permit: one registered wait each.
+    await until(() => t.runner.waits === 6, 'six waits');
+    expect(t.runner.active).toBe(6);
+    // Answering the calls in flight lets the permit waiters through, two at a time; each ended wait is gone.
+    const failed = t.calls.find((c) => c.step === 'inventory.reserve')!;
+    const answered = new Set<Call>([failed]);
+    while (t.ended.size < 5) {
+      for (const c of t.calls.filter((x) => x.step === 'inventory.reserve' && !answered.has(x))) {
+        answered.add(c);
+        c.answer(answers['inventory.reserve']);
+      }
+      await until(() => t.ended.size === 5 || t.calls.some((x) => x.step === 'inventory.reserve' && !answered.has(x)), 'the next reserves');
+    }
+    // Only the saga in its hour-long backoff is left, with its one wait.
+    expect(t.runner.active).toBe(1);
+    expect(t.runner.waits).toBe(1);
+    await t.runner.close();
+    expect(t.runner.active).toBe(0);
+    expect(t.runner.waits).toBe(0);
+  });
 });
