@@ -216,12 +216,20 @@ class ResponseCall implements StreamHandler {
     let value: unknown;
     try {
       value = this.d.handlers.requestResponse!(this.d.data, this.ctx);
+      if (isThenable(value)) {
+        // A foreign thenable goes through Promise.resolve: its `then` may throw or call back twice.
+        (value instanceof Promise ? value : Promise.resolve(value)).then(
+          (v: unknown) => this.answer(v),
+          (err: unknown) => this.fail(err),
+        );
+        return;
+      }
     } catch (err) {
+      // Thrown by the handler, or by a `then` getter it returned.
       this.fail(err);
       return;
     }
-    if (isThenable(value)) value.then((v) => this.answer(v), (err: unknown) => this.fail(err));
-    else this.answer(value);
+    this.answer(value);
   };
 
   onCancel(): void {

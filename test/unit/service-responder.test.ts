@@ -122,6 +122,30 @@ describe('request-response handlers', () => {
     },
     'svc.rejects': { requestResponse: () => Promise.reject(new SluiceError('UNAVAILABLE', 'later no')) },
     'svc.undefined': { requestResponse: () => undefined },
+    // Foreign thenables: a `then` that throws, a `then` getter that throws, one that calls back twice.
+    'svc.then-throws': {
+      requestResponse: () => ({
+        then() {
+          throw new SluiceError('UNAVAILABLE', 'then threw');
+        },
+      }),
+    },
+    'svc.then-getter-throws': {
+      requestResponse: () => ({
+        get then(): never {
+          throw new SluiceError('UNAVAILABLE', 'getter threw');
+        },
+      }),
+    },
+    'svc.then-twice': {
+      requestResponse: () => ({
+        then(ok: (v: unknown) => void, fail: (e: unknown) => void) {
+          ok({ first: true });
+          fail(new SluiceError('UNAVAILABLE', 'second'));
+          ok({ third: true });
+        },
+      }),
+    },
   };
 
   it.each([
@@ -130,6 +154,9 @@ describe('request-response handlers', () => {
     ['a thrown coded error', 'svc.throws', ['error:INVALID_ARGUMENT']],
     ['a rejected promise', 'svc.rejects', ['error:UNAVAILABLE']],
     ['undefined (empty data)', 'svc.undefined', ['next:', 'complete']],
+    ['a thenable whose then throws', 'svc.then-throws', ['error:UNAVAILABLE']],
+    ['a thenable whose then getter throws', 'svc.then-getter-throws', ['error:UNAVAILABLE']],
+    ['a thenable that calls back three times', 'svc.then-twice', ['next:{"first":true}', 'complete']],
   ])('%s answers the requester once and gives its slot back', async (_name, route, expected) => {
     const { requester, responder } = serveCounted(routes);
     const got = events();
