@@ -9,7 +9,7 @@ import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { SluiceError } from '../errors.js';
 import { TcpTransport } from './tcp-transport.js';
-import { ClientWebSocketTransport, HandshakeOnlyWebSocket } from './ws-client-transport.js';
+import { ClientWebSocketTransport, HandshakeOnlyWebSocket } from './ws-socket-transport.js';
 import type { FrameTransport } from '../rsocket/transport.js';
 import type { TransportOptions } from '../client/transport.js';
 import { connectWith, type Client, type ClientOptions } from '../client/connect.js';

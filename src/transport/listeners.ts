@@ -17,7 +17,7 @@ import type { AddressLimiter } from './address-limiter.js';
 import type { OriginPolicy } from './origin.js';
 import { TcpTransport } from './tcp-transport.js';
 import type { TlsCredentials } from './tls.js';
-import { ServerWebSocketTransport, UpgradedSocket } from './ws-server-transport.js';
+import { HandshakeOnlyWebSocket, ServerWebSocketTransport } from './ws-socket-transport.js';
 
 export interface ListenerOptions {
   host: string;
@@ -58,8 +58,8 @@ export async function listenWebSocket(
   http?: HttpHandler,
 ): Promise<Listener> {
   const { log, tls, handshakeTimeoutMs } = options;
-  // `ws` answers the handshake and hands the socket over (UpgradedSocket); reading and writing it are ServerWebSocketTransport's.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameSize, perMessageDeflate: false, clientTracking: false, WebSocket: UpgradedSocket });
+  // `ws` answers the handshake and hands the socket over (HandshakeOnlyWebSocket); reading and writing it are ServerWebSocketTransport's.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameSize, perMessageDeflate: false, clientTracking: false, WebSocket: HandshakeOnlyWebSocket });
   const upgradeRequired = (req: IncomingMessage, res: ServerResponse): void => {
     if (http?.(req, res)) return;
     res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' }).end('RSocket over WebSocket: upgrade required\n');

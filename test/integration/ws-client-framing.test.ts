@@ -5,13 +5,17 @@
  * fragments and written a byte at a time arrive whole and in order; pings
  * get masked pongs; everything the client writes is masked; a server's close
  * frame is echoed; and a masked frame or a text message from the server fails
- * the connection with the RFC 6455 close code.
+ * the connection with the RFC 6455 close code. And on either end (one
+ * transport serves both), a socket that fails before the transport starts
+ * reports its close when it does.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import type { Socket } from 'node:net';
+import { once } from 'node:events';
+import { connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodeTransport } from '../../src/transport/client-transport.js';
+import { ClientWebSocketTransport, ServerWebSocketTransport } from '../../src/transport/ws-socket-transport.js';
 import type { FrameTransport, TransportHandler } from '../../src/rsocket/transport.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -227,5 +231,26 @@ describe('the Node client reading and writing WebSocket frames itself', () => {
     await server.write(header);
     await until(() => seen.closed);
     expect(seen.error?.message).toMatch(/close 1009/);
+  });
+});
+
+describe('a socket that fails between the handshake and start()', () => {
+  it.each(['server', 'client'] as const)('the %s end reports the close to its handler when it starts, with the error', async (end) => {
+    const tcp = createTcpServer((s) => s.on('error', () => {}));
+    await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
+    try {
+      const socket = connect((tcp.address() as { port: number }).port, '127.0.0.1');
+      await once(socket, 'connect');
+      const Transport = end === 'server' ? ServerWebSocketTransport : ClientWebSocketTransport;
+      const transport = new Transport(socket, Buffer.alloc(0), 'test', 1024);
+      const gone = new Promise((r) => socket.once('close', r));
+      socket.destroy(new Error('reset before start'));
+      await gone;
+      const closes: (Error | undefined)[] = [];
+      transport.start({ onFrame: () => {}, onInvalid: () => {}, onDrain: () => {}, onClose: (err?: Error) => closes.push(err) });
+      expect(closes.map((e) => e?.message)).toEqual(['reset before start']);
+    } finally {
+      tcp.close();
+    }
   });
 });

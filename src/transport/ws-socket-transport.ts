@@ -1,11 +1,14 @@
 /**
- * RSocket over WebSocket on a socket the gateway accepted. `ws` checks the
- * upgrade request and answers the handshake; from then on the socket is the
- * gateway's own: frames are read by WsFrameReader straight from the socket's
- * chunks and written in per-tick batches by OutboundBatch, so no `ws`
- * receiver, sender or per-message event sits on the hot path. The closing
- * handshake, pongs and the close codes of RFC 6455 are done here.
+ * RSocket over WebSocket on a socket taken over from `ws` once its handshake
+ * is done, for either end: the gateway's accepted sockets and the Node
+ * client's (and services') outgoing ones. Frames are read by WsFrameReader
+ * straight from the socket's chunks and written in per-tick batches by
+ * OutboundBatch, so no `ws` receiver, sender or per-message event sits on the
+ * hot path. The closing handshake, pongs and the close codes of RFC 6455 are
+ * done here, once for both ends; what differs is only which frames are masked
+ * (section 5.3: everything a client writes, nothing a server writes).
  */
+import { randomFillSync } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import type { FrameTransport, TransportHandler } from '../rsocket/transport.js';
@@ -19,28 +22,35 @@ export const CLOSE_TIMEOUT_MS = 2_000;
 export const MAX_PONG_BACKLOG = 64 * 1024;
 
 /**
- * What `ws` hands over after a successful upgrade, instead of a WebSocket
- * that would read and write the socket itself: passed as the server's
- * `WebSocket` class, it only keeps the socket (and the bytes that came with
- * the upgrade request) when `ws` would start reading it.
+ * A `ws` WebSocket that stops at the handshake. `ws` calls `setSocket` once
+ * the upgrade is done (a server after writing the 101 answer, a client after
+ * checking it); here that keeps the socket and any bytes that came with the
+ * handshake, and emits `taken`, instead of attaching `ws`'s receiver and
+ * sender. Given to a WebSocketServer as its `WebSocket` class on the gateway,
+ * constructed directly by the Node client.
  */
-export class UpgradedSocket extends WebSocket {
+export class HandshakeOnlyWebSocket extends WebSocket {
   takenSocket: Socket | undefined;
   takenHead: Buffer = Buffer.alloc(0);
 
-  /** Called by `ws` once the 101 response is written; takes the socket over. */
+  /** Called by `ws` once the upgrade is done; takes the socket over. */
   setSocket(socket: Socket, head: Buffer): void {
     socket.setTimeout(0);
     socket.setNoDelay(true);
     this.takenSocket = socket;
     this.takenHead = head;
+    this.emit('taken');
   }
 }
 
-export class ServerWebSocketTransport implements FrameTransport, WsFrameSink {
+export class SocketWebSocketTransport implements FrameTransport, WsFrameSink {
   private readonly batch: OutboundBatch;
   private readonly reader: WsFrameReader;
+  /** Control frames (pong, close) as this end must write them: masked from a client, not from a server. */
+  private readonly controlFrame: (firstByte: number, payload: Uint8Array) => Buffer;
   private handler: TransportHandler | undefined;
+  /** An error the socket had before start(): handed to the handler when it comes. */
+  private earlyError: Error | undefined;
   /** open: frames flow; closing: our close frame is sent (or the peer's came); closed: the socket is gone. */
   private state: 'open' | 'closing' | 'closed' = 'open';
   private closeReceived = false;
@@ -52,15 +62,18 @@ export class ServerWebSocketTransport implements FrameTransport, WsFrameSink {
   };
 
   constructor(
+    /** Which end of the WebSocket this is: a server reads masked frames and writes unmasked ones, a client the other way round. */
+    end: 'server' | 'client',
     private readonly socket: Socket,
-    /** Bytes read with the upgrade request, parsed before the socket's own. */
+    /** Bytes that came with the handshake (after the upgrade request, or after the 101 answer), parsed before the socket's own. */
     private head: Buffer,
     readonly remoteAddress: string,
-    /** Largest message a peer may send, in bytes (limits.maxFrameSize). */
+    /** Largest message the peer may send, in bytes (the gateway's limits.maxFrameSize). */
     maxPayload: number,
   ) {
-    this.reader = new WsFrameReader(this, maxPayload);
-    this.batch = new OutboundBatch('ws-server', (chunk) => {
+    this.reader = new WsFrameReader(this, maxPayload, undefined, end === 'server' ? 'client' : 'server');
+    this.controlFrame = end === 'server' ? controlFrame : maskedControlFrame;
+    this.batch = new OutboundBatch(end === 'server' ? 'ws-server' : 'ws-client', (chunk) => {
       this.socket.write(chunk);
       return this.socket.writableLength > 0;
     });
@@ -74,9 +87,14 @@ export class ServerWebSocketTransport implements FrameTransport, WsFrameSink {
 
   start(handler: TransportHandler): void {
     this.handler = handler;
+    if (this.state === 'closed') {
+      // The socket failed between the handshake and start(): say so now, or the connection would wait for a close that has passed.
+      handler.onClose(this.earlyError);
+      return;
+    }
     const socket = this.socket;
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    // The peer's FIN without a closing handshake: end ours too (close 1006 on its side).
+    // The peer's FIN without a closing handshake: end ours too (1006 for both ends).
     socket.on('end', () => socket.end());
     socket.on('drain', () => handler.onDrain());
     socket.on('close', () => this.closed());
@@ -116,13 +134,13 @@ export class ServerWebSocketTransport implements FrameTransport, WsFrameSink {
   onText(): void {
     this.closeCode = CloseCode.UNSUPPORTED_DATA;
     this.handler!.onInvalid('text WebSocket message: RSocket frames travel as binary messages');
-    // The connection answers with an ERROR frame and close(); in case it was already closing:
+    // A gateway's connection answers with an ERROR frame and close(); in case it was already closing:
     this.close();
   }
 
   onPing(payload: Uint8Array): void {
     if (this.state !== 'open' || this.socket.writableLength > MAX_PONG_BACKLOG) return;
-    this.socket.write(controlFrame(0x8a, payload));
+    this.socket.write(this.controlFrame(0x8a, payload));
   }
 
   onCloseFrame(code: number | undefined): void {
@@ -134,7 +152,7 @@ export class ServerWebSocketTransport implements FrameTransport, WsFrameSink {
       this.writeClose(code);
       setTimeout(() => this.socket.destroy(), CLOSE_TIMEOUT_MS).unref();
     }
-    // A server ends the TCP connection once both close frames have passed.
+    // Both close frames have passed: the TCP connection may end (RFC 6455 section 7.1.1).
     this.socket.end();
   }
 
@@ -158,14 +176,14 @@ export class ServerWebSocketTransport implements FrameTransport, WsFrameSink {
   private writeClose(code: number | undefined, reason = ''): void {
     if (!this.socket.writable) return;
     if (code === undefined) {
-      this.socket.write(controlFrame(0x88, new Uint8Array(0)));
+      this.socket.write(this.controlFrame(0x88, new Uint8Array(0)));
       return;
     }
     const text = Buffer.from(reason.slice(0, 120), 'utf8').subarray(0, 123);
     const body = Buffer.allocUnsafe(2 + text.length);
     body.writeUInt16BE(code, 0);
     text.copy(body, 2);
-    this.socket.write(controlFrame(0x88, body));
+    this.socket.write(this.controlFrame(0x88, body));
   }
 
   private closed(error?: Error): void {
@@ -174,7 +192,24 @@ export class ServerWebSocketTransport implements FrameTransport, WsFrameSink {
     this.batch.clear();
     const handler = this.handler;
     if (handler) handler.onClose(error);
-    else this.socket.destroy();
+    else {
+      this.earlyError = error;
+      this.socket.destroy();
+    }
+  }
+}
+
+/** The gateway's end of a WebSocket connection: reads masked frames, writes unmasked ones. */
+export class ServerWebSocketTransport extends SocketWebSocketTransport {
+  constructor(socket: Socket, head: Buffer, remoteAddress: string, maxPayload: number) {
+    super('server', socket, head, remoteAddress, maxPayload);
+  }
+}
+
+/** The Node client's (or a service's) end of a WebSocket connection to a gateway: reads unmasked frames, masks every frame it writes. */
+export class ClientWebSocketTransport extends SocketWebSocketTransport {
+  constructor(socket: Socket, head: Buffer, remoteAddress: string, maxPayload: number) {
+    super('client', socket, head, remoteAddress, maxPayload);
   }
 }
 
@@ -184,5 +219,15 @@ function controlFrame(firstByte: number, payload: Uint8Array): Buffer {
   out[0] = firstByte;
   out[1] = payload.length;
   out.set(payload, 2);
+  return out;
+}
+
+/** A masked client control frame (FIN set) with a payload of at most 125 bytes and a fresh random key. */
+function maskedControlFrame(firstByte: number, payload: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(6 + payload.length);
+  out[0] = firstByte;
+  out[1] = 0x80 | payload.length;
+  randomFillSync(out, 2, 4);
+  for (let i = 0; i < payload.length; i++) out[6 + i] = payload[i]! ^ out[2 + (i & 3)]!;
   return out;
 }
