@@ -125,10 +125,6 @@ export function decodeFrame(bytes: Uint8Array): Frame {
   const typeAndFlags = (bytes[4]! << 8) | bytes[5]!;
   const type = typeAndFlags >>> 10;
   const flags = typeAndFlags & 0x3ff;
-  // The hot path of a forwarding gateway: PAYLOAD frames, decoded without a Reader.
-  if (type === FrameType.PAYLOAD && streamId !== 0 && (flags & (Flags.NEXT | Flags.COMPLETE | Flags.FOLLOWS)) !== 0) {
-    return decodePayloadFrame(bytes, streamId, flags);
-  }
   const r = new Reader(bytes, streamId);
 
   switch (type) {
@@ -208,17 +204,6 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     default:
       throw new FrameDecodeError(`unknown frame type 0x${type.toString(16)}`, streamId, hasFlag(flags, Flags.IGNORE));
   }
-}
-
-function decodePayloadFrame(bytes: Uint8Array, streamId: number, flags: number): Frame {
-  if (!(flags & Flags.METADATA)) return { type: FrameType.PAYLOAD, streamId, flags, metadata: null, data: bytes.subarray(FRAME_HEADER_SIZE) };
-  if (bytes.length < FRAME_HEADER_SIZE + 3) {
-    throw new FrameDecodeError(`truncated frame: metadata length needs 3 bytes, ${bytes.length - FRAME_HEADER_SIZE} left`, streamId);
-  }
-  const n = (bytes[6]! << 16) | (bytes[7]! << 8) | bytes[8]!;
-  const start = FRAME_HEADER_SIZE + 3;
-  if (bytes.length - start < n) throw new FrameDecodeError(`truncated frame: metadata needs ${n} bytes, ${bytes.length - start} left`, streamId);
-  return { type: FrameType.PAYLOAD, streamId, flags, metadata: bytes.subarray(start, start + n), data: bytes.subarray(start + n) };
 }
 
 function readU32(b: Uint8Array, o: number): number {
