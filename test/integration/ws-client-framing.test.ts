@@ -13,6 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { connect, createServer as createTcpServer, type Socket } from 'node:net';
+import { wsFrame } from '../helpers/ws-frames.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodeTransport } from '../../src/transport/client-transport.js';
 import { ClientWebSocketTransport, ServerWebSocketTransport } from '../../src/transport/ws-socket-transport.js';
@@ -21,23 +22,7 @@ import type { FrameTransport, TransportHandler } from '../../src/rsocket/transpo
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 /** A server frame (unmasked unless asked). */
-function frame(opcode: number, payload: Uint8Array, { fin = true, masked = false } = {}): Buffer {
-  const n = payload.length;
-  const ext = n >= 65536 ? 8 : n >= 126 ? 2 : 0;
-  const out = Buffer.alloc(2 + ext + (masked ? 4 : 0) + n);
-  out[0] = (fin ? 0x80 : 0) | opcode;
-  out[1] = (masked ? 0x80 : 0) | (ext === 8 ? 127 : ext === 2 ? 126 : n);
-  if (ext === 2) out.writeUInt16BE(n, 2);
-  if (ext === 8) out.writeUInt32BE(n, 6);
-  const key = randomBytes(4);
-  let o = 2 + ext;
-  if (masked) {
-    key.copy(out, o);
-    o += 4;
-  }
-  for (let i = 0; i < n; i++) out[o + i] = masked ? payload[i]! ^ key[i & 3]! : payload[i]!;
-  return out;
-}
+const frame = (opcode: number, payload: Uint8Array, options: Parameters<typeof wsFrame>[2] = {}) => wsFrame(opcode, payload, { masked: false, ...options });
 
 interface ClientFrame {
   opcode: number;

@@ -14,29 +14,12 @@ import { FrameType, type ErrorFrame, type PayloadFrame } from '../../src/protoco
 import { MimeTypes } from '../../src/protocol/metadata.js';
 import { decodeJson } from '../../src/protocol/json.js';
 import { jsonPayload, recorder, useHarness } from '../helpers/harness.js';
+import { wsFrame } from '../helpers/ws-frames.js';
 
 const h = useHarness();
 
 const SETUP = encodeSetup({ keepAlive: 20_000, lifetime: 90_000, metadataMimeType: MimeTypes.COMPOSITE, dataMimeType: MimeTypes.JSON });
 
-/** A masked client frame. */
-function frame(opcode: number, payload: Uint8Array, { fin = true, masked = true, rsv = 0 } = {}): Buffer {
-  const n = payload.length;
-  const ext = n >= 65536 ? 8 : n >= 126 ? 2 : 0;
-  const out = Buffer.alloc(2 + ext + (masked ? 4 : 0) + n);
-  out[0] = (fin ? 0x80 : 0) | (rsv << 4) | opcode;
-  out[1] = (masked ? 0x80 : 0) | (ext === 8 ? 127 : ext === 2 ? 126 : n);
-  if (ext === 2) out.writeUInt16BE(n, 2);
-  if (ext === 8) out.writeUInt32BE(n, 6);
-  const key = randomBytes(4);
-  let o = 2 + ext;
-  if (masked) {
-    key.copy(out, o);
-    o += 4;
-  }
-  for (let i = 0; i < n; i++) out[o + i] = masked ? payload[i]! ^ key[i & 3]! : payload[i]!;
-  return out;
-}
 
 interface ServerFrame {
   opcode: number;
@@ -137,10 +120,10 @@ describe('the gateway reads WebSocket frames itself', () => {
     const request = encodePayloadFrame(FrameType.REQUEST_RESPONSE, 1, 0, jsonPayload('bench.echo', { hello: 'fragments' }));
     const cut = Math.floor(request.length / 2);
     const bytes = Buffer.concat([
-      frame(0x2, SETUP),
-      frame(0x2, request.subarray(0, cut), { fin: false }),
-      frame(0x9, Buffer.from('are you there')),
-      frame(0x0, request.subarray(cut)),
+      wsFrame(0x2, SETUP),
+      wsFrame(0x2, request.subarray(0, cut), { fin: false }),
+      wsFrame(0x9, Buffer.from('are you there')),
+      wsFrame(0x0, request.subarray(cut)),
     ]);
     for (const b of bytes) c.socket.write(Buffer.of(b));
     await c.until(() => c.rsocket().some((f) => f.type === FrameType.PAYLOAD));
@@ -149,28 +132,28 @@ describe('the gateway reads WebSocket frames itself', () => {
     expect(decodeJson(answer.data)).toEqual({ hello: 'fragments' });
     expect(c.frames.filter((f) => f.opcode === 0xa).map((f) => f.payload.toString())).toEqual(['are you there']);
     // The closing handshake: the server echoes the code and ends the connection.
-    c.socket.write(frame(0x8, Buffer.from([0x03, 0xe8, ...Buffer.from('done')])));
+    c.socket.write(wsFrame(0x8, Buffer.from([0x03, 0xe8, ...Buffer.from('done')])));
     expect(await c.closedWith()).toBe(1000);
   });
 
   it('a text message gets ERROR[MALFORMED_FRAME] and close code 1003', async () => {
     const gw = await h.gateway();
     const c = await rawClient(gw.url);
-    c.socket.write(Buffer.concat([frame(0x2, SETUP), frame(0x1, Buffer.from('{"hello":"json"}'))]));
+    c.socket.write(Buffer.concat([wsFrame(0x2, SETUP), wsFrame(0x1, Buffer.from('{"hello":"json"}'))]));
     expect(await c.closedWith()).toBe(1003);
     expect((c.rsocket()[0] as ErrorFrame).message).toMatch(/^MALFORMED_FRAME: text WebSocket message/);
   });
 
   const violations: [string, (maxFrame: number) => Buffer, number][] = [
-    ['an unmasked frame', () => frame(0x2, Buffer.from('x'), { masked: false }), 1002],
-    ['RSV1 set with no extension', () => frame(0x2, Buffer.from('x'), { rsv: 4 }), 1002],
-    ['a reserved opcode', () => frame(0x5, Buffer.from('x')), 1002],
-    ['a fragmented ping', () => frame(0x9, Buffer.from('x'), { fin: false }), 1002],
-    ['a ping of 126 bytes', () => frame(0x9, Buffer.alloc(126)), 1002],
-    ['a continuation with no message', () => frame(0x0, Buffer.from('x')), 1002],
-    ['a close reason that is not UTF-8', () => frame(0x8, Buffer.of(0x03, 0xe8, 0xc3, 0x28)), 1007],
-    ['a message over limits.maxFrameSize', (max) => frame(0x2, Buffer.alloc(max + 1)), 1009],
-    ['a message over limits.maxFrameSize in fragments', (max) => Buffer.concat([frame(0x2, Buffer.alloc(max - 10), { fin: false }), frame(0x0, Buffer.alloc(20))]), 1009],
+    ['an unmasked frame', () => wsFrame(0x2, Buffer.from('x'), { masked: false }), 1002],
+    ['RSV1 set with no extension', () => wsFrame(0x2, Buffer.from('x'), { rsv: 4 }), 1002],
+    ['a reserved opcode', () => wsFrame(0x5, Buffer.from('x')), 1002],
+    ['a fragmented ping', () => wsFrame(0x9, Buffer.from('x'), { fin: false }), 1002],
+    ['a ping of 126 bytes', () => wsFrame(0x9, Buffer.alloc(126)), 1002],
+    ['a continuation with no message', () => wsFrame(0x0, Buffer.from('x')), 1002],
+    ['a close reason that is not UTF-8', () => wsFrame(0x8, Buffer.of(0x03, 0xe8, 0xc3, 0x28)), 1007],
+    ['a message over limits.maxFrameSize', (max) => wsFrame(0x2, Buffer.alloc(max + 1)), 1009],
+    ['a message over limits.maxFrameSize in fragments', (max) => Buffer.concat([wsFrame(0x2, Buffer.alloc(max - 10), { fin: false }), wsFrame(0x0, Buffer.alloc(20))]), 1009],
   ];
 
   it.each(violations)('%s: close code %s for that connection only; others keep streaming', async (_name, make, code) => {
@@ -179,7 +162,7 @@ describe('the gateway reads WebSocket frames itself', () => {
     await h.service({ url: gw.url, service: 'bench' });
     const stillFlowing = await bystander(gw.url);
     const c = await rawClient(gw.url);
-    c.socket.write(Buffer.concat([frame(0x2, SETUP), make(maxFrameSize)]));
+    c.socket.write(Buffer.concat([wsFrame(0x2, SETUP), make(maxFrameSize)]));
     expect(await c.closedWith()).toBe(code);
     // Failing the WebSocket connection sends no RSocket frame after the close.
     expect(c.frames.at(-1)!.opcode).toBe(0x8);
