@@ -6,21 +6,35 @@
  */
 import { randomBytes } from 'node:crypto';
 
-/** One frame; masked with a fresh random key unless `masked` is false. */
-export function wsFrame(opcode: number, payload: Uint8Array, { fin = true, masked = true, rsv = 0 } = {}): Buffer {
+/** Options of one frame; defaults: final, masked with a fresh random key, no reserved bits. */
+export interface WsFrameOptions {
+  fin?: boolean;
+  masked?: boolean;
+  rsv?: number;
+  /** A fixed masking key (for byte-exact expectations). */
+  key?: readonly [number, number, number, number];
+  /** Force a 64-bit length field with this high word (lengths no real peer may send). */
+  high?: number;
+}
+
+/** One frame as a peer writes it. */
+export function wsFrame(opcode: number, payload: Uint8Array, { fin = true, masked = true, rsv = 0, key, high }: WsFrameOptions = {}): Buffer {
   const n = payload.length;
-  const ext = n >= 65536 ? 8 : n >= 126 ? 2 : 0;
+  const ext = high !== undefined || n >= 65536 ? 8 : n >= 126 ? 2 : 0;
   const out = Buffer.alloc(2 + ext + (masked ? 4 : 0) + n);
   out[0] = (fin ? 0x80 : 0) | (rsv << 4) | opcode;
   out[1] = (masked ? 0x80 : 0) | (ext === 8 ? 127 : ext === 2 ? 126 : n);
   if (ext === 2) out.writeUInt16BE(n, 2);
-  if (ext === 8) out.writeUInt32BE(n, 6);
-  const key = randomBytes(4);
+  if (ext === 8) {
+    out.writeUInt32BE(high ?? 0, 2);
+    out.writeUInt32BE(n, 6);
+  }
+  const mask = key ?? randomBytes(4);
   let o = 2 + ext;
   if (masked) {
-    key.copy(out, o);
+    for (let i = 0; i < 4; i++) out[o + i] = mask[i]!;
     o += 4;
   }
-  for (let i = 0; i < n; i++) out[o + i] = masked ? payload[i]! ^ key[i & 3]! : payload[i]!;
+  for (let i = 0; i < n; i++) out[o + i] = masked ? payload[i]! ^ mask[i & 3]! : payload[i]!;
   return out;
 }

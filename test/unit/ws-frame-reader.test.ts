@@ -11,41 +11,19 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CloseCode, WsFrameReader, type WsFrameSink, type WsPeer, type WsProtocolError } from '../../src/transport/ws-frame-reader.js';
+import { wsFrame, type WsFrameOptions } from '../helpers/ws-frames.js';
 
-interface Wire {
-  fin?: boolean;
-  rsv?: number;
+interface Wire extends WsFrameOptions {
   opcode: number;
   payload: Uint8Array;
-  masked?: boolean;
-  key?: [number, number, number, number];
-  /** Force a 64-bit length field with this high word. */
-  high?: number;
 }
 
 /** Who writes the frames of the suite being run: clients mask them, servers do not. */
 let peer: WsPeer = 'client';
 
-/** One frame, as a browser or `ws` writes it (masked by default when the suite reads a client's). */
-function frame({ fin = true, rsv = 0, opcode, payload, masked = peer === 'client', key = [0x12, 0x34, 0x56, 0x78], high }: Wire): Uint8Array {
-  const n = payload.length;
-  const ext = high !== undefined || n >= 65536 ? 8 : n >= 126 ? 2 : 0;
-  const out = new Uint8Array(2 + ext + (masked ? 4 : 0) + n);
-  out[0] = (fin ? 0x80 : 0) | (rsv << 4) | opcode;
-  out[1] = (masked ? 0x80 : 0) | (ext === 8 ? 127 : ext === 2 ? 126 : n);
-  const view = new DataView(out.buffer);
-  if (ext === 2) view.setUint16(2, n);
-  if (ext === 8) {
-    view.setUint32(2, high ?? 0);
-    view.setUint32(6, n);
-  }
-  let o = 2 + ext;
-  if (masked) {
-    out.set(key, o);
-    o += 4;
-  }
-  for (let i = 0; i < n; i++) out[o + i] = masked ? payload[i]! ^ key[i & 3]! : payload[i]!;
-  return out;
+/** One frame, as a browser or `ws` writes it (masked by default when the suite reads a client's), with a fixed key. */
+function frame({ opcode, payload, masked = peer === 'client', key = [0x12, 0x34, 0x56, 0x78], ...rest }: Wire): Uint8Array {
+  return wsFrame(opcode, payload, { masked, key, ...rest });
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
