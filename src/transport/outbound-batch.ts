@@ -12,6 +12,7 @@
  * batch is written out on the next tick whatever its size.
  */
 import { randomFillSync } from 'node:crypto';
+import { maskCopy, wordView } from './ws-mask.js';
 
 /** How frames are delimited on the wire. */
 export type Framing = 'ws-server' | 'ws-client' | 'length-prefixed';
@@ -35,6 +36,8 @@ const MAX_U24 = 0xffffff;
  * collector otherwise pays for.
  */
 let scratch = Buffer.allocUnsafe(CHUNK_BYTES);
+/** `scratch` as 32-bit words, for masking (made when first needed, again when `scratch` is replaced). */
+let scratchWords: Uint32Array | undefined;
 
 let maskPool = Buffer.alloc(0);
 let maskOffset = 0;
@@ -94,33 +97,24 @@ function writeHeader(framing: Framing, out: Uint8Array, o: number, length: numbe
   return o;
 }
 
-/** Copies `frame` to `out[o]`, masked when the framing says so; returns the offset after it. */
-function writeBody(framing: Framing, out: Uint8Array, o: number, frame: Uint8Array): number {
+/**
+ * Copies `frame` to `out[o]`, masked when the framing says so (its key in
+ * front of it); returns the offset after it. `words` is `wordView(out)`,
+ * for masking 32 bits at a time.
+ */
+function writeBody(framing: Framing, out: Uint8Array, words: Uint32Array | undefined, o: number, frame: Uint8Array): number {
   if (framing !== 'ws-client') {
     out.set(frame, o);
     return o + frame.length;
   }
   const k = nextMask();
-  const m0 = maskPool[k]!;
-  const m1 = maskPool[k + 1]!;
-  const m2 = maskPool[k + 2]!;
-  const m3 = maskPool[k + 3]!;
-  out[o] = m0;
-  out[o + 1] = m1;
-  out[o + 2] = m2;
-  out[o + 3] = m3;
+  out[o] = maskPool[k]!;
+  out[o + 1] = maskPool[k + 1]!;
+  out[o + 2] = maskPool[k + 2]!;
+  out[o + 3] = maskPool[k + 3]!;
   o += 4;
-  const n = frame.length;
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    out[o + i] = frame[i]! ^ m0;
-    out[o + i + 1] = frame[i + 1]! ^ m1;
-    out[o + i + 2] = frame[i + 2]! ^ m2;
-    out[o + i + 3] = frame[i + 3]! ^ m3;
-  }
-  const tail = [m0, m1, m2, m3];
-  for (; i < n; i++) out[o + i] = frame[i]! ^ tail[i & 3]!;
-  return o + n;
+  maskCopy(out, words!, o, frame, maskPool, k);
+  return o + frame.length;
 }
 
 /** Frames queued during a tick, handed to `write` as few buffers on `flush`. */
@@ -165,6 +159,7 @@ export class OutboundBatch {
     let remaining = this.bytes;
     this.bytes = 0;
     let out: Buffer | undefined;
+    let words: Uint32Array | undefined;
     let o = 0;
     for (const frame of frames) {
       const head = headerSize(framing, frame.length);
@@ -186,16 +181,20 @@ export class OutboundBatch {
       if (!out) {
         // The shared buffer when it fits, else one sized for what is left (a large masked frame).
         out = size <= scratch.length ? scratch : Buffer.allocUnsafe(Math.max(size, Math.min(CHUNK_BYTES, size + remaining)));
+        if (framing === 'ws-client') words = out === scratch ? (scratchWords ??= wordView(scratch)) : wordView(out);
         o = 0;
       }
       o = writeHeader(framing, out, o, frame.length);
-      o = writeBody(framing, out, o, frame);
+      o = writeBody(framing, out, words, o, frame);
     }
     if (out && o > 0) this.emit(out, o);
   }
 
   private emit(out: Buffer, length: number): void {
     const held = this.write(out.subarray(0, length));
-    if (held && out === scratch) scratch = Buffer.allocUnsafe(CHUNK_BYTES);
+    if (held && out === scratch) {
+      scratch = Buffer.allocUnsafe(CHUNK_BYTES);
+      scratchWords = undefined;
+    }
   }
 }

@@ -56,6 +56,14 @@ describe('OutboundBatch', () => {
     });
   }
 
+  it('ws-client: a burst of odd-length frames (every alignment of header, key and payload in the shared buffer) reads back exactly', () => {
+    // Lengths around the 32-bit masking threshold and both sides of 126, so each frame starts at a different offset mod 4.
+    const frames = Array.from({ length: 600 }, (_, i) => frame((i * 37) % 301, i));
+    const chunks = written('ws-client', frames);
+    expect(chunks.length).toBeGreaterThan(1); // more than one buffer's worth: the shared buffer is masked into again
+    expect(wsMessages(chunks, true).map(hex)).toEqual(frames.map(hex));
+  });
+
   it('ws-client: every frame has its own masking key', () => {
     const [chunk] = written('ws-client', [new Uint8Array(8), new Uint8Array(8)]);
     // Header (2) + key (4) + 8 zero bytes (masked: the key repeated) per frame.
