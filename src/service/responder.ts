@@ -78,8 +78,11 @@ export function createServiceResponder(routes: RouteTable, log: Logger, tracing?
     let dataMimeType: string;
     try {
       metadata = payload.metadata ? decodeComposite(payload.metadata) : [];
-      const entry = metadata.find((e) => e.mimeType === MimeTypes.ROUTING);
-      route = entry ? decodeRoutes(entry.content)[0] : undefined;
+      for (const e of metadata) {
+        if (e.mimeType !== MimeTypes.ROUTING) continue;
+        route = decodeRoutes(e.content)[0];
+        break;
+      }
       dataMimeType = readStreamMime(metadata);
     } catch (err) {
       if (err instanceof MetadataError) throw new SluiceError('INVALID_ARGUMENT', `metadata: ${err.message}`);
@@ -147,7 +150,7 @@ export function createServiceResponder(routes: RouteTable, log: Logger, tracing?
       if (!d) return stream.handler;
       const call = new ResponseCall(context(d, 'response', stream), d, stream);
       // The handler runs after this returns, once the connection holds the stream's handler.
-      queueMicrotask(call.run);
+      runSoon(call);
       return call;
     },
 
@@ -198,6 +201,35 @@ export function createServiceResponder(routes: RouteTable, log: Logger, tracing?
 }
 
 /**
+ * Request-responses whose handlers are due, run in arrival order by one
+ * microtask for the whole burst (a read of the socket usually carries many
+ * requests) instead of one microtask and one bound function per request.
+ * Bounded by the responders' `maxConcurrent`: every call here holds a slot.
+ */
+const due: Array<ResponseCall | undefined> = [];
+
+function runSoon(call: ResponseCall): void {
+  if (due.push(call) === 1) queueMicrotask(runDue);
+}
+
+function runDue(): void {
+  // Calls queued while running (a handler that answers another request at once) run in this turn too.
+  for (let i = 0; i < due.length; i++) {
+    const call = due[i]!;
+    due[i] = undefined;
+    try {
+      call.run();
+    } catch (err) {
+      // run() answers every failure itself; should it throw, the rest still run and the error surfaces as before.
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+  due.length = 0;
+}
+
+/**
  * One request-response being served: runs the handler, answers with its
  * value or its error, and is the stream's handler (a cancel or an error ends
  * the context). One object per request instead of a chain of four promises
@@ -211,8 +243,8 @@ class ResponseCall implements StreamHandler {
     private readonly stream: Stream,
   ) {}
 
-  /** Calls the handler (bound: queued as a microtask); answers now, or when its promise settles. */
-  readonly run = (): void => {
+  /** Calls the handler; answers now, or when its promise settles. */
+  run(): void {
     let value: unknown;
     try {
       value = this.d.handlers.requestResponse!(this.d.data, this.ctx);
@@ -230,7 +262,7 @@ class ResponseCall implements StreamHandler {
       return;
     }
     this.answer(value);
-  };
+  }
 
   onCancel(): void {
     this.ctx.end();
@@ -493,7 +525,8 @@ function startEmitter(call: () => StreamResult<unknown>, handlers: RouteHandlers
 
 /** JSON data decoded; any other format handed to the handler as its bytes, untouched. */
 function decodeData(bytes: Uint8Array | null, mimeType: string): unknown {
-  if (isJsonMime(mimeType)) return decodeJson(bytes);
+  // The usual type compared first: isJsonMime's parsing of parameters and case is for the others.
+  if (mimeType === MimeTypes.JSON || isJsonMime(mimeType)) return decodeJson(bytes);
   // A copy: the frame's bytes may be a view into a larger read buffer the handler must not pin.
   return bytes ? bytes.slice() : new Uint8Array(0);
 }

@@ -169,6 +169,34 @@ describe('request-response handlers', () => {
     expect(escaped).toEqual([]);
   });
 
+  it('a burst of requests on two connections runs each handler once, in arrival order, and answers each its own', async () => {
+    const seen: unknown[] = [];
+    const burstRoutes: RouteTable = {
+      'svc.order': {
+        requestResponse: (d: unknown) => {
+          seen.push(d);
+          if ((d as number) % 3 === 2) throw new Error('every third fails');
+          return { echo: d };
+        },
+      },
+    };
+    const a = serveCounted(burstRoutes);
+    const b = serveCounted(burstRoutes);
+    const got = Array.from({ length: 60 }, () => events());
+    // Sent in one turn: each side's requests arrive together, as from one read of the socket.
+    for (let i = 0; i < 60; i++) (i % 2 === 0 ? a : b).requester.requestResponse(request('svc.order', i), got[i]!);
+    await settle();
+    await turn();
+    await settle();
+    expect([...seen].sort((x, y) => (x as number) - (y as number))).toEqual(Array.from({ length: 60 }, (_, i) => i));
+    // Within a connection, handlers ran in the order its requests arrived.
+    expect(seen.filter((d) => (d as number) % 2 === 0)).toEqual(Array.from({ length: 30 }, (_, i) => 2 * i));
+    expect(seen.filter((d) => (d as number) % 2 === 1)).toEqual(Array.from({ length: 30 }, (_, i) => 2 * i + 1));
+    got.forEach((g, i) => expect(g.events).toEqual(i % 3 === 2 ? ['error:INTERNAL'] : [`next:{"echo":${i}}`, 'complete']));
+    expect(a.responder.inFlight + b.responder.inFlight).toBe(0);
+    expect(escaped).toEqual([]);
+  });
+
   it('a cancel before the handler answers sends nothing and gives the slot back when it does', async () => {
     let answer: (v: unknown) => void = () => {};
     const { requester, responder } = serveCounted({ 'svc.slow': { requestResponse: () => new Promise((r) => (answer = r)) } });
