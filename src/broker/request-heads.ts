@@ -66,9 +66,14 @@ export class RequestHeads {
   }
 }
 
-/** Bytes in a buffer of their own: a view kept for the life of an interaction would pin the whole socket read it came in. */
+/**
+ * Bytes in a buffer of their own: a view kept for the life of an interaction
+ * would pin the whole socket read it came in (64 KiB or more, per request).
+ * Uint8Array's slice, not the view's own: on a Node Buffer (what the
+ * transports hand over) `slice` is another view of the same memory.
+ */
 export function ownBytes(b: Uint8Array | null): Uint8Array | null {
-  return b && b.byteLength < b.buffer.byteLength ? b.slice() : b;
+  return b && b.byteLength < b.buffer.byteLength ? Uint8Array.prototype.slice.call(b) : b;
 }
 
 /** Whether two metadata byte strings are equal; null (no metadata) equals only null, since the forwarded frame keeps the difference. */

@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_CACHED_METADATA, RequestHeads, type HeadDecoder } from '../../src/broker/request-heads.js';
+import { MAX_CACHED_METADATA, RequestHeads, ownBytes, type HeadDecoder } from '../../src/broker/request-heads.js';
 import { MetadataError, MimeTypes, decodeComposite, decodeRoutes, encodeComposite, encodeRoutes, type MetadataEntry } from '../../src/protocol/metadata.js';
 
 /** The forwarder's decoding, as plain functions of the bytes (refusals as thrown errors). */
@@ -47,9 +47,9 @@ function routed(route: string, extra: MetadataEntry[] = []): Uint8Array {
   return encodeComposite([{ mimeType: MimeTypes.ROUTING, content: encodeRoutes(route) }, ...extra]);
 }
 
-/** `bytes` as a view in the middle of a larger buffer, as a socket read hands it over. */
+/** `bytes` as a view in the middle of a larger Buffer, as a socket read hands it over. */
 function inRead(bytes: Uint8Array): Uint8Array {
-  const read = new Uint8Array(bytes.length + 16).fill(0xee);
+  const read = Buffer.alloc(bytes.length + 16, 0xee);
   read.set(bytes, 8);
   return read.subarray(8, 8 + bytes.length);
 }
@@ -120,6 +120,20 @@ describe('RequestHeads', () => {
     expect(head.route).toBe('a.b');
     expect(heads.read(inRead(routed('a.b')))).toBe(head);
     expect(plain(head.entries)).toEqual(plain(decodeComposite(routed('a.b'))));
+  });
+
+  it('copies out of a plain Uint8Array read and a Node Buffer read alike (a Buffer view\'s own slice would share its memory)', () => {
+    for (const read of [new Uint8Array(64), Buffer.alloc(64)]) {
+      const view = read.subarray(8, 24);
+      const copy = ownBytes(view)!;
+      expect(copy.buffer).not.toBe(read.buffer);
+      expect(copy.buffer.byteLength).toBe(16);
+      expect([...copy]).toEqual([...view]);
+    }
+    // Already alone in its buffer: kept as it is.
+    const alone = new Uint8Array(8);
+    expect(ownBytes(alone)).toBe(alone);
+    expect(ownBytes(null)).toBeNull();
   });
 
   it('shares nothing writable: the remembered entries are frozen', () => {
