@@ -16,6 +16,7 @@
  * rewrites, and the entries are frozen).
  */
 import type { MetadataEntry } from '../protocol/metadata.js';
+import { ownBytes } from './own-bytes.js';
 
 /** Metadata longer than this is decoded every time and not remembered (routes, deadlines and a MIME entry fit well within it). */
 export const MAX_CACHED_METADATA = 256;
@@ -55,10 +56,11 @@ export class RequestHeads {
       return last;
     }
     this.misses++;
-    const owned = ownBytes(metadata);
+    const keep = !metadata || metadata.length <= MAX_CACHED_METADATA;
+    const owned = keep ? exactCopy(metadata) : ownBytes(metadata);
     const entries = this.decoder.entries(owned);
     const route = this.decoder.route(entries);
-    if (owned && owned.length > MAX_CACHED_METADATA) return { metadata: owned, entries, route };
+    if (!keep) return { metadata: owned, entries, route };
     for (const e of entries) Object.freeze(e);
     const head: RequestHead = { metadata: owned, entries: Object.freeze(entries), route };
     this.last = head;
@@ -66,13 +68,8 @@ export class RequestHeads {
   }
 }
 
-/**
- * Bytes in a buffer of their own: a view kept for the life of an interaction
- * would pin the whole socket read it came in (64 KiB or more, per request).
- * Uint8Array's slice, not the view's own: on a Node Buffer (what the
- * transports hand over) `slice` is another view of the same memory.
- */
-export function ownBytes(b: Uint8Array | null): Uint8Array | null {
+/** Bytes in a buffer of exactly their size, for what a connection keeps for its whole life (pinning no pool slab). */
+function exactCopy(b: Uint8Array | null): Uint8Array | null {
   return b && b.byteLength < b.buffer.byteLength ? Uint8Array.prototype.slice.call(b) : b;
 }
 
