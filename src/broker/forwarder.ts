@@ -199,7 +199,7 @@ export class Forwarder {
       const requesterDeadlineMs = readDeadline(entries);
       const impliedDataMime = impliedMime(origin, entries);
       this.admit(route, identity);
-      return new Forwarding(this.ctx, { route, model, payload, entries, requesterDeadlineMs, complete, identity, impliedDataMime, ...(cache ? { cache } : {}) }, down).handler;
+      return new Forwarding(this.ctx, { route, model, payload, entries, requesterDeadlineMs, complete, identity, impliedDataMime, cache }, down).handler;
     } catch (err) {
       // Undecodable metadata: the request is still dead-letterable as it came.
       payload ??= own(received);

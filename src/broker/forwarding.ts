@@ -344,9 +344,9 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
       route,
       candidates: openOnly(this.ctx.registry.candidates(route)),
       tried: this.tried === undefined ? NONE_TRIED : this.tried instanceof Set ? this.tried : new Set([this.tried]),
-      activeOn: (i) => rt.activeOn(i),
+      activeOn: rt.activeOnFn,
       maxPerInstance: rt.policy.bulkhead.maxConcurrentPerInstance,
-      breaker: (i) => rt.breaker(i),
+      breaker: rt.breakerFn,
     });
     // A fallback nobody serves is no way out: the caller hears about the breakers of the route it called.
     if ('error' in picked && picked.allOpen && !this.fallbackRoute && this.rt.policy.fallback && this.ctx.registry.has(this.rt.policy.fallback)) {
