@@ -38,7 +38,7 @@ export interface HeadDecoder {
 /** The last request head of one connection. */
 export class RequestHeads {
   private last: RequestHead | undefined;
-  /** Hits and misses since creation, for tests and stats. */
+  /** Hits and misses since creation (read by the tests; not a metric). */
   hits = 0;
   misses = 0;
 
