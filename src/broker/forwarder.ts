@@ -23,6 +23,8 @@ import { peerHost, RateLimitedLog } from '../observability/rate-limited-log.js';
 import { cacheKey, scopeOf, type CacheTap, type ResponseCaches } from '../policy/response-cache.js';
 import { DeadLetterer, deadLetterable, type DeadLetterSink } from '../deadletter/rules.js';
 import { Forwarding, type ForwardingContext, type Interaction } from './forwarding.js';
+import { RequestHeads, type HeadDecoder, type RequestHead } from './request-heads.js';
+import { ownBytes } from './own-bytes.js';
 import type { Instance, Registry } from './registry.js';
 import type { DurableRoutes } from '../durable/durable-routes.js';
 import { intakeChannel, intakeFireAndForget, intakeResponse } from '../durable/intake.js';
@@ -174,11 +176,13 @@ export class Forwarder {
   private open(origin: RequestOrigin, model: InteractionModel, received: Payload, down: Stream, complete: boolean): StreamHandler {
     let route = '(unknown)';
     // The request outlives its frame (bulkhead wait, retries, dead letters); so do the metadata entries decoded from it.
-    const payload = own(received);
+    let payload: Payload | undefined;
     let cache: CacheTap | undefined;
     try {
-      const entries = decodeEntries(payload.metadata);
-      route = routeOf(entries);
+      const head = headOf(origin, received.metadata);
+      payload = { data: ownBytes(received.data), metadata: head.metadata };
+      const entries = head.entries;
+      route = head.route;
       const access = origin.access;
       this.authorize(access, route);
       const local = this.local.get(route);
@@ -195,8 +199,10 @@ export class Forwarder {
       const requesterDeadlineMs = readDeadline(entries);
       const impliedDataMime = impliedMime(origin, entries);
       this.admit(route, identity);
-      return new Forwarding(this.ctx, { route, model, payload, entries, requesterDeadlineMs, complete, identity, impliedDataMime, ...(cache ? { cache } : {}) }, down).handler;
+      return new Forwarding(this.ctx, { route, model, payload, entries, requesterDeadlineMs, complete, identity, impliedDataMime, cache }, down).handler;
     } catch (err) {
+      // Undecodable metadata: the request is still dead-letterable as it came.
+      payload ??= own(received);
       const e = SluiceError.from(err);
       // No instance at all is an instance-side failure too: a stale answer may stand in.
       const stale = e.code === 'NO_ROUTE' ? cache?.stale(e) : undefined;
@@ -235,7 +241,7 @@ export class Forwarder {
    * later as instances ask. Accepted whether or not an instance serves the
    * route now, so no NO_ROUTE; the route's rate limit still applies.
    */
-  private openDurable(durable: DurableRoutes, route: string, model: InteractionModel, payload: Payload, entries: MetadataEntry[], down: Stream, complete: boolean, identity: string): StreamHandler {
+  private openDurable(durable: DurableRoutes, route: string, model: InteractionModel, payload: Payload, entries: readonly MetadataEntry[], down: Stream, complete: boolean, identity: string): StreamHandler {
     if (this.draining) throw new SluiceError('UNAVAILABLE', 'gateway is draining and accepts no new requests');
     if (model === 'stream') throw new SluiceError('INVALID_ARGUMENT', `route '${route}' is durable: it takes fire-and-forget, request-response and request-channel, not request-stream`);
     this.rateLimit(route, identity);
@@ -379,6 +385,9 @@ export class Forwarder {
  * request-response profile. Access and identity are still read per request.
  */
 class ConnectionOrigin implements RequestOrigin {
+  /** The connection's last request metadata, decoded: a client calling one route sends the same bytes every time. */
+  readonly heads = new RequestHeads(HEAD_DECODER);
+
   constructor(
     private readonly conn: Connection,
     private readonly deps: ForwarderDependencies,
@@ -412,8 +421,22 @@ class ConnectionOrigin implements RequestOrigin {
  * make each long-lived stream hold far more than its request.
  */
 function own(p: Payload): Payload {
-  const copy = (b: Uint8Array | null) => (b && b.byteLength < b.buffer.byteLength ? b.slice() : b);
-  return { data: copy(p.data), metadata: copy(p.metadata) };
+  return { data: ownBytes(p.data), metadata: ownBytes(p.metadata) };
+}
+
+/** How a request's metadata is read: entries, then the route, each throwing the request's refusal. */
+const HEAD_DECODER: HeadDecoder = { entries: decodeEntries, route: routeOf };
+
+/**
+ * The request's metadata in bytes of its own, decoded: from the connection's
+ * last-head cache (request-heads.ts), or decoded afresh for other origins
+ * (the HTTP bridge builds its metadata per request).
+ */
+function headOf(origin: RequestOrigin, metadata: Uint8Array | null): RequestHead {
+  if (origin instanceof ConnectionOrigin) return origin.heads.read(metadata);
+  const owned = ownBytes(metadata);
+  const entries = decodeEntries(owned);
+  return { metadata: owned, entries, route: routeOf(entries) };
 }
 
 /** MIME types the gateway can write back when it rewrites the metadata (deadline, fallback route). */

@@ -207,8 +207,9 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
     this.counters = ctx.metrics.route(request.route);
     ctx.metrics.started(this.route, this.model);
     const policyDeadline = this.rt.policy.deadlineMs ?? undefined;
-    const d = [request.requesterDeadlineMs, policyDeadline].filter((x): x is number => x !== undefined);
-    this.deadlineMs = d.length ? Math.min(...d) : undefined;
+    // The shorter of the two (no array per request: this runs for every interaction).
+    const requested = request.requesterDeadlineMs;
+    this.deadlineMs = requested === undefined ? policyDeadline : policyDeadline === undefined ? requested : Math.min(requested, policyDeadline);
     // A requester deadline equal to the policy's gives the instance no less time than the gateway would: it is judged.
     if (policyDeadline !== undefined && (request.requesterDeadlineMs === undefined || policyDeadline <= request.requesterDeadlineMs)) this.state |= POLICY_DEADLINE;
     this.span = ctx.tracer ? new InteractionSpan(ctx.tracer, this.route, this.model, request.entries) : undefined;
@@ -343,9 +344,9 @@ export class Forwarding implements Interaction, StreamHandler, AttemptEvents {
       route,
       candidates: openOnly(this.ctx.registry.candidates(route)),
       tried: this.tried === undefined ? NONE_TRIED : this.tried instanceof Set ? this.tried : new Set([this.tried]),
-      activeOn: (i) => rt.activeOn(i),
+      activeOn: rt.activeOnFn,
       maxPerInstance: rt.policy.bulkhead.maxConcurrentPerInstance,
-      breaker: (i) => rt.breaker(i),
+      breaker: rt.breakerFn,
     });
     // A fallback nobody serves is no way out: the caller hears about the breakers of the route it called.
     if ('error' in picked && picked.allOpen && !this.fallbackRoute && this.rt.policy.fallback && this.ctx.registry.has(this.rt.policy.fallback)) {

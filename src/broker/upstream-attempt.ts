@@ -16,6 +16,7 @@ import type { InteractionModel, Stream, StreamHandler } from '../rsocket/stream.
 import type { RouteCounters } from '../observability/metrics.js';
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import type { Instance } from './registry.js';
+import { copyBytes } from './own-bytes.js';
 
 /** How the bridges of every attempt are sized (the gateway's `flow` settings). */
 export interface BridgeSettings {
@@ -259,8 +260,8 @@ export class UpstreamAttempt implements StreamHandler, DemandBridgeOptions, Hold
       this.events.attemptAnswer(frame ?? payload);
       this.sendDown(frame ?? payload);
     } else if (bridge.arrive(frame?.length ?? size(payload))) this.sendDown(frame ?? payload);
-    // The frame may be a view into a larger socket read: a copy holds only its own bytes.
-    else this.hold(frame ? new Uint8Array(frame) : payload);
+    // The frame may be a view into a larger socket read: a copy holds only its own bytes (own-bytes.ts).
+    else this.hold(frame ? copyBytes(frame) : payload);
     this.events.attemptSettled(this);
   }
 

@@ -31,6 +31,9 @@ export class RouteRuntime {
   readonly counters: RouteCounters = { retries: 0, retryBudgetExhausted: 0, rateLimited: 0, deadlineExceeded: 0, fallbacks: 0 };
   private readonly breakers = new Map<Instance, CircuitBreaker>();
   private readonly active = new Map<Instance, number>();
+  /** `activeOn` and `breaker` as functions made once per route, for the attempt policy's pick (no closures per request). */
+  readonly activeOnFn = (instance: Instance): number => this.activeOn(instance);
+  readonly breakerFn = (instance: Instance): CircuitBreaker | undefined => this.breaker(instance);
 
   constructor(
     readonly route: string,

@@ -33,6 +33,30 @@ describe('routing', () => {
     expect(end.error.code).toBe('INVALID_ARGUMENT');
   });
 
+  it('routes each request of one connection by its own metadata, whether it repeats the last one or not', async () => {
+    // The forwarder remembers a connection's last request metadata (src/broker/request-heads.ts): repeats,
+    // alternations, a refused request in between and metadata of another length must each go where their own bytes say.
+    const gw = await h.gateway();
+    const seen: string[] = [];
+    const tag = (route: string) => (_d: unknown, ctx: { metadata: ReadonlyArray<{ mimeType: string; content: Uint8Array }> }) => {
+      const custom = ctx.metadata.find((e) => e.mimeType === 'application/x.tag');
+      const answer = `${route}:${custom ? new TextDecoder().decode(custom.content) : '-'}`;
+      seen.push(answer);
+      return answer;
+    };
+    await h.service({ url: gw.url, service: 'one', routes: { 'one.a': { requestResponse: tag('one.a') }, 'one.b': { requestResponse: tag('one.b') } } });
+    const client = await h.client(gw.url);
+    const withTag = (t: string) => ({ metadata: [{ mimeType: 'application/x.tag', content: new TextEncoder().encode(t) }] });
+    const answers: unknown[] = [];
+    for (const [route, t] of [['one.a', ''], ['one.a', ''], ['one.b', ''], ['one.b', 'x'], ['one.b', 'y'], ['one.a', 'y'], ['one.a', 'y']] as const) {
+      answers.push(await client.requestResponse(route, {}, t ? withTag(t) : {}));
+    }
+    const refused = await client.requestResponse('one.c', {}).catch((e: unknown) => (e as SluiceError).code);
+    answers.push(refused, await client.requestResponse('one.a', {}));
+    expect(answers).toEqual(['one.a:-', 'one.a:-', 'one.b:-', 'one.b:x', 'one.b:y', 'one.a:y', 'one.a:y', 'NO_ROUTE', 'one.a:-']);
+    expect(seen).toHaveLength(8);
+  });
+
   it('passes unknown metadata entries through to the service', async () => {
     const gw = await h.gateway();
     let seen: string[] = [];
