@@ -103,6 +103,17 @@ export default tseslint.config(
   },
   ...layers(),
   {
+    // A Node Buffer's slice() is a view of the same memory, so a "copy" made with it pins the socket read it
+    // came in and shares later writes into it (src/protocol/copy-bytes.ts). Arrays copy with [...a] or Array.from.
+    files: ['src/**/*.ts', 'clients/**/*.ts', 'examples/*/src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: "CallExpression[callee.property.name='slice'][arguments.length=0]", message: 'slice() of a Buffer is a view, not a copy: use copyOf (src/protocol/copy-bytes.ts) for bytes, [...a] for arrays' },
+      ],
+    },
+  },
+  {
     files: ['test/**/*.ts', 'examples/*/test/**/*.ts', 'examples/*/scripts/**/*.ts'],
     rules: { 'no-console': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },
   },

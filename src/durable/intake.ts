@@ -24,6 +24,7 @@ import type { Stream, StreamHandler } from '../rsocket/stream.js';
 import { DEADLINE_MIME } from '../resilience/deadline.js';
 import type { DurableCounters } from './dispatcher.js';
 import type { Appended, DurableQueue } from './queue.js';
+import { copyOf } from '../protocol/copy-bytes.js';
 
 /** Commands of one channel being persisted or acknowledged at once. */
 export const CHANNEL_WINDOW = 64;
@@ -49,8 +50,8 @@ export function commandOf(route: string, payload: Payload, entries: readonly Met
   const routed = kept.some((e) => e.mimeType === MimeTypes.ROUTING);
   if (!routed) kept.unshift({ mimeType: MimeTypes.ROUTING, content: encodeRoutes(route) });
   // Copies: the queue keeps the command long after the frame's read buffer is reused.
-  const metadata = routed && kept.length === entries.length ? (payload.metadata?.slice() ?? null) : encodeComposite(kept);
-  return { payload: { data: payload.data?.slice() ?? null, metadata }, key };
+  const metadata = routed && kept.length === entries.length ? (payload.metadata ? copyOf(payload.metadata) : null) : encodeComposite(kept);
+  return { payload: { data: payload.data ? copyOf(payload.data) : null, metadata }, key };
 }
 
 async function persist(target: IntakeTarget, payload: Payload, entries: readonly MetadataEntry[]): Promise<{ appended: Appended; key: string | undefined }> {

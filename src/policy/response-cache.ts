@@ -27,6 +27,7 @@ import { MimeTypes, MetadataError, decodeComposite, encodeComposite, type Metada
 import { systemClock, type Clock } from '../resilience/clock.js';
 import type { MemoryBudget, MemoryHolder } from '../rsocket/memory-budget.js';
 import type { CachePolicy } from './policy-config.js';
+import { copyOf } from '../protocol/copy-bytes.js';
 
 /** Failures after which a stale answer (within `staleIfErrorMs`) is served instead of the error. */
 export const STALE_ON: ReadonlySet<ErrorCode> = new Set(['NO_ROUTE', 'UNAVAILABLE', 'CIRCUIT_OPEN', 'DEADLINE_EXCEEDED', 'INTERNAL']);
@@ -133,7 +134,7 @@ export class RouteCache {
     if (bytes > this.policy.maxBytes) return;
     this.remove(key);
     // Copies: the frame may be a view into a socket read buffer.
-    this.entries.set(key, { data: p.data ? p.data.slice() : null, metadata: p.metadata ? p.metadata.slice() : null, bytes, storedAt: this.clock() });
+    this.entries.set(key, { data: p.data ? copyOf(p.data) : null, metadata: p.metadata ? copyOf(p.metadata) : null, bytes, storedAt: this.clock() });
     this.held += bytes;
     this.holder?.add(bytes);
     this.counters.stores++;

@@ -39,6 +39,7 @@ import type { MemoryBudget, MemoryHolder } from './memory-budget.js';
 import { Reassembler, type Abandoned } from './reassembler.js';
 import { Stream, addCredit, type InteractionModel, type StreamHandler, type StreamHost } from './stream.js';
 import type { FrameTransport } from './transport.js';
+import { copyOf } from '../protocol/copy-bytes.js';
 
 /** What a connection does with requests its peer opens. */
 export interface Responder {
@@ -516,7 +517,7 @@ export class Connection implements StreamHost {
       );
       return;
     }
-    this.held.push(bytes.slice());
+    this.held.push(copyOf(bytes));
     this.heldBytes += bytes.length;
   }
 

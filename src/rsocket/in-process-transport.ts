@@ -7,6 +7,7 @@
  * `bufferedBytes` is 0: the callers (one replay at a time) pace themselves.
  */
 import type { FrameTransport, TransportHandler } from './transport.js';
+import { copyOf } from '../protocol/copy-bytes.js';
 
 class InProcessEnd implements FrameTransport {
   peer!: InProcessEnd;
@@ -30,7 +31,7 @@ class InProcessEnd implements FrameTransport {
   send(frame: Uint8Array): void {
     if (this.closed) return;
     // The receiver owns what it is handed; the sender may reuse its buffer.
-    const copy = frame.slice();
+    const copy = copyOf(frame);
     queueMicrotask(() => this.peer.receive((h) => h.onFrame(copy)));
   }
 

@@ -27,6 +27,7 @@ import type { TraceSpan, Tracer } from '../observability/tracing.js';
 import { WaitClock, roundMs } from '../observability/wait-clock.js';
 import { setLongTimeout } from '../resilience/long-timeout.js';
 import type { RouteHandlers, RouteTable, StreamContext, StreamResult } from './handlers.js';
+import { copyOf } from '../protocol/copy-bytes.js';
 
 const noop = (): void => {};
 
@@ -528,7 +529,7 @@ function decodeData(bytes: Uint8Array | null, mimeType: string): unknown {
   // The usual type compared first: isJsonMime's parsing of parameters and case is for the others.
   if (mimeType === MimeTypes.JSON || isJsonMime(mimeType)) return decodeJson(bytes);
   // A copy: the frame's bytes may be a view into a larger read buffer the handler must not pin.
-  return bytes ? bytes.slice() : new Uint8Array(0);
+  return bytes ? copyOf(bytes) : new Uint8Array(0);
 }
 
 /** A handler's value as payload data: bytes as they are (answers in the request's own format), anything else as JSON. */
