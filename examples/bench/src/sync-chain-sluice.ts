@@ -36,6 +36,7 @@ import { prepareStoreDirs } from '../../checkout/src/db.js';
 import { checkoutPolicies, policyFlags } from '../../checkout/src/gateway-policies.js';
 import { silentLogger } from 'sluice';
 import { placeCommand, warmUp, type ChainRun } from './sync-chain.js';
+import type { GcPauseStats } from '../../checkout/src/gc-pauses.js';
 
 export interface SluiceCheckoutResult {
   readonly available: true;
@@ -91,6 +92,8 @@ export interface SluiceCheckoutResult {
   readonly orderCpuMsPerOrder: number | null;
   /** The order service's event-loop delay since its start (`orders.stats` at the end), ms; null when not reported. */
   readonly orderLoopDelayMs: { readonly p99: number; readonly max: number } | null;
+  /** The order service thread's garbage-collection pauses since its start, by kind (`orders.stats` at the end); null when not reported. */
+  readonly orderGcPauseMs: GcPauseStats | null;
 }
 
 /** One reading of the order service's backlog. */
@@ -105,7 +108,7 @@ export interface BacklogSample {
 interface OrderStats {
   orders: { pending: number; confirmed: number };
   sagas?: { timeline?: { avgMs: Record<string, number> } };
-  process?: { rssBytes: number; eventLoopDelayMs?: { p99: number; max: number } };
+  process?: { rssBytes: number; eventLoopDelayMs?: { p99: number; max: number }; gcPauseMs?: GcPauseStats };
   store?: StoreFigures;
 }
 
@@ -270,6 +273,7 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
         `${money.chargedTwice} charged twice, ${money.unbalanced} unbalanced; saga phases ${JSON.stringify(lastStats?.sagas?.timeline?.avgMs ?? {})}; ` +
         `order service event-loop delay ${JSON.stringify(lastStats?.process?.eventLoopDelayMs ?? {})} ms, longest store operation ${lastStats?.store?.maxMs ?? '-'} ms` +
         `${orderCpuMsPerOrder !== null ? `, order service CPU ${orderCpuMsPerOrder.toFixed(2)} ms per order` : ''}` +
+        `${lastStats?.process?.gcPauseMs ? `, its GC pauses ${JSON.stringify(lastStats.process.gcPauseMs)} ms` : ''}` +
         `${lastStats?.store?.placeCommits ? `, ${(lastStats.store.places! / lastStats.store.placeCommits).toFixed(2)} orders accepted per store transaction` : ''}`,
     );
     const st = lastStats?.store;
@@ -310,6 +314,7 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
       store: lastStats?.store ?? null,
       orderCpuMsPerOrder,
       orderLoopDelayMs: lastStats?.process?.eventLoopDelayMs ?? null,
+      orderGcPauseMs: lastStats?.process?.gcPauseMs ?? null,
     };
   } finally {
     if (poll) clearInterval(poll);
