@@ -159,23 +159,17 @@ export class AdaptiveLimit {
 
   private admit(): Permit {
     this.running++;
-    const started = this.clock();
     // Whether callers were using the room they had when this call started: growth is earned only then.
-    const limited = this.running * 2 >= this.limit;
-    let done = false;
-    const end = (report: () => void) => {
-      if (done) return;
-      done = true;
-      this.running--;
-      report();
-      this.grantWaiters();
-    };
-    return {
-      success: () => end(() => this.onSuccess(this.clock() - started, limited)),
-      dropped: () => end(() => this.onDrop(started)),
-      failed: () => end(() => this.onError(started)),
-      ignore: () => end(() => {}),
-    };
+    return new AdmittedCall(this, this.clock(), this.running * 2 >= this.limit);
+  }
+
+  /** @internal A permit's one report (AdmittedCall): frees its room, updates the estimate, admits waiters. */
+  ended(report: 'success' | 'dropped' | 'failed' | 'ignore', started: number, limited: boolean): void {
+    this.running--;
+    if (report === 'success') this.onSuccess(this.clock() - started, limited);
+    else if (report === 'dropped') this.onDrop(started);
+    else if (report === 'failed') this.onError(started);
+    this.grantWaiters();
   }
 
   private onSuccess(rtt: number, limited: boolean): void {
@@ -253,4 +247,42 @@ function validate(o: AdaptiveLimitOptions): AdaptiveLimitOptions {
   between('backoffRatio', 0, 1, false);
   between('errorRateThreshold', 0, 1, true);
   return Object.freeze(o);
+}
+
+/**
+ * One admitted call: a single object per permit rather than a record of four
+ * closures over a shared context. A caller holds it for the whole call (a
+ * saga's step waits seconds on a slow dependency), so it is among what every
+ * young-generation collection of a busy caller copies.
+ */
+class AdmittedCall implements Permit {
+  private done = false;
+
+  constructor(
+    private readonly owner: AdaptiveLimit,
+    private readonly started: number,
+    private readonly limited: boolean,
+  ) {}
+
+  success(): void {
+    this.end('success');
+  }
+
+  dropped(): void {
+    this.end('dropped');
+  }
+
+  failed(): void {
+    this.end('failed');
+  }
+
+  ignore(): void {
+    this.end('ignore');
+  }
+
+  private end(report: 'success' | 'dropped' | 'failed' | 'ignore'): void {
+    if (this.done) return;
+    this.done = true;
+    this.owner.ended(report, this.started, this.limited);
+  }
 }

@@ -28,6 +28,7 @@ import { runRequestReply } from '../../../src/loadtest/request-reply.js';
 import { LatencyHistogram } from '../../../src/loadtest/histogram.js';
 import { RunStats } from '../../../src/loadtest/stats.js';
 import { Processes } from './processes.js';
+import { cpuSeconds } from './proc-cpu.js';
 import { sumMetric } from './scale.js';
 import type { BenchContext, Unavailable } from './scenario.js';
 import { unavailable } from './scenario.js';
@@ -35,6 +36,7 @@ import { prepareStoreDirs } from '../../checkout/src/db.js';
 import { checkoutPolicies, policyFlags } from '../../checkout/src/gateway-policies.js';
 import { silentLogger } from 'sluice';
 import { placeCommand, warmUp, type ChainRun } from './sync-chain.js';
+import type { GcPauseStats } from '../../checkout/src/gc-pauses.js';
 
 export interface SluiceCheckoutResult {
   readonly available: true;
@@ -86,6 +88,12 @@ export interface SluiceCheckoutResult {
   readonly timeline: Readonly<Record<string, number>> | null;
   /** The order store's figures at the end (what places waited for, the longest run per operation). */
   readonly store: StoreFigures | null;
+  /** CPU the order service's process spent (all its threads, /proc) from the first measured order to the end of the drain, per accepted order, ms; null without /proc. */
+  readonly orderCpuMsPerOrder: number | null;
+  /** The order service's event-loop delay since its start (`orders.stats` at the end), ms; null when not reported. */
+  readonly orderLoopDelayMs: { readonly p99: number; readonly max: number } | null;
+  /** The order service thread's garbage-collection pauses since its start, by kind (`orders.stats` at the end); null when not reported. */
+  readonly orderGcPauseMs: GcPauseStats | null;
 }
 
 /** One reading of the order service's backlog. */
@@ -100,7 +108,7 @@ export interface BacklogSample {
 interface OrderStats {
   orders: { pending: number; confirmed: number };
   sagas?: { timeline?: { avgMs: Record<string, number> } };
-  process?: { rssBytes: number; eventLoopDelayMs?: { p99: number; max: number } };
+  process?: { rssBytes: number; eventLoopDelayMs?: { p99: number; max: number }; gcPauseMs?: GcPauseStats };
   store?: StoreFigures;
 }
 
@@ -125,6 +133,7 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
   let sampler: MemorySampler | undefined;
   let poll: ReturnType<typeof setInterval> | undefined;
   let backlogPoll: ReturnType<typeof setInterval> | undefined;
+  let orderPid: number | undefined;
   try {
     if (!existsSync(packagePath('examples', 'checkout', 'src', 'order-service.ts'))) {
       return unavailable('checkout services not available: examples/checkout/ (order, payment, inventory) is not in this tree');
@@ -139,7 +148,7 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
       await processes.service('inventory', gw.url, 'inventory-1', [...common, '--latency-ms', String(o.inventoryLatencyMs), '--failure-rate', String(o.inventoryFailureRate)]);
       await processes.service('payment', gw.url, 'payment-1', common);
       // The order service's own defaults (work queue, saga limit): the product as shipped.
-      await processes.service('order', gw.url, 'order-1', [...common, ...(o.storeThread ? ['--store-thread', o.storeThread] : [])]);
+      orderPid = (await processes.service('order', gw.url, 'order-1', [...common, ...(o.storeThread ? ['--store-thread', o.storeThread] : [])], {}, o.orderNodeArgs ?? [])).process.pid;
     } catch (err) {
       return unavailable(`checkout services did not start: ${(err as Error).message}`);
     }
@@ -187,6 +196,7 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
     /** When each accepted order's place call was sent (epoch ms, comparable with the order service's timestamps). */
     const sentAt = new Map<string, number>();
     const startWall = Date.now();
+    const cpuBefore = cpuSeconds(orderPid);
     const r = await runRequestReply({
       call: async (i) => {
         const sent = Date.now();
@@ -231,6 +241,8 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
     }
     clearInterval(backlogPoll);
     backlogPoll = undefined;
+    const cpuAfter = cpuSeconds(orderPid);
+    const orderCpuMsPerOrder = cpuBefore !== undefined && cpuAfter !== undefined && accepted.size > 0 ? ((cpuAfter - cpuBefore) * 1000) / accepted.size : null;
     const all = await lookUp(c, [...accepted, ...warmAccepted]);
     const views = new Map([...all].filter(([id]) => accepted.has(id)));
     const samples = await sampler.stop();
@@ -260,6 +272,8 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
         `${confirmedWithin10s} confirmed within 10 s of the end of sending; placing to CONFIRMED p50 ${cs ? cs.p50.toFixed(0) : '-'} ms, p99 ${cs ? cs.p99.toFixed(0) : '-'} ms; ` +
         `${money.chargedTwice} charged twice, ${money.unbalanced} unbalanced; saga phases ${JSON.stringify(lastStats?.sagas?.timeline?.avgMs ?? {})}; ` +
         `order service event-loop delay ${JSON.stringify(lastStats?.process?.eventLoopDelayMs ?? {})} ms, longest store operation ${lastStats?.store?.maxMs ?? '-'} ms` +
+        `${orderCpuMsPerOrder !== null ? `, order service CPU ${orderCpuMsPerOrder.toFixed(2)} ms per order` : ''}` +
+        `${lastStats?.process?.gcPauseMs ? `, its GC pauses ${JSON.stringify(lastStats.process.gcPauseMs)} ms` : ''}` +
         `${lastStats?.store?.placeCommits ? `, ${(lastStats.store.places! / lastStats.store.placeCommits).toFixed(2)} orders accepted per store transaction` : ''}`,
     );
     const st = lastStats?.store;
@@ -298,6 +312,9 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
       unbalanced: money.unbalanced,
       timeline: lastStats?.sagas?.timeline?.avgMs ?? null,
       store: lastStats?.store ?? null,
+      orderCpuMsPerOrder,
+      orderLoopDelayMs: lastStats?.process?.eventLoopDelayMs ?? null,
+      orderGcPauseMs: lastStats?.process?.gcPauseMs ?? null,
     };
   } finally {
     if (poll) clearInterval(poll);

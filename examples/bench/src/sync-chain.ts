@@ -19,7 +19,8 @@
  * For runs by hand: SYNC_CHAIN_RATES=100 (comma-separated orders/s) picks
  * the rates, SYNC_CHAIN_STORE_THREADS=worker,service runs the Sluice side
  * once per place of the order store's PGlite (`--store-thread`), in the
- * same point, for an A/B.
+ * same point, for an A/B; SYNC_CHAIN_ORDER_NODE_ARGS='--trace-gc ...'
+ * starts the order service's process with those Node options.
  */
 import { get, type Agent } from 'node:http';
 import { systemClock } from '../../../src/loadtest/clock.js';
@@ -57,6 +58,8 @@ export interface ChainRun {
   warmUpS: number;
   /** The order service's `--store-thread` (absent: its default). */
   storeThread?: string;
+  /** Node options for the order service's process (SYNC_CHAIN_ORDER_NODE_ARGS, for runs by hand: `--trace-gc`, `--cpu-prof`, a young-generation size). */
+  orderNodeArgs?: readonly string[];
 }
 
 export function syncChainDefaults(quick: boolean): SyncChainOptions {
@@ -191,7 +194,8 @@ export async function runSyncChain(ctx: BenchContext, options: Partial<SyncChain
     const run: ChainRun = { rate, durationS: o.durationS, inventoryLatencyMs: o.inventoryLatencyMs, inventoryFailureRate: o.inventoryFailureRate, drainS: o.drainS, warmUpS: o.warmUpS };
     const http = await runHttpChain(ctx, run);
     const byThread: Record<string, SluiceCheckoutResult | Unavailable> = {};
-    for (const thread of o.storeThreads) byThread[thread] = await runSluiceCheckout(ctx, { ...run, storeThread: thread });
+    const orderNodeArgs = process.env.SYNC_CHAIN_ORDER_NODE_ARGS?.split(' ').filter(Boolean);
+    for (const thread of o.storeThreads) byThread[thread] = await runSluiceCheckout(ctx, { ...run, storeThread: thread, ...(orderNodeArgs?.length ? { orderNodeArgs } : {}) });
     const sluice = byThread[o.storeThreads[0]!]!;
     points.push({ rate, http, sluice, ...(o.storeThreads.length > 1 ? { sluiceByStoreThread: byThread } : {}) });
     // Without the checkout services, one point says it all.

@@ -36,6 +36,7 @@ import type { Service } from 'sluice';
 import type { RouteTable, StreamContext } from 'sluice';
 import { resolveOrderOptions, resolveStoreThread, type OrderOptions } from './config.js';
 import { isTerminal, type OrderEvent } from './events.js';
+import { GcPauses } from './gc-pauses.js';
 import { OrderNotifier } from './order-notifier.js';
 import { OrderStore, orderOwner, type PlaceResult } from './order-store.js';
 import { keyOwner, resolveOrderInstances } from './order-owners.js';
@@ -111,6 +112,8 @@ export interface OrderServiceParts {
   readonly feed?: OrderWebhookFeed;
   /** This thread's event-loop delay since start (what every socket of the service waits behind); absent, not reported. */
   readonly loopDelay?: IntervalHistogram;
+  /** This thread's garbage-collection pauses since start (part of that delay); absent, not reported. */
+  readonly gcPauses?: GcPauses;
 }
 
 /** How an instance reaches the instance that owns an order. */
@@ -121,7 +124,7 @@ export interface OwnerCaller {
 
 /** The order service's route table over its components (no I/O of its own beyond theirs). */
 export function orderRoutes(parts: OrderServiceParts): RouteTable {
-  const { store, queue, notifier, runner, options, instance, peers, traces, feed, loopDelay } = parts;
+  const { store, queue, notifier, runner, options, instance, peers, traces, feed, loopDelay, gcPauses } = parts;
   const instances = parts.instances ?? [instance];
   // Relayed places have queue slots of their own: taking this instance's would let two instances, each
   // full of relays to the other, wait on each other until the relay deadline.
@@ -209,8 +212,13 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
       sagas: { active: runner.active, max: runner.max, capacity: options.maxSagas, parked: await store.parkedCount(), ...runner.counts, timeline: runner.phases() },
       dependencies: runner.dependencies(),
       // What the bounds above add up to: the process's resident memory, in bytes. The event-loop delay
-      // (ms) is what any request to this service waited before being read.
-      process: { rssBytes: process.memoryUsage.rss(), ...(loopDelay ? { eventLoopDelayMs: { p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } } : {}) },
+      // (ms) is what any request to this service waited before being read; the collector's pauses on
+      // this thread (ms, by kind) are the part of it that garbage collection took.
+      process: {
+        rssBytes: process.memoryUsage.rss(),
+        ...(loopDelay ? { eventLoopDelayMs: { p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } } : {}),
+        ...(gcPauses ? { gcPauseMs: gcPauses.stats } : {}),
+      },
       // How long one store operation held the store's worker (ms): what an order to accept may wait behind.
       // places / placeCommits: orders accepted per transaction (places waiting for the store commit together).
       // placeWait*: how long places waited for the store's run queue; slowestPlaceWaits: what ran just before
@@ -533,13 +541,16 @@ export async function startOrderService(
   const runner = new SagaRunner(store, link, resolved, changed, log.child({ component: 'saga' }));
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
+  const gcPauses = new GcPauses();
+  gcPauses.start();
   const relayed = new WorkQueue(resolved.queueSize, resolved.maxQueueWaiters);
-  const parts: OrderServiceParts = { instance, instances, relayed, peers: link, store, queue, notifier, runner, options: resolved, traces, loopDelay, ...(feed ? { feed } : {}) };
+  const parts: OrderServiceParts = { instance, instances, relayed, peers: link, store, queue, notifier, runner, options: resolved, traces, loopDelay, gcPauses, ...(feed ? { feed } : {}) };
   let service: Service;
   try {
     service = await connectCheckoutService({ ...options, instance }, 'order', orderRoutes(parts), { connected: () => link.wake() });
   } catch (err) {
     loopDelay.disable();
+    gcPauses.stop();
     feed?.close();
     await runner.close();
     await store.close();
@@ -553,6 +564,7 @@ export async function startOrderService(
     parts,
     async close() {
       loopDelay.disable();
+      gcPauses.stop();
       feed?.close();
       await runner.close();
       service.close();

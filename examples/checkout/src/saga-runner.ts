@@ -23,7 +23,7 @@
  */
 import { SluiceError } from 'sluice';
 import type { Logger } from 'sluice';
-import { AdaptiveLimit, nextRetry, type Permit, type RetrySchedule } from 'sluice';
+import { AdaptiveLimit, nextRetry, type RetrySchedule } from 'sluice';
 import type { OrderOptions } from './config.js';
 import { StopHooks } from './stop-hooks.js';
 import type { OrderEvent, OrderLine } from './events.js';
@@ -112,33 +112,6 @@ export class SagaRunner {
     const minLimit = Math.min(MIN_STEP_CALLS, initialLimit);
     const limit = () => new AdaptiveLimit({ initialLimit, minLimit, maxLimit, maxQueue: options.maxSagas });
     this.limits = { payment: limit(), inventory: limit() };
-  }
-
-  /**
-   * The signal of one step call: aborts at the step deadline or when the
-   * runner stops. `release()` once the call is over removes the timer and the
-   * stop hook (AbortSignal.any would keep one listener per call on the
-   * runner's long-lived stop signal, and a listener there costs O(listeners)
-   * to add and remove: stop-hooks.ts).
-   */
-  private stepSignal(): { readonly signal: AbortSignal; readonly timedOut: boolean; release(): void } {
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort(new SluiceError('DEADLINE_EXCEEDED', `no answer within ${this.options.stepDeadlineMs} ms`));
-    }, this.options.stepDeadlineMs);
-    const off = this.onStop.on(() => controller.abort(this.stop.signal.reason));
-    return {
-      signal: controller.signal,
-      get timedOut() {
-        return timedOut;
-      },
-      release: () => {
-        clearTimeout(timer);
-        off();
-      },
-    };
   }
 
   /** Waits in progress that end when the runner stops (step calls, backoffs, waits for a permit or the gateway). */
@@ -308,36 +281,31 @@ export class SagaRunner {
         return 'parked';
       }
       if (this.stop.signal.aborted) return 'stopped';
-      // Only the call holds a permit: the saga's backoffs and deferrals below hold nothing.
-      let permit: Permit;
-      const queuedAt = performance.now();
-      const waiting = this.onStop.scoped();
-      try {
-        permit = await limit.acquire(waiting.signal);
-      } catch {
-        return 'stopped';
-      } finally {
-        waiting.release();
-        phases.queued += performance.now() - queuedAt;
+      // Only the call holds a permit: the saga's backoffs and deferrals below hold nothing. Most calls
+      // find room at once; only one that must wait gets a signal to stop waiting by.
+      let permit = limit.tryAcquire();
+      if (!permit) {
+        const queuedAt = performance.now();
+        const waiting = this.onStop.scoped();
+        try {
+          permit = await limit.acquire(waiting.signal);
+        } catch {
+          return 'stopped';
+        } finally {
+          waiting.release();
+          phases.queued += performance.now() - queuedAt;
+        }
       }
-      const deadline = this.stepSignal();
-      const sentAt = performance.now();
-      let callOver = false;
-      // The call's own time ends with its answer, before any backoff below.
-      const endCall = () => {
-        if (callOver) return;
-        callOver = true;
-        deadline.release();
-        phases[dependency] += performance.now() - sentAt;
-      };
+      const deadline = new StepCall(this.onStop, this.options.stepDeadlineMs);
       try {
         const answer = await this.caller.call(step, stepRequest(saga, step), this.options.stepDeadlineMs, deadline.signal);
-        endCall();
+        // The call's own time ends with its answer, before any backoff below.
+        deadline.end(phases, dependency);
         const outcome = interpret(step, answer);
         permit.success();
         return outcome;
       } catch (err) {
-        endCall();
+        deadline.end(phases, dependency);
         if (this.stop.signal.aborted) return 'stopped';
         const e = SluiceError.from(err);
         const timedOut = deadline.timedOut || e.code === 'DEADLINE_EXCEEDED';
@@ -386,12 +354,60 @@ export class SagaRunner {
         const verdict = nextRetry(attempts, this.retries);
         if (verdict.retry && !(await this.wait(Math.max(verdict.delayMs, hint ?? 0), phases, 'backoff'))) return 'stopped';
       } finally {
-        endCall();
+        deadline.end(phases, dependency);
         // Every path above reported the permit; this only covers one that threw before it could.
         permit.ignore();
       }
     }
   }
+}
+
+/**
+ * One step call in flight: its signal aborts at the step deadline or when the
+ * runner stops. One object per call with its controller and timer, and no
+ * closures: a call to a slow dependency lives for seconds, so what it holds
+ * is copied by every young-generation collection of the order service's
+ * thread meanwhile (each a pause for every request that service is serving).
+ * The stop hook is O(1) to add and remove (stop-hooks.ts).
+ */
+class StepCall {
+  private readonly controller = new AbortController();
+  private readonly timer: ReturnType<typeof setTimeout>;
+  private readonly sentAt = performance.now();
+  private over = false;
+  /** True once the deadline passed (rather than the runner stopping or the call ending first). */
+  timedOut = false;
+
+  constructor(
+    private readonly hooks: StopHooks,
+    private readonly deadlineMs: number,
+  ) {
+    this.timer = setTimeout(expire, deadlineMs, this);
+    hooks.link(this.controller);
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** The deadline passed: aborts the call. */
+  expire(): void {
+    this.timedOut = true;
+    this.controller.abort(new SluiceError('DEADLINE_EXCEEDED', `no answer within ${this.deadlineMs} ms`));
+  }
+
+  /** The call is over: drops its timer and stop hook, and adds its time to `phases[dependency]`, once. */
+  end(phases: SagaPhases, dependency: Dependency): void {
+    if (this.over) return;
+    this.over = true;
+    clearTimeout(this.timer);
+    this.hooks.unlink(this.controller);
+    phases[dependency] += performance.now() - this.sentAt;
+  }
+}
+
+function expire(call: StepCall): void {
+  call.expire();
 }
 
 /** The gateway refused the call itself and said when to come back: the service never saw it. */

@@ -12,14 +12,19 @@
 /** Hooks run once when `signal` aborts; registering and removing one is O(1) whatever their number. */
 export class StopHooks {
   private readonly hooks = new Set<() => void>();
+  /** Controllers aborted with the signal's reason when it aborts (`link`): a hook without a closure of its own. */
+  private readonly linked = new Set<AbortController>();
 
   constructor(private readonly signal: AbortSignal) {
     signal.addEventListener(
       'abort',
       () => {
         const due = [...this.hooks];
+        const controllers = [...this.linked];
         this.hooks.clear();
+        this.linked.clear();
         for (const hook of due) hook();
+        for (const c of controllers) c.abort(signal.reason);
       },
       { once: true },
     );
@@ -27,7 +32,22 @@ export class StopHooks {
 
   /** Hooks registered now (one per wait in progress). */
   get size(): number {
-    return this.hooks.size;
+    return this.hooks.size + this.linked.size;
+  }
+
+  /**
+   * Aborts `controller` with the signal's reason when the signal aborts (at
+   * once if it has), until `unlink(controller)`. What a step call uses: one
+   * per call in flight, held for as long as the call, and no closure to
+   * allocate and keep alive with it.
+   */
+  link(controller: AbortController): void {
+    if (this.signal.aborted) controller.abort(this.signal.reason);
+    else this.linked.add(controller);
+  }
+
+  unlink(controller: AbortController): void {
+    this.linked.delete(controller);
   }
 
   /** Runs `hook` once when the signal aborts (at once if it has); the function returned removes it. */
@@ -47,8 +67,8 @@ export class StopHooks {
    */
   scoped(): { readonly signal: AbortSignal; release(): void } {
     const controller = new AbortController();
-    const off = this.on(() => controller.abort(this.signal.reason));
-    return { signal: controller.signal, release: off };
+    this.link(controller);
+    return { signal: controller.signal, release: () => this.unlink(controller) };
   }
 
   /** Resolves true after `ms`, or false as soon as the signal aborts (at once if it has). */

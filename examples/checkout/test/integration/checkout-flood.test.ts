@@ -22,7 +22,13 @@ beforeAll(async () => {
 afterAll(async () => s?.close());
 
 type Ack = { idempotencyKey: string | null; orderId?: string; error?: { code: string; message: string } };
-type Stats = { orders: { total: number }; queue: { depth: number; max: number; capacity: number }; sagas: { max: number; capacity: number } };
+type Pauses = { count: number; totalMs: number; p50: number; p99: number; max: number };
+type Stats = {
+  orders: { total: number };
+  queue: { depth: number; max: number; capacity: number };
+  sagas: { max: number; capacity: number };
+  process: { eventLoopDelayMs: { p99: number; max: number }; gcPauseMs: { young: Pauses; full: Pauses } };
+};
 
 describe('checkout.submit under a flood', () => {
   it(`throttles a ${COMMANDS}-command producer through demand, with a bounded queue and every command acked once`, async () => {
@@ -75,5 +81,13 @@ describe('checkout.submit under a flood', () => {
     // ...and so did the producer. Produced and not acked at most: the channel's read-ahead, its share of the
     // queue (half), the acks we requested and have not received, and the one command the generator just yielded.
     expect(maxAhead).toBeLessThanOrEqual(submitWindow(QUEUE_SIZE) + QUEUE_SIZE / 2 + ACK_PREFETCH + 1);
+
+    // The service reports its thread's collector pauses next to its event-loop delay: accepting a thousand
+    // orders and starting their sagas allocates far more than one young generation, so scavenges ran.
+    const young = after.process.gcPauseMs.young;
+    expect(young.count).toBeGreaterThan(before.process.gcPauseMs.young.count);
+    expect(young.totalMs).toBeGreaterThan(0);
+    expect(young.max).toBeGreaterThanOrEqual(young.p99);
+    expect(after.process.eventLoopDelayMs.max).toBeGreaterThan(0);
   }, 120_000);
 });

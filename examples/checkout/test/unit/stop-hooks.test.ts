@@ -42,4 +42,24 @@ describe('StopHooks', () => {
     expect(await long).toBe(false);
     expect(await hooks.sleep(3_600_000)).toBe(false);
   });
+
+  it('link aborts each linked controller with the stop reason once, unlink leaves one out, and after the abort link aborts at once', () => {
+    const stop = new AbortController();
+    const hooks = new StopHooks(stop.signal);
+    const controllers = Array.from({ length: 1_000 }, () => new AbortController());
+    for (const c of controllers) hooks.link(c);
+    expect(getEventListeners(stop.signal, 'abort')).toHaveLength(1);
+    expect(hooks.size).toBe(1_000);
+    for (const c of controllers.slice(0, 10)) hooks.unlink(c);
+    expect(hooks.size).toBe(990);
+    const reason = new Error('shutting down');
+    stop.abort(reason);
+    expect(controllers.slice(0, 10).some((c) => c.signal.aborted)).toBe(false);
+    expect(controllers.slice(10).every((c) => c.signal.aborted && c.signal.reason === reason)).toBe(true);
+    expect(hooks.size).toBe(0);
+    const late = new AbortController();
+    hooks.link(late);
+    expect(late.signal.reason).toBe(reason);
+    expect(hooks.size).toBe(0);
+  });
 });
