@@ -17,6 +17,7 @@
  * is buffered) and in fragments.
  */
 import { isUtf8 } from 'node:buffer';
+import { maskInPlace, wordView } from './ws-mask.js';
 
 /** WebSocket close codes (RFC 6455 section 7.4.1) the reader fails a connection with. */
 export const CloseCode = {
@@ -60,20 +61,6 @@ function isValidCloseCode(code: number): boolean {
 }
 
 const fail = (code: number, reason: string): WsProtocolError => ({ code, reason });
-
-/** Unmasks `n` bytes of `buf` from `at` with the key `m` (big-endian bytes m0..m3), in place. */
-function unmask(buf: Uint8Array, at: number, n: number, m0: number, m1: number, m2: number, m3: number): void {
-  let i = 0;
-  const end = at + n;
-  let p = at;
-  for (; p + 4 <= end; p += 4) {
-    buf[p] = buf[p]! ^ m0;
-    buf[p + 1] = buf[p + 1]! ^ m1;
-    buf[p + 2] = buf[p + 2]! ^ m2;
-    buf[p + 3] = buf[p + 3]! ^ m3;
-  }
-  for (; p < end; p++, i++) buf[p] = buf[p]! ^ (i === 0 ? m0 : i === 1 ? m1 : m2);
-}
 
 /**
  * One connection's frame parser, for frames written by `peer`. Feed it the socket's chunks in order with
@@ -128,6 +115,8 @@ export class WsFrameReader {
   push(chunk: Uint8Array): WsProtocolError | undefined {
     const n = chunk.length;
     let o = 0;
+    // The chunk as 32-bit words, for unmasking its payloads: made once per chunk, at its first masked payload.
+    let words: Uint32Array | undefined;
     while (o < n && !this.stopped) {
       if (!this.reading) {
         if (this.headLen === 0 && n - o >= 2) {
@@ -159,7 +148,7 @@ export class WsFrameReader {
       const need = this.payloadLength - this.bodyLen;
       if (this.body === undefined && n - o >= need) {
         // The whole payload is in this chunk: unmask it where it lies.
-        if (this.masked) unmask(chunk, o, need, this.m0, this.m1, this.m2, this.m3);
+        if (this.masked) maskInPlace(chunk, (words ??= wordView(chunk)), o, need, this.m0, this.m1, this.m2, this.m3);
         const view = chunk.subarray(o, o + need);
         o += need;
         const e = this.frame(view);
@@ -175,7 +164,7 @@ export class WsFrameReader {
         const body = this.body;
         this.body = undefined;
         this.bodyLen = 0;
-        if (this.masked) unmask(body, 0, body.length, this.m0, this.m1, this.m2, this.m3);
+        if (this.masked) maskInPlace(body, wordView(body), 0, body.length, this.m0, this.m1, this.m2, this.m3);
         const e = this.frame(body);
         if (e) return this.stop(e);
       }

@@ -6,8 +6,10 @@
  * Here the bytes are first copied as they are (a memcpy), then XORed in place
  * 32 bits at a time over the 4-byte-aligned middle of the copy, with the key
  * rotated to the phase of the first aligned byte; only the unaligned head and
- * the tail go byte by byte. `maskCopyBytes` is the plain loop it must agree
- * with (the unit tests hold them to it for every length, offset and key).
+ * the tail go byte by byte. `maskInPlace` is the same XOR where the bytes
+ * already lie (the reader of masked frames unmasks a payload in its socket
+ * read). `maskCopyBytes` is the plain loop both must agree with (the unit
+ * tests hold them to it for every length, offset and key).
  *
  * The 32-bit word of the key is built through a 4-byte buffer read as a
  * Uint32Array, so it is laid out in the machine's own byte order and the
@@ -40,15 +42,23 @@ export function maskCopy(out: Uint8Array, words: Uint32Array, o: number, src: Ui
     return;
   }
   out.set(src, o);
-  const m0 = key[k]!;
-  const m1 = key[k + 1]!;
-  const m2 = key[k + 2]!;
-  const m3 = key[k + 3]!;
+  maskInPlace(out, words, o, n, key[k]!, key[k + 1]!, key[k + 2]!, key[k + 3]!);
+}
+
+/**
+ * XORs `n` bytes of `buf` from `at` with the key `m0..m3` in place: what the
+ * reader of masked frames does to a payload where it lies in its socket read.
+ * `words` is `wordView(buf)` (the same ArrayBuffer).
+ */
+export function maskInPlace(buf: Uint8Array, words: Uint32Array, at: number, n: number, m0: number, m1: number, m2: number, m3: number): void {
+  if (n < WORD_MIN) {
+    for (let i = 0; i < n; i++) buf[at + i]! ^= (i & 3) === 0 ? m0 : (i & 3) === 1 ? m1 : (i & 3) === 2 ? m2 : m3;
+    return;
+  }
   // Head: bytes up to the first 4-byte boundary of the ArrayBuffer.
-  const at = out.byteOffset + o;
-  const head = (4 - (at & 3)) & 3;
-  let i = 0;
-  for (; i < head; i++) out[o + i]! ^= key[k + (i & 3)]!;
+  const abs = buf.byteOffset + at;
+  const head = (4 - (abs & 3)) & 3;
+  for (let i = 0; i < head; i++) buf[at + i]! ^= i === 0 ? m0 : i === 1 ? m1 : m2;
   // The key as it lines up with the aligned words: byte i of the payload takes key byte i mod 4.
   const p = head; // head < 4, so the phase is head itself
   keyBytes[0] = p === 0 ? m0 : p === 1 ? m1 : p === 2 ? m2 : m3;
@@ -56,12 +66,12 @@ export function maskCopy(out: Uint8Array, words: Uint32Array, o: number, src: Ui
   keyBytes[2] = p === 0 ? m2 : p === 1 ? m3 : p === 2 ? m0 : m1;
   keyBytes[3] = p === 0 ? m3 : p === 1 ? m0 : p === 2 ? m1 : m2;
   const word = keyWord[0]!;
-  const first = (at + head) >>> 2;
+  const first = (abs + head) >>> 2;
   const count = (n - head) >>> 2;
   const end = first + count;
   for (let w = first; w < end; w++) words[w]! ^= word;
   // Tail: what is left after the last whole word.
-  for (i = head + count * 4; i < n; i++) out[o + i]! ^= key[k + (i & 3)]!;
+  for (let i = head + count * 4; i < n; i++) buf[at + i]! ^= (i & 3) === 0 ? m0 : (i & 3) === 1 ? m1 : (i & 3) === 2 ? m2 : m3;
 }
 
 /** The byte-at-a-time reference: copies `src` to `out[o]` masked with the 4 key bytes at `key[k]`. */
