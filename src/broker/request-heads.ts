@@ -16,6 +16,7 @@
  * rewrites, and the entries are frozen).
  */
 import type { MetadataEntry } from '../protocol/metadata.js';
+import { copyOf } from '../protocol/copy-bytes.js';
 import { ownBytes } from './own-bytes.js';
 
 /** Metadata longer than this is decoded every time and not remembered (routes, deadlines and a MIME entry fit well within it). */
@@ -70,7 +71,7 @@ export class RequestHeads {
 
 /** Bytes in a buffer of exactly their size, for what a connection keeps for its whole life (pinning no pool slab). */
 function exactCopy(b: Uint8Array | null): Uint8Array | null {
-  return b && b.byteLength < b.buffer.byteLength ? Uint8Array.prototype.slice.call(b) : b;
+  return b && b.byteLength < b.buffer.byteLength ? copyOf(b) : b;
 }
 
 /** Whether two metadata byte strings are equal; null (no metadata) equals only null, since the forwarded frame keeps the difference. */
