@@ -38,11 +38,13 @@ export interface MintOptions {
   iss?: string;
   aud?: string;
   secret?: string;
+  /** The minting time, epoch ms (default Date.now()): a test that waits for `exp` computes it from the same instant. */
+  now?: number;
 }
 
 /** An HS256 token for `sub` carrying `grant` in the `sluice` claim. */
 export function mint(sub: string, grant: Partial<Grant> = {}, o: MintOptions = {}): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
+  const now = Math.floor((o.now ?? Date.now()) / 1000);
   let jwt = new SignJWT({ sluice: grant }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt();
   if (o.ttlSec !== undefined) jwt = jwt.setExpirationTime(now + o.ttlSec);
   if (o.nbfSec !== undefined) jwt = jwt.setNotBefore(now + o.nbfSec);

@@ -54,8 +54,11 @@ describe('HTTP token verification cache', () => {
 
   it('refuses an expired token even though it was cached', async () => {
     const { gw, post } = await gatewayWithBench(await secretAt(OLD), {}, 0);
-    const token = await mint('shop', { call: ['bench.*'] }, { secret: OLD, ttlSec: 1 });
-    const exp = (Math.floor(Date.now() / 1000) + 1) * 1000;
+    // exp is in whole seconds from the minting second, so a 1 s token may have only milliseconds
+    // left when it is first presented; 2 s leaves at least one second for the two cached posts.
+    const minted = Date.now();
+    const token = await mint('shop', { call: ['bench.*'] }, { secret: OLD, ttlSec: 2, now: minted });
+    const exp = (Math.floor(minted / 1000) + 2) * 1000;
     expect((await post(token, 1)).status).toBe(200);
     expect((await post(token, 2)).status).toBe(200);
     expect(await lookups(gw, 'hit')).toBe(1);
