@@ -122,10 +122,10 @@ export const TRANSITIONS_PER_COMMIT = 32;
 
 /**
  * How long a transition asked for on a store with no batch queued waits for
- * others to join it, ms, at most (a full batch goes at once). A batch costs
- * the store about the same for one transition as for four (measured in
- * PGlite, CPU: 3.2 ms alone, 2.9 ms for four), and at 10 orders/s
- * transitions came about one per batch: two batches per order. Against a
+ * others to join it, ms, at most (a full batch goes at once). A batch's
+ * cost in the store is mostly fixed (PGlite, CPU: one transition alone
+ * 1.9-3.2 ms, four together 2.9-3.5 ms), and at 10 orders/s transitions
+ * came about one per batch: two batches per order. Against a
  * saga's steps (inventory answers in seconds) the wait is nothing; an order
  * to accept never waits for it (places do not go through the batches).
  */
