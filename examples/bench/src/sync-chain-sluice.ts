@@ -90,7 +90,7 @@ export interface SluiceCheckoutResult {
   readonly store: StoreFigures | null;
   /** CPU the order service's process spent (all its threads, /proc) from the first measured order to the end of the drain, per accepted order, ms; null without /proc. */
   readonly orderCpuMsPerOrder: number | null;
-  /** The order service's event-loop delay since its start (`orders.stats` at the end), ms; null when not reported. */
+  /** The order service's event-loop delay since its start (`orders.stats` at the end: lateness beyond the monitor's 10 ms sampling interval), ms; null when not reported. */
   readonly orderLoopDelayMs: { readonly p99: number; readonly max: number } | null;
   /** The order service thread's garbage-collection pauses since its start, by kind (`orders.stats` at the end); null when not reported. */
   readonly orderGcPauseMs: GcPauseStats | null;

@@ -27,7 +27,8 @@
  * Owner routes never relay, so a relay is one hop at most.
  */
 import { join } from 'node:path';
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import type { IntervalHistogram } from 'node:perf_hooks';
+import { loopLateness, startLoopDelay } from './loop-delay.js';
 import { SluiceError } from 'sluice';
 import { lastItem, type LastItem } from 'sluice';
 import { deadlineEntry } from 'sluice';
@@ -216,7 +217,7 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
       // this thread (ms, by kind) are the part of it that garbage collection took.
       process: {
         rssBytes: process.memoryUsage.rss(),
-        ...(loopDelay ? { eventLoopDelayMs: { p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } } : {}),
+        ...(loopDelay ? { eventLoopDelayMs: loopLateness(loopDelay) } : {}),
         ...(gcPauses ? { gcPauseMs: gcPauses.stats } : {}),
       },
       // How long one store operation held the store's worker (ms): what an order to accept may wait behind.
@@ -308,11 +309,6 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
 
     [own.stats]: { idempotent: true, requestResponse: (data: unknown) => stats(data, own.stats) },
   };
-}
-
-/** Nanoseconds (perf_hooks histograms) to ms, to 0.1 ms. */
-function ms(ns: number): number {
-  return Math.round(ns / 1e5) / 10;
 }
 
 function round(x: number): number {
@@ -539,8 +535,7 @@ export async function startOrderService(
     feed?.changed(orderId);
   };
   const runner = new SagaRunner(store, link, resolved, changed, log.child({ component: 'saga' }));
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-  loopDelay.enable();
+  const loopDelay = startLoopDelay();
   const gcPauses = new GcPauses();
   gcPauses.start();
   const relayed = new WorkQueue(resolved.queueSize, resolved.maxQueueWaiters);

@@ -107,6 +107,19 @@ describe('order store: accepting goes ahead of saga work', () => {
     for (const v of values.slice(0, 30)) expect(await store.view((v as PlaceResult).orderId)).toMatchObject({ status: 'PENDING', lastSeq: 1 });
   });
 
+  it('a transition asked for on an idle store waits for others to join its batch (the linger)', async () => {
+    const placed: PlaceResult[] = [];
+    for (let i = 0; i < 3; i++) placed.push(await store.place(cmd()));
+    const authorized = (p: PlaceResult) => advance(p.saga!, { kind: 'authorized', paymentId: `pay-${p.orderId}`, amountCents: p.saga!.amountCents });
+    const start = store.backgroundOps;
+    const first = store.apply(placed[0]!.orderId, authorized(placed[0]!));
+    // A later turn of the event loop: without the linger the first would already be committing alone.
+    await new Promise((resolve) => setImmediate(resolve));
+    const rest = placed.slice(1).map((p) => store.apply(p.orderId, authorized(p)));
+    for (const events of await Promise.all([first, ...rest])) expect(events).toMatchObject([{ type: 'PaymentAuthorized', seq: 2 }]);
+    expect(store.backgroundOps - start).toBe(1);
+  });
+
   it('commits transitions asked for together in batches, and refuses only the stale one', async () => {
     const placed: PlaceResult[] = [];
     for (let i = 0; i < 70; i++) placed.push(await store.place(cmd()));
