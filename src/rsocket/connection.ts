@@ -40,6 +40,7 @@ import { Reassembler, type Abandoned } from './reassembler.js';
 import { Stream, addCredit, type InteractionModel, type StreamHandler, type StreamHost } from './stream.js';
 import type { FrameTransport } from './transport.js';
 import { copyOf } from '../protocol/copy-bytes.js';
+import { StreamTable } from './stream-table.js';
 
 /** What a connection does with requests its peer opens. */
 export interface Responder {
@@ -142,15 +143,8 @@ export class Connection implements StreamHost {
 
   private state: State;
   private responder: Responder = refusingResponder;
-  /**
-   * Open streams by id: an object in dictionary mode, not a Map. A Map's
-   * table, once old, links to each table that replaces it, and its set and
-   * delete per stream replace it every few dozen streams: an old table kept
-   * every newer one and the streams in them alive through scavenges, until
-   * a full collection (a service or requester then spent several times the
-   * CPU per request on the garbage collector).
-   */
-  private streams: Record<number, Stream | undefined> = Object.create(null) as Record<number, Stream>;
+  /** Open streams by id (not a Map: see stream-table.ts). */
+  private streams = new StreamTable<Stream>();
   private inboundStreams = 0;
   private outboundStreams = 0;
   private nextStreamId: number;
@@ -254,7 +248,7 @@ export class Connection implements StreamHost {
   }
 
   get activeStreams(): number {
-    return this.inboundStreams + this.outboundStreams;
+    return this.streams.size;
   }
 
   get bufferedBytes(): number {
@@ -367,12 +361,12 @@ export class Connection implements StreamHost {
   }
 
   release(stream: Stream): void {
-    if (this.streams[stream.id] !== stream) return;
-    delete this.streams[stream.id];
+    if (this.streams.get(stream.id) !== stream) return;
+    this.streams.delete(stream);
     if (isLocalId(stream.id, this.role)) this.outboundStreams--;
     else this.inboundStreams--;
     this.reassembler.drop(stream.id);
-    if (this.activeStreams === 0) this.lastActive = Date.now();
+    if (this.streams.size === 0) this.lastActive = Date.now();
   }
 
   // ------------------------------------------------------------------- inbound
@@ -421,22 +415,22 @@ export class Connection implements StreamHost {
     const id = hotStreamId(bytes);
     if (type === FrameType.PAYLOAD) {
       if (this.reassembler.has(id)) return false;
-      const stream = this.streams[id];
+      const stream = this.streams.get(id);
       if (!stream) return true; // late frame for a stream that already ended
       if (hotPayloadSize(bytes) > this.limits.maxPayloadSize) return false;
       stream.receivePayload(new FramePayload(bytes), hotFlags(bytes), bytes);
       return true;
     }
     if (type === FrameType.REQUEST_N) {
-      this.streams[id]?.receiveRequestN(hotRequestN(bytes));
+      this.streams.get(id)?.receiveRequestN(hotRequestN(bytes));
       return true;
     }
     if (type === FrameType.CANCEL) {
       this.reassembler.drop(id);
-      this.streams[id]?.receiveCancel();
+      this.streams.get(id)?.receiveCancel();
       return true;
     }
-    if (this.streams[id] || this.reassembler.has(id) || isLocalId(id, this.role)) return false;
+    if (this.streams.get(id) || this.reassembler.has(id) || isLocalId(id, this.role)) return false;
     const start = hotPayloadStart(type);
     const requestN = start === FRAME_HEADER_SIZE ? 0 : hotRequestN(bytes);
     this.onRequest(type, id, new FramePayload(bytes, start), requestN, (hotFlags(bytes) & Flags.COMPLETE) !== 0);
@@ -554,7 +548,7 @@ export class Connection implements StreamHost {
   }
 
   private onStreamFrame(frame: Frame, bytes: Uint8Array): void {
-    const stream = this.streams[frame.streamId];
+    const stream = this.streams.get(frame.streamId);
     switch (frame.type) {
       case FrameType.REQUEST_FNF:
       case FrameType.REQUEST_RESPONSE:
@@ -629,7 +623,7 @@ export class Connection implements StreamHost {
       this.sendFrame(encodeError(id, err.wireCode, err.toWireMessage()));
       return;
     }
-    this.streams[id] = stream;
+    this.streams.add(stream);
     this.inboundStreams++;
     // An initial n of 2^31-1 means unbounded, as a REQUEST_N of 2^31-1 does.
     stream.sendCredit = model === 'response' ? 1 : addCredit(0, requestN);
@@ -699,7 +693,7 @@ export class Connection implements StreamHost {
   private abandonFragments(abandoned: Abandoned[], reason: SluiceError): void {
     for (const { streamId, request } of abandoned) {
       const err = new SluiceError(reason.code, `stream ${streamId}: ${reason.message}`);
-      const stream = this.streams[streamId];
+      const stream = this.streams.get(streamId);
       if (stream) stream.violate(err);
       else if (request && request.type !== FrameType.REQUEST_FNF) this.sendFrame(encodeError(streamId, err.wireCode, err.toWireMessage()));
     }
@@ -709,7 +703,7 @@ export class Connection implements StreamHost {
   private continueFragments(frame: Frame & Payload & { flags: number }): void {
     const result = this.reassembler.add(frame.streamId, frame, hasFlag(frame.flags, Flags.FOLLOWS));
     if (result === 'pending') return;
-    const stream = this.streams[frame.streamId];
+    const stream = this.streams.get(frame.streamId);
     if (result === 'too-large') {
       const err = tooLarge(frame.streamId, undefined, this.limits.maxPayloadSize);
       if (stream) stream.violate(err);
@@ -738,7 +732,7 @@ export class Connection implements StreamHost {
     }
     const stream = new Stream(this.allocateId(), model, 'requester', this);
     stream.handler = handler;
-    this.streams[stream.id] = stream;
+    this.streams.add(stream);
     this.outboundStreams++;
     return stream;
   }
@@ -749,7 +743,7 @@ export class Connection implements StreamHost {
       const id = this.nextStreamId;
       this.nextStreamId += 2;
       if (this.nextStreamId > MAX_STREAM_ID) this.nextStreamId = this.role === 'client' ? 1 : 2;
-      if (!this.streams[id]) return id;
+      if (!this.streams.get(id)) return id;
     }
   }
 
@@ -764,7 +758,7 @@ export class Connection implements StreamHost {
     this.silentSince = Date.now();
     this.timer = setInterval(() => {
       const now = Date.now();
-      if (this.idleTimeoutMs > 0 && this.activeStreams === 0 && now - this.lastActive > this.idleTimeoutMs) {
+      if (this.idleTimeoutMs > 0 && this.streams.size === 0 && now - this.lastActive > this.idleTimeoutMs) {
         this.log.debug({ idleTimeoutMs: this.idleTimeoutMs, remote: this.remoteAddress }, 'closing idle connection');
         this.close(new SluiceError('CONNECTION_CLOSED', `idle for ${this.idleTimeoutMs} ms (no stream open, no request)`));
         return;
@@ -839,8 +833,8 @@ export class Connection implements StreamHost {
     this.fragmentTimer = undefined;
     clearInterval(this.timer);
     this.outbound?.release();
-    const streams = Object.values(this.streams) as Stream[];
-    this.streams = Object.create(null) as Record<number, Stream>;
+    const streams = this.streams.values();
+    this.streams = new StreamTable<Stream>();
     this.inboundStreams = 0;
     this.outboundStreams = 0;
     this.reassembler.clear();
