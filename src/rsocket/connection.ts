@@ -40,6 +40,7 @@ import { Reassembler, type Abandoned } from './reassembler.js';
 import { Stream, addCredit, type InteractionModel, type StreamHandler, type StreamHost } from './stream.js';
 import type { FrameTransport } from './transport.js';
 import { copyOf } from '../protocol/copy-bytes.js';
+import { StreamTable } from './stream-table.js';
 
 /** What a connection does with requests its peer opens. */
 export interface Responder {
@@ -142,7 +143,8 @@ export class Connection implements StreamHost {
 
   private state: State;
   private responder: Responder = refusingResponder;
-  private readonly streams = new Map<number, Stream>();
+  /** Open streams by id (not a Map: see stream-table.ts). */
+  private streams = new StreamTable<Stream>();
   private inboundStreams = 0;
   private outboundStreams = 0;
   private nextStreamId: number;
@@ -360,7 +362,7 @@ export class Connection implements StreamHost {
 
   release(stream: Stream): void {
     if (this.streams.get(stream.id) !== stream) return;
-    this.streams.delete(stream.id);
+    this.streams.delete(stream);
     if (isLocalId(stream.id, this.role)) this.outboundStreams--;
     else this.inboundStreams--;
     this.reassembler.drop(stream.id);
@@ -428,7 +430,7 @@ export class Connection implements StreamHost {
       this.streams.get(id)?.receiveCancel();
       return true;
     }
-    if (this.streams.has(id) || this.reassembler.has(id) || isLocalId(id, this.role)) return false;
+    if (this.streams.get(id) || this.reassembler.has(id) || isLocalId(id, this.role)) return false;
     const start = hotPayloadStart(type);
     const requestN = start === FRAME_HEADER_SIZE ? 0 : hotRequestN(bytes);
     this.onRequest(type, id, new FramePayload(bytes, start), requestN, (hotFlags(bytes) & Flags.COMPLETE) !== 0);
@@ -621,7 +623,7 @@ export class Connection implements StreamHost {
       this.sendFrame(encodeError(id, err.wireCode, err.toWireMessage()));
       return;
     }
-    this.streams.set(id, stream);
+    this.streams.add(stream);
     this.inboundStreams++;
     // An initial n of 2^31-1 means unbounded, as a REQUEST_N of 2^31-1 does.
     stream.sendCredit = model === 'response' ? 1 : addCredit(0, requestN);
@@ -730,7 +732,7 @@ export class Connection implements StreamHost {
     }
     const stream = new Stream(this.allocateId(), model, 'requester', this);
     stream.handler = handler;
-    this.streams.set(stream.id, stream);
+    this.streams.add(stream);
     this.outboundStreams++;
     return stream;
   }
@@ -741,7 +743,7 @@ export class Connection implements StreamHost {
       const id = this.nextStreamId;
       this.nextStreamId += 2;
       if (this.nextStreamId > MAX_STREAM_ID) this.nextStreamId = this.role === 'client' ? 1 : 2;
-      if (!this.streams.has(id)) return id;
+      if (!this.streams.get(id)) return id;
     }
   }
 
@@ -831,8 +833,8 @@ export class Connection implements StreamHost {
     this.fragmentTimer = undefined;
     clearInterval(this.timer);
     this.outbound?.release();
-    const streams = [...this.streams.values()];
-    this.streams.clear();
+    const streams = this.streams.values();
+    this.streams = new StreamTable<Stream>();
     this.inboundStreams = 0;
     this.outboundStreams = 0;
     this.reassembler.clear();

@@ -10,6 +10,15 @@
  * (flow.prefetch, within the window), so the depth is the same on both hops.
  * Shallow and deep prefetches show where the extra hop's latency and its CPU
  * matter.
+ *
+ * How a point is measured: each round runs both sides back to back, the
+ * side that goes first alternating by round (gateway first, then direct
+ * first, ...): a side that always ran first or always second would carry
+ * whatever the other left behind (its garbage, a neighbour's burst of load)
+ * into every one of its samples. Each run also records the CPU per item of
+ * every process it used (from /proc), which a shared machine's load does not
+ * move the way it moves throughput: it says whether a low ratio is the hop's
+ * work or the scheduler's.
  */
 import { SluiceError } from 'sluice';
 import { encodeJson } from '../../../src/protocol/json.js';
@@ -19,6 +28,7 @@ import { establish } from '../../../src/client/connector.js';
 import { nodeTransport } from '../../../src/transport/client-transport.js';
 import { startDirectServer } from './direct-server.js';
 import { Processes, median, withTimeout } from './processes.js';
+import { cpuDuring } from './proc-cpu.js';
 import type { BenchContext } from './scenario.js';
 
 export interface StreamShape {
@@ -40,6 +50,13 @@ export interface HopCostPoint {
   /** gateway / direct. */
   readonly ratio: number;
   readonly samples: { readonly gateway: readonly number[]; readonly direct: readonly number[] };
+  /** CPU µs per item of each process, over all the runs of the point (null where /proc is unreadable; absent from results saved before it was measured). */
+  readonly cpuPerItem?: {
+    /** Through the gateway: the consumer (this process), the gateway, the bench service behind it. */
+    readonly gateway: { readonly consumer: number | null; readonly gateway: number | null; readonly service: number | null };
+    /** Direct: this process (the consumer and the direct server), the bench service on it. */
+    readonly direct: { readonly consumer: number | null; readonly service: number | null };
+  };
 }
 
 export interface HopCostResult {
@@ -61,7 +78,9 @@ export interface HopCostOptions {
 export function hopCostDefaults(quick: boolean): HopCostOptions {
   return quick
     ? { items: 25_000, streams: 4, size: 100, runs: 1, prefetches: [256, 1024] }
-    : { items: 100_000, streams: 4, size: 100, runs: 3, prefetches: [64, 256, 1024] };
+    : // An even number of rounds, so each side goes first in half of them; 300,000 items a stream, so a run lasts
+      // seconds (at 100,000 one lasted 0.4-0.9 s on Node 24, short enough for one burst of a neighbour's load to decide it).
+      { items: 300_000, streams: 4, size: 100, runs: 4, prefetches: [64, 256, 1024] };
 }
 
 /**
@@ -110,6 +129,8 @@ export interface BothSides {
   readonly direct: Connection;
   readonly gatewayUrl: string;
   readonly adminUrl: string;
+  /** Process ids, for CPU from /proc: the gateway, the bench service behind it, the bench service on the direct server. */
+  readonly pids: { readonly gateway: number | undefined; readonly gatewayService: number | undefined; readonly directService: number | undefined };
 }
 
 export async function withBothSides<T>(fn: (sides: BothSides) => Promise<T>): Promise<T> {
@@ -118,11 +139,12 @@ export async function withBothSides<T>(fn: (sides: BothSides) => Promise<T>): Pr
   let viaGateway: Connection | undefined;
   try {
     const gw = await processes.gateway();
-    await processes.service('bench', gw.url, 'bench-gw');
-    await processes.service('bench', direct.url, 'bench-direct');
+    const gatewayService = await processes.service('bench', gw.url, 'bench-gw');
+    const directService = await processes.service('bench', direct.url, 'bench-direct');
     viaGateway = await establish(nodeTransport, { url: gw.url, limits: { maxOutboundStreams: 1 << 20 } });
     const straight = await direct.serviceFor('bench.source');
-    return await fn({ gateway: viaGateway, direct: straight, gatewayUrl: gw.url, adminUrl: gw.adminUrl });
+    const pids = { gateway: gw.child.process.pid, gatewayService: gatewayService.process.pid, directService: directService.process.pid };
+    return await fn({ gateway: viaGateway, direct: straight, gatewayUrl: gw.url, adminUrl: gw.adminUrl, pids });
   } finally {
     viaGateway?.close();
     await processes.stopAll();
@@ -132,8 +154,10 @@ export async function withBothSides<T>(fn: (sides: BothSides) => Promise<T>): Pr
 
 export async function runHopCost(ctx: BenchContext, options: Partial<HopCostOptions> = {}): Promise<HopCostResult> {
   const o = { ...hopCostDefaults(ctx.quick), ...options };
-  const points = await withBothSides(async ({ gateway, direct }) => {
+  const points = await withBothSides(async ({ gateway, direct, pids }) => {
     const out: HopCostPoint[] = [];
+    const viaPids = { consumer: process.pid, gateway: pids.gateway, service: pids.gatewayService };
+    const directPids = { consumer: process.pid, service: pids.directService };
     for (const prefetch of o.prefetches) {
       const shape = { items: o.items, streams: o.streams, size: o.size, prefetch };
       // Warm-up (JIT, TCP windows), then alternate sides.
@@ -141,18 +165,72 @@ export async function runHopCost(ctx: BenchContext, options: Partial<HopCostOpti
       await measureStreams(gateway, warm);
       await measureStreams(direct, warm);
       const samples = { gateway: [] as number[], direct: [] as number[] };
+      const cpu = { gateway: new CpuPerItem(), direct: new CpuPerItem() };
+      const items = shape.items * shape.streams;
+      const viaGateway = async () => {
+        const m = await cpuDuring(viaPids, () => measureStreams(gateway, shape));
+        samples.gateway.push(m.result);
+        cpu.gateway.add(m.cpu, items);
+      };
+      const straight = async () => {
+        const m = await cpuDuring(directPids, () => measureStreams(direct, shape));
+        samples.direct.push(m.result);
+        cpu.direct.add(m.cpu, items);
+      };
       for (let r = 0; r < o.runs; r++) {
-        samples.gateway.push(await measureStreams(gateway, shape));
-        samples.direct.push(await measureStreams(direct, shape));
-        ctx.log(`prefetch ${prefetch}, run ${r + 1}/${o.runs}: gateway ${fmt(samples.gateway.at(-1)!)} items/s, direct ${fmt(samples.direct.at(-1)!)} items/s`);
+        // The side that goes first alternates by round (see the top of this file).
+        const first = r % 2 === 0 ? 'gateway' : 'direct';
+        if (first === 'gateway') await viaGateway().then(straight);
+        else await straight().then(viaGateway);
+        ctx.log(
+          `prefetch ${prefetch}, run ${r + 1}/${o.runs} (${first} first): gateway ${fmt(samples.gateway.at(-1)!)} items/s, direct ${fmt(samples.direct.at(-1)!)} items/s; CPU µs per item: gateway side ${cpu.gateway.last()}, direct side ${cpu.direct.last()}`,
+        );
       }
       const g = median(samples.gateway);
       const d = median(samples.direct);
-      out.push({ prefetch, gateway: g, direct: d, ratio: g / d, samples });
+      const via = cpu.gateway.perItem();
+      const dir = cpu.direct.perItem();
+      out.push({
+        prefetch,
+        gateway: g,
+        direct: d,
+        ratio: g / d,
+        samples,
+        cpuPerItem: { gateway: { consumer: via.consumer ?? null, gateway: via.gateway ?? null, service: via.service ?? null }, direct: { consumer: dir.consumer ?? null, service: dir.service ?? null } },
+      });
     }
     return out;
   });
   return { items: o.items, streams: o.streams, size: o.size, runs: o.runs, points };
+}
+
+/** CPU seconds per process summed over runs; µs per item at the end (null for a process /proc could not read). */
+class CpuPerItem {
+  private readonly seconds: Record<string, number | null> = {};
+  private items = 0;
+  private latest: Record<string, number | undefined> = {};
+  private latestItems = 0;
+
+  add(cpu: Record<string, number | undefined>, items: number): void {
+    for (const [k, v] of Object.entries(cpu)) {
+      const sum = this.seconds[k];
+      this.seconds[k] = v === undefined || sum === null ? null : (sum ?? 0) + v;
+    }
+    this.items += items;
+    this.latest = cpu;
+    this.latestItems = items;
+  }
+
+  perItem(): Record<string, number | null> {
+    return Object.fromEntries(Object.entries(this.seconds).map(([k, s]) => [k, s === null || this.items === 0 ? null : (s * 1e6) / this.items]));
+  }
+
+  /** The last run's figures, for the progress log. */
+  last(): string {
+    return Object.entries(this.latest)
+      .map(([k, s]) => `${k} ${s === undefined ? 'n/a' : ((s * 1e6) / this.latestItems).toFixed(2)}`)
+      .join(', ');
+  }
 }
 
 function fmt(n: number): string {

@@ -51,11 +51,11 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
 
   section(out, '## 1. Hop cost: through the gateway vs direct', r.hopCost, (h) => {
     p(
-      `\`bench.source\` streams (${h.streams} concurrent, ${int(h.items)} items of ${h.size} bytes each per run), consumed with batched demand (prefetch, then top-ups of half). "Direct" is the same bench service process answering the same consumer code over its own connection with no gateway in between. Median of ${h.runs} runs per side, sides alternating.`,
+      `\`bench.source\` streams (${h.streams} concurrent, ${int(h.items)} items of ${h.size} bytes each per run), consumed with batched demand (prefetch, then top-ups of half). "Direct" is the same bench service process answering the same consumer code over its own connection with no gateway in between. Median of ${h.runs} runs per side; each round runs both sides back to back, the side that goes first alternating by round. CPU per item is each side's processes together (from /proc, over all its runs): consumer, gateway and service through the gateway; consumer and service direct.`,
     );
-    p('| consumer prefetch | through the gateway | direct | ratio |', '|---|---|---|---|');
+    p('| consumer prefetch | through the gateway | direct | ratio | CPU µs per item, gateway side | CPU µs per item, direct side |', '|---|---|---|---|---|---|');
     out.pop();
-    for (const x of h.points) out.push(`| ${x.prefetch} | ${int(x.gateway)} items/s | ${int(x.direct)} items/s | ${x.ratio.toFixed(2)} |`);
+    for (const x of h.points) out.push(`| ${x.prefetch} | ${int(x.gateway)} items/s | ${int(x.direct)} items/s | ${x.ratio.toFixed(2)} | ${cpuCell(x.cpuPerItem?.gateway)} | ${cpuCell(x.cpuPerItem?.direct)} |`);
     out.push('');
     chart('hop-cost.svg');
   });
@@ -352,6 +352,15 @@ export function targetsTable(r: BenchResults): string[] {
     lines.push(`| ${row.scenario} | ${row.target} | ${cells.join(' | ')} |`);
   }
   return lines;
+}
+
+/** One side's CPU µs per item, its processes summed and listed ('n/a' for a result saved before it was measured, or /proc unreadable). */
+function cpuCell(side: Readonly<Record<string, number | null>> | undefined): string {
+  if (!side) return 'n/a';
+  const parts = Object.entries(side);
+  if (parts.some(([, v]) => v === null)) return 'n/a';
+  const total = parts.reduce((sum, [, v]) => sum + v!, 0);
+  return `${total.toFixed(2)} (${parts.map(([k, v]) => `${k} ${v!.toFixed(2)}`).join(', ')})`;
 }
 
 function kib(bytes: number): string {

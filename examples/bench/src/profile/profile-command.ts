@@ -35,12 +35,14 @@ const usage = `usage: sluice-bench profile --workload rr|stream|open [options]
   --top N                functions to print per process (default 15)
   --dir DIR              where the .cpuprofile files go (default a new temporary directory)
   --no-profile           only measure (CPU per request or item from /proc), without --cpu-prof
+  --node-args="ARGS"     extra node options for the gateway and the service (space-separated:
+                         --trace-gc, --max-semi-space-size=N); node rejects some in NODE_OPTIONS
 `;
 
 export async function profileCommand(argv: string[]): Promise<void> {
   const f = parseFlags(
     argv,
-    { workload: { type: 'string' }, streams: { type: 'string' }, connections: { type: 'string' }, seconds: { type: 'string' }, items: { type: 'string' }, prefetch: { type: 'string' }, top: { type: 'string' }, dir: { type: 'string' }, 'no-profile': { type: 'boolean' } },
+    { workload: { type: 'string' }, streams: { type: 'string' }, connections: { type: 'string' }, seconds: { type: 'string' }, items: { type: 'string' }, prefetch: { type: 'string' }, top: { type: 'string' }, dir: { type: 'string' }, 'no-profile': { type: 'boolean' }, 'node-args': { type: 'string' } },
     usage,
   );
   const workload = String(f.workload ?? '');
@@ -57,7 +59,8 @@ export async function profileCommand(argv: string[]): Promise<void> {
   const processes = new Processes();
   const dirs = { gateway: join(dir, 'gateway'), service: join(dir, 'service') };
   const profile = f['no-profile'] !== true;
-  const prof = (d: string) => (profile ? ['--cpu-prof', `--cpu-prof-dir=${d}`] : []);
+  const extra = typeof f['node-args'] === 'string' ? f['node-args'].split(/\s+/).filter(Boolean) : [];
+  const prof = (d: string) => [...extra, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${d}`] : [])];
   let work = 0;
   try {
     const gw = await processes.gateway(workload === 'open' ? ['--config', await openConfig(dir, streams)] : [], prof(dirs.gateway));

@@ -23,7 +23,14 @@ function results(overrides: Partial<BenchResults> = {}): BenchResults {
         size: 100,
         runs: 3,
         points: [
-          { prefetch: 256, gateway: 140_000, direct: 200_000, ratio: 0.7, samples: { gateway: [140_000], direct: [200_000] } },
+          {
+            prefetch: 256,
+            gateway: 140_000,
+            direct: 200_000,
+            ratio: 0.7,
+            samples: { gateway: [140_000], direct: [200_000] },
+            cpuPerItem: { gateway: { consumer: 1.5, gateway: 2, service: 1.25 }, direct: { consumer: 1.5, service: 1.25 } },
+          },
           { prefetch: 1024, gateway: 180_000, direct: 200_000, ratio: 0.9, samples: { gateway: [180_000], direct: [200_000] } },
         ],
       },
@@ -79,7 +86,9 @@ describe('targets and BENCHMARKS.md', () => {
     expect(md).toContain('- 2 x Test CPU, 8 GiB RAM, Linux test x64, Node v20.0.0');
     expect(md).toContain('- Every Sluice process ran the compiled JavaScript (dist/).');
     expect(md).toContain('| Hop cost | gateway / direct >= 0.8 | 0.70 at prefetch 256 (0.90 at prefetch 1024) | **no** |');
-    expect(md).toContain('| 1024 | 180,000 items/s | 200,000 items/s | 0.90 |');
+    // Each side's CPU per item, its processes summed; n/a for a point saved before CPU was measured.
+    expect(md).toContain('| 256 | 140,000 items/s | 200,000 items/s | 0.70 | 4.75 (consumer 1.50, gateway 2.00, service 1.25) | 2.75 (consumer 1.50, service 1.25) |');
+    expect(md).toContain('| 1024 | 180,000 items/s | 200,000 items/s | 0.90 | n/a | n/a |');
     expect(md).toContain('![Hop cost: bench.source items/s by consumer prefetch](docs/bench/hop-cost.svg)');
     expect(md).toContain('## 2. Transport limit: Sluice vs raw WebSocket\n\nNot run in this invocation.');
     expect(md).toContain('**Failed**: file descriptor limit 256 is too low');
