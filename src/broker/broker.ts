@@ -20,6 +20,7 @@ import { MetadataError, MimeTypes, decodeComposite, encodeComposite, type Metada
 import { readRegistration, type Registration } from '../protocol/registration.js';
 import type { SetupFrame } from '../protocol/frames.js';
 import { Connection, refusingResponder, type Responder } from '../rsocket/connection.js';
+import { ServerConnection } from '../rsocket/server-connection.js';
 import { inProcessPair } from '../rsocket/in-process-transport.js';
 import { MEMORY_KINDS, MemoryBudget } from '../rsocket/memory-budget.js';
 import type { FrameTransport } from '../rsocket/transport.js';
@@ -330,7 +331,7 @@ export function createBroker(config: GatewayConfig, deps: BrokerDependencies): B
     fragmentTimeoutMs: config.limits.fragmentTimeoutMs,
   };
   const accept = (transport: FrameTransport): Connection => {
-    const conn = Connection.accept(
+    const conn = ServerConnection.accept(
       transport,
       {
         accept: acceptSetup,

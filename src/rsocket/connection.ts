@@ -1,7 +1,8 @@
 /**
  * One RSocket connection: the stream table, frame dispatch, SETUP,
  * keepalive, fragment reassembly and the outbound byte cap. Both the gateway
- * (server role) and clients and services (client role) run on it. Isomorphic.
+ * (server role, server-connection.ts) and clients and services (client role)
+ * run on it. Isomorphic.
  *
  * Every limit is an option with a default; at each limit the behaviour is
  * explicit: a new stream beyond `maxInboundStreams` is refused with OVERLOADED,
@@ -20,7 +21,7 @@
  * the connection, the outbound kind closes it with SLOW_CONSUMER and the
  * reassembly kind ends its unfinished payloads' streams with OVERLOADED.
  */
-import { SluiceError, WireCode } from '../errors.js';
+import { SluiceError } from '../errors.js';
 import {
   FrameDecodeError,
   decodeFrame,
@@ -39,7 +40,6 @@ import type { MemoryBudget, MemoryHolder } from './memory-budget.js';
 import { Reassembler, type Abandoned } from './reassembler.js';
 import { Stream, addCredit, type InteractionModel, type StreamHandler, type StreamHost } from './stream.js';
 import type { FrameTransport } from './transport.js';
-import { copyOf } from '../protocol/copy-bytes.js';
 import { StreamTable } from './stream-table.js';
 
 /** What a connection does with requests its peer opens. */
@@ -130,7 +130,7 @@ export interface ConnectionOptions {
   warnings?: RateLimitedLog;
 }
 
-type State = 'awaiting-setup' | 'accepting' | 'open' | 'closed';
+export type State = 'awaiting-setup' | 'accepting' | 'open' | 'closed';
 
 let nextConnectionId = 1;
 
@@ -141,8 +141,8 @@ export class Connection implements StreamHost {
   /** The SETUP this connection started with (server role, once accepted). */
   setup: SetupFrame | undefined;
 
-  private state: State;
-  private responder: Responder = refusingResponder;
+  protected state: State;
+  protected responder: Responder = refusingResponder;
   /** Open streams by id (not a Map: see stream-table.ts). */
   private streams = new StreamTable<Stream>();
   private inboundStreams = 0;
@@ -155,11 +155,11 @@ export class Connection implements StreamHost {
   private readonly drainWaiters = new Set<() => void>();
   private readonly closeListeners = new Set<(error: SluiceError | undefined) => void>();
   private timer: ReturnType<typeof setInterval> | undefined;
-  private setupTimer: ReturnType<typeof setTimeout> | undefined;
+  protected setupTimer: ReturnType<typeof setTimeout> | undefined;
   private heardFrom = true;
   private silentSince = 0;
   private slowConsumerTimer: ReturnType<typeof setTimeout> | undefined;
-  private lifetimeMs: number;
+  protected lifetimeMs: number;
   private closeError: SluiceError | undefined;
   /** Frames received, for the KEEPALIVE position field. */
   private receivedFrames = 0;
@@ -168,10 +168,10 @@ export class Connection implements StreamHost {
   /** When the last stream ended or the last request arrived (epoch ms). */
   private lastActive = Date.now();
   /** Frames received while an asynchronous accept() decides, in order (copies: transports reuse their buffers). */
-  private held: Uint8Array[] = [];
-  private heldBytes = 0;
+  protected held: Uint8Array[] = [];
+  protected heldBytes = 0;
 
-  private constructor(
+  protected constructor(
     private readonly transport: FrameTransport,
     readonly role: 'client' | 'server',
     options: ConnectionOptions,
@@ -203,18 +203,6 @@ export class Connection implements StreamHost {
     });
   }
 
-  /** Server side: waits for SETUP, then serves what `accept` returns. */
-  static accept(transport: FrameTransport, server: ServerOptions, options: ConnectionOptions = {}): Connection {
-    const conn = new Connection(transport, 'server', options, server.maxLifetimeMs ?? 600_000);
-    conn.serverOptions = server;
-    const timeout = server.setupTimeoutMs ?? 10_000;
-    conn.setupTimer = setTimeout(() => {
-      conn.fail(new SluiceError('INVALID_SETUP', conn.state === 'accepting' ? `SETUP not accepted within ${timeout} ms` : `no SETUP frame within ${timeout} ms`));
-    }, timeout);
-    unref(conn.setupTimer);
-    return conn;
-  }
-
   /** Client side: sends SETUP at once and starts keepalives. */
   static connect(
     transport: FrameTransport,
@@ -230,7 +218,6 @@ export class Connection implements StreamHost {
     return conn;
   }
 
-  private serverOptions: ServerOptions | undefined;
   private pings: Array<{ resolve: () => void; reject: (e: SluiceError) => void }> = [];
 
   private resolvePings(): void {
@@ -382,7 +369,7 @@ export class Connection implements StreamHost {
     this.dispatch(bytes);
   }
 
-  private dispatch(bytes: Uint8Array): void {
+  protected dispatch(bytes: Uint8Array): void {
     if (this.state === 'open') {
       const type = hotFrameType(bytes);
       if (type !== 0 && this.dispatchHot(type, bytes)) return;
@@ -437,90 +424,18 @@ export class Connection implements StreamHost {
     return true;
   }
 
-  private onSetup(frame: Frame): void {
-    if (frame.type === FrameType.RESUME) {
-      this.fail(new SluiceError('UNSUPPORTED_SETUP', 'resumption is not supported'), 0x004);
-      return;
-    }
-    if (frame.type !== FrameType.SETUP) {
-      this.fail(new SluiceError('INVALID_SETUP', `first frame must be SETUP, got ${frameTypeName(frame.type)}`));
-      return;
-    }
-    if (frame.majorVersion !== 1) {
-      this.fail(new SluiceError('UNSUPPORTED_SETUP', `protocol version ${frame.majorVersion}.${frame.minorVersion} is not supported (1.x only)`));
-      return;
-    }
-    if (hasFlag(frame.flags, Flags.LEASE)) {
-      this.fail(new SluiceError('UNSUPPORTED_SETUP', 'lease is not supported'));
-      return;
-    }
-    if (hasFlag(frame.flags, Flags.RESUME_ENABLE)) {
-      this.fail(new SluiceError('UNSUPPORTED_SETUP', 'resumption is not supported'));
-      return;
-    }
-    const server = this.serverOptions!;
-    const min = server.minLifetimeMs ?? 1_000;
-    const max = server.maxLifetimeMs ?? 600_000;
-    this.lifetimeMs = Math.min(Math.max(frame.lifetime, min), max);
-    let decision: Responder | Promise<Responder>;
-    try {
-      decision = server.accept(frame, this);
-    } catch (err) {
-      this.refuse(err);
-      return;
-    }
-    if (!isPromise(decision)) {
-      this.open(frame, decision);
-      return;
-    }
-    this.state = 'accepting';
-    decision.then(
-      (responder) => {
-        if (this.state !== 'accepting') return; // closed while deciding
-        this.open(frame, responder);
-        const held = this.held;
-        this.held = [];
-        this.heldBytes = 0;
-        for (const bytes of held) {
-          if ((this.state as State) !== 'open') return; // a replayed frame may have closed it
-          this.dispatch(bytes);
-        }
-      },
-      (err: unknown) => {
-        if (this.state === 'accepting') this.refuse(err);
-      },
-    );
+  /**
+   * The first frame of a server connection (state 'awaiting-setup'), and the
+   * frames that arrive while its accept decides (state 'accepting'): the server
+   * role's (server-connection.ts), which browsers never load. A client
+   * connection is open from the start and never reaches these.
+   */
+  protected onSetup(_frame: Frame): void {
+    this.fail(new SluiceError('PROTOCOL_VIOLATION', 'no SETUP expected'));
   }
 
-  private open(frame: SetupFrame, responder: Responder): void {
-    clearTimeout(this.setupTimer);
-    this.responder = responder;
-    this.setup = frame;
-    this.state = 'open';
-    this.startTimer(Math.min(frame.keepAlive, this.lifetimeMs), false);
-  }
-
-  private refuse(err: unknown): void {
-    // Only connection-level codes may travel on stream 0: anything else accept() throws is a refusal.
-    // OVERLOADED keeps its Sluice code on the REJECTED_SETUP wire code: it is a refusal for now, which clients retry.
-    const refusal = SluiceError.from(err);
-    if (refusal.code === 'OVERLOADED') this.fail(refusal, WireCode.REJECTED_SETUP);
-    else this.fail(refusal.wireCode <= WireCode.CONNECTION_CLOSE ? refusal : new SluiceError('REJECTED_SETUP', refusal.message, { cause: refusal }));
-  }
-
-  /** Keeps a frame that arrived before acceptance; a peer that sends too much before it is accepted is cut off. */
-  private hold(bytes: Uint8Array): void {
-    if (this.held.length >= MAX_HELD_FRAMES || this.heldBytes + bytes.length > this.limits.maxPayloadSize) {
-      this.fail(
-        new SluiceError(
-          'PROTOCOL_VIOLATION',
-          `more than ${MAX_HELD_FRAMES} frames or ${this.limits.maxPayloadSize} bytes sent before the SETUP was accepted; wait for the answer to a KEEPALIVE first`,
-        ),
-      );
-      return;
-    }
-    this.held.push(copyOf(bytes));
-    this.heldBytes += bytes.length;
+  protected hold(_bytes: Uint8Array): void {
+    this.fail(new SluiceError('PROTOCOL_VIOLATION', 'no SETUP pending'));
   }
 
   private onConnectionFrame(frame: Frame): void {
@@ -753,7 +668,7 @@ export class Connection implements StreamHost {
     }
   }
 
-  private startTimer(intervalMs: number, sendKeepAlive: boolean): void {
+  protected startTimer(intervalMs: number, sendKeepAlive: boolean): void {
     const tick = Math.max(100, Math.min(intervalMs, this.lifetimeMs / 4, this.idleTimeoutMs > 0 ? this.idleTimeoutMs / 4 : Infinity));
     this.silentSince = Date.now();
     this.timer = setInterval(() => {
@@ -811,7 +726,7 @@ export class Connection implements StreamHost {
   }
 
   /** Ends the connection for a protocol reason: ERROR frame on stream 0, then close. */
-  private fail(error: SluiceError, wireCode?: number): void {
+  protected fail(error: SluiceError, wireCode?: number): void {
     if (this.state === 'closed') return;
     this.warn(`closing-${error.code}`, { code: error.code, reason: error.message, remote: this.remoteAddress }, 'closing connection');
     this.transport.send(encodeError(0, wireCode ?? error.wireCode, error.toWireMessage()));
@@ -853,10 +768,6 @@ export class Connection implements StreamHost {
   }
 }
 
-function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
-  return typeof (v as { then?: unknown } | null)?.then === 'function';
-}
-
 function checkN(n: number): number {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`request n must be a positive integer, got ${n}`);
   return Math.min(n, MAX_REQUEST_N);
@@ -879,6 +790,7 @@ function tooManyFragments(streamId: number): SluiceError {
   return new SluiceError('OVERLOADED', `stream ${streamId}: too many fragmented payloads in progress on this connection (limit ${Reassembler.MAX_CONCURRENT})`);
 }
 
-function unref(timer: unknown): void {
+/** Lets the process exit with the timer pending (Node); browsers' timers have no unref. */
+export function unref(timer: unknown): void {
   (timer as { unref?: () => void }).unref?.();
 }

@@ -14,6 +14,7 @@ import { SluiceError } from '../../src/errors.js';
 import { MimeTypes, decodeComposite } from '../../src/protocol/metadata.js';
 import type { SetupFrame } from '../../src/protocol/frames.js';
 import { Connection, refusingResponder } from '../../src/rsocket/connection.js';
+import { ServerConnection } from '../../src/rsocket/server-connection.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { memoryPair, settle } from '../helpers/memory-transport.js';
 
@@ -40,7 +41,7 @@ function memoryGateway(refuse?: (setup: SetupFrame) => SluiceError | undefined) 
   const factory = () => {
     const [ct, st] = memoryPair();
     servers.push(
-      Connection.accept(st, {
+      ServerConnection.accept(st, {
         accept: (setup) => {
           setups.push(setup);
           const refusal = refuse?.(setup);

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { SluiceClient } from '../../src/client/client.js';
 import { MimeTypes } from '../../src/protocol/metadata.js';
 import { Connection, type Responder } from '../../src/rsocket/connection.js';
+import { ServerConnection } from '../../src/rsocket/server-connection.js';
 import type { InteractionModel, Stream, StreamHandler } from '../../src/rsocket/stream.js';
 import type { Payload } from '../../src/protocol/frames.js';
 import { events, type Events } from '../helpers/memory-gateway.js';
@@ -44,7 +45,7 @@ async function clientTo(act?: (s: Served) => void) {
     requestChannel: (_p, _c, s) => serve('channel', s),
   };
   const [ct, st] = memoryPair();
-  const server = Connection.accept(st, { accept: () => responder });
+  const server = ServerConnection.accept(st, { accept: () => responder });
   const conn = Connection.connect(ct, MIME, responder);
   cleanups.push(() => {
     conn.close();

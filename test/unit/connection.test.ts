@@ -10,6 +10,7 @@ import { decodeFrame, encodeCancel, encodeError, encodeKeepAlive, encodeMetadata
 import { Flags, FrameType, MAX_REQUEST_N, type Frame, type Payload, type SetupFrame } from '../../src/protocol/frames.js';
 import { MimeTypes } from '../../src/protocol/metadata.js';
 import { Connection, MAX_HELD_FRAMES, type ConnectionLimits, type KeepAliveOptions, type Responder, type ServerOptions } from '../../src/rsocket/connection.js';
+import { ServerConnection } from '../../src/rsocket/server-connection.js';
 import type { InteractionModel, Stream, StreamHandler } from '../../src/rsocket/stream.js';
 import { MemoryBudget } from '../../src/rsocket/memory-budget.js';
 import { BLOCK_BYTES } from '../../src/rsocket/block-pool.js';
@@ -106,7 +107,7 @@ async function pair(o: PairOptions = {}) {
   const responder = o.responder ?? testResponder();
   const clientResponder = o.clientResponder ?? testResponder();
   const accepted: SetupFrame[] = [];
-  const server = Connection.accept(
+  const server = ServerConnection.accept(
     st,
     {
       accept: (setup) => {
@@ -132,7 +133,7 @@ function rawClient(o: { limits?: Partial<ConnectionLimits>; responder?: TestResp
   const peer = rawPeer(ct);
   const responder = o.responder ?? testResponder();
   const accept = vi.fn((_setup: SetupFrame, _conn: Connection): Responder => responder);
-  const server = Connection.accept(st, { accept, ...o.server }, { id: 'c1', ...(o.limits ? { limits: o.limits } : {}), ...(o.memory ? { memory: o.memory } : {}) });
+  const server = ServerConnection.accept(st, { accept, ...o.server }, { id: 'c1', ...(o.limits ? { limits: o.limits } : {}), ...(o.memory ? { memory: o.memory } : {}) });
   cleanups.push(() => server.close());
   return { server, peer, st, responder, accept };
 }
@@ -183,7 +184,7 @@ describe('SETUP', () => {
   it('a ping right after SETUP resolves once the server accepted it', async () => {
     const [ct, st] = memoryPair();
     const client = Connection.connect(ct, MIME, testResponder(), { id: 'k1' });
-    const server = Connection.accept(st, { accept: () => testResponder() }, { id: 'c1' });
+    const server = ServerConnection.accept(st, { accept: () => testResponder() }, { id: 'c1' });
     cleanups.push(() => client.close());
     await expect(client.ping()).resolves.toBeUndefined();
     expect(server.setup).toBeDefined();
@@ -329,7 +330,7 @@ describe('asynchronous accept', () => {
     const [ct, st] = memoryPair();
     let accept!: () => void;
     const gate = new Promise<void>((r) => (accept = r));
-    const server = Connection.accept(st, { accept: () => gate.then(() => testResponder()) }, { id: 'c1' });
+    const server = ServerConnection.accept(st, { accept: () => gate.then(() => testResponder()) }, { id: 'c1' });
     const client = Connection.connect(ct, MIME, testResponder(), { id: 'k1' });
     cleanups.push(() => client.close());
     let pinged = false;
@@ -658,7 +659,7 @@ describe('the four interaction models end to end', () => {
       if (s.model === 'response') s.stream.next(p(`re:${s.data}`), true);
       if (s.model === 'channel') s.stream.request(2);
     });
-    const server = Connection.accept(st, { accept: () => responder }, { id: 'c1' });
+    const server = ServerConnection.accept(st, { accept: () => responder }, { id: 'c1' });
     const client = Connection.connect(ct, MIME, testResponder(), { id: 'k1' });
     cleanups.push(() => client.close());
     const rr = recorder();

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { encodePayloadFrame, encodeSetup } from '../../src/protocol/codec.js';
 import { FrameType, type Payload } from '../../src/protocol/frames.js';
 import { MimeTypes, encodeComposite, encodeRoutes, findRoute, routeMetadata } from '../../src/protocol/metadata.js';
-import { Connection } from '../../src/rsocket/connection.js';
+import { ServerConnection } from '../../src/rsocket/server-connection.js';
 import type { FrameTransport, TransportHandler } from '../../src/rsocket/transport.js';
 import { deadlineEntry } from '../../src/resilience/deadline.js';
 import { events, failWith, memoryGateway, request, type Events } from '../helpers/memory-gateway.js';
@@ -492,7 +492,7 @@ describe('what an interaction keeps', () => {
     // A transport that hands frames over as views into one large read buffer, as the TCP splitter does.
     let handler!: TransportHandler;
     const transport: FrameTransport = { bufferedBytes: 0, remoteAddress: 'test', start: (h) => void (handler = h), send: () => {}, close: () => {}, destroy: () => {} };
-    const conn = Connection.accept(transport, { accept: (_setup, c) => g.forwarder.responderFor(c) });
+    const conn = ServerConnection.accept(transport, { accept: (_setup, c) => g.forwarder.responderFor(c) });
     const readBuffer = 1 << 20;
     const deliver = (frame: Uint8Array) => {
       const big = new Uint8Array(readBuffer);

@@ -12,6 +12,7 @@ import { SluiceError } from '../../src/errors.js';
 import { deadlineEntry } from '../../src/resilience/deadline.js';
 import { MimeTypes } from '../../src/protocol/metadata.js';
 import { Connection, refusingResponder } from '../../src/rsocket/connection.js';
+import { ServerConnection } from '../../src/rsocket/server-connection.js';
 import { createServiceResponder } from '../../src/service/responder.js';
 import type { RouteTable } from '../../src/service/handlers.js';
 import { silentLogger } from '../../src/observability/log.js';
@@ -27,7 +28,7 @@ const { escaped, cleanups } = trackEscapes();
 /** A requester connection facing a service responder serving `routes`. */
 function serve(routes: RouteTable) {
   const [ct, st] = memoryPair();
-  const service = Connection.accept(st, { accept: () => createServiceResponder(routes, silentLogger) });
+  const service = ServerConnection.accept(st, { accept: () => createServiceResponder(routes, silentLogger) });
   const requester = Connection.connect(ct, MIME, refusingResponder);
   cleanups.push(() => {
     requester.close();
@@ -103,7 +104,7 @@ describe('request-response handlers', () => {
   function serveCounted(routes: RouteTable) {
     const [ct, st] = memoryPair();
     const responder = createServiceResponder(routes, silentLogger);
-    const service = Connection.accept(st, { accept: () => responder });
+    const service = ServerConnection.accept(st, { accept: () => responder });
     const requester = Connection.connect(ct, MIME, refusingResponder);
     cleanups.push(() => {
       requester.close();

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { readRegistration } from '../../../src/protocol/registration.js';
 import { Connection, refusingResponder } from '../../../src/rsocket/connection.js';
+import { ServerConnection } from '../../../src/rsocket/server-connection.js';
 import { WebSocketTransport } from '../../../src/transport/websocket-transport.js';
 
 export interface DirectServer {
@@ -24,7 +25,7 @@ export async function startDirectServer(): Promise<DirectServer> {
   const http: Server = createServer();
   const wss = new WebSocketServer({ server: http, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 });
   wss.on('connection', (ws, req) => {
-    const conn = Connection.accept(new WebSocketTransport(ws, req.socket, `${req.socket.remoteAddress}:${req.socket.remotePort}`), {
+    const conn = ServerConnection.accept(new WebSocketTransport(ws, req.socket, `${req.socket.remoteAddress}:${req.socket.remotePort}`), {
       accept: (setup) => {
         for (const r of readRegistration(setup.metadata)?.routes ?? []) {
           registered.set(r.name, conn);
