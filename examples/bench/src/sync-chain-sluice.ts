@@ -124,6 +124,8 @@ export interface StoreFigures {
   readonly slowestPlaceWaits?: ReadonlyArray<{ waitedMs: number; behind?: { op: string; rows: number; ms: number } }>;
   readonly byOp?: Readonly<Record<string, { n: number; maxMs: number; rowsAtMax: number }>>;
   readonly splitBatches?: number;
+  /** The place journal (examples/checkout/src/order-store.ts, JournalStats). */
+  readonly journal?: { journaled: number; pendingMax: number; capacity: number; full: number; keyKnown: number; commits: number };
 }
 
 export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise<SluiceCheckoutResult | Unavailable> {
@@ -281,6 +283,13 @@ export async function runSluiceCheckout(ctx: BenchContext, o: ChainRun): Promise
       const ops = Object.entries(st.byOp ?? {}).map(([op, v]) => `${op} x${v.n} max ${v.maxMs} ms (${v.rowsAtMax} rows)`).join(', ');
       const slowest = (st.slowestPlaceWaits ?? []).map((w) => `${w.waitedMs} ms behind ${w.behind ? `${w.behind.op} (${w.behind.rows} rows, ${w.behind.ms} ms)` : 'nothing'}`).join('; ');
       ctx.log(`   order store: place wait for the store p99 ${st.placeWaitP99Ms} ms, max ${st.placeWaitMaxMs} ms; slowest: ${slowest}; batches split ${st.splitBatches ?? 0}; longest run per operation: ${ops}`);
+    }
+    const j = st?.journal;
+    if (j) {
+      ctx.log(
+        `   place journal: ${j.journaled} orders answered from it in ${j.commits} commits, at most ${j.pendingMax} of ${j.capacity} pending; ` +
+          `through the store instead: ${j.full} (journal full), ${j.keyKnown} (key perhaps placed before)`,
+      );
     }
     return {
       available: true,

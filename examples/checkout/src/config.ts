@@ -85,6 +85,20 @@ export interface OrderOptions {
    * the order; a retry with the same key finds it). Default 5000.
    */
   relayDeadlineMs: number;
+  /**
+   * Orders accepted into the place journal and not yet committed to the
+   * store, at most (place-journal.ts): a place is answered once its line is
+   * written, and the journaled orders are committed together. Past it, a
+   * place waits for its own commit, as with 0, which turns the journal off.
+   * Default 512.
+   */
+  maxJournaledPlaces: number;
+  /**
+   * How long a journaled order waits for others to join its commit, in ms
+   * (a full batch goes at once). Its saga starts once it is committed, and
+   * a read of it waits for that. Default 25.
+   */
+  placeLingerMs: number;
 }
 
 export const defaultChaos: ChaosOptions = { latencyMs: 0, failureRate: 0 };
@@ -105,6 +119,8 @@ export const defaultOrderOptions: OrderOptions = {
   retryMaxDelayMs: 5_000,
   compensationRetryMs: 10_000,
   relayDeadlineMs: 5_000,
+  maxJournaledPlaces: 512,
+  placeLingerMs: 25,
 };
 
 type Range = readonly [min: number, max: number, kind: 'int' | 'number'];
@@ -126,6 +142,8 @@ const ORDER_RANGES: Record<keyof OrderOptions, Range> = {
   retryMaxDelayMs: [1, 600_000, 'int'],
   compensationRetryMs: [10, 3_600_000, 'int'],
   relayDeadlineMs: [10, 600_000, 'int'],
+  maxJournaledPlaces: [0, 100_000, 'int'],
+  placeLingerMs: [0, 60_000, 'int'],
 };
 
 function resolve<T extends object>(prefix: string, defaults: T, ranges: Record<keyof T, Range>, options: Partial<T> | undefined): T {

@@ -94,6 +94,8 @@ const DUE_SQL = `select s.order_id from sagas s left join unnest($2::text[]) as 
   order by s.created_seq limit $3`;
 const COUNTS_SQL = 'select status, count(*)::int as n from order_views group by status';
 const PARKED_SQL = "select count(*)::int as n from sagas where retry_at is not null and state not in ('CONFIRMED', 'CANCELLED')";
+/** A page of idempotency keys in key order (the unique index on the key serves it). */
+const KEYS_SQL = 'select idempotency_key as k from orders where idempotency_key > $1 order by idempotency_key limit $2';
 const NOTE_ATTEMPT_SQL = 'update sagas set attempts = $3, last_error = $4 where order_id = $1 and state = $2';
 const PARK_SQL = 'update sagas set attempts = 0, retry_at = $3, last_error = $4 where order_id = $1 and state = $2';
 
@@ -150,6 +152,8 @@ export interface OrderDbOps {
   dueSagas(running: readonly string[], limit: number, nowMs: number): Promise<string[]>;
   counts(): Promise<Array<{ status: OrderStatus; n: number }>>;
   parkedCount(): Promise<number>;
+  /** Up to `limit` idempotency keys after `after`, in key order: the placed-keys filter is filled from them. */
+  placedKeys(after: string, limit: number): Promise<string[]>;
 }
 
 export type OrderDbOp = keyof OrderDbOps;
@@ -338,6 +342,10 @@ export class OrderDb implements OrderDbOps {
 
   async parkedCount(): Promise<number> {
     return (await this.store.db.query<{ n: number }>(PARKED_SQL)).rows[0]?.n ?? 0;
+  }
+
+  async placedKeys(after: string, limit: number): Promise<string[]> {
+    return (await this.store.db.query<{ k: string }>(KEYS_SQL, [after, limit])).rows.map((r) => r.k);
   }
 }
 

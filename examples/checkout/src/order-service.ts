@@ -149,8 +149,14 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
   const place = async (cmd: PlaceCommand, trace?: TraceContext): Promise<PlaceResult> => {
     const result = await store.place(cmd);
     if (result.created && trace) traces?.remember(result.orderId, trace);
-    if (result.created) runner.offer(result.orderId, result.saga);
-    if (result.created) feed?.changed(result.orderId);
+    // A journaled order is answered before its row is committed; its saga (and its first webhook) wait for the commit.
+    if (result.created) {
+      void result.stored?.then((inserted) => {
+        if (!inserted) return;
+        runner.offer(result.orderId, result.saga);
+        feed?.changed(result.orderId);
+      });
+    }
     return result;
   };
 
@@ -224,7 +230,9 @@ export function orderRoutes(parts: OrderServiceParts): RouteTable {
       // places / placeCommits: orders accepted per transaction (places waiting for the store commit together).
       // placeWait*: how long places waited for the store's run queue; slowestPlaceWaits: what ran just before
       // the longest waits; byOp: the longest run per kind of operation (a slice of a split batch counts alone).
-      store: (({ lastMs: _last, ...busy }) => ({ ...busy, maxMs: round(busy.maxMs), recentMaxMs: round(busy.recentMaxMs) }))(store.busy),
+      // journal: orders answered from the place journal before their commit (place-journal.ts), and the places
+      // that waited for the store instead (journal full, or the key perhaps placed before).
+      store: (({ lastMs: _last, ...busy }) => ({ ...busy, maxMs: round(busy.maxMs), recentMaxMs: round(busy.recentMaxMs), journal: store.journalStats }))(store.busy),
       watchers: { active: notifier.active, capacity: notifier.capacity },
       submitChannels: { active: channels, max: channelsMax, capacity: options.maxSubmitChannels },
     };
@@ -513,7 +521,7 @@ export async function startOrderService(
   const instance = options.instance ?? DEFAULT_ORDER_INSTANCE;
   const instances = resolveOrderInstances(options.orderInstances, instance);
   const thread = resolveStoreThread(options.storeThread);
-  const store = await OrderStore.open(orderStoreDir(options), log, instance, thread);
+  const store = await OrderStore.open(orderStoreDir(options), log, instance, thread, { maxPending: resolved.maxJournaledPlaces, lingerMs: resolved.placeLingerMs });
   // Before registering: the first orders must not pay for PGlite compiling its code paths.
   const warmStarted = performance.now();
   try {

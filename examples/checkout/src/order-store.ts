@@ -35,6 +35,9 @@ import type { TransitionOutcome } from './order-db.js';
 import { project, type OrderStatus, type OrderView } from './read-model.js';
 import { advance, isSagaState, type Saga, type SagaState, type Transition } from './saga.js';
 import { commandFingerprint, type PlaceCommand } from './validation.js';
+import { PlaceJournal, MAX_JOURNALED_PLACES, type JournalRecord } from './place-journal.js';
+import { PlacedKeys } from './placed-keys.js';
+import { MAX_PLACES_PER_COMMIT } from './order-db-lanes.js';
 
 export interface PlaceResult {
   readonly orderId: string;
@@ -43,6 +46,57 @@ export interface PlaceResult {
   readonly created: boolean;
   /** The saga just committed with a new order (so its runner need not read it back). */
   readonly saga?: Saga;
+  /**
+   * For a new order: resolves once its row is committed to the store (true),
+   * or found there already placed by a line of the journal read back (false).
+   * A journaled order is answered before that; its saga starts after it.
+   */
+  readonly stored?: Promise<boolean>;
+}
+
+/** How the place journal is used (OrderStore.open). */
+export interface PlaceJournalUse {
+  /** Orders journaled and not yet committed, at most; 0: no journal, every place waits for its commit. Default MAX_JOURNALED_PLACES. */
+  readonly maxPending?: number;
+  /** How long a journaled order waits for others to join its commit, ms. Default PLACE_LINGER_MS. */
+  readonly lingerMs?: number;
+  /** Bytes per journal segment (tests make it small). */
+  readonly segmentBytes?: number;
+}
+
+/** What the place journal did since the store opened (`orders.stats`, `store.journal`). */
+export interface JournalStats {
+  /** Orders accepted from the journal (answered once written). */
+  readonly journaled: number;
+  /** Journaled and not yet committed, now; and at most. */
+  readonly pending: number;
+  readonly pendingMax: number;
+  readonly capacity: number;
+  /** Places that went through the store instead: the journal full, or the key perhaps already placed. */
+  readonly full: number;
+  readonly keyKnown: number;
+  /** Commits of journaled orders, and how many orders they held. */
+  readonly commits: number;
+  /** Lines the last run left, placed again when the store opened. */
+  readonly recovered: number;
+  /** Commits of journaled orders that failed and were tried again. */
+  readonly retries: number;
+}
+
+/** Default of PlaceJournalUse.lingerMs: a saga step takes far longer; a handful of orders share a commit at 100/s. */
+export const PLACE_LINGER_MS = 25;
+/** A failed commit of journaled orders is tried again after this long, ms (their lines stay in the journal meanwhile). */
+const JOURNAL_RETRY_MS = 1_000;
+
+/** An order journaled and not yet committed. */
+interface JournaledPlace {
+  readonly seq: number;
+  readonly key: string;
+  readonly orderId: string;
+  readonly fingerprint: string;
+  readonly params: readonly unknown[];
+  readonly stored: Promise<boolean>;
+  settle(inserted: boolean): void;
 }
 
 export interface OrderCounts {
@@ -153,8 +207,9 @@ function takeBatch(queue: PendingTransition[], max: number): PendingTransition[]
 }
 
 /** A new order's row values for PLACE_SQL, with the saga and status it starts with. */
-function newOrder(cmd: PlaceCommand, owner: string): { orderId: string; fingerprint: string; params: unknown[]; saga: Saga; status: OrderStatus } {
-  const orderId = orderIdFor(cmd.idempotencyKey, owner);
+function newOrder(cmd: PlaceCommand, owner: string): { orderId: string; digest: string; fingerprint: string; params: unknown[]; saga: Saga; status: OrderStatus } {
+  const digest = keyDigest(cmd.idempotencyKey);
+  const orderId = orderIdOf(digest, owner);
   const at = new Date().toISOString();
   const items = cmd.items.map((l) => ({ sku: l.sku, qty: l.qty }));
   const amountCents = cartAmountCents(items);
@@ -165,7 +220,19 @@ function newOrder(cmd: PlaceCommand, owner: string): { orderId: string; fingerpr
   const fingerprint = commandFingerprint(cmd);
   const params = [orderId, cmd.idempotencyKey, fingerprint, cmd.customerId, JSON.stringify(items), amountCents, at, type, seq, JSON.stringify(details), view.status, JSON.stringify(view)];
   const saga: Saga = { orderId, state: 'AUTHORIZING', attempts: 0, reason: null, lastError: null, items, amountCents };
-  return { orderId, fingerprint, params, saga, status: view.status };
+  return { orderId, digest, fingerprint, params, saga, status: view.status };
+}
+
+/** Keys read per page when the placed-keys filter is filled. */
+const KEYS_PAGE = 10_000;
+
+/** The journal sits beside the store's directory: PGlite owns everything inside it. */
+function journalDir(dir: string): string {
+  return `${dir}.places`;
+}
+
+function reusedKey(key: string, orderId: string): SluiceError {
+  return new SluiceError('INVALID_ARGUMENT', `'idempotencyKey' '${key}' already placed order ${orderId} with a different cart or customer`);
 }
 
 function settle(batch: readonly PendingTransition[], results: readonly TransitionOutcome[]): void {
@@ -183,7 +250,15 @@ function settle(batch: readonly PendingTransition[], results: readonly Transitio
  * existed, knows which order to follow.
  */
 export function orderIdFor(idempotencyKey: string, owner = 'order-1'): string {
-  const h = createHash('sha256').update(idempotencyKey, 'utf8').digest('hex');
+  return orderIdOf(keyDigest(idempotencyKey), owner);
+}
+
+/** An idempotency key's SHA-256, hex: what its order id and the placed-keys filter are made from. */
+function keyDigest(idempotencyKey: string): string {
+  return createHash('sha256').update(idempotencyKey, 'utf8').digest('hex');
+}
+
+function orderIdOf(h: string, owner: string): string {
   return `ord_${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}@${owner}`;
 }
 
@@ -197,10 +272,26 @@ export class OrderStore {
   /** Orders by status, from warmUp on (see counts). */
   private tally: { pending: number; confirmed: number; cancelled: number } | undefined;
 
+  /** Idempotency keys that may have placed an order: a key it has certainly not seen may be journaled. */
+  private readonly keys = new PlacedKeys();
+  /** Orders journaled and not yet committed, by idempotency key and by order id (bounded by the journal's maxPending). */
+  private readonly journaledByKey = new Map<string, JournaledPlace>();
+  private readonly journaledById = new Map<string, JournaledPlace>();
+  /** Journaled orders waiting for their commit to be asked for. */
+  private toCommit: JournaledPlace[] = [];
+  private commitTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Commits of journaled orders asked for and not yet answered. */
+  private readonly committing = new Set<Promise<void>>();
+  private closing = false;
+  private journalCounts = { journaled: 0, pendingMax: 0, full: 0, keyKnown: 0, commits: 0, recovered: 0, retries: 0 };
+
   private constructor(
     private readonly db: OrderDbChannel,
     /** The instance this store belongs to: every order id it makes names it as owner. */
     private readonly owner: string,
+    private readonly journal: PlaceJournal | undefined,
+    private readonly lingerMs: number,
+    private readonly log: Logger,
   ) {}
 
   /** A store operation in the background lane (everything but accepting orders). */
@@ -226,10 +317,50 @@ export class OrderStore {
    * instance `owner` (default `order-1`), in its own worker thread unless
    * `thread` is `'service'` (see docs/checkout.md, "Where the place tail was").
    */
-  static async open(dir: string, log: Logger, owner = 'order-1', thread: StoreThread = 'worker'): Promise<OrderStore> {
+  static async open(dir: string, log: Logger, owner = 'order-1', thread: StoreThread = 'worker', use: PlaceJournalUse = {}): Promise<OrderStore> {
     const { client, ms } = thread === 'worker' ? await OrderDbClient.start(dir) : await InlineOrderDb.start(dir);
     log.info({ dir, ms, thread }, 'store opened');
-    return new OrderStore(client, owner);
+    const maxPending = use.maxPending ?? MAX_JOURNALED_PLACES;
+    let opened: ReturnType<typeof PlaceJournal.open> | undefined;
+    try {
+      // Read back even with the journal off now: what a run with it left was accepted and must be placed.
+      opened = PlaceJournal.open(journalDir(dir), { maxPending, ...(use.segmentBytes ? { segmentBytes: use.segmentBytes } : {}) });
+      const store = new OrderStore(client, owner, maxPending > 0 ? opened.journal : undefined, use.lingerMs ?? PLACE_LINGER_MS, log);
+      await store.replay(opened.recovered);
+      opened.journal.discardRecovered();
+      if (maxPending === 0) opened.journal.close();
+      await store.fillKeys();
+      return store;
+    } catch (err) {
+      opened?.journal.close();
+      await client.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Places again what the last run journaled (idempotent by key: an order
+   * committed before the stop is found, not placed twice). Its sagas start
+   * with the others the runner finds in the store.
+   */
+  private async replay(records: readonly JournalRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    for (let i = 0; i < records.length; i += MAX_PLACES_PER_COMMIT) {
+      await Promise.all(records.slice(i, i + MAX_PLACES_PER_COMMIT).map((r) => this.db.call('place', [...r.params], r.key)));
+    }
+    this.journalCounts.recovered = records.length;
+    this.log.info({ orders: records.length }, 'place journal: orders accepted before the last stop placed again');
+  }
+
+  /** Fills the placed-keys filter from the store, a page at a time. */
+  private async fillKeys(): Promise<void> {
+    if (!this.journal) return;
+    for (let after = ''; ; ) {
+      const page = await this.db.call('placedKeys', after, KEYS_PAGE);
+      for (const key of page) this.keys.add(keyDigest(key));
+      if (page.length < KEYS_PAGE) return;
+      after = page[page.length - 1]!;
+    }
   }
 
   /**
@@ -238,18 +369,99 @@ export class OrderStore {
    * a different cart or customer is INVALID_ARGUMENT and records nothing.
    */
   async place(cmd: PlaceCommand): Promise<PlaceResult> {
-    const { orderId, fingerprint, params, saga, status } = newOrder(cmd, this.owner);
+    const { orderId, digest, fingerprint, params, saga, status } = newOrder(cmd, this.owner);
+    const key = cmd.idempotencyKey;
+    const journaled = this.journaledByKey.get(key);
+    if (journaled) {
+      if (journaled.fingerprint !== fingerprint) throw reusedKey(key, journaled.orderId);
+      return { orderId: journaled.orderId, status: 'PENDING', created: false };
+    }
+    if (this.journal && !this.closing) {
+      if (this.keys.mayHave(digest)) this.journalCounts.keyKnown++;
+      else {
+        const seq = this.journal.append(key, params);
+        if (seq !== undefined) return { orderId, status, created: true, saga, stored: this.journaled(seq, key, orderId, digest, fingerprint, params) };
+        this.journalCounts.full++;
+      }
+    }
+    // Known before it is committed: a place of the same key meanwhile must not be journaled as new.
+    this.keys.add(digest);
     // Not through the gate: the run queue takes it ahead of any background operation waiting there and
     // commits it with the other places waiting, so places never wait for each other's trips.
-    const outcome = await this.db.call('place', params, cmd.idempotencyKey);
+    const outcome = await this.db.call('place', params, key);
     if (outcome.inserted) {
       if (this.tally) this.tally.pending++;
-      return { orderId, status, created: true, saga };
+      return { orderId, status, created: true, saga, stored: Promise.resolve(true) };
     }
-    if (outcome.fingerprint !== fingerprint) {
-      throw new SluiceError('INVALID_ARGUMENT', `'idempotencyKey' '${cmd.idempotencyKey}' already placed order ${outcome.orderId} with a different cart or customer`);
-    }
+    if (outcome.fingerprint !== fingerprint) throw reusedKey(key, outcome.orderId);
     return { orderId: outcome.orderId, status: outcome.status, created: false };
+  }
+
+  /** Records an order just written to the journal; its commit is asked for after the linger, with the others waiting. */
+  private journaled(seq: number, key: string, orderId: string, digest: string, fingerprint: string, params: readonly unknown[]): Promise<boolean> {
+    let settle!: (inserted: boolean) => void;
+    const stored = new Promise<boolean>((resolve) => (settle = resolve));
+    const entry: JournaledPlace = { seq, key, orderId, fingerprint, params, stored, settle };
+    this.keys.add(digest);
+    this.journaledByKey.set(key, entry);
+    this.journaledById.set(orderId, entry);
+    this.journalCounts.journaled++;
+    this.journalCounts.pendingMax = Math.max(this.journalCounts.pendingMax, this.journaledByKey.size);
+    if (this.tally) this.tally.pending++;
+    this.toCommit.push(entry);
+    if (this.toCommit.length >= MAX_PLACES_PER_COMMIT) this.commitJournaled();
+    else this.commitTimer ??= setTimeout(() => this.commitJournaled(), this.lingerMs);
+    return stored;
+  }
+
+  /**
+   * Asks the store to commit the journaled orders waiting (the run queue
+   * takes places posted together in one transaction). A failed commit keeps
+   * its lines in the journal and is tried again after JOURNAL_RETRY_MS: the
+   * orders were accepted, so they are never dropped; the journal's bound
+   * stops new ones from piling up behind a failing store.
+   */
+  private commitJournaled(): void {
+    if (this.commitTimer) clearTimeout(this.commitTimer);
+    this.commitTimer = undefined;
+    while (this.toCommit.length > 0) {
+      const batch = this.toCommit.splice(0, MAX_PLACES_PER_COMMIT);
+      this.journalCounts.commits++;
+      for (const entry of batch) {
+        const done: Promise<void> = this.db.call('place', [...entry.params], entry.key).then(
+          (outcome) => {
+            this.journal!.done(entry.seq);
+            this.journaledByKey.delete(entry.key);
+            this.journaledById.delete(entry.orderId);
+            if (!outcome.inserted && outcome.fingerprint !== entry.fingerprint) {
+              this.log.error({ orderId: entry.orderId, key: entry.key }, 'place journal: the key had placed another cart before this journaled order; the earlier order stands');
+            }
+            entry.settle(outcome.inserted);
+          },
+          (err: unknown) => {
+            this.journalCounts.retries++;
+            this.log.error({ err, orderId: entry.orderId }, 'place journal: committing a journaled order failed; it stays in the journal and is tried again');
+            if (this.closing) return;
+            this.toCommit.push(entry);
+            this.commitTimer ??= setTimeout(() => this.commitJournaled(), JOURNAL_RETRY_MS);
+          },
+        );
+        this.committing.add(done);
+        void done.finally(() => this.committing.delete(done));
+      }
+    }
+  }
+
+  /** Resolves once a journaled order is committed (at once for any other): reads of it wait for that. */
+  private async committed(orderId: string): Promise<void> {
+    const entry = this.journaledById.get(orderId);
+    if (entry) await entry.stored;
+  }
+
+  /** What the place journal did since the store opened. */
+  get journalStats(): JournalStats {
+    const { journaled, pendingMax, full, keyKnown, commits, recovered, retries } = this.journalCounts;
+    return { journaled, pending: this.journaledByKey.size, pendingMax, capacity: this.journal ? this.journal.capacity : 0, full, keyKnown, commits, recovered, retries };
   }
 
   /**
@@ -276,15 +488,18 @@ export class OrderStore {
   }
 
   /** Up to `limit` events of an order from `fromSeq` on, in order. */
-  events(orderId: string, fromSeq: number, limit: number): Promise<OrderEvent[]> {
+  async events(orderId: string, fromSeq: number, limit: number): Promise<OrderEvent[]> {
+    await this.committed(orderId);
     return this.background(() => this.db.call('events', orderId, fromSeq, limit));
   }
 
-  view(orderId: string): Promise<OrderView | undefined> {
+  async view(orderId: string): Promise<OrderView | undefined> {
+    await this.committed(orderId);
     return this.background(() => this.db.call('view', orderId));
   }
 
   async saga(orderId: string): Promise<Saga | undefined> {
+    await this.committed(orderId);
     const row = await this.background(() => this.db.call('saga', orderId));
     if (!row) return undefined;
     if (!isSagaState(row.state)) throw new Error(`order ${orderId}: unknown saga state '${row.state}' in the store`);
@@ -400,7 +615,12 @@ export class OrderStore {
   }
 
   /** Closes the store after the operation in progress, and stops its worker. */
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    // Journaled orders lingering are committed now: a clean stop leaves no journal to read back.
+    this.closing = true;
+    this.commitJournaled();
+    await Promise.allSettled([...this.committing]);
+    this.journal?.close();
     // Transitions lingering go to the gate now, as they would have without the linger.
     this.queueTransitions();
     return this.gate.run(true, () => this.db.close());

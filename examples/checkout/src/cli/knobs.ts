@@ -39,6 +39,8 @@ export const ORDER_KNOBS: readonly Knob[] = [
   { flag: 'retry-max-delay-ms', key: 'retryMaxDelayMs' },
   { flag: 'compensation-retry-ms', key: 'compensationRetryMs' },
   { flag: 'relay-deadline-ms', key: 'relayDeadlineMs' },
+  { flag: 'max-journaled-places', key: 'maxJournaledPlaces', env: 'SLUICE_ORDER_MAX_JOURNALED_PLACES' },
+  { flag: 'place-linger-ms', key: 'placeLingerMs' },
 ];
 
 /** The knobs a user set, by flag (`f[prefix + flag]`) or env var, as numbers keyed by option key. */

@@ -46,6 +46,10 @@ order:
   --relay-deadline-ms N  deadline of a place relayed to the key's owner (default 5000)
   --store-thread T     where the order store's PGlite runs: worker (its own thread) or service (this
                        service's thread)  (env SLUICE_ORDER_STORE_THREAD, default worker)
+  --max-journaled-places N  orders answered from the place journal and not yet committed to the store;
+                       past it a place waits for its own commit; 0 turns the journal off
+                       (env SLUICE_ORDER_MAX_JOURNALED_PLACES, default 512)
+  --place-linger-ms N  how long a journaled order waits for others to share its commit (default 25)
 `;
 
 type Starter = (host: ReturnType<typeof hostOptions>, values: Record<string, number>, f: FlagValues) => Promise<{ service: { service: string; instance: string }; close(): Promise<void> }>;

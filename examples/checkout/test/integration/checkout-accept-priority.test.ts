@@ -27,7 +27,8 @@ const cmd = () => ({ idempotencyKey: `accept-${++keys}`, customerId: 'c-1', item
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'sluice-accept-'));
   await cp(await pgliteTemplate(), join(dir, 'order'), { recursive: true });
-  store = await OrderStore.open(join(dir, 'order'), silentLogger);
+  // The store's own lanes, without the place journal in front (checkout-place-journal.test.ts covers that).
+  store = await OrderStore.open(join(dir, 'order'), silentLogger, 'order-1', 'worker', { maxPending: 0 });
   await store.warmUp(1);
 }, 60_000);
 
@@ -175,7 +176,7 @@ describe("order store on the service's own thread (storeThread: 'service')", () 
   it('accepts first and together, commits transitions, and answers a place asked for behind saga work after at most one operation', async () => {
     const own = await mkdtemp(join(tmpdir(), 'sluice-accept-inline-'));
     await cp(await pgliteTemplate(), join(own, 'order'), { recursive: true });
-    const inline = await OrderStore.open(join(own, 'order'), silentLogger, 'order-1', 'service');
+    const inline = await OrderStore.open(join(own, 'order'), silentLogger, 'order-1', 'service', { maxPending: 0 });
     try {
       await inline.warmUp(1);
       const placed = await Promise.all(Array.from({ length: 20 }, () => inline.place(cmd())));

@@ -43,6 +43,7 @@ function scriptedStore() {
     dueSagas: other('dueSagas'),
     counts: other('counts'),
     parkedCount: other('parkedCount'),
+    placedKeys: other('placedKeys'),
   } as unknown as LaneStore;
   /** Releases the operation running now, as if it had held the store `ms`, and waits until the lanes have moved on. */
   const release = async (ms = 0) => {
