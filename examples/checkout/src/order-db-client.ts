@@ -35,8 +35,8 @@ export class OrderDbClient extends RecordingChannel {
   }
 
   /** Starts the worker on the store in `dir` and waits until the store is open; `ms` is how long opening took. */
-  static async start(dir: string): Promise<{ client: OrderDbClient; ms: number }> {
-    const worker = startWorker(new URL(`./order-db-worker${extensionOf(import.meta.url)}`, import.meta.url), { dir });
+  static async start(dir: string, sliceBudgetMs?: number): Promise<{ client: OrderDbClient; ms: number }> {
+    const worker = startWorker(new URL(`./order-db-worker${extensionOf(import.meta.url)}`, import.meta.url), { dir, sliceBudgetMs });
     const ready = await new Promise<DbReady>((resolve, reject) => {
       const onExit = (code: number) => reject(new Error(`the order store's worker exited (code ${code}) before opening ${dir}`));
       worker.once('error', reject);

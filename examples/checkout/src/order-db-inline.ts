@@ -16,15 +16,15 @@ import { StoreLanes, type LaneReport } from './order-db-lanes.js';
 export class InlineOrderDb extends RecordingChannel {
   private readonly lanes: StoreLanes;
 
-  private constructor(db: OrderDb) {
+  private constructor(db: OrderDb, sliceBudgetMs?: number) {
     super();
-    this.lanes = new StoreLanes(db, () => new Promise<void>((resolve) => setImmediate(resolve)));
+    this.lanes = new StoreLanes(db, () => new Promise<void>((resolve) => setImmediate(resolve)), sliceBudgetMs !== undefined ? { sliceBudgetMs } : {});
   }
 
   /** Opens (creating on first use) the store in `dir` on this thread; `ms` is how long opening took. */
-  static async start(dir: string): Promise<{ client: InlineOrderDb; ms: number }> {
+  static async start(dir: string, sliceBudgetMs?: number): Promise<{ client: InlineOrderDb; ms: number }> {
     const { db, ms } = await OrderDb.open(dir);
-    return { client: new InlineOrderDb(db), ms };
+    return { client: new InlineOrderDb(db, sliceBudgetMs), ms };
   }
 
   protected submit(op: OrderDbOp | 'close', args: readonly unknown[], settle: (outcome: { value: unknown } | { error: unknown }, report: LaneReport) => void): void {

@@ -25,7 +25,7 @@ export type DbReply = ({ id: number; value: unknown } | { id: number; error: { m
 export type DbReady = { ready: true; ms: number } | { ready: false; error: string };
 
 const port = parentPort!;
-const { dir } = workerData as { dir: string };
+const { dir, sliceBudgetMs } = workerData as { dir: string; sliceBudgetMs?: number };
 
 let db: OrderDb;
 try {
@@ -51,8 +51,12 @@ const submit = (req: DbRequest) =>
 
 // Before each pick, every request already posted is taken off the port (not left for a later turn of
 // this thread's event loop): a place posted while a batch of saga writes ran goes next.
-const lanes = new StoreLanes(db, () => {
-  for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) submit(m.message as DbRequest);
-});
+const lanes = new StoreLanes(
+  db,
+  () => {
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) submit(m.message as DbRequest);
+  },
+  sliceBudgetMs !== undefined ? { sliceBudgetMs } : {},
+);
 
 port.on('message', submit);
