@@ -464,7 +464,7 @@ export class OrderStore {
     }
   }
 
-  /** Resolves once a journaled order is committed (at once for any other): reads of it wait for that. */
+  /** Resolves once a journaled order is committed (at once for any other): reads and writes of it wait for that. */
   private async committed(orderId: string): Promise<void> {
     const entry = this.journaledById.get(orderId);
     if (entry) await entry.stored;
@@ -532,7 +532,9 @@ export class OrderStore {
    * SLICE_BUDGET_MS of store time, so an order to accept waits for one
    * slice at most.
    */
-  apply(orderId: string, transition: Transition): Promise<OrderEvent[]> {
+  async apply(orderId: string, transition: Transition): Promise<OrderEvent[]> {
+    // A saga of a journaled order may be offered before its row is committed: its writes go after it.
+    await this.committed(orderId);
     return new Promise<OrderEvent[]>((resolve, reject) => {
       this.transitions.push({ orderId, transition, resolve, reject });
       this.commitTransitionsLater();
@@ -586,12 +588,14 @@ export class OrderStore {
   }
 
   /** Counts a failed attempt of the current step, so retries stay bounded across restarts. */
-  noteFailedAttempt(orderId: string, state: SagaState, attempts: number, error: string): Promise<void> {
+  async noteFailedAttempt(orderId: string, state: SagaState, attempts: number, error: string): Promise<void> {
+    await this.committed(orderId);
     return this.background(() => this.db.call('noteFailedAttempt', orderId, state, attempts, error));
   }
 
   /** Parks a saga until `retryAtMs` (epoch ms) with a fresh attempt budget. */
-  park(orderId: string, state: SagaState, retryAtMs: number, error: string): Promise<void> {
+  async park(orderId: string, state: SagaState, retryAtMs: number, error: string): Promise<void> {
+    await this.committed(orderId);
     return this.background(() => this.db.call('park', orderId, state, retryAtMs, error));
   }
 

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from 'sluice';
 import { OrderStore, type PlaceResult } from '../../src/order-store.js';
+import { advance } from '../../src/saga.js';
 import { pgliteTemplate } from '../helpers/checkout.js';
 import { spawnGroup, stopProcessGroup } from '../../../../test/helpers/process-group.js';
 
@@ -63,6 +64,22 @@ describe('order store with the place journal', () => {
       expect(store.journalStats.pending).toBe(0);
     } finally {
       await store.close().catch(() => {});
+    }
+  });
+
+  it("a saga offered before its journaled order is committed writes after the commit, not before", async () => {
+    // The order's commit lingers longer than a batch of transitions does (TRANSITION_LINGER_MS, 50 ms).
+    const { store } = await freshStore('order-first', { lingerMs: 300 });
+    try {
+      const p = await store.place(cmd());
+      let storedFirst = false;
+      void p.stored!.then(() => (storedFirst = true));
+      const events = await store.apply(p.orderId, advance(p.saga!, { kind: 'authorized', paymentId: 'pay-1', amountCents: p.saga!.amountCents }));
+      expect(storedFirst).toBe(true);
+      expect(events).toMatchObject([{ type: 'PaymentAuthorized', seq: 2 }]);
+      expect(await store.saga(p.orderId)).toMatchObject({ state: 'RESERVING' });
+    } finally {
+      await store.close();
     }
   });
 
