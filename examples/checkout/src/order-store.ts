@@ -86,7 +86,7 @@ export interface JournalStats {
   /** Places that went through the store instead: the journal full, or the key perhaps already placed. */
   readonly full: number;
   readonly keyKnown: number;
-  /** Commits of journaled orders, and how many orders they held. */
+  /** Batches of journaled orders sent to the store (each committed in one transaction, with any other places waiting). */
   readonly commits: number;
   /** Lines the last run left, placed again when the store opened. */
   readonly recovered: number;
