@@ -68,7 +68,16 @@ export class UpstreamAttempt implements StreamHandler, DemandBridgeOptions, Hold
    * array and its backing store; the array is made at the second.
    */
   private heldFirst: Uint8Array | Payload | undefined;
-  private heldRest: (Uint8Array | Payload)[] | undefined;
+  /**
+   * The rest, a ring: `heldCount - 1` items from `heldHead`. A ring rather
+   * than an array's push and shift: at prefetch depths where the producer
+   * runs ahead, most relayed items pass through here, and `shift` on an array
+   * of more than a few dozen items moves them all (V8's slow path). Grows by
+   * doubling while full; never beyond the window, which bounds the held items.
+   */
+  private heldRest: (Uint8Array | Payload | undefined)[] | undefined;
+  private heldHead = 0;
+  private heldMore = 0;
   /** This attempt's share of the gateway memory budget (its held items), when there is a budget. */
   memory: MemoryHolder | undefined;
   /** The producer's completion, waiting until the held items are delivered. */
@@ -111,6 +120,7 @@ export class UpstreamAttempt implements StreamHandler, DemandBridgeOptions, Hold
     try {
       if (this.model === 'response') {
         this.up = upConn.requestResponse(payload, this);
+        this.up.relaysFrames = true;
         return;
       }
       this.memory = s.memory?.holder('prefetch', this);
@@ -118,6 +128,7 @@ export class UpstreamAttempt implements StreamHandler, DemandBridgeOptions, Hold
       const initial = this.toRequester.open(this.down.sendCredit);
       if (this.model === 'stream') {
         this.up = upConn.requestStream(payload, initial, this);
+        this.up.relaysFrames = true;
         return;
       }
       this.toResponder = new DemandBridge({
@@ -129,6 +140,7 @@ export class UpstreamAttempt implements StreamHandler, DemandBridgeOptions, Hold
         whenWritable: (fn) => upConn.whenWritable(fn),
       });
       this.up = upConn.requestChannel(payload, initial, inputComplete, this);
+      this.up.relaysFrames = true;
     } catch (err) {
       // The instance's connection refused the stream (closed, or at its stream limit), or the
       // request could not be written: an attempt failure either way, never an exception escaping
@@ -209,7 +221,7 @@ export class UpstreamAttempt implements StreamHandler, DemandBridgeOptions, Hold
   /** Items (and their bytes) held for the requester ahead of its demand. */
   /** Items the producer sent ahead of the requester's demand, held now. */
   get heldCount(): number {
-    return this.heldFirst ? 1 + (this.heldRest?.length ?? 0) : 0;
+    return this.heldFirst ? 1 + this.heldMore : 0;
   }
 
   held(): { items: number; bytes: number } {
@@ -241,6 +253,8 @@ export class UpstreamAttempt implements StreamHandler, DemandBridgeOptions, Hold
     this.toResponder?.stop();
     this.heldFirst = undefined;
     this.heldRest = undefined;
+    this.heldHead = 0;
+    this.heldMore = 0;
     this.heldEnd = undefined;
     this.toRequester = undefined;
     this.toResponder = undefined;
@@ -250,7 +264,10 @@ export class UpstreamAttempt implements StreamHandler, DemandBridgeOptions, Hold
 
   // ---------------------------------------------- the upstream stream's handler
 
-  /** @internal The producer sent a payload. */
+  /**
+   * @internal The producer sent a payload. With a whole frame, only `frame` is read (the upstream
+   * stream is marked `relaysFrames`, so `payload` is then empty): it goes on with its stream id rewritten.
+   */
   onNext(payload: Payload, frame: Uint8Array | undefined): void {
     if (this.ended) return;
     this.judge(true);
@@ -299,14 +316,35 @@ export class UpstreamAttempt implements StreamHandler, DemandBridgeOptions, Hold
 
   /** Keeps one payload until the requester asks for it, after those already held. */
   private hold(item: Uint8Array | Payload): void {
-    if (!this.heldFirst) this.heldFirst = item;
-    else (this.heldRest ??= []).push(item);
+    if (!this.heldFirst) {
+      this.heldFirst = item;
+      return;
+    }
+    let ring = this.heldRest;
+    if (!ring) ring = this.heldRest = new Array<Uint8Array | Payload | undefined>(4).fill(undefined);
+    else if (this.heldMore === ring.length) ring = this.heldRest = this.grownRing(ring);
+    ring[(this.heldHead + this.heldMore) & (ring.length - 1)] = item;
+    this.heldMore++;
+  }
+
+  /** `ring` (full) copied, oldest first, into one twice its size (lengths stay powers of two). */
+  private grownRing(ring: (Uint8Array | Payload | undefined)[]): (Uint8Array | Payload | undefined)[] {
+    const grown = new Array<Uint8Array | Payload | undefined>(ring.length * 2).fill(undefined);
+    for (let i = 0; i < ring.length; i++) grown[i] = ring[(this.heldHead + i) & (ring.length - 1)];
+    this.heldHead = 0;
+    return grown;
   }
 
   /** The oldest held payload (there is one), taken out. */
   private takeHeld(): Uint8Array | Payload {
     const item = this.heldFirst!;
-    this.heldFirst = this.heldRest?.length ? this.heldRest.shift() : undefined;
+    const ring = this.heldRest;
+    if (ring && this.heldMore > 0) {
+      this.heldFirst = ring[this.heldHead];
+      ring[this.heldHead] = undefined;
+      this.heldHead = (this.heldHead + 1) & (ring.length - 1);
+      this.heldMore--;
+    } else this.heldFirst = undefined;
     return item;
   }
 

@@ -127,13 +127,18 @@ export class DemandBridge {
    */
   onRequest(n: number, release?: () => number): void {
     this.credit = addCredit(this.credit, n);
-    while (release && this.held > 0 && this.credit > 0) {
-      const bytes = release();
-      this.held -= 1;
-      this.heldBytes -= bytes;
-      if (this.options.budget) this.options.budget.held -= bytes;
-      this.options.memory?.add(-bytes);
-      this.credit -= 1;
+    if (release && this.held > 0 && this.credit > 0) {
+      // The released bytes are given back to the budgets once for the batch, not per item: a
+      // consumer's REQUEST_N typically releases dozens of held items at once.
+      let released = 0;
+      while (this.held > 0 && this.credit > 0) {
+        released += release();
+        this.held -= 1;
+        this.credit -= 1;
+      }
+      this.heldBytes -= released;
+      if (this.options.budget) this.options.budget.held -= released;
+      this.options.memory?.add(-released);
     }
     this.pump();
   }

@@ -38,7 +38,7 @@ import { silentLogger, type Logger } from '../observability/log.js';
 import { peerHost, type RateLimitedLog } from '../observability/rate-limited-log.js';
 import type { MemoryBudget, MemoryHolder } from './memory-budget.js';
 import { Reassembler, type Abandoned } from './reassembler.js';
-import { Stream, addCredit, type InteractionModel, type StreamHandler, type StreamHost } from './stream.js';
+import { RELAYED_FRAME, Stream, addCredit, type InteractionModel, type StreamHandler, type StreamHost } from './stream.js';
 import type { FrameTransport } from './transport.js';
 import { StreamTable } from './stream-table.js';
 
@@ -405,7 +405,7 @@ export class Connection implements StreamHost {
       const stream = this.streams.get(id);
       if (!stream) return true; // late frame for a stream that already ended
       if (hotPayloadSize(bytes) > this.limits.maxPayloadSize) return false;
-      stream.receivePayload(new FramePayload(bytes), hotFlags(bytes), bytes);
+      stream.receivePayload(stream.relaysFrames ? RELAYED_FRAME : new FramePayload(bytes), hotFlags(bytes), bytes);
       return true;
     }
     if (type === FrameType.REQUEST_N) {

@@ -65,12 +65,23 @@ export interface MemoryBudgetOptions {
 class Holder implements MemoryHolder {
   bytes = 0;
   released = false;
+  /**
+   * Read once here rather than on every report: a stream's prefetch holder and
+   * a connection's outbound holder report on every relayed item, and looking
+   * the kind up by its string, or `reclaim` on options objects of many shapes,
+   * made each report a megamorphic property access.
+   */
+  readonly kindIndex: number;
+  readonly reclaimable: boolean;
 
   constructor(
     private readonly budget: MemoryBudget,
     readonly kind: MemoryKind,
     readonly options: HolderOptions,
-  ) {}
+  ) {
+    this.kindIndex = MEMORY_KINDS.indexOf(kind);
+    this.reclaimable = options.reclaim !== undefined;
+  }
 
   set(bytes: number): void {
     this.add(bytes - this.bytes);
@@ -92,7 +103,8 @@ class Holder implements MemoryHolder {
 export class MemoryBudget {
   /** Bytes reported by every holder, now. */
   used = 0;
-  private readonly byKind: Record<MemoryKind, number> = { reassembly: 0, prefetch: 0, outbound: 0, http: 0, cache: 0 };
+  /** Bytes held per kind, in the order of MEMORY_KINDS. */
+  private readonly byKind: number[] = MEMORY_KINDS.map(() => 0);
   /** Bytes of holders that can give them back on demand (`reclaim`). */
   private reclaimable = 0;
   /** Holders holding at least one byte: the only ones a shed must look at. */
@@ -114,7 +126,7 @@ export class MemoryBudget {
 
   /** Bytes held now for one kind. */
   usedBy(kind: MemoryKind): number {
-    return this.byKind[kind];
+    return this.byKind[MEMORY_KINDS.indexOf(kind)] ?? 0;
   }
 
   /** Fraction of the limit in use by what cannot be reclaimed (0 with an infinite limit). */
@@ -130,8 +142,8 @@ export class MemoryBudget {
   /** @internal A holder's size changed by `delta`. */
   account(holder: Holder, delta: number): void {
     this.used += delta;
-    this.byKind[holder.kind] += delta;
-    if (holder.options.reclaim) this.reclaimable += delta;
+    this.byKind[holder.kindIndex]! += delta;
+    if (holder.reclaimable) this.reclaimable += delta;
     // The set changes only when a holder starts or stops holding: a stream's prefetch holder moves with every item.
     const before = holder.bytes - delta;
     if (before <= 0 && holder.bytes > 0) this.holding.add(holder);

@@ -78,7 +78,8 @@ export class Reassembler {
   }
 
   has(streamId: number): boolean {
-    return this.partials.has(streamId);
+    // Asked for every PAYLOAD frame; nearly always with nothing in progress, where the size says it without a lookup.
+    return this.partials.size !== 0 && this.partials.has(streamId);
   }
 
   /** Starts a payload at time `now` (ms); false when it is already too large or too many are in progress. */

@@ -46,6 +46,9 @@ export interface StreamHost {
   whenWritable(fn: () => void): () => void;
 }
 
+/** The payload given with a whole frame to a stream whose handler relays frames (`Stream.relaysFrames`): empty, the frame has it all. */
+export const RELAYED_FRAME: Payload = Object.freeze({ data: null, metadata: null });
+
 export class Stream {
   handler: StreamHandler = ignoreHandler;
   /** Payloads the peer has requested and we have not sent yet. */
@@ -58,6 +61,12 @@ export class Stream {
   outboundDone = false;
   /** The peer will send nothing more. */
   inboundDone = false;
+  /**
+   * The handler relays whole PAYLOAD frames (it reads `frame` whenever one is
+   * given, never the payload then): such a frame reaches it with
+   * `RELAYED_FRAME` for payload instead of views decoded for nobody.
+   */
+  relaysFrames = false;
 
   constructor(
     readonly id: number,

@@ -175,8 +175,8 @@ export function memoryGateway(options: MemoryGatewayOptions = {}) {
      * by when auth is off; requesters without one share their (in-memory) address.
      */
     requester(identity?: string) {
-      const { client, clientEnd, server } = connect(identity === undefined ? undefined : [simpleAuth(identity)], refusingResponder);
-      return { connection: client, transport: clientEnd, gatewaySide: server };
+      const { client, clientEnd, server, serverEnd } = connect(identity === undefined ? undefined : [simpleAuth(identity)], refusingResponder);
+      return { connection: client, transport: clientEnd, gatewaySide: server, gatewayTransport: serverEnd };
     },
 
     /** Everything a finished burst must have given back. */

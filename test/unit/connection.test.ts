@@ -11,7 +11,7 @@ import { Flags, FrameType, MAX_REQUEST_N, type Frame, type Payload, type SetupFr
 import { MimeTypes } from '../../src/protocol/metadata.js';
 import { Connection, MAX_HELD_FRAMES, type ConnectionLimits, type KeepAliveOptions, type Responder, type ServerOptions } from '../../src/rsocket/connection.js';
 import { ServerConnection } from '../../src/rsocket/server-connection.js';
-import type { InteractionModel, Stream, StreamHandler } from '../../src/rsocket/stream.js';
+import { RELAYED_FRAME, type InteractionModel, type Stream, type StreamHandler } from '../../src/rsocket/stream.js';
 import { MemoryBudget } from '../../src/rsocket/memory-budget.js';
 import { BLOCK_BYTES } from '../../src/rsocket/block-pool.js';
 import { memoryPair, rawPeer, settle, type RawPeer } from '../helpers/memory-transport.js';
@@ -963,6 +963,35 @@ describe('limits', () => {
 });
 
 // ---------------------------------------------------------------- fragments
+
+describe('streams that relay frames', () => {
+  it('a whole PAYLOAD reaches a relaying stream as its frame, with the empty RELAYED_FRAME for payload; others get the decoded views; fragments are reassembled for both', async () => {
+    const { client, peer } = await rawServer();
+    const relay: Array<[Payload, Uint8Array | undefined]> = [];
+    const relayHandler: StreamHandler = { ...recorder(), onNext: (payload, frame) => void relay.push([payload, frame]) };
+    const relayed = client.requestStream(p('x'), 3, relayHandler);
+    relayed.relaysFrames = true;
+    const plain = recorder();
+    client.requestStream(p('y'), 3, plain);
+    const whole = (id: number) => encodePayloadFrame(FrameType.PAYLOAD, id, Flags.NEXT, { metadata: u8('meta'), data: u8('data') });
+    peer.send(whole(1));
+    peer.send(whole(3));
+    // A fragmented payload has no one frame to pass on: it arrives reassembled, as a payload, on either kind of stream.
+    for (const id of [1, 3]) {
+      peer.send(encodePayloadFrame(FrameType.PAYLOAD, id, Flags.NEXT | Flags.FOLLOWS, { metadata: u8('m'), data: u8('d1') }));
+      peer.send(encodePayloadFrame(FrameType.PAYLOAD, id, Flags.NEXT, { metadata: null, data: u8('d2') }));
+    }
+    await settle();
+    expect(relay[0]![0]).toBe(RELAYED_FRAME);
+    expect(RELAYED_FRAME).toEqual({ data: null, metadata: null });
+    expect(Object.isFrozen(RELAYED_FRAME)).toBe(true);
+    expect(Array.from(relay[0]![1]!)).toEqual(Array.from(whole(1)));
+    expect([text(relay[1]![0].metadata), text(relay[1]![0].data), relay[1]![1]]).toEqual(['m', 'd1d2', undefined]);
+    expect(plain.events).toEqual(['next:data|meta', 'next:d1d2|m']);
+    expect(Array.from(plain.frames[0]!)).toEqual(Array.from(whole(3)));
+    expect(plain.frames[1]).toBeUndefined();
+  });
+});
 
 describe('fragmentation (FOLLOWS)', () => {
   it('reassembles a fragmented request frame before the responder sees it', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryBudget, type MemoryKind } from '../../src/rsocket/memory-budget.js';
+import { MEMORY_KINDS, MemoryBudget, type MemoryKind } from '../../src/rsocket/memory-budget.js';
 
 /** A budget whose over-limit check runs when the test says, and a record of what was shed. */
 function budget(limit: number) {
@@ -17,6 +17,17 @@ function budget(limit: number) {
 }
 
 describe('MemoryBudget', () => {
+  it('keeps each kind apart, whatever order holders of the kinds report in', () => {
+    const { b } = budget(Infinity);
+    const holders = MEMORY_KINDS.map((kind, i) => [b.holder(kind, { shed() {} }), i + 1] as const);
+    for (const [h, i] of [...holders].reverse()) h.add(i * 10);
+    for (const [h, i] of holders) h.add(i);
+    expect(MEMORY_KINDS.map((k) => b.usedBy(k))).toEqual([11, 22, 33, 44, 55]);
+    expect(b.used).toBe(165);
+    holders[2]![0].release();
+    expect(MEMORY_KINDS.map((k) => b.usedBy(k))).toEqual([11, 22, 0, 44, 55]);
+  });
+
   it('keeps the total and per-kind sums as holders report', () => {
     const { b } = budget(Infinity);
     const r = b.holder('reassembly', { shed() {} });

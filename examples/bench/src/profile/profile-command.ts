@@ -132,5 +132,8 @@ async function openConfig(dir: string, streams: number): Promise<string> {
 }
 
 function perItem(cpuSeconds: number | undefined, n: number): string {
-  return cpuSeconds === undefined || n === 0 ? 'n/a' : `${((cpuSeconds * 1e6) / n).toFixed(1)} µs`;
+  if (cpuSeconds === undefined || n === 0) return 'n/a';
+  // Hundredths below 10 µs: a streamed item costs each process well under a microsecond.
+  const us = (cpuSeconds * 1e6) / n;
+  return `${us.toFixed(us < 10 ? 2 : 1)} µs`;
 }
