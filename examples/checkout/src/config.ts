@@ -99,6 +99,12 @@ export interface OrderOptions {
    * a read of it waits for that. Default 25.
    */
   placeLingerMs: number;
+  /**
+   * The nice value of the order store's worker thread (0-19; 0 runs it at
+   * the service's priority): saga writes are background work and yield the
+   * CPU to the thread answering places. Default 10.
+   */
+  storeWorkerNice: number;
 }
 
 export const defaultChaos: ChaosOptions = { latencyMs: 0, failureRate: 0 };
@@ -121,6 +127,7 @@ export const defaultOrderOptions: OrderOptions = {
   relayDeadlineMs: 5_000,
   maxJournaledPlaces: 512,
   placeLingerMs: 25,
+  storeWorkerNice: 10,
 };
 
 type Range = readonly [min: number, max: number, kind: 'int' | 'number'];
@@ -144,6 +151,7 @@ const ORDER_RANGES: Record<keyof OrderOptions, Range> = {
   relayDeadlineMs: [10, 600_000, 'int'],
   maxJournaledPlaces: [0, 100_000, 'int'],
   placeLingerMs: [0, 60_000, 'int'],
+  storeWorkerNice: [0, 19, 'int'],
 };
 
 function resolve<T extends object>(prefix: string, defaults: T, ranges: Record<keyof T, Range>, options: Partial<T> | undefined): T {

@@ -22,6 +22,14 @@ interface Pending {
   settle(outcome: { value: unknown } | { error: unknown }, report: LaneReport): void;
 }
 
+/** How the store's worker runs (OrderDbClient.start). */
+export interface WorkerOptions {
+  /** Store time a slice of a batch of transitions aims at, ms (order-db-lanes.ts). */
+  readonly sliceBudgetMs?: number;
+  /** The worker thread's nice value (0-19; Linux applies it to that thread alone). Default: the process's. */
+  readonly nice?: number;
+}
+
 export class OrderDbClient extends RecordingChannel {
   private nextId = 1;
   /** Bounded by the callers: places by the work queues, other operations by OrderStore's gate (one at a time). */
@@ -35,8 +43,8 @@ export class OrderDbClient extends RecordingChannel {
   }
 
   /** Starts the worker on the store in `dir` and waits until the store is open; `ms` is how long opening took. */
-  static async start(dir: string, sliceBudgetMs?: number): Promise<{ client: OrderDbClient; ms: number }> {
-    const worker = startWorker(new URL(`./order-db-worker${extensionOf(import.meta.url)}`, import.meta.url), { dir, sliceBudgetMs });
+  static async start(dir: string, options: WorkerOptions = {}): Promise<{ client: OrderDbClient; ms: number; nice: number | null }> {
+    const worker = startWorker(new URL(`./order-db-worker${extensionOf(import.meta.url)}`, import.meta.url), { dir, ...options });
     const ready = await new Promise<DbReady>((resolve, reject) => {
       const onExit = (code: number) => reject(new Error(`the order store's worker exited (code ${code}) before opening ${dir}`));
       worker.once('error', reject);
@@ -51,7 +59,7 @@ export class OrderDbClient extends RecordingChannel {
       await worker.terminate();
       throw new Error(`cannot open the order store in ${dir}: ${ready.error}`);
     }
-    return { client: new OrderDbClient(worker), ms: ready.ms };
+    return { client: new OrderDbClient(worker), ms: ready.ms, nice: ready.nice };
   }
 
   /**

@@ -22,9 +22,9 @@ export class InlineOrderDb extends RecordingChannel {
   }
 
   /** Opens (creating on first use) the store in `dir` on this thread; `ms` is how long opening took. */
-  static async start(dir: string, sliceBudgetMs?: number): Promise<{ client: InlineOrderDb; ms: number }> {
+  static async start(dir: string, sliceBudgetMs?: number): Promise<{ client: InlineOrderDb; ms: number; nice: null }> {
     const { db, ms } = await OrderDb.open(dir);
-    return { client: new InlineOrderDb(db, sliceBudgetMs), ms };
+    return { client: new InlineOrderDb(db, sliceBudgetMs), ms, nice: null };
   }
 
   protected submit(op: OrderDbOp | 'close', args: readonly unknown[], settle: (outcome: { value: unknown } | { error: unknown }, report: LaneReport) => void): void {

@@ -521,7 +521,7 @@ export async function startOrderService(
   const instance = options.instance ?? DEFAULT_ORDER_INSTANCE;
   const instances = resolveOrderInstances(options.orderInstances, instance);
   const thread = resolveStoreThread(options.storeThread);
-  const store = await OrderStore.open(orderStoreDir(options), log, instance, thread, { maxPending: resolved.maxJournaledPlaces, lingerMs: resolved.placeLingerMs });
+  const store = await OrderStore.open(orderStoreDir(options), log, instance, thread, { maxPending: resolved.maxJournaledPlaces, lingerMs: resolved.placeLingerMs, workerNice: resolved.storeWorkerNice });
   // Before registering: the first orders must not pay for PGlite compiling its code paths.
   const warmStarted = performance.now();
   try {

@@ -55,7 +55,7 @@ export interface PlaceResult {
 }
 
 /** How the place journal is used (OrderStore.open). */
-export interface PlaceJournalUse {
+export interface OrderStoreOptions {
   /** Orders journaled and not yet committed, at most; 0: no journal, every place waits for its commit. Default MAX_JOURNALED_PLACES. */
   readonly maxPending?: number;
   /** How long a journaled order waits for others to join its commit, ms. Default PLACE_LINGER_MS. */
@@ -64,7 +64,17 @@ export interface PlaceJournalUse {
   readonly segmentBytes?: number;
   /** Store time a slice of a batch of transitions aims at, ms. Default JOURNALED_SLICE_BUDGET_MS with the journal on, SLICE_BUDGET_MS off. */
   readonly sliceBudgetMs?: number;
+  /** The store worker thread's nice value (0: as the service's). Default STORE_WORKER_NICE. */
+  readonly workerNice?: number;
 }
+
+/**
+ * The store worker's nice value: its work is the service's background
+ * work, so it yields the CPU to the thread answering places (and to the
+ * other processes on the machine). 10: CFS then gives a busy nice-0 thread
+ * about ten times its share when both want the CPU.
+ */
+export const STORE_WORKER_NICE = 10;
 
 /**
  * The slice budget with the journal on (order-db-lanes.ts, SLICE_BUDGET_MS
@@ -94,7 +104,7 @@ export interface JournalStats {
   readonly retries: number;
 }
 
-/** Default of PlaceJournalUse.lingerMs: a saga step takes far longer; a handful of orders share a commit at 100/s. */
+/** Default of OrderStoreOptions.lingerMs: a saga step takes far longer; a handful of orders share a commit at 100/s. */
 export const PLACE_LINGER_MS = 25;
 /** A failed commit of journaled orders is tried again after this long, ms (their lines stay in the journal meanwhile). */
 const JOURNAL_RETRY_MS = 1_000;
@@ -328,11 +338,13 @@ export class OrderStore {
    * instance `owner` (default `order-1`), in its own worker thread unless
    * `thread` is `'service'` (see docs/checkout.md, "Where the place tail was").
    */
-  static async open(dir: string, log: Logger, owner = 'order-1', thread: StoreThread = 'worker', use: PlaceJournalUse = {}): Promise<OrderStore> {
+  static async open(dir: string, log: Logger, owner = 'order-1', thread: StoreThread = 'worker', use: OrderStoreOptions = {}): Promise<OrderStore> {
     const maxPending = use.maxPending ?? MAX_JOURNALED_PLACES;
     const sliceBudgetMs = use.sliceBudgetMs ?? (maxPending > 0 ? JOURNALED_SLICE_BUDGET_MS : undefined);
-    const { client, ms } = thread === 'worker' ? await OrderDbClient.start(dir, sliceBudgetMs) : await InlineOrderDb.start(dir, sliceBudgetMs);
-    log.info({ dir, ms, thread }, 'store opened');
+    const workerNice = use.workerNice ?? STORE_WORKER_NICE;
+    const { client, ms, nice } = thread === 'worker' ? await OrderDbClient.start(dir, { ...(sliceBudgetMs !== undefined ? { sliceBudgetMs } : {}), nice: workerNice }) : await InlineOrderDb.start(dir, sliceBudgetMs);
+    if (thread === 'worker' && nice === null) log.warn({ nice: workerNice }, "store: could not lower the store worker's CPU priority; it runs at the service's");
+    log.info({ dir, ms, thread, nice }, 'store opened');
     let opened: ReturnType<typeof PlaceJournal.open> | undefined;
     try {
       // Read back even with the journal off now: what a run with it left was accepted and must be placed.

@@ -41,6 +41,7 @@ export const ORDER_KNOBS: readonly Knob[] = [
   { flag: 'relay-deadline-ms', key: 'relayDeadlineMs' },
   { flag: 'max-journaled-places', key: 'maxJournaledPlaces', env: 'SLUICE_ORDER_MAX_JOURNALED_PLACES' },
   { flag: 'place-linger-ms', key: 'placeLingerMs' },
+  { flag: 'store-nice', key: 'storeWorkerNice', env: 'SLUICE_ORDER_STORE_NICE' },
 ];
 
 /** The knobs a user set, by flag (`f[prefix + flag]`) or env var, as numbers keyed by option key. */

@@ -50,6 +50,8 @@ order:
                        past it a place waits for its own commit; 0 turns the journal off
                        (env SLUICE_ORDER_MAX_JOURNALED_PLACES, default 512)
   --place-linger-ms N  how long a journaled order waits for others to share its commit (default 25)
+  --store-nice N       nice value of the order store's worker thread, 0-19: saga writes yield the CPU
+                       to the thread answering places (env SLUICE_ORDER_STORE_NICE, default 10)
 `;
 
 type Starter = (host: ReturnType<typeof hostOptions>, values: Record<string, number>, f: FlagValues) => Promise<{ service: { service: string; instance: string }; close(): Promise<void> }>;

@@ -6,7 +6,8 @@
  * places through the store; and what a kill -9 left in the journal is
  * placed on the next open, its sagas due. Counted, not timed.
  */
-import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -129,6 +130,26 @@ describe('order store with the place journal', () => {
     } finally {
       await store.close().catch(() => {});
     }
+  });
+
+  it("runs the store's worker thread at a lower CPU priority than the service thread (Linux: per-thread nice)", async () => {
+    const niceOf = async () => {
+      const out: number[] = [];
+      for (const tid of await readdir('/proc/self/task')) {
+        // Fields after the command's closing parenthesis: state is the first, nice the 17th.
+        const stat = await readFile(`/proc/self/task/${tid}/stat`, 'utf8').catch(() => '');
+        if (stat) out.push(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+      }
+      return out;
+    };
+    const { store } = await freshStore('nice', { workerNice: 7 });
+    try {
+      expect((await niceOf()).filter((n) => n === 7)).toHaveLength(1);
+      expect(os.getPriority()).toBe(0);
+    } finally {
+      await store.close();
+    }
+    expect((await niceOf()).filter((n) => n === 7)).toHaveLength(0);
   });
 
   it('with the journal off (maxPending 0), every place is answered after its commit', async () => {
