@@ -106,7 +106,7 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
           ? "checkout.place answers once the order is recorded; the slow, failing inventory is the saga's problem, not the caller's."
           : [
               short.length
-                ? `Under 100x at ${short.map((x) => `${x.rate}/s`).join(', ')}: the HTTP chain's p99 is the inventory's 2 s; Sluice's is that of a durable write in the order service (an embedded PGlite store that the sagas' own writes use too), on a 2-core machine shared with the gateway, the other services and the load generator; the table shows how it moves with the rate.`
+                ? `Under 100x at ${short.map((x) => `${x.rate}/s`).join(', ')}: the HTTP chain's p99 is the inventory's 2 s; Sluice's is a write to the order service's place journal, so its tail is the moments the order service's thread is not running: its collector's pauses and waits for a core, on a 2-core machine shared with the gateway, the other services, the order store's worker and the load generator (docs/checkout.md); the table shows how it moves with the rate.`
                 : '',
               lost > 0 ? `${lost} accepted orders were unknown to the order service afterwards.` : '',
             ]
