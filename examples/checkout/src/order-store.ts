@@ -293,8 +293,8 @@ export class OrderStore {
   /** Orders by status, from warmUp on (see counts). */
   private tally: { pending: number; confirmed: number; cancelled: number } | undefined;
 
-  /** Idempotency keys that may have placed an order: a key it has certainly not seen may be journaled. */
-  private readonly keys = new PlacedKeys();
+  /** Idempotency keys that may have placed an order: a key it has certainly not seen may be journaled (only with the journal on). */
+  private readonly keys: PlacedKeys | undefined;
   /** Orders journaled and not yet committed, by idempotency key and by order id (bounded by the journal's maxPending). */
   private readonly journaledByKey = new Map<string, JournaledPlace>();
   private readonly journaledById = new Map<string, JournaledPlace>();
@@ -313,7 +313,9 @@ export class OrderStore {
     private readonly journal: PlaceJournal | undefined,
     private readonly lingerMs: number,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.keys = journal ? new PlacedKeys() : undefined;
+  }
 
   /** A store operation in the background lane (everything but accepting orders). */
   private background<T>(op: () => Promise<T>): Promise<T> {
@@ -378,10 +380,11 @@ export class OrderStore {
 
   /** Fills the placed-keys filter from the store, a page at a time. */
   private async fillKeys(): Promise<void> {
-    if (!this.journal) return;
+    const keys = this.keys;
+    if (!keys) return;
     for (let after = ''; ; ) {
       const page = await this.db.call('placedKeys', after, KEYS_PAGE);
-      for (const key of page) this.keys.add(keyDigest(key));
+      for (const key of page) keys.add(keyDigest(key));
       if (page.length < KEYS_PAGE) return;
       after = page[page.length - 1]!;
     }
@@ -400,7 +403,7 @@ export class OrderStore {
       if (journaled.fingerprint !== fingerprint) throw reusedKey(key, journaled.orderId);
       return { orderId: journaled.orderId, status: 'PENDING', created: false };
     }
-    if (this.journal && !this.closing) {
+    if (this.journal && this.keys && !this.closing) {
       if (this.keys.mayHave(digest)) this.journalCounts.keyKnown++;
       else {
         const seq = this.journal.append(key, params);
@@ -409,7 +412,7 @@ export class OrderStore {
       }
     }
     // Known before it is committed: a place of the same key meanwhile must not be journaled as new.
-    this.keys.add(digest);
+    this.keys?.add(digest);
     // Not through the gate: the run queue takes it ahead of any background operation waiting there and
     // commits it with the other places waiting, so places never wait for each other's trips.
     const outcome = await this.db.call('place', params, key);
@@ -426,7 +429,7 @@ export class OrderStore {
     let settle!: (inserted: boolean) => void;
     const stored = new Promise<boolean>((resolve) => (settle = resolve));
     const entry: JournaledPlace = { seq, key, orderId, fingerprint, params, stored, settle };
-    this.keys.add(digest);
+    this.keys!.add(digest);
     this.journaledByKey.set(key, entry);
     this.journaledById.set(orderId, entry);
     this.journalCounts.journaled++;
