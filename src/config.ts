@@ -110,7 +110,7 @@ export interface GatewayConfig {
     fragmentTimeoutMs: number;
   };
   flow: {
-    /** Items a forwarded stream may have requested upstream and not delivered, per direction. Default 512. */
+    /** Items a forwarded stream may have requested upstream and not delivered, per direction. Default 1024. */
     window: number;
     /**
      * Bytes likewise, estimated from the stream's average item size: large
@@ -118,10 +118,11 @@ export interface GatewayConfig {
      */
     windowBytes: number;
     /**
-     * Items the gateway asks of a producer beyond its consumer's demand, per
-     * stream, and holds until the consumer asks (within the window). Keeps a
-     * two-hop pipeline as deep as a one-hop one. 0 passes demand through
-     * unchanged. Default 256.
+     * Most items the gateway asks of a producer beyond its consumer's demand,
+     * per stream, and holds until the consumer asks (within the window). A
+     * stream starts as many ahead as its consumer's first request and doubles
+     * that, up to this, each time its consumer asks while nothing is held.
+     * 0 passes demand through unchanged. Default 512.
      */
     prefetch: number;
     /** Bytes held ahead of demand over all streams; at this total, prefetch pauses. Default 64 MiB. */
@@ -350,7 +351,7 @@ export const defaultGatewayConfig: GatewayConfig = {
     memoryBudgetBytes: 32 * 1024 * 1024,
     fragmentTimeoutMs: 10_000,
   },
-  flow: { window: 512, windowBytes: 512 * 1024, prefetch: 256, prefetchBudgetBytes: 64 * 1024 * 1024 },
+  flow: { window: 1024, windowBytes: 512 * 1024, prefetch: 512, prefetchBudgetBytes: 64 * 1024 * 1024 },
   keepAlive: { minLifetimeMs: 1_000, maxLifetimeMs: 600_000, maxClientLifetimeMs: 60_000 },
   drainTimeoutMs: 10_000,
   readiness: { routes: [] },

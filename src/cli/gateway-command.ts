@@ -19,9 +19,9 @@ const usage = `usage: sluice gateway [options]
                        WebSockets, besides the admin server's own (repeatable; '*' = any page)
   --tls-cert FILE      PEM certificate: serve wss://, tls:// (TCP) and https admin (env SLUICE_TLS_CERT)
   --tls-key FILE       its PEM private key                                      (env SLUICE_TLS_KEY)
-  --window N           per-stream demand window       (default 512)
-  --prefetch N         items asked of a producer ahead of its consumer, per stream
-                       (default 256, within the window; 0 = demand passes through unchanged)
+  --window N           per-stream demand window       (default 1024)
+  --prefetch N         most items asked of a producer ahead of its consumer, per stream
+                       (default 512, within the window; 0 = demand passes through unchanged)
   --ready-route ROUTE  /readyz waits for this route (repeatable)
   --dead-letter-dir D  where the dead-letter log lives (env SLUICE_DEAD_LETTER_DIR, default ./data/gateway)
   --durable-dir D      where the embedded durable log lives (env SLUICE_DURABLE_DIR, default ./data/gateway/durable)

@@ -4,6 +4,7 @@
  * what the consumer requested and received.
  */
 import { describe, expect, it } from 'vitest';
+import type { StreamContext } from '../../src/service/handlers.js';
 import { eventually, json, jsonPayload, metricValue, metricsText, recorder, useHarness } from '../helpers/harness.js';
 
 const h = useHarness();
@@ -75,6 +76,55 @@ describe('demand through the gateway', () => {
     // The consumer asked for 42 in all (1, then 41 times 1), and the gateway for one more ahead.
     expect(end.emitted).toBeLessThanOrEqual(43);
     await eventually(async () => metricValue(await metricsText(gw), 'sluice_prefetch_held_bytes') === 0, 'the held item to be freed by the cancel');
+  });
+
+  it('a consumer kept waiting by its producer makes the gateway ask twice as far ahead each time, up to flow.prefetch', async () => {
+    const gw = await h.gateway({ flow: { window: 64, prefetch: 8 } });
+    // A producer that emits only the items the test lets through, and counts the demand it was given.
+    let ctx: StreamContext | undefined;
+    let allowed = 2;
+    let wake: (() => void) | undefined;
+    const routes = {
+      'gated.source': {
+        requestStream(_data: unknown, c: StreamContext) {
+          ctx = c;
+          return (async function* () {
+            for (let seq = 0; ; seq++) {
+              while (seq >= allowed) await new Promise<void>((resolve) => (wake = resolve));
+              yield { seq, pad: 'x'.repeat(100) };
+            }
+          })();
+        },
+      },
+    };
+    await h.service({ url: gw.url, service: 'gated', routes });
+    const conn = await h.raw(gw.url);
+    const rec = recorder();
+    const stream = conn.requestStream(jsonPayload('gated.source', {}), 2, rec.handler);
+    const demandAtProducer = (n: number, what: string) => eventually(() => ctx?.requested === n, `the producer to have been asked for ${n}: ${what}`);
+    await rec.received(2);
+    await demandAtProducer(4, "the consumer's 2 and as many ahead");
+    // The producer sends nothing more: each top-up finds nothing held, so the stream asks twice as far ahead.
+    stream.request(2);
+    await demandAtProducer(8, '4 owed and 4 ahead');
+    stream.request(2);
+    await demandAtProducer(14, '6 owed and 8 ahead');
+    stream.request(2);
+    await demandAtProducer(16, '8 owed and still 8 ahead: flow.prefetch is the cap');
+    // The producer catches up: the consumer gets the 8 it asked for, the gateway holds the 8 asked ahead and asks nothing more.
+    allowed = 20;
+    wake?.();
+    await rec.received(8);
+    await eventually(async () => (metricValue(await metricsText(gw), 'sluice_prefetch_held_bytes') ?? 0) > 0, 'the items asked ahead to be held at the gateway');
+    await eventually(() => ctx?.emitted === 16, 'the producer to send what it was asked for');
+    expect(ctx!.requested).toBe(16);
+    expect(rec.items).toHaveLength(8);
+    // A held item goes out the moment the consumer asks, in order.
+    stream.request(1);
+    await rec.received(9);
+    expect(rec.items.map((p) => json<{ seq: number }>(p).seq)).toEqual([...Array(9).keys()]);
+    stream.cancel();
+    await eventually(async () => metricValue(await metricsText(gw), 'sluice_prefetch_held_bytes') === 0, 'the held items to be freed by the cancel');
   });
 
   it('a consumer asking for more than the window gets it, with the gateway holding at most the window', async () => {
@@ -163,8 +213,9 @@ describe('demand through the gateway', () => {
     const s = await stats(client, 'to-cancel');
     expect(s.cancelled).toBe(true);
     expect(s.completed).toBe(false);
-    // The 8 asked for, 4 more as the client topped up, and as many ahead as the first request (8).
-    expect(s.emitted).toBeLessThanOrEqual(8 + 4 + 8);
+    // The 8 asked for, 4 more as the client topped up, and as many ahead as the first request (8), doubled
+    // if the top-up found fewer than 4 held.
+    expect(s.emitted).toBeLessThanOrEqual(8 + 4 + 16);
   });
 
   it('a consumer that disconnects cancels its streams at the producer', async () => {

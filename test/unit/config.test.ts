@@ -86,7 +86,7 @@ describe('resolveGatewayConfig', () => {
         slowConsumerTimeoutMs: 30_000,
         setupTimeoutMs: 5_000,
       },
-      flow: { window: 512, windowBytes: 512 * 1024 },
+      flow: { window: 1024, windowBytes: 512 * 1024 },
       keepAlive: { minLifetimeMs: 1_000, maxLifetimeMs: 600_000, maxClientLifetimeMs: 60_000 },
       drainTimeoutMs: 10_000,
       readiness: { routes: [] },

@@ -325,8 +325,10 @@ describe('DemandBridge', () => {
       h.bridge.onRequest(3, () => (released.push(released.length), 10));
       expect(released).toEqual([0, 1]);
       expect([h.bridge.held, h.bridge.heldBytes, budget.held, h.bridge.credit]).toEqual([0, 0, 0, 1]);
-      // Credit 1 plus 2 ahead: 3 asked for, in one top-up.
-      expect(h.upstream).toEqual([3]);
+      // 2 held for a request of 3: the consumer waits for one, so the stream asks twice as far ahead.
+      // Credit 1 plus 4 ahead: 5 asked for, in one top-up.
+      expect(h.bridge.aheadItems).toBe(4);
+      expect(h.upstream).toEqual([5]);
       expect(h.bridge.arrive(10)).toBe(true);
     });
 
@@ -353,7 +355,53 @@ describe('DemandBridge', () => {
       expect(h.upstream).toEqual([6]);
       budget.held = 0;
       h.bridge.onRequest(1);
-      expect(h.upstream).toEqual([6, 5]);
+      // Room again: credit 7 plus 16 ahead (4, doubled at each request that found too little held), less the 6 in flight.
+      expect(h.bridge.aheadItems).toBe(16);
+      expect(h.upstream).toEqual([6, 17]);
+    });
+
+    it('asks twice as far ahead each time the consumer asks for more than is held, up to the prefetch option', () => {
+      const h = harness(1024, undefined, { prefetch: 512 });
+      // A consumer with prefetch 64 topping up in halves, from a producer that has sent nothing yet.
+      expect(h.bridge.open(64)).toBe(128);
+      const aheads = [h.bridge.aheadItems];
+      for (let i = 0; i < 5; i++) {
+        h.bridge.onRequest(32);
+        aheads.push(h.bridge.aheadItems);
+      }
+      expect(aheads).toEqual([64, 128, 256, 512, 512, 512]);
+      // The producer was asked for the consumer's 224 and 512 ahead, never more.
+      expect(h.upstream.reduce((a, b) => a + b, 128)).toBe(224 + 512);
+    });
+
+    it('does not ask further ahead while what is held covers what the consumer asks for', () => {
+      const h = harness(1024, undefined, { prefetch: 512 });
+      // A consumer requesting 1 at a time from a producer that keeps up: one item held at each request.
+      expect(h.bridge.open(1)).toBe(2);
+      expect([h.bridge.arrive(10), h.bridge.arrive(10)]).toEqual([true, false]);
+      for (let i = 0; i < 20; i++) {
+        h.bridge.onRequest(1, () => 10);
+        expect(h.bridge.aheadItems).toBe(1);
+        expect(h.bridge.arrive(10)).toBe(false);
+      }
+      // A consumer with prefetch 64 behind a faster producer: 64 held when it asks for 32.
+      const g = harness(1024, undefined, { prefetch: 512 });
+      g.bridge.open(64);
+      for (let i = 0; i < 128; i++) g.bridge.arrive(10);
+      for (let i = 0; i < 10; i++) {
+        g.bridge.onRequest(32, () => 10);
+        expect(g.bridge.aheadItems).toBe(64);
+        while (g.bridge.inflight > 0) g.bridge.arrive(10);
+        expect(g.bridge.held).toBe(64);
+      }
+    });
+
+    it('with prefetch 0 never asks ahead, however long the consumer waits', () => {
+      const h = harness(1024, undefined, { prefetch: 0 });
+      h.bridge.open(8);
+      for (let i = 0; i < 10; i++) h.bridge.onRequest(8);
+      expect(h.bridge.aheadItems).toBe(0);
+      expect(h.upstream.reduce((a, b) => a + b, 8)).toBe(88);
     });
 
     it.each([
@@ -370,7 +418,7 @@ describe('DemandBridge', () => {
         const itemSize = () => (bytes ? Math.floor(rand() * rand() * 32 * 1024) : 0);
         if (rand() < 0.3) h.setWritable(false);
         const initial = rand() < 0.1 ? MAX_REQUEST_N : 1 + Math.floor(rand() * 3 * window);
-        const ahead = Math.min(initial, prefetch);
+        let ahead = Math.min(initial, prefetch);
         let consumerRequested = initial === MAX_REQUEST_N ? Infinity : initial;
         let upstreamRequested = h.bridge.open(initial);
         let lastSeen = 0;
@@ -389,6 +437,8 @@ describe('DemandBridge', () => {
             upstreamRequested += n;
           }
           lastSeen = h.upstream.length;
+          ensure(h.bridge.aheadItems === ahead, `${step}: asks ${h.bridge.aheadItems} ahead, expected ${ahead}`);
+          ensure(ahead <= prefetch, `${step}: asks ${ahead} ahead, beyond the prefetch option`);
           ensure(upstreamRequested <= Math.max(consumerRequested + ahead, 1), `${step}: producer got more than the consumer's demand plus ${ahead} ahead`);
           if (!bytes) ensure(inflight + held <= window, `${step}: more than the window between producer and consumer`);
           ensure(delivered <= consumerRequested, `${step}: delivered more than the consumer asked for`);
@@ -409,6 +459,8 @@ describe('DemandBridge', () => {
           } else if (r < 0.75) {
             const n = rand() < 0.05 ? MAX_REQUEST_N : 1 + Math.floor(rand() * 2 * window);
             consumerRequested = n === MAX_REQUEST_N ? Infinity : consumerRequested + n;
+            // Too little held for this request: the consumer will wait on the producer, so ahead doubles (within prefetch).
+            if (h.bridge.held < n && ahead > 0) ahead = Math.min(2 * ahead, prefetch);
             h.bridge.onRequest(n, () => (delivered++, heldSizes.shift()!));
             check('request');
           } else {

@@ -6,8 +6,9 @@
  * sides so that drift on a noisy machine hits both alike.
  *
  * Why several prefetches: a consumer's prefetch is its pipeline depth; the
- * gateway asks its producer ahead as much as the consumer's first request
- * (flow.prefetch, within the window), so the depth is the same on both hops.
+ * gateway asks its producer ahead as much as the consumer's first request,
+ * and further (up to flow.prefetch, within the window) while the consumer
+ * finds less held than it asks for.
  * Shallow and deep prefetches show where the extra hop's latency and its CPU
  * matter.
  *
