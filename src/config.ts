@@ -121,7 +121,7 @@ export interface GatewayConfig {
      * Most items the gateway asks of a producer beyond its consumer's demand,
      * per stream, and holds until the consumer asks (within the window). A
      * stream starts as many ahead as its consumer's first request and doubles
-     * that, up to this, each time its consumer asks while nothing is held.
+     * that, up to this, each time its consumer asks for more than is held.
      * 0 passes demand through unchanged. Default 512.
      */
     prefetch: number;

@@ -11,7 +11,7 @@
  *   inflight + held <= min(credit + ahead, window)
  *
  * where `ahead` starts at the consumer's first request and doubles each time
- * the consumer asks for more while nothing is held for it, capped by the
+ * the consumer asks for more items than are held for it, capped by the
  * `prefetch` option (0 while the gateway-wide budget of held bytes is spent).
  * So the producer never gets more demand than the consumer gave plus
  * `prefetch`, and never more than `window` items are between the two at
@@ -30,11 +30,11 @@
  * so a producer behind a busy gateway runs out of demand and idles (measured:
  * a bench service behind the gateway spent 20-25% of its time waiting for
  * demand that the same service reached directly did not). A consumer that
- * asks for more and finds nothing held was kept waiting: the second hop was
+ * asks for n more while fewer than n are held will wait: the second hop was
  * too shallow, so it doubles, like a TCP receive window growing while the
  * receiver finds it empty. It never shrinks, and costs memory only while the
  * consumer is the slower side, when held items are still bounded by `prefetch`,
- * the window and the budgets. A consumer that finds an item held when it asks
+ * the window and the budgets. A consumer that finds what it asks for held
  * (the producer keeps up) never makes it grow.
  *
  * The window is counted in items and in bytes: with `windowBytes` set, it
@@ -71,7 +71,7 @@ export interface DemandBridgeOptions {
   /**
    * Most items to ask of the producer beyond the consumer's demand. A stream
    * asks ahead as many as its consumer's first request, doubling each time the
-   * consumer asks while nothing is held, up to this and the window.
+   * consumer asks for more than is held, up to this and the window.
    * Default 0: demand passes through unchanged.
    */
   prefetch?: number;
@@ -98,7 +98,7 @@ export class DemandBridge {
   heldBytes = 0;
   /** Running average item size in bytes (0 until the first item). */
   private averageSize = 0;
-  /** Items this stream asks ahead of its consumer: the first request, doubled at each request that found nothing held, at most the prefetch option. */
+  /** Items this stream asks ahead of its consumer: the first request, doubled at each request for more than was held, at most the prefetch option. */
   private ahead = 0;
   private cancelWait: (() => void) | undefined;
   private stopped = false;
