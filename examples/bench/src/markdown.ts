@@ -51,11 +51,12 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
 
   section(out, '## 1. Hop cost: through the gateway vs direct', r.hopCost, (h) => {
     p(
-      `\`bench.source\` streams (${h.streams} concurrent, ${int(h.items)} items of ${h.size} bytes each per run), consumed with batched demand (prefetch, then top-ups of half). "Direct" is the same bench service process answering the same consumer code over its own connection with no gateway in between. Median of ${h.runs} runs per side; each round runs both sides back to back, the side that goes first alternating by round. CPU per item is each side's processes together (from /proc, over all its runs): consumer, gateway and service through the gateway; consumer and service direct.`,
+      `\`bench.source\` streams (${h.streams} concurrent, ${int(h.items)} items of ${h.size} bytes each per run), consumed with batched demand (prefetch, then top-ups of half). "Direct" is the same bench service process answering the same consumer code over its own connection with no gateway in between. Median of ${h.runs} runs per side; each round runs both sides back to back, the side that goes first alternating by round, and "each round" is the lowest and highest of the rounds' own ratios (a round's gateway run over its direct run): how far one short run can stray from the median. CPU per item is each side's processes together (from /proc, over all its runs): consumer, gateway and service through the gateway; consumer and service direct.`,
     );
-    p('| consumer prefetch | through the gateway | direct | ratio | CPU µs per item, gateway side | CPU µs per item, direct side |', '|---|---|---|---|---|---|');
+    p('| consumer prefetch | through the gateway | direct | ratio | each round | CPU µs per item, gateway side | CPU µs per item, direct side |', '|---|---|---|---|---|---|---|');
     out.pop();
-    for (const x of h.points) out.push(`| ${x.prefetch} | ${int(x.gateway)} items/s | ${int(x.direct)} items/s | ${x.ratio.toFixed(2)} | ${cpuCell(x.cpuPerItem?.gateway)} | ${cpuCell(x.cpuPerItem?.direct)} |`);
+    for (const x of h.points)
+      out.push(`| ${x.prefetch} | ${int(x.gateway)} items/s | ${int(x.direct)} items/s | ${x.ratio.toFixed(2)} | ${roundRatios(x.samples)} | ${cpuCell(x.cpuPerItem?.gateway)} | ${cpuCell(x.cpuPerItem?.direct)} |`);
     out.push('');
     chart('hop-cost.svg');
   });
@@ -361,6 +362,15 @@ function cpuCell(side: Readonly<Record<string, number | null>> | undefined): str
   if (parts.some(([, v]) => v === null)) return 'n/a';
   const total = parts.reduce((sum, [, v]) => sum + v!, 0);
   return `${total.toFixed(2)} (${parts.map(([k, v]) => `${k} ${v!.toFixed(2)}`).join(', ')})`;
+}
+
+/** The lowest and highest of a hop-cost point's per-round ratios (round r's gateway run over its direct run); one round: its ratio. */
+function roundRatios(samples: { readonly gateway: readonly number[]; readonly direct: readonly number[] }): string {
+  const ratios = samples.gateway.slice(0, samples.direct.length).map((g, r) => g / samples.direct[r]!);
+  if (!ratios.length) return 'n/a';
+  const low = Math.min(...ratios).toFixed(2);
+  const high = Math.max(...ratios).toFixed(2);
+  return low === high ? low : `${low}-${high}`;
 }
 
 function kib(bytes: number): string {
