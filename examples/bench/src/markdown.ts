@@ -42,11 +42,13 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
   );
 
   p('## Targets', ...targetsTable(r));
-  const notes = checkTargets(r).filter((t) => t.note);
-  if (notes.length) p(...notes.map((t) => `- **${t.scenario}**${r.otherNodes ? ` (Node ${m.node})` : ''}: ${t.note}`));
+  // A scenario with several targets gives the same note once per target when it was not run: each note once.
+  const noteLines = (checks: readonly TargetCheck[], node: string) => [...new Set(checks.filter((t) => t.note).map((t) => `- **${t.scenario}**${node}: ${t.note}`))];
+  const notes = noteLines(checkTargets(r), r.otherNodes ? ` (Node ${m.node})` : '');
+  if (notes.length) p(...notes);
   for (const other of r.otherNodes ?? []) {
-    const more = checkTargets(other).filter((t) => t.note);
-    if (more.length) p(...more.map((t) => `- **${t.scenario}** (Node ${other.machine.node}): ${t.note}`));
+    const more = noteLines(checkTargets(other), ` (Node ${other.machine.node})`);
+    if (more.length) p(...more);
   }
 
   section(out, '## 1. Hop cost: through the gateway vs direct', r.hopCost, (h) => {
@@ -245,7 +247,7 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
   section(out, '## 7. Auth cost: request-response with tokens vs auth off', r.auth, (a) => {
     const o = a.options;
     p(
-      `\`bench.echo\` request-response, ${o.concurrency} requests outstanding over ${o.connections} connections, ${int(o.requests)} requests per run, ${o.runs} runs per side alternating, after a warm-up. Auth on: a gateway started with \`--auth-secret-file\` (HS256) and no anonymous grant; the bench service registers with its token and every client connection presents one granting \`bench.*\`, so every request is checked against a grant. Auth off: the same gateway without a secret, side by side in the same run.`,
+      `\`bench.echo\` request-response, ${o.concurrency} requests outstanding over ${o.connections} connections, ${int(o.requests)} requests per run, ${o.runs} runs per side alternating, after ${o.warmUpMs ? `about ${(o.warmUpMs / 1000).toFixed(0)} s of warm-up runs per side` : 'a warm-up'}. Auth on: a gateway started with \`--auth-secret-file\` (HS256) and no anonymous grant; the bench service registers with its token and every client connection presents one granting \`bench.*\`, so every request is checked against a grant. Auth off: the same gateway without a secret, side by side in the same run.`,
     );
     p(
       '| | req/s (median) | runs |',

@@ -94,6 +94,8 @@ describe('targets and BENCHMARKS.md', () => {
     expect(md).toContain('## 2. Transport limit: Sluice vs raw WebSocket\n\nNot run in this invocation.');
     expect(md).toContain('**Failed**: file descriptor limit 256 is too low');
     expect(md).not.toMatch(/\n{3,}/);
+    // The chain has four targets; not run, it says so once.
+    expect(md.split('- **Synchronous chain**: not run').length - 1).toBe(1);
   });
 
   it('places the hand-kept profile section as it is, just before Reproducing, and nothing when there is none', () => {
