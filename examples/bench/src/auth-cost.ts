@@ -21,6 +21,7 @@ import { encodeJson } from '../../../src/protocol/json.js';
 import { routeMetadata } from 'sluice';
 import type { Connection } from '../../../src/rsocket/connection.js';
 import { Processes, median, withTimeout } from './processes.js';
+import { cpuDuring } from './proc-cpu.js';
 import type { BenchContext } from './scenario.js';
 
 export interface AuthCostOptions {
@@ -47,6 +48,12 @@ export interface AuthCostResult {
   /** on / off. */
   readonly ratio: number;
   readonly samples: { readonly on: readonly number[]; readonly off: readonly number[] };
+  /**
+   * Each gateway's CPU µs per request over its measured runs (from /proc; null
+   * where unreadable; absent from results saved before it was measured). What
+   * the check costs, whichever side the scheduler favoured in the run.
+   */
+  readonly gatewayCpuPerRequest?: { readonly on: number | null; readonly off: number | null };
 }
 
 export function authCostDefaults(quick: boolean): AuthCostOptions {
@@ -102,15 +109,25 @@ export async function runAuthCost(ctx: BenchContext, options: Partial<AuthCostOp
     }
     await warmUp(conns, o);
     const samples = { on: [] as number[], off: [] as number[] };
+    const pids = { on: on.child.process.pid, off: off.child.process.pid };
+    const cpuSeconds: { on: number | null; off: number | null } = { on: 0, off: 0 };
     for (let r = 0; r < o.runs; r++) {
       // Alternate which side goes first, so a drift in one direction does not favour either.
       const order = r % 2 === 0 ? (['on', 'off'] as const) : (['off', 'on'] as const);
-      for (const side of order) samples[side].push(await measureRequestResponse(conns[side], o.requests, o.concurrency));
+      for (const side of order) {
+        const m = await cpuDuring({ gateway: pids[side] }, () => measureRequestResponse(conns[side], o.requests, o.concurrency));
+        samples[side].push(m.result);
+        const used = m.cpu.gateway;
+        cpuSeconds[side] = used === undefined || cpuSeconds[side] === null ? null : cpuSeconds[side] + used;
+      }
       ctx.log(`run ${r + 1}/${o.runs}: auth on ${Math.round(samples.on.at(-1)!)} req/s, auth off ${Math.round(samples.off.at(-1)!)} req/s`);
     }
     const onRate = median(samples.on);
     const offRate = median(samples.off);
-    return { options: o, on: onRate, off: offRate, ratio: onRate / offRate, samples };
+    const perRequest = (s: number | null) => (s === null ? null : (s * 1e6) / (o.runs * o.requests));
+    const gatewayCpuPerRequest = { on: perRequest(cpuSeconds.on), off: perRequest(cpuSeconds.off) };
+    ctx.log(`gateway CPU per request: auth on ${gatewayCpuPerRequest.on?.toFixed(2) ?? 'n/a'} µs, auth off ${gatewayCpuPerRequest.off?.toFixed(2) ?? 'n/a'} µs`);
+    return { options: o, on: onRate, off: offRate, ratio: onRate / offRate, samples, gatewayCpuPerRequest };
   } finally {
     for (const c of [...conns.on, ...conns.off]) c.close();
     await processes.stopAll();

@@ -256,6 +256,12 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
       `| auth off | ${int(a.off)} | ${a.samples.off.map((x) => int(x)).join(', ')} |`,
       `| **on / off** | **${a.ratio.toFixed(2)}** | |`,
     );
+    const cpu = a.gatewayCpuPerRequest;
+    if (cpu && cpu.on !== null && cpu.off !== null) {
+      p(
+        `Gateway CPU per request over the measured runs (from /proc): auth on ${cpu.on.toFixed(2)} µs, auth off ${cpu.off.toFixed(2)} µs (on / off ${(cpu.on / cpu.off).toFixed(2)}). Unlike req/s, this does not move with which of the two gateways the scheduler favours during a run.`,
+      );
+    }
   });
 
   section(out, '## 8. Durable routes: embedded and JetStream backends vs not durable, and vs nats.js on JetStream', r.durable, (d) => {

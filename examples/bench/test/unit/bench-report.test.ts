@@ -98,6 +98,29 @@ describe('targets and BENCHMARKS.md', () => {
     expect(md.split('- **Synchronous chain**: not run').length - 1).toBe(1);
   });
 
+  it("reports the auth scenario's gateway CPU per request beside its rates, and in the note of a missed target", () => {
+    const r = results({
+      auth: {
+        ok: true,
+        seconds: 20,
+        result: {
+          options: { requests: 40_000, concurrency: 64, connections: 4, runs: 3, warmUpMs: 4_000 },
+          on: 90_000,
+          off: 100_000,
+          ratio: 0.9,
+          samples: { on: [90_000, 95_000, 80_000], off: [100_000, 99_000, 101_000] },
+          gatewayCpuPerRequest: { on: 4.25, off: 4.2 },
+        },
+      },
+    });
+    const md = benchMarkdown(r, benchCharts(r));
+    expect(md).toContain('after about 4 s of warm-up runs per side');
+    expect(md).toContain('Gateway CPU per request over the measured runs (from /proc): auth on 4.25 µs, auth off 4.20 µs (on / off 1.01).');
+    const auth = checkTargets(r).find((c) => c.scenario === 'Auth cost')!;
+    expect(auth.met).toBe(false);
+    expect(auth.note).toContain('on 4.25 µs, off 4.20 µs');
+  });
+
   it('places the hand-kept profile section as it is, just before Reproducing, and nothing when there is none', () => {
     const r = results();
     const section = '## Where the time goes\n\nwriteBuffer 26%';
