@@ -50,8 +50,9 @@ export interface AuthCostResult {
   readonly samples: { readonly on: readonly number[]; readonly off: readonly number[] };
   /**
    * Each gateway's CPU µs per request over its measured runs (from /proc; null
-   * where unreadable; absent from results saved before it was measured). What
-   * the check costs, whichever side the scheduler favoured in the run.
+   * where unreadable; absent from results saved before it was measured): a
+   * second view of what the check costs, beside req/s. Not free of noise
+   * either: two gateways both with auth off have differed by up to 0.6 µs.
    */
   readonly gatewayCpuPerRequest?: { readonly on: number | null; readonly off: number | null };
 }

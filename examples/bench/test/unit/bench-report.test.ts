@@ -115,7 +115,7 @@ describe('targets and BENCHMARKS.md', () => {
     });
     const md = benchMarkdown(r, benchCharts(r));
     expect(md).toContain('after about 4 s of warm-up runs per side');
-    expect(md).toContain('Gateway CPU per request over the measured runs (from /proc): auth on 4.25 µs, auth off 4.20 µs (on / off 1.01).');
+    expect(md).toContain('Gateway CPU per request over the measured runs (from /proc): auth on 4.25 µs, auth off 4.20 µs (on / off 1.01):');
     const auth = checkTargets(r).find((c) => c.scenario === 'Auth cost')!;
     expect(auth.met).toBe(false);
     expect(auth.note).toContain('on 4.25 µs, off 4.20 µs');
