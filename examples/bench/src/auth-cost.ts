@@ -52,7 +52,7 @@ export interface AuthCostResult {
    * Each gateway's CPU µs per request over its measured runs (from /proc; null
    * where unreadable; absent from results saved before it was measured): a
    * second view of what the check costs, beside req/s. Not free of noise
-   * either: two gateways both with auth off have differed by up to 0.6 µs.
+   * either: two gateways both with auth off have differed by up to 1.1 µs.
    */
   readonly gatewayCpuPerRequest?: { readonly on: number | null; readonly off: number | null };
 }

@@ -259,7 +259,7 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
     const cpu = a.gatewayCpuPerRequest;
     if (cpu && cpu.on !== null && cpu.off !== null) {
       p(
-        `Gateway CPU per request over the measured runs (from /proc): auth on ${cpu.on.toFixed(2)} µs, auth off ${cpu.off.toFixed(2)} µs (on / off ${(cpu.on / cpu.off).toFixed(2)}): a second view of the check's cost beside req/s, itself not free of noise (two gateways both with auth off have differed by up to 0.6 µs per request on this machine).`,
+        `Gateway CPU per request over the measured runs (from /proc): auth on ${cpu.on.toFixed(2)} µs, auth off ${cpu.off.toFixed(2)} µs (on / off ${(cpu.on / cpu.off).toFixed(2)}): a second view of the check's cost beside req/s, itself not free of noise (two gateways both with auth off have differed by up to 1.1 µs per request on this machine).`,
       );
     }
   });
