@@ -5,9 +5,16 @@
  * bench services run as separate processes side by side; runs alternate
  * between the two sides so that drift on a noisy machine hits both alike.
  *
- * Tokens are HS256 from a secret made for the run. Verification happens once
- * per connection (at SETUP), so what this measures is the per-request cost:
- * the permission lookup on the hot path.
+ * Two gateways that differ in nothing (both auth off, A/A) came out up to
+ * 25% apart when each side had an odd number of runs: the side that went
+ * first in more of them led. So each side's runs are even in number, going
+ * first in half of them, and they are spread over several pairs of gateways
+ * (with their services and connections) set up afresh, the auth side set up
+ * first in one pair and second in the next, so that no one draw of where the
+ * scheduler puts a pair's processes decides the figure. The ratio is the
+ * geometric mean of the pairs' own ratios: a pair's set-up is the same for
+ * both of its sides, and whatever advantage one slot still has multiplies one
+ * pair's ratio and divides the next's.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -20,7 +27,7 @@ import type { SluiceError } from 'sluice';
 import { encodeJson } from '../../../src/protocol/json.js';
 import { routeMetadata } from 'sluice';
 import type { Connection } from '../../../src/rsocket/connection.js';
-import { Processes, median, withTimeout } from './processes.js';
+import { Processes, geometricMean, median, withTimeout, type GatewayProcess } from './processes.js';
 import { cpuDuring } from './proc-cpu.js';
 import type { BenchContext } from './scenario.js';
 
@@ -31,21 +38,24 @@ export interface AuthCostOptions {
   concurrency: number;
   /** Client connections to each gateway. */
   connections: number;
-  /** Measured runs per side (alternating). */
+  /** Pairs of gateways, set up in turn with the auth side first and second: even. */
+  pairs: number;
+  /** Measured runs per side in each pair, alternating which side goes first: even, so each goes first in half. */
   runs: number;
   /**
-   * Before them, both sides take turns at full runs until each has had this
-   * many ms of load (at least one warm-up run each).
+   * Before each pair's runs, both sides take turns at full runs until each has
+   * had this many ms of load (at least one warm-up run each).
    */
   warmUpMs: number;
 }
 
 export interface AuthCostResult {
-  readonly options: AuthCostOptions;
-  /** Requests per second, median of the runs: auth on, auth off. */
+  /** `pairs` is absent from results saved before pairs: their runs were all on one pair. */
+  readonly options: Omit<AuthCostOptions, 'pairs'> & { readonly pairs?: number };
+  /** Requests per second, median of all runs: auth on, auth off. */
   readonly on: number;
   readonly off: number;
-  /** on / off. */
+  /** on / off: the geometric mean of the pairs' ratios (for results saved before pairs, on / off of the medians). */
   readonly ratio: number;
   readonly samples: { readonly on: readonly number[]; readonly off: readonly number[] };
   /**
@@ -55,15 +65,24 @@ export interface AuthCostResult {
    * either: two gateways both with auth off have differed by up to 1.1 µs.
    */
   readonly gatewayCpuPerRequest?: { readonly on: number | null; readonly off: number | null };
+  /** Each pair's on / off (ratio of its medians), with the side set up first (absent from results saved before pairs). */
+  readonly pairs?: readonly AuthCostPair[];
+}
+
+export interface AuthCostPair {
+  /** The side whose gateway, service and connections were set up first. */
+  readonly first: 'on' | 'off';
+  readonly ratio: number;
 }
 
 export function authCostDefaults(quick: boolean): AuthCostOptions {
   // The full run warms up for seconds, not a fixed count: after 5,000 requests a side (a tenth of a second) runs were
   // still speeding up, 53,842 -> 116,412 req/s over five runs on Node 24, so the ratio of the medians said which side
   // the slow early runs fell on, not what checking a grant costs.
+  // Runs of 100,000 requests (about a second), not 40,000: in shorter ones a neighbour's burst of load decided a run.
   return quick
-    ? { requests: 20_000, concurrency: 64, connections: 4, runs: 2, warmUpMs: 0 }
-    : { requests: 40_000, concurrency: 64, connections: 4, runs: 5, warmUpMs: 4_000 };
+    ? { requests: 20_000, concurrency: 64, connections: 4, pairs: 2, runs: 2, warmUpMs: 0 }
+    : { requests: 100_000, concurrency: 64, connections: 4, pairs: 4, runs: 4, warmUpMs: 4_000 };
 }
 
 /** `requests` bench.echo calls, `concurrency` at a time over `conns`; resolves with requests per second. */
@@ -87,35 +106,81 @@ export async function measureRequestResponse(conns: readonly Connection[], reque
   return requests / ((performance.now() - t0) / 1000);
 }
 
+type Side = 'on' | 'off';
+
 export async function runAuthCost(ctx: BenchContext, options: Partial<AuthCostOptions> = {}): Promise<AuthCostResult> {
   const o = { ...authCostDefaults(ctx.quick), ...options };
-  const processes = new Processes();
+  if (o.pairs < 2 || o.pairs % 2 !== 0) throw new Error(`auth cost: pairs must be even and at least 2 (each side set up first as often as second), got ${o.pairs}`);
+  if (o.runs < 2 || o.runs % 2 !== 0) throw new Error(`auth cost: runs must be even and at least 2 (each side going first in half of a pair's runs), got ${o.runs}`);
   const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-auth-'));
-  const conns: { on: Connection[]; off: Connection[] } = { on: [], off: [] };
   try {
     const secret = new Uint8Array(randomBytes(48));
     const secretFile = join(dir, 'auth-secret');
     await writeFile(secretFile, secret, { mode: 0o600 });
-    const serviceToken = await mintToken({ secret, subject: 'bench', grant: { service: 'bench', register: ['bench.*'] }, ttlMs: 3_600_000 });
-    const clientToken = await mintToken({ secret, subject: 'bench-client', grant: { call: ['bench.*'] }, ttlMs: 3_600_000 });
-
-    // Anonymous callers get nothing on the auth side: every request is a token holder's, checked against its grant.
-    const on = await processes.gateway(['--auth-secret-file', secretFile]);
-    const off = await processes.gateway();
-    await processes.service('bench', on.url, 'bench-auth-on', [], { SLUICE_TOKEN: serviceToken });
-    await processes.service('bench', off.url, 'bench-auth-off');
-    for (let i = 0; i < o.connections; i++) {
-      conns.on.push(await establish(nodeTransport, { url: on.url, token: clientToken }));
-      conns.off.push(await establish(nodeTransport, { url: off.url }));
-    }
-    await warmUp(conns, o);
+    const tokens = {
+      service: await mintToken({ secret, subject: 'bench', grant: { service: 'bench', register: ['bench.*'] }, ttlMs: 3_600_000 }),
+      client: await mintToken({ secret, subject: 'bench-client', grant: { call: ['bench.*'] }, ttlMs: 3_600_000 }),
+    };
     const samples = { on: [] as number[], off: [] as number[] };
+    const cpuSeconds: Record<Side, number | null> = { on: 0, off: 0 };
+    const pairs: AuthCostPair[] = [];
+    for (let i = 0; i < o.pairs; i++) {
+      const first: Side = i % 2 === 0 ? 'on' : 'off';
+      const pair = await runPair(ctx, o, first, secretFile, tokens);
+      pairs.push({ first, ratio: median(pair.samples.on) / median(pair.samples.off) });
+      for (const side of ['on', 'off'] as const) {
+        samples[side].push(...pair.samples[side]);
+        const used = pair.cpuSeconds[side];
+        cpuSeconds[side] = used === null || cpuSeconds[side] === null ? null : cpuSeconds[side] + used;
+      }
+      ctx.log(`pair ${i + 1}/${o.pairs} (${first === 'on' ? 'auth' : 'auth-off'} side set up first): on / off ${pairs.at(-1)!.ratio.toFixed(3)}`);
+    }
+    const onRate = median(samples.on);
+    const offRate = median(samples.off);
+    const perRequest = (s: number | null) => (s === null ? null : (s * 1e6) / (o.pairs * o.runs * o.requests));
+    const gatewayCpuPerRequest = { on: perRequest(cpuSeconds.on), off: perRequest(cpuSeconds.off) };
+    ctx.log(`gateway CPU per request: auth on ${gatewayCpuPerRequest.on?.toFixed(2) ?? 'n/a'} µs, auth off ${gatewayCpuPerRequest.off?.toFixed(2) ?? 'n/a'} µs`);
+    return { options: o, on: onRate, off: offRate, ratio: geometricMean(pairs.map((p) => p.ratio)), samples, gatewayCpuPerRequest, pairs };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * One pair: two gateways, a bench service behind each and the client
+ * connections, every step done for `first` before the other side; then
+ * warm-up and `runs` measured runs per side, alternating which goes first.
+ */
+async function runPair(
+  ctx: BenchContext,
+  o: AuthCostOptions,
+  first: Side,
+  secretFile: string,
+  tokens: { readonly service: string; readonly client: string },
+): Promise<{ samples: Record<Side, number[]>; cpuSeconds: Record<Side, number | null> }> {
+  const order: readonly Side[] = first === 'on' ? ['on', 'off'] : ['off', 'on'];
+  const processes = new Processes();
+  const conns: Record<Side, Connection[]> = { on: [], off: [] };
+  try {
+    // Anonymous callers get nothing on the auth side: every request is a token holder's, checked against its grant.
+    const gateways: Partial<Record<Side, GatewayProcess>> = {};
+    for (const side of order) gateways[side] = await processes.gateway(side === 'on' ? ['--auth-secret-file', secretFile] : []);
+    const on = gateways.on!;
+    const off = gateways.off!;
+    for (const side of order) {
+      if (side === 'on') await processes.service('bench', on.url, 'bench-auth-on', [], { SLUICE_TOKEN: tokens.service });
+      else await processes.service('bench', off.url, 'bench-auth-off');
+    }
+    for (let i = 0; i < o.connections; i++) {
+      for (const side of order) conns[side].push(await establish(nodeTransport, side === 'on' ? { url: on.url, token: tokens.client } : { url: off.url }));
+    }
+    await warmUp(conns, o, order);
+    const samples: Record<Side, number[]> = { on: [], off: [] };
     const pids = { on: on.child.process.pid, off: off.child.process.pid };
-    const cpuSeconds: { on: number | null; off: number | null } = { on: 0, off: 0 };
+    const cpuSeconds: Record<Side, number | null> = { on: 0, off: 0 };
     for (let r = 0; r < o.runs; r++) {
       // Alternate which side goes first, so a drift in one direction does not favour either.
-      const order = r % 2 === 0 ? (['on', 'off'] as const) : (['off', 'on'] as const);
-      for (const side of order) {
+      for (const side of r % 2 === 0 ? order : [...order].reverse()) {
         const m = await cpuDuring({ gateway: pids[side] }, () => measureRequestResponse(conns[side], o.requests, o.concurrency));
         samples[side].push(m.result);
         const used = m.cpu.gateway;
@@ -123,31 +188,23 @@ export async function runAuthCost(ctx: BenchContext, options: Partial<AuthCostOp
       }
       ctx.log(`run ${r + 1}/${o.runs}: auth on ${Math.round(samples.on.at(-1)!)} req/s, auth off ${Math.round(samples.off.at(-1)!)} req/s`);
     }
-    const onRate = median(samples.on);
-    const offRate = median(samples.off);
-    const perRequest = (s: number | null) => (s === null ? null : (s * 1e6) / (o.runs * o.requests));
-    const gatewayCpuPerRequest = { on: perRequest(cpuSeconds.on), off: perRequest(cpuSeconds.off) };
-    ctx.log(`gateway CPU per request: auth on ${gatewayCpuPerRequest.on?.toFixed(2) ?? 'n/a'} µs, auth off ${gatewayCpuPerRequest.off?.toFixed(2) ?? 'n/a'} µs`);
-    return { options: o, on: onRate, off: offRate, ratio: onRate / offRate, samples, gatewayCpuPerRequest };
+    return { samples, cpuSeconds };
   } finally {
     for (const c of [...conns.on, ...conns.off]) c.close();
     await processes.stopAll();
-    await rm(dir, { recursive: true, force: true });
   }
 }
 
-/** Full runs, the sides taking turns, until each has had `warmUpMs` of load; with 0, one short run each (5,000 requests). */
-async function warmUp(conns: { readonly on: readonly Connection[]; readonly off: readonly Connection[] }, o: AuthCostOptions): Promise<void> {
+/** Full runs, the sides taking turns in `order`, until each has had `warmUpMs` of load; with 0, one short run each (5,000 requests). */
+async function warmUp(conns: Readonly<Record<Side, readonly Connection[]>>, o: AuthCostOptions, order: readonly Side[]): Promise<void> {
   if (o.warmUpMs <= 0) {
     const warm = Math.min(o.requests, 5_000);
-    await measureRequestResponse(conns.on, warm, o.concurrency);
-    await measureRequestResponse(conns.off, warm, o.concurrency);
+    for (const side of order) await measureRequestResponse(conns[side], warm, o.concurrency);
     return;
   }
   // Bounded in count too, for a machine so slow that a run takes longer than the whole warm-up.
   const until = performance.now() + 2 * o.warmUpMs;
   for (let i = 0; i < 20 && (i === 0 || performance.now() < until); i++) {
-    await measureRequestResponse(conns.on, o.requests, o.concurrency);
-    await measureRequestResponse(conns.off, o.requests, o.concurrency);
+    for (const side of order) await measureRequestResponse(conns[side], o.requests, o.concurrency);
   }
 }

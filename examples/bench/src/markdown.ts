@@ -7,7 +7,7 @@
 import { int, mib, ms } from '../../../src/loadtest/format.js';
 import type { Charts } from './charts.js';
 import type { BenchResults, Outcome } from './results.js';
-import { checkTargets, type TargetCheck } from './targets.js';
+import { authPairs, checkTargets, type TargetCheck } from './targets.js';
 import { defaultOrderOptions } from '../../checkout/src/config.js';
 
 const MB = 1_000_000;
@@ -247,15 +247,16 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
   section(out, '## 7. Auth cost: request-response with tokens vs auth off', r.auth, (a) => {
     const o = a.options;
     p(
-      `\`bench.echo\` request-response, ${o.concurrency} requests outstanding over ${o.connections} connections, ${int(o.requests)} requests per run, ${o.runs} runs per side alternating, after ${o.warmUpMs ? `about ${(o.warmUpMs / 1000).toFixed(0)} s of warm-up runs per side` : 'a warm-up'}. Auth on: a gateway started with \`--auth-secret-file\` (HS256) and no anonymous grant; the bench service registers with its token and every client connection presents one granting \`bench.*\`, so every request is checked against a grant. Auth off: the same gateway without a secret, side by side in the same run.`,
+      `\`bench.echo\` request-response, ${o.concurrency} requests outstanding over ${o.connections} connections, ${int(o.requests)} requests per run, ${a.pairs ? `${a.pairs.length} pairs of gateways, each set up afresh, the auth side set up first in one pair and second in the next ${o.runs} runs per side in each pair, alternating which side goes first (with an odd number, two gateways that differ in nothing came out up to 25% apart here, the side going first more often leading)` : `${o.runs} runs per side alternating`}, after ${o.warmUpMs ? `about ${(o.warmUpMs / 1000).toFixed(0)} s of warm-up runs per side${a.pairs ? ' in each pair' : ''}` : 'a warm-up'}. Auth on: a gateway started with \`--auth-secret-file\` (HS256) and no anonymous grant; the bench service registers with its token and every client connection presents one granting \`bench.*\`, so every request is checked against a grant. Auth off: the same gateway without a secret, side by side in the same run.`,
     );
     p(
       '| | req/s (median) | runs |',
       '|---|---|---|',
       `| auth on | ${int(a.on)} | ${a.samples.on.map((x) => int(x)).join(', ')} |`,
       `| auth off | ${int(a.off)} | ${a.samples.off.map((x) => int(x)).join(', ')} |`,
-      `| **on / off** | **${a.ratio.toFixed(2)}** | |`,
+      `| **on / off** | **${a.ratio.toFixed(2)}**${a.pairs ? ' (geometric mean of the pairs)' : ''} | |`,
     );
+    if (a.pairs) p(`Each pair on its own (ratio of its medians): ${authPairs(a.pairs)}. How far the pairs differ from one another is how far one pair of gateways can be trusted on this machine.`);
     const cpu = a.gatewayCpuPerRequest;
     if (cpu && cpu.on !== null && cpu.off !== null) {
       p(

@@ -5,6 +5,7 @@
  * in advance.
  */
 import { int, mib } from '../../../src/loadtest/format.js';
+import type { AuthCostPair } from './auth-cost.js';
 import type { NatsCompareResult } from './nats-compare.js';
 import type { BenchResults } from './results.js';
 import type { HopCostPoint } from './hop-cost.js';
@@ -205,7 +206,7 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
       note:
         a.ratio >= 0.95
           ? 'Tokens are verified once per connection; each request pays only a cached permission lookup.'
-          : `Runs on each side: on ${a.samples.on.map((x) => int(x)).join(', ')}; off ${a.samples.off.map((x) => int(x)).join(', ')} req/s.${authCpu(a.gatewayCpuPerRequest)}`,
+          : `Runs on each side: on ${a.samples.on.map((x) => int(x)).join(', ')}; off ${a.samples.off.map((x) => int(x)).join(', ')} req/s.${authCpu(a.gatewayCpuPerRequest)}${a.pairs ? ` Each pair: ${authPairs(a.pairs)}.` : ''}`,
     });
   } else checks.push(notMeasured('Auth cost', 'request-response, auth on / auth off >= 0.95', auth ? auth.error : 'not run'));
   const durable = r.durable;
@@ -315,6 +316,11 @@ function hopCostShortfall(main: HopCostPoint, best: HopCostPoint, transport: rea
     );
   }
   return parts.join(' ');
+}
+
+/** The auth scenario's pairs, each with the side set up first: "1.12 (auth side set up first), 0.93 (auth-off side first)". */
+export function authPairs(pairs: readonly AuthCostPair[]): string {
+  return pairs.map((x) => `${x.ratio.toFixed(2)} (${x.first === 'on' ? 'auth side set up first' : 'auth-off side first'})`).join(', ');
 }
 
 /** The auth scenario's gateway CPU per request, as a sentence for a target's note ('' when not measured). */

@@ -40,7 +40,7 @@ export interface TransportOptions {
 }
 
 export function transportDefaults(quick: boolean): TransportOptions {
-  return quick ? { items: 25_000, streams: 4, size: 100, runs: 1, prefetches: [256, 1024] } : { items: 100_000, streams: 4, size: 100, runs: 3, prefetches: [256, 1024] };
+  return quick ? { items: 25_000, streams: 4, size: 100, runs: 1, prefetches: [256, 1024] } : { items: 100_000, streams: 4, size: 100, runs: 4, prefetches: [256, 1024] };
 }
 
 export async function runTransportLimit(ctx: BenchContext, options: Partial<TransportOptions> = {}): Promise<TransportResult> {
@@ -68,7 +68,9 @@ export async function runTransportLimit(ctx: BenchContext, options: Partial<Tran
       for (const c of configs) await c.measure(Math.min(o.items, 20_000));
       const samples = configs.map(() => [] as number[]);
       for (let r = 0; r < o.runs; r++) {
-        for (const [i, c] of configs.entries()) samples[i]!.push(await c.measure(o.items));
+        // The order reverses every run, so that no configuration always goes first (or last): an even number of runs.
+        const order = [...configs.entries()];
+        for (const [i, c] of r % 2 === 0 ? order : order.reverse()) samples[i]!.push(await c.measure(o.items));
         ctx.log(`run ${r + 1}/${o.runs}: ${configs.map((c, i) => `${c.row.name} ${Math.round(samples[i]!.at(-1)!).toLocaleString('en-US')}/s`).join('; ')}`);
       }
       return configs.map((c, i) => ({ ...c.row, rate: median(samples[i]!), samples: samples[i]! }));

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { benchCharts } from '../../src/charts.js';
 import { benchMarkdown } from '../../src/markdown.js';
+import { geometricMean } from '../../src/processes.js';
 import type { BenchResults } from '../../src/results.js';
 import { lineChart, niceTicks, tickLabel } from '../../src/svg-chart.js';
 import { checkTargets, ratioLines } from '../../src/targets.js';
@@ -119,6 +120,47 @@ describe('targets and BENCHMARKS.md', () => {
     const auth = checkTargets(r).find((c) => c.scenario === 'Auth cost')!;
     expect(auth.met).toBe(false);
     expect(auth.note).toContain('on 4.25 µs, off 4.20 µs');
+  });
+
+  it('reports each pair of the auth scenario with the side set up first, and says nothing of pairs for results saved before them', () => {
+    const auth = (pairs?: { first: 'on' | 'off'; ratio: number }[]) =>
+      results({
+        auth: {
+          ok: true,
+          seconds: 30,
+          result: {
+            options: { requests: 100_000, concurrency: 64, connections: 4, runs: 2, warmUpMs: 4_000, ...(pairs ? { pairs: pairs.length } : {}) },
+            on: 90_000,
+            off: 100_000,
+            ratio: pairs ? geometricMean(pairs.map((x) => x.ratio)) : 0.9,
+            samples: { on: [88_000, 92_000, 85_000, 95_000], off: [100_000, 99_000, 101_000, 100_000] },
+            gatewayCpuPerRequest: { on: 4.25, off: 4.2 },
+            ...(pairs ? { pairs } : {}),
+          },
+        },
+      });
+    // A slot worth 10% multiplies one pair's ratio and divides the other's: the geometric mean is the cost without it.
+    const withPairs = auth([
+      { first: 'on', ratio: 0.92 * 1.1 },
+      { first: 'off', ratio: 0.92 / 1.1 },
+    ]);
+    const a = withPairs.auth!;
+    expect(a.ok && a.result.ratio).toBeCloseTo(0.92, 10);
+    const md = benchMarkdown(withPairs, benchCharts(withPairs));
+    expect(md).toContain('2 pairs of gateways, each set up afresh, the auth side set up first in one pair and second in the next');
+    expect(md).toContain('2 runs per side in each pair, alternating which side goes first (with an odd number,');
+    expect(md).toContain('after about 4 s of warm-up runs per side in each pair.');
+    expect(md).toContain('| **on / off** | **0.92** (geometric mean of the pairs) | |');
+    expect(md).toContain('Each pair on its own (ratio of its medians): 1.01 (auth side set up first), 0.84 (auth-off side first).');
+    const check = checkTargets(withPairs).find((c) => c.scenario === 'Auth cost')!;
+    expect(check.met).toBe(false);
+    expect(check.note).toContain('Each pair: 1.01 (auth side set up first), 0.84 (auth-off side first).');
+    const before = auth();
+    const old = benchMarkdown(before, benchCharts(before));
+    expect(old).toContain('2 runs per side alternating, after about 4 s of warm-up runs per side.');
+    expect(old).toContain('| **on / off** | **0.90** | |');
+    expect(old).not.toContain('Each pair');
+    expect(checkTargets(before).find((c) => c.scenario === 'Auth cost')!.note).not.toContain('Each pair');
   });
 
   it('places the hand-kept profile section as it is, just before Reproducing, and nothing when there is none', () => {
