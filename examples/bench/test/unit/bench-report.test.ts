@@ -147,7 +147,7 @@ describe('targets and BENCHMARKS.md', () => {
     const a = withPairs.auth!;
     expect(a.ok && a.result.ratio).toBeCloseTo(0.92, 10);
     const md = benchMarkdown(withPairs, benchCharts(withPairs));
-    expect(md).toContain('2 pairs of gateways, each set up afresh, the auth side set up first in one pair and second in the next');
+    expect(md).toContain('2 pairs of gateways, each set up afresh, the auth side set up first in one pair and second in the next, 2 runs per side in each pair');
     expect(md).toContain('2 runs per side in each pair, alternating which side goes first (with an odd number,');
     expect(md).toContain('after about 4 s of warm-up runs per side in each pair.');
     expect(md).toContain('| **on / off** | **0.92** (geometric mean of the pairs) | |');
