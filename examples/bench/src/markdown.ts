@@ -6,7 +6,7 @@
  */
 import { int, mib, ms } from '../../../src/loadtest/format.js';
 import type { Charts } from './charts.js';
-import type { BenchResults, Outcome, SpeedProbe } from './results.js';
+import type { BenchResults, Outcome } from './results.js';
 import { authPairs, checkTargets, type TargetCheck } from './targets.js';
 import { defaultOrderOptions } from '../../checkout/src/config.js';
 
@@ -38,7 +38,6 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
     ...(r.otherNodes?.length
       ? [`- Run once per Node version, one after another: Node ${[m.node, ...r.otherNodes.map((o) => o.machine.node)].join(', ')}; in each pass every Sluice process (gateway, services, load generators) and its Node baselines ran on that version, nats-server the same binary. The Targets table puts them side by side; the sections below are Node ${m.node}'s, the raw numbers of every pass are in results.json.`]
       : []),
-    ...speedLines(r),
     '- Loopback only (127.0.0.1).',
   );
 
@@ -315,18 +314,6 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
     'Load your own services with `npm run loadtest` (see README.md and docs/operations.md).',
   );
   return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trim()}\n`;
-}
-
-/** The speed probe's readings, one line per Node pass ('' for results saved before it). */
-function speedLines(r: BenchResults): string[] {
-  const passes = [r, ...(r.otherNodes ?? [])].filter((x) => x.speed?.length);
-  if (!passes.length) return [];
-  const name = (before: SpeedProbe['before']) => (before === 'end' ? 'at the end' : before);
-  return [
-    `- Machine speed: ms for the same fixed work (SHA-256 over 64 MiB on one thread, native code) before each scenario, while none runs; lower is faster, and a scenario between two slow readings ran on a slow machine. ${passes
-      .map((x) => `Node ${x.machine.node}: ${x.speed!.map((s) => `${name(s.before)} ${s.ms.toFixed(0)}`).join(', ')}.`)
-      .join(' ')}`,
-  ];
 }
 
 function section<T>(out: string[], heading: string, outcome: Outcome<T> | undefined, body: (r: T) => void): void {

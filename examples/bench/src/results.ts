@@ -13,11 +13,6 @@ import type { TransportResult } from './transport-limit.js';
 export const SCENARIOS = ['hop-cost', 'transport', 'nats', 'sync-chain', 'flood', 'scale', 'auth', 'durable', 'fleet'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
-export interface SpeedProbe {
-  readonly before: ScenarioName | 'end';
-  readonly ms: number;
-}
-
 /** A scenario's result, or why it has none. */
 export type Outcome<T> = { readonly ok: true; readonly result: T; readonly seconds: number } | { readonly ok: false; readonly error: string; readonly seconds: number };
 
@@ -36,11 +31,6 @@ export interface BenchResults {
   readonly auth?: Outcome<AuthCostResult>;
   readonly durable?: Outcome<DurableCostResult>;
   readonly fleet?: Outcome<FleetBenchResult>;
-  /**
-   * The speed probe (speed-probe.ts), ms, before each scenario and once at
-   * the end (`before: 'end'`); absent from results saved before it.
-   */
-  readonly speed?: readonly SpeedProbe[];
   /**
    * The same scenarios run again on other Node versions (`--nodes 20,24`),
    * each a complete run of its own: rendered as extra columns of the

@@ -16,11 +16,10 @@ import { runHopCost } from './hop-cost.js';
 import { describeMachine, loadNow } from './machine.js';
 import { benchMarkdown } from './markdown.js';
 import { runNatsCompare } from './nats-compare.js';
-import type { BenchResults, Outcome, ScenarioName, SpeedProbe } from './results.js';
+import type { BenchResults, Outcome, ScenarioName } from './results.js';
 import { SCENARIOS } from './results.js';
 import { withTimeout } from './processes.js';
 import { runScale } from './scale.js';
-import { probeSpeedMs } from './speed-probe.js';
 import type { BenchContext } from './scenario.js';
 import { runSyncChain } from './sync-chain.js';
 import { runTransportLimit } from './transport-limit.js';
@@ -61,14 +60,8 @@ export async function runBench(o: RunBenchOptions): Promise<BenchResults> {
   const machine = describeMachine();
   const t0 = performance.now();
   const results: Record<string, Outcome<unknown>> = {};
-  const speed: SpeedProbe[] = [];
-  const probe = (before: SpeedProbe['before']) => {
-    speed.push({ before, ms: probeSpeedMs() });
-    o.log(`   speed probe: ${speed.at(-1)!.ms.toFixed(1)} ms`);
-  };
   for (const name of selected) {
     o.log(`\n== ${TITLES[name]}`);
-    probe(name);
     const ctx: BenchContext = { quick: o.quick, log: (line) => o.log(`   ${line}`) };
     const started = performance.now();
     try {
@@ -79,8 +72,7 @@ export async function runBench(o: RunBenchOptions): Promise<BenchResults> {
       results[key(name)] = { ok: false, error: (err as Error).message, seconds: (performance.now() - started) / 1000 };
     }
   }
-  probe('end');
-  return { startedAt, quick: o.quick, machine, loadAtEnd: loadNow(), totalSeconds: (performance.now() - t0) / 1000, ...results, speed } as BenchResults;
+  return { startedAt, quick: o.quick, machine, loadAtEnd: loadNow(), totalSeconds: (performance.now() - t0) / 1000, ...results } as BenchResults;
 }
 
 function run(name: ScenarioName, ctx: BenchContext): Promise<unknown> {

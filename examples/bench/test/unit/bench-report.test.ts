@@ -163,16 +163,6 @@ describe('targets and BENCHMARKS.md', () => {
     expect(checkTargets(before).find((c) => c.scenario === 'Auth cost')!.note).not.toContain('Each pair');
   });
 
-  it("lists the speed probe's readings of every Node pass in the machine section, and nothing for results saved before it", () => {
-    const other = { ...results({ speed: [{ before: 'hop-cost', ms: 61.4 }, { before: 'end', ms: 39.2 }] }), machine: { ...machine, node: 'v24.0.0' } };
-    const r = results({ speed: [{ before: 'hop-cost', ms: 38.6 }, { before: 'auth', ms: 52.5 }, { before: 'end', ms: 39 }], otherNodes: [other] });
-    const md = benchMarkdown(r, benchCharts(r));
-    expect(md).toContain('- Machine speed: ms for the same fixed work (SHA-256 over 64 MiB on one thread, native code) before each scenario, while none runs;');
-    expect(md).toContain('Node v20.0.0: hop-cost 39, auth 53, at the end 39. Node v24.0.0: hop-cost 61, at the end 39.\n- Loopback only (127.0.0.1).');
-    const before = results();
-    expect(benchMarkdown(before, benchCharts(before))).not.toContain('Machine speed');
-  });
-
   it('places the hand-kept profile section as it is, just before Reproducing, and nothing when there is none', () => {
     const r = results();
     const section = '## Where the time goes\n\nwriteBuffer 26%';
