@@ -8,6 +8,7 @@ import { int, mib, ms } from '../../../src/loadtest/format.js';
 import type { Charts } from './charts.js';
 import type { BenchResults, Outcome } from './results.js';
 import { authPairs, checkTargets, type TargetCheck } from './targets.js';
+import { acrossMarkdown } from './across-runs.js';
 import { defaultOrderOptions } from '../../checkout/src/config.js';
 
 const MB = 1_000_000;
@@ -50,6 +51,7 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
     const more = noteLines(checkTargets(other), ` (Node ${other.machine.node})`);
     if (more.length) p(...more);
   }
+  if (r.across) p(...acrossMarkdown(r.across));
 
   section(out, '## 1. Hop cost: through the gateway vs direct', r.hopCost, (h) => {
     p(
@@ -309,6 +311,7 @@ export function benchMarkdown(r: BenchResults, charts: Charts, chartDir = 'docs/
     'npm run bench -- --quick             # shorter runs, for iterating; prints only',
     'npm run bench -- --only flood,scale  # some scenarios',
     'npm run bench -- --nodes 20,24       # every scenario on Node 20, then on Node 24, side by side',
+    'npm run bench -- --across a.json,b.json,c.json   # runs saved with --out, judged together: each figure per run and its median',
     'node --conditions=sluice-source --import tsx examples/bench/src/cli/main.ts profile --workload rr   # where the gateway and the bench service spend their CPU (also --workload stream --prefetch 256)',
     '```',
     'Load your own services with `npm run loadtest` (see README.md and docs/operations.md).',

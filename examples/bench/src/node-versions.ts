@@ -83,8 +83,8 @@ export function passArgs(argv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--nodes' || a === '--render' || a === '--out') i++;
-    else if (/^--(nodes|render|out)=/.test(a) || a === '--json' || a === '--write' || a === '--no-write') continue;
+    if (a === '--nodes' || a === '--render' || a === '--out' || a === '--across') i++;
+    else if (/^--(nodes|render|out|across)=/.test(a) || a === '--json' || a === '--write' || a === '--no-write') continue;
     else out.push(a);
   }
   return out;

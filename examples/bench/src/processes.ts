@@ -104,12 +104,12 @@ export class Processes {
   }
 }
 
-/** Median of a non-empty list. */
 /** The geometric mean: the average of ratios in which a factor on one and its inverse on another cancel. */
 export function geometricMean(xs: readonly number[]): number {
   return Math.exp(xs.reduce((sum, x) => sum + Math.log(x), 0) / xs.length);
 }
 
+/** Median of a non-empty list (of an even count, the mean of the middle two). */
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) throw new RangeError('median of nothing');
   const s = [...xs].sort((a, b) => a - b);

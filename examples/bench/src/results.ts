@@ -1,4 +1,5 @@
 /** Everything one `npm run bench` produced: typed, written to docs/bench/results.json and rendered into BENCHMARKS.md. */
+import type { Across } from './across-runs.js';
 import type { AuthCostResult } from './auth-cost.js';
 import type { DurableCostResult } from './durable-cost.js';
 import type { FleetBenchResult } from './fleet.js';
@@ -37,4 +38,10 @@ export interface BenchResults {
    * Targets table, side by side with this run's.
    */
   readonly otherNodes?: readonly BenchResults[];
+  /**
+   * Complete runs judged together, this one among them (\`--render FILE
+   * --across ...\`): every figure's value in each and its median. Kept as
+   * figures, not whole runs, so results.json stays one run's raw numbers.
+   */
+  readonly across?: Across;
 }

